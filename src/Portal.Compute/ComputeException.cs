@@ -1,0 +1,28 @@
+namespace Portal.Compute;
+
+/// <summary>Stable error codes, mapped once to HTTP, hub, docker and PowerShell errors.</summary>
+public enum ComputeErrorCode
+{
+    InvalidArgument,
+    ContainerNotFound,
+    NameInUse,
+    InvalidTransition,
+    ImageNotFound,
+    ImageRejected,
+    ImageInUse,
+    RuntimeFailure,
+    NotSupported,
+    Timeout,
+}
+
+/// <summary>A failure a caller can act on: the message says what was wrong and what to do.</summary>
+public sealed class ComputeException : Exception
+{
+    public ComputeException(ComputeErrorCode code, string message, Exception? inner = null)
+        : base(message, inner)
+    {
+        Code = code;
+    }
+
+    public ComputeErrorCode Code { get; }
+}

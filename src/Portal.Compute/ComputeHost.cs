@@ -1,0 +1,94 @@
+using System.Reflection;
+using Microsoft.Extensions.Logging;
+using Portal.Compute.Containers;
+using Portal.Compute.Images;
+using Portal.Compute.Linux;
+using Portal.Compute.Linux.Process;
+using Portal.Contracts;
+
+namespace Portal.Compute;
+
+/// <summary>Assembles the compute stack for this host: probes the runtime, opens the image store, loads and re-adopts containers.</summary>
+public sealed class ComputeHost : IAsyncDisposable
+{
+    private readonly RuntimeChoice _runtime;
+    private readonly CgroupHost _cgroups;
+
+    private ComputeHost(ComputeService service, RuntimeChoice runtime, CgroupHost cgroups)
+    {
+        Service = service;
+        _runtime = runtime;
+        _cgroups = cgroups;
+    }
+
+    public ComputeService Service { get; }
+
+    public static async Task<ComputeHost> StartAsync(ComputeOptions options, ILoggerFactory loggerFactory, CancellationToken ct)
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            throw new ComputeException(ComputeErrorCode.NotSupported, "This host driver runs on Linux; Windows hosts use the HCS driver.");
+        }
+
+        Directory.CreateDirectory(options.StateRoot);
+        Directory.CreateDirectory(options.RunRoot);
+        var cgroups = CgroupHost.Detect();
+        var runtimeRoot = Path.Combine(options.RunRoot, "runtime");
+        var probeRoot = Path.Combine(options.RunRoot, "probe");
+        var runtime = await OciRuntime.SelectAsync(options.OciRuntimes, options.BusyboxPath, probeRoot, runtimeRoot, cgroups, options.CgroupParent, ct).ConfigureAwait(false);
+        var conmon = OciRuntime.Which(options.Conmon)
+            ?? throw new ComputeException(ComputeErrorCode.RuntimeFailure, $"conmon ('{options.Conmon}') is not installed; ./deploy/portal up installs it.");
+
+        var images = new ImageStore(
+            new ImageStoreOptions { Root = Path.Combine(options.StateRoot, "images"), Aliases = options.ImageAliases },
+            loggerFactory.CreateLogger<ImageStore>());
+        await images.EnsureBusyboxAsync(options.BusyboxPath, ct).ConfigureAwait(false);
+
+        var drivers = new List<IIsolationDriver>
+        {
+            new ProcessIsolationDriver(options.RunRoot, runtime, conmon, cgroups, options.CgroupParent, options.DefaultPidsLimit, loggerFactory.CreateLogger<ProcessIsolationDriver>()),
+        };
+        var service = new ComputeService(options, images, drivers, loggerFactory.CreateLogger<ComputeService>());
+        await service.InitializeAsync(ct).ConfigureAwait(false);
+        return new ComputeHost(service, runtime.Choice, cgroups);
+    }
+
+    public HostInfo GetHostInfo()
+    {
+        var containers = Service.ListContainers();
+        return new HostInfo
+        {
+            Hostname = Environment.MachineName,
+            Kernel = ReadFirstLine("/proc/sys/kernel/osrelease") ?? "unknown",
+            OperatingSystem = OsRelease() ?? "Linux",
+            Cpus = Environment.ProcessorCount,
+            MemoryBytes = MemTotal(),
+            CgroupMode = _cgroups.Mode switch
+            {
+                CgroupMode.V1 => "v1",
+                CgroupMode.Hybrid => "hybrid",
+                _ => "v2",
+            },
+            ProcessRuntime = _runtime,
+            RuntimeTypes = Service.RuntimeTypes.Order().ToList(),
+            Containers = containers.Count,
+            RunningContainers = containers.Count(c => c.State is ContainerState.Running or ContainerState.Stopping),
+            Images = Service.Images.List().Count,
+            Version = typeof(ComputeHost).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? "0.0.0",
+        };
+    }
+
+    private static string? ReadFirstLine(string path) => File.Exists(path) ? File.ReadLines(path).FirstOrDefault()?.Trim() : null;
+
+    private static string? OsRelease() => File.Exists("/etc/os-release")
+        ? File.ReadLines("/etc/os-release").FirstOrDefault(l => l.StartsWith("PRETTY_NAME=", StringComparison.Ordinal))?["PRETTY_NAME=".Length..].Trim('"')
+        : null;
+
+    private static long MemTotal()
+    {
+        var line = File.ReadLines("/proc/meminfo").FirstOrDefault(l => l.StartsWith("MemTotal:", StringComparison.Ordinal));
+        return line is null ? 0 : long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], System.Globalization.CultureInfo.InvariantCulture) * 1024;
+    }
+
+    public ValueTask DisposeAsync() => Service.DisposeAsync();
+}

@@ -1,0 +1,64 @@
+using System.Diagnostics;
+
+namespace Portal.Compute.Linux;
+
+/// <summary>Runs a host program to completion and captures its output.</summary>
+internal static class HostCommand
+{
+    public sealed record Result(int ExitCode, string Output, string Error)
+    {
+        public bool Succeeded => ExitCode == 0;
+    }
+
+    public static async Task<Result> RunAsync(string file, IEnumerable<string> args, CancellationToken ct = default, string? stdin = null)
+    {
+        var psi = new ProcessStartInfo(file)
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            RedirectStandardInput = stdin is not null,
+            UseShellExecute = false,
+        };
+        foreach (var a in args)
+        {
+            psi.ArgumentList.Add(a);
+        }
+
+        using var process = new System.Diagnostics.Process { StartInfo = psi };
+        try
+        {
+            process.Start();
+        }
+        catch (System.ComponentModel.Win32Exception e)
+        {
+            throw new ComputeException(ComputeErrorCode.RuntimeFailure, $"Cannot run '{file}': {e.Message}. Is it installed? ./deploy/portal up installs the prerequisites.", e);
+        }
+
+        if (stdin is not null)
+        {
+            await process.StandardInput.WriteAsync(stdin.AsMemory(), ct).ConfigureAwait(false);
+            process.StandardInput.Close();
+        }
+
+        var output = process.StandardOutput.ReadToEndAsync(ct);
+        var error = process.StandardError.ReadToEndAsync(ct);
+        try
+        {
+            await process.WaitForExitAsync(ct).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            try
+            {
+                process.Kill(entireProcessTree: true);
+            }
+            catch (InvalidOperationException)
+            {
+            }
+
+            throw;
+        }
+
+        return new Result(process.ExitCode, await output.ConfigureAwait(false), await error.ConfigureAwait(false));
+    }
+}

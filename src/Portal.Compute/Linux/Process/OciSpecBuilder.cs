@@ -1,0 +1,127 @@
+using System.Text.Json.Nodes;
+using Portal.Contracts;
+
+namespace Portal.Compute.Linux.Process;
+
+/// <summary>What goes into one OCI bundle's config.json.</summary>
+internal sealed record OciSpecRequest
+{
+    public required string Hostname { get; init; }
+    public required string RootfsPath { get; init; }
+    public required string CgroupsPath { get; init; }
+    public required IReadOnlyList<string> Args { get; init; }
+    public required IReadOnlyList<string> Env { get; init; }
+    public required string Cwd { get; init; }
+    public required ContainerUser User { get; init; }
+    public bool Terminal { get; init; }
+    public required ContainerLimits Limits { get; init; }
+    public required long DefaultPidsLimit { get; init; }
+    public required bool CgroupNamespace { get; init; }
+}
+
+/// <summary>Builds OCI runtime-spec documents with Docker-equivalent security defaults.</summary>
+internal static class OciSpecBuilder
+{
+    public static JsonObject Build(OciSpecRequest request) => new()
+    {
+        ["ociVersion"] = "1.0.2",
+        ["process"] = Process(request.Args, request.Env, request.Cwd, request.User, request.Terminal),
+        ["root"] = new JsonObject { ["path"] = request.RootfsPath, ["readonly"] = false },
+        ["hostname"] = request.Hostname.Length > 63 ? request.Hostname[..63] : request.Hostname,
+        ["mounts"] = Mounts(),
+        ["linux"] = Linux(request),
+    };
+
+    /// <summary>A process document: the container's first process or an exec'd one.</summary>
+    public static JsonObject Process(IReadOnlyList<string> args, IReadOnlyList<string> env, string cwd, ContainerUser user, bool terminal)
+    {
+        var caps = SecurityDefaults.Capabilities;
+        var noFile = Math.Min(SecurityDefaults.DefaultNoFile, (long)Math.Min(Native.GetRLimit(Native.RLIMIT_NOFILE).Hard, long.MaxValue));
+        return new JsonObject
+        {
+            ["terminal"] = terminal,
+            ["user"] = new JsonObject
+            {
+                ["uid"] = user.Uid,
+                ["gid"] = user.Gid,
+                ["additionalGids"] = new JsonArray(user.AdditionalGids.Select(g => (JsonNode)g).ToArray()),
+            },
+            ["args"] = Strings(args),
+            ["env"] = Strings(env),
+            ["cwd"] = cwd,
+            ["capabilities"] = new JsonObject
+            {
+                ["bounding"] = Strings(caps),
+                ["effective"] = Strings(caps),
+                ["permitted"] = Strings(caps),
+            },
+            // Derived from the host's hard limit: asking for more than it fails with "setrlimit: operation not permitted".
+            ["rlimits"] = new JsonArray(new JsonObject { ["type"] = "RLIMIT_NOFILE", ["hard"] = noFile, ["soft"] = noFile }),
+            ["noNewPrivileges"] = true,
+            ["oomScoreAdj"] = 0,
+        };
+    }
+
+    private static JsonArray Mounts() =>
+    [
+        Mount("/proc", "proc", "proc", "nosuid", "noexec", "nodev"),
+        Mount("/dev", "tmpfs", "tmpfs", "nosuid", "strictatime", "mode=755", "size=65536k"),
+        Mount("/dev/pts", "devpts", "devpts", "nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"),
+        Mount("/sys", "sysfs", "sysfs", "nosuid", "noexec", "nodev", "ro"),
+        Mount("/sys/fs/cgroup", "cgroup", "cgroup", "ro", "nosuid", "noexec", "nodev"),
+        Mount("/dev/mqueue", "mqueue", "mqueue", "nosuid", "noexec", "nodev"),
+        Mount("/dev/shm", "tmpfs", "shm", "nosuid", "noexec", "nodev", "mode=1777", "size=65536k"),
+    ];
+
+    private static JsonObject Mount(string destination, string type, string source, params string[] options) => new()
+    {
+        ["destination"] = destination,
+        ["type"] = type,
+        ["source"] = source,
+        ["options"] = Strings(options),
+    };
+
+    private static JsonObject Linux(OciSpecRequest request)
+    {
+        var namespaces = new JsonArray();
+        foreach (var ns in request.CgroupNamespace ? ["pid", "network", "ipc", "uts", "mount", "cgroup"] : new[] { "pid", "network", "ipc", "uts", "mount" })
+        {
+            namespaces.Add(new JsonObject { ["type"] = ns });
+        }
+
+        var devices = new JsonArray(new JsonObject { ["allow"] = false, ["access"] = "rwm" });
+        foreach (var (type, major, minor) in SecurityDefaults.AllowedDevices)
+        {
+            devices.Add(new JsonObject { ["allow"] = true, ["type"] = type, ["major"] = major, ["minor"] = minor, ["access"] = "rwm" });
+        }
+
+        var resources = new JsonObject
+        {
+            ["devices"] = devices,
+            ["pids"] = new JsonObject { ["limit"] = request.Limits.PidsLimit ?? request.DefaultPidsLimit },
+        };
+        if (request.Limits.MemoryBytes is { } memory)
+        {
+            // OCI's swap is memory+swap: equal to the limit means the container gets no swap on top.
+            resources["memory"] = new JsonObject { ["limit"] = memory, ["swap"] = memory };
+        }
+
+        if (request.Limits.Cpus is { } cpus)
+        {
+            const long period = 100_000;
+            resources["cpu"] = new JsonObject { ["quota"] = (long)Math.Round(cpus * period), ["period"] = period };
+        }
+
+        return new JsonObject
+        {
+            ["namespaces"] = namespaces,
+            ["cgroupsPath"] = request.CgroupsPath,
+            ["resources"] = resources,
+            ["maskedPaths"] = Strings(SecurityDefaults.MaskedPaths),
+            ["readonlyPaths"] = Strings(SecurityDefaults.ReadonlyPaths),
+            ["seccomp"] = SeccompProfile.Build(SecurityDefaults.Capabilities),
+        };
+    }
+
+    private static JsonArray Strings(IEnumerable<string> values) => new(values.Select(v => (JsonNode)v).ToArray());
+}

@@ -1,0 +1,129 @@
+namespace Portal.Contracts;
+
+/// <summary>What a caller asks for when creating a container (New-Container, docker create, the portal dialog).</summary>
+public sealed record ContainerCreateSpec
+{
+    public string? Name { get; init; }
+    public required string Image { get; init; }
+    public RuntimeType RuntimeType { get; init; } = RuntimeType.Default;
+    /// <summary>Overrides the image's entrypoint when set.</summary>
+    public IReadOnlyList<string>? Entrypoint { get; init; }
+    /// <summary>Overrides the image's command when set.</summary>
+    public IReadOnlyList<string>? Command { get; init; }
+    public IReadOnlyList<string> Environment { get; init; } = [];
+    public string? WorkingDirectory { get; init; }
+    public string? User { get; init; }
+    public bool Tty { get; init; }
+    public bool OpenStdin { get; init; }
+    public ContainerLimits Limits { get; init; } = new();
+    public IReadOnlyDictionary<string, string> Labels { get; init; } = new Dictionary<string, string>();
+}
+
+public sealed record ContainerLimits
+{
+    /// <summary>Memory limit in bytes; null for none.</summary>
+    public long? MemoryBytes { get; init; }
+    /// <summary>CPU limit in cores (1.5 = one and a half cores); null for none.</summary>
+    public double? Cpus { get; init; }
+    /// <summary>Maximum number of processes; null takes the host default.</summary>
+    public long? PidsLimit { get; init; }
+}
+
+/// <summary>A container as every client sees it.</summary>
+public sealed record ContainerInfo
+{
+    public required string Id { get; init; }
+    public required string Name { get; init; }
+    public required string Image { get; init; }
+    public required string ImageId { get; init; }
+    public required RuntimeType RuntimeType { get; init; }
+    public required ContainerState State { get; init; }
+    public required IReadOnlyList<string> Command { get; init; }
+    public required IReadOnlyList<string> Environment { get; init; }
+    public string? WorkingDirectory { get; init; }
+    public string? User { get; init; }
+    public bool Tty { get; init; }
+    public bool OpenStdin { get; init; }
+    public required ContainerLimits Limits { get; init; }
+    public required IReadOnlyDictionary<string, string> Labels { get; init; }
+    public required DateTimeOffset CreatedAt { get; init; }
+    public DateTimeOffset? StartedAt { get; init; }
+    public DateTimeOffset? FinishedAt { get; init; }
+    public int? ExitCode { get; init; }
+    /// <summary>Why the container stopped, when something other than its process ended it.</summary>
+    public string? StopReason { get; init; }
+    /// <summary>The host PID of the container's first process while it runs (process isolation).</summary>
+    public int? HostPid { get; init; }
+}
+
+/// <summary>One row of Get-ComputeProcess: the HCS view of a container or of its utility VM.</summary>
+public sealed record ComputeSystemInfo
+{
+    public required string Id { get; init; }
+    public required string Name { get; init; }
+    public required string Owner { get; init; }
+    public required ComputeSystemType Type { get; init; }
+    public required RuntimeType RuntimeType { get; init; }
+    public required ContainerState State { get; init; }
+    /// <summary>The host PID of the container's first process, or of the VM worker for a VirtualMachine.</summary>
+    public int? HostPid { get; init; }
+}
+
+/// <summary>A process inside a container, with the host's view of it where the host can see it.</summary>
+public sealed record ContainerProcessInfo
+{
+    /// <summary>PID inside the container.</summary>
+    public required int Pid { get; init; }
+    /// <summary>PID on the host; null when the host cannot see the process (VM isolation).</summary>
+    public int? HostPid { get; init; }
+    public int? ParentPid { get; init; }
+    public required string User { get; init; }
+    public required string Name { get; init; }
+    public required string CommandLine { get; init; }
+    public required double CpuSeconds { get; init; }
+    public required long MemoryBytes { get; init; }
+}
+
+public sealed record ContainerStatistics
+{
+    public required DateTimeOffset Timestamp { get; init; }
+    public required double CpuSeconds { get; init; }
+    public required long MemoryBytes { get; init; }
+    public long? MemoryLimitBytes { get; init; }
+    public required long Pids { get; init; }
+    public long? PidsLimit { get; init; }
+}
+
+public sealed record ImageInfo
+{
+    public required string Id { get; init; }
+    public required IReadOnlyList<string> Tags { get; init; }
+    public required long SizeBytes { get; init; }
+    public required DateTimeOffset CreatedAt { get; init; }
+    public required IReadOnlyList<string> Layers { get; init; }
+}
+
+public sealed record RuntimeChoice
+{
+    public required string Name { get; init; }
+    public required string Path { get; init; }
+    public required string Version { get; init; }
+    /// <summary>Why this runtime was chosen (for example: crun refused this host's cgroup layout).</summary>
+    public required string Reason { get; init; }
+}
+
+public sealed record HostInfo
+{
+    public required string Hostname { get; init; }
+    public required string Kernel { get; init; }
+    public required string OperatingSystem { get; init; }
+    public required int Cpus { get; init; }
+    public required long MemoryBytes { get; init; }
+    public required string CgroupMode { get; init; }
+    public required RuntimeChoice ProcessRuntime { get; init; }
+    public required IReadOnlyList<RuntimeType> RuntimeTypes { get; init; }
+    public required int Containers { get; init; }
+    public required int RunningContainers { get; init; }
+    public required int Images { get; init; }
+    public required string Version { get; init; }
+}

@@ -1,0 +1,33 @@
+namespace Portal.Contracts;
+
+public enum ContainerEventKind
+{
+    Created,
+    Started,
+    Stopping,
+    Stopped,
+    Removed,
+    Converted,
+    Failed,
+}
+
+/// <summary>Something that happened to a container; Container is its state right after.</summary>
+public sealed record ContainerEvent(ContainerEventKind Kind, ContainerInfo Container, DateTimeOffset At, string? Message = null);
+
+public enum LogStream
+{
+    Stdout,
+    Stderr,
+}
+
+/// <summary>One chunk of container output as logged (a whole line unless the process wrote a partial one).</summary>
+public sealed record LogEntry(DateTimeOffset Timestamp, LogStream Stream, string Text);
+
+/// <summary>Filters for enumerating compute systems (HcsEnumerateComputeSystems' query); empty means all.</summary>
+public sealed record ComputeSystemQuery
+{
+    public IReadOnlyList<string> Ids { get; init; } = [];
+    public IReadOnlyList<string> Names { get; init; } = [];
+    public IReadOnlyList<string> Owners { get; init; } = [];
+    public IReadOnlyList<ComputeSystemType> Types { get; init; } = [];
+}

@@ -1,0 +1,91 @@
+using Portal.Compute.Containers;
+using Portal.Contracts;
+
+namespace Portal.Compute.Tests.Integration;
+
+[Trait("Requires", "root")]
+public sealed class ProcessContainerTests(ComputeFixture fixture) : IClassFixture<ComputeFixture>
+{
+    private ComputeService Compute => fixture.Compute;
+
+    [Fact]
+    public async Task Create_start_exec_logs_stop_remove_round_trip()
+    {
+        var created = await Compute.CreateContainerAsync(new ContainerCreateSpec
+        {
+            Name = "roundtrip",
+            Image = "busybox",
+            Command = ["sh", "-c", "trap 'echo bye; exit 3' TERM; echo hello from $(hostname); echo oops >&2; sleep 300 & wait"],
+        });
+        Assert.Equal(ContainerState.Created, created.State);
+        Assert.Equal(RuntimeType.Default, created.RuntimeType);
+
+        var started = await Compute.StartContainerAsync("roundtrip");
+        Assert.Equal(ContainerState.Running, started.State);
+        Assert.NotNull(started.HostPid);
+
+        var (code, stdout, stderr) = await ComputeFixture.ExecAsync(Compute, "roundtrip", "sh", "-c", "echo out; echo err >&2; exit 7");
+        Assert.Equal(7, code);
+        Assert.Equal("out\n", stdout);
+        Assert.Equal("err\n", stderr);
+
+        var logs = await ReadLogsAsync("roundtrip", follow: false, until: l => l.Count >= 2);
+        Assert.Contains(logs, l => l is { Stream: LogStream.Stdout, Text: "hello from roundtrip\n" });
+        Assert.Contains(logs, l => l is { Stream: LogStream.Stderr, Text: "oops\n" });
+
+        var stopped = await Compute.ShutdownContainerAsync("roundtrip", TimeSpan.FromSeconds(5));
+        Assert.Equal(ContainerState.Stopped, stopped.State);
+        Assert.Equal(3, stopped.ExitCode); // the graceful path: SIGTERM reached the trap
+        Assert.Equal("stopped by request", stopped.StopReason);
+
+        await Compute.RemoveContainerAsync("roundtrip");
+        await Assert.ThrowsAsync<ComputeException>(() => Task.FromResult(Compute.GetContainer("roundtrip")));
+        Assert.False(Directory.Exists(Path.Combine(fixture.Options.RunRoot, "containers", created.Id)));
+        Assert.False(Directory.Exists(Path.Combine(fixture.Options.StateRoot, "containers", created.Id)));
+    }
+
+    [Fact]
+    public async Task Exit_code_of_the_first_process_comes_back_exactly()
+    {
+        var info = await fixture.RunAsync("exits42", "sh", "-c", "echo bye; exit 42");
+        var done = await Compute.WaitAsync(info.Id).WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.Equal(ContainerState.Stopped, done.State);
+        Assert.Equal(42, done.ExitCode);
+        var logs = await ReadLogsAsync(info.Id, follow: false, until: _ => false);
+        Assert.Equal(["bye\n"], logs.Select(l => l.Text));
+        await Compute.RemoveContainerAsync(info.Id);
+    }
+
+    [Fact]
+    public async Task Stop_kills_a_process_that_ignores_SIGTERM_after_the_timeout()
+    {
+        // PID 1 of a PID namespace ignores SIGTERM unless it handles it.
+        var info = await fixture.RunAsync("stubborn", "sleep", "300");
+        var stopped = await Compute.ShutdownContainerAsync(info.Id, TimeSpan.FromMilliseconds(300));
+        Assert.Equal(137, stopped.ExitCode);
+        Assert.StartsWith("stopped by request; killed after ignoring SIGTERM", stopped.StopReason);
+        await Compute.RemoveContainerAsync(info.Id);
+    }
+
+    private async Task<List<LogEntry>> ReadLogsAsync(string container, bool follow, Func<List<LogEntry>, bool> until)
+    {
+        var result = new List<LogEntry>();
+        for (var attempt = 0; attempt < 50; attempt++)
+        {
+            result.Clear();
+            await foreach (var entry in Compute.ReadLogsAsync(container, tail: null, follow))
+            {
+                result.Add(entry);
+            }
+
+            if (until(result))
+            {
+                break;
+            }
+
+            await Task.Delay(100);
+        }
+
+        return result;
+    }
+}
