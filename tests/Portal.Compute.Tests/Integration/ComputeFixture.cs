@@ -1,7 +1,6 @@
-using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Portal.Compute.Containers;
-using Portal.Compute.Storage;
+using Portal.Tests.Shared;
 using Portal.Contracts;
 
 namespace Portal.Compute.Tests.Integration;
@@ -12,21 +11,9 @@ namespace Portal.Compute.Tests.Integration;
 /// </summary>
 public sealed class ComputeFixture : IAsyncLifetime
 {
-    private readonly string _tag = $"portal-test-{Guid.NewGuid():N}"[..20];
+    private readonly TestSandbox _sandbox = new();
 
-    public ComputeFixture()
-    {
-        Options = new ComputeOptions
-        {
-            StateRoot = Path.Combine(Path.GetTempPath(), _tag, "state"),
-            RunRoot = Path.Combine("/run", _tag),
-            CgroupParent = _tag,
-            ScratchDiskBytes = 1L << 30,
-            DefaultStopTimeout = TimeSpan.FromSeconds(5),
-        };
-    }
-
-    public ComputeOptions Options { get; private set; }
+    public ComputeOptions Options => _sandbox.Options;
 
     public ComputeHost Host { get; private set; } = null!;
 
@@ -34,19 +21,15 @@ public sealed class ComputeFixture : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        if (Environment.UserName != "root")
-        {
-            throw new InvalidOperationException("These tests drive real containers and need root (CI runs them as root): run ./deploy/portal test as root.");
-        }
-
+        TestSandbox.RequireRoot();
         Host = await ComputeHost.StartAsync(Options, NullLoggerFactory.Instance, CancellationToken.None);
     }
 
-    /// <summary>Simulates the agent dying: drops this stack without stopping anything, then starts a new one on the same state.</summary>
-    public async Task RestartAsync(ILoggerFactory? loggers = null)
+    /// <summary>Drops this stack without stopping anything (as if the agent died), then starts a new one on the same state.</summary>
+    public async Task RestartAsync()
     {
         await Host.DisposeAsync();
-        Host = await ComputeHost.StartAsync(Options, loggers ?? NullLoggerFactory.Instance, CancellationToken.None);
+        Host = await ComputeHost.StartAsync(Options, NullLoggerFactory.Instance, CancellationToken.None);
     }
 
     public async Task<ContainerInfo> RunAsync(string name, params string[] command)
@@ -66,57 +49,21 @@ public sealed class ComputeFixture : IAsyncLifetime
 
     public async Task DisposeAsync()
     {
-        if (Host is not null)
+        try
         {
-            foreach (var container in Compute.ListContainers())
+            if (Host is not null)
             {
-                try
+                foreach (var container in Compute.ListContainers())
                 {
                     await Compute.RemoveContainerAsync(container.Id, force: true);
                 }
-                catch (ComputeException)
-                {
-                }
-            }
 
-            await Host.DisposeAsync();
-        }
-
-        Mounts.UnmountAll(Options.RunRoot);
-        Mounts.UnmountAll(Path.Combine(Path.GetTempPath(), _tag));
-        DeleteDirectory(Options.RunRoot);
-        DeleteDirectory(Path.Combine(Path.GetTempPath(), _tag));
-        foreach (var hierarchy in Directory.Exists("/sys/fs/cgroup") ? Directory.EnumerateDirectories("/sys/fs/cgroup").Append("/sys/fs/cgroup") : [])
-        {
-            var parent = Path.Combine(hierarchy, _tag);
-            if (Directory.Exists(parent))
-            {
-                foreach (var child in Directory.EnumerateDirectories(parent))
-                {
-                    TryRemoveCgroup(child);
-                }
-
-                TryRemoveCgroup(parent);
+                await Host.DisposeAsync();
             }
         }
-    }
-
-    private static void TryRemoveCgroup(string path)
-    {
-        try
+        finally
         {
-            Directory.Delete(path); // cgroup directories are removed with rmdir, their files go with them
-        }
-        catch (IOException)
-        {
-        }
-    }
-
-    private static void DeleteDirectory(string path)
-    {
-        if (Directory.Exists(path))
-        {
-            Directory.Delete(path, recursive: true);
+            _sandbox.Clean();
         }
     }
 }

@@ -1,0 +1,41 @@
+using System.Text.Json.Serialization;
+using Microsoft.Extensions.Options;
+using Portal.Compute;
+
+namespace Portal.Agent;
+
+public static class AgentServices
+{
+    public static void AddAgentServices(this WebApplicationBuilder builder)
+    {
+        builder.Services.Configure<ComputeOptions>(builder.Configuration.GetSection("Compute"));
+        builder.Services.Configure<AgentOptions>(builder.Configuration.GetSection("Agent"));
+        builder.Services.AddSingleton<ComputeHostService>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<ComputeHostService>());
+        builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.Converters.Add(new JsonStringEnumConverter()));
+        builder.Services.AddProblemDetails();
+        // Unreadable bodies reach the one error handler, which says what was wrong.
+        builder.Services.Configure<Microsoft.AspNetCore.Routing.RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
+
+        var agent = builder.Configuration.GetSection("Agent").Get<AgentOptions>() ?? new AgentOptions();
+        AgentSocket.Prepare(agent.Socket);
+        var url = new Uri(agent.Url);
+        if (url.Scheme != Uri.UriSchemeHttp)
+        {
+            throw new InvalidOperationException($"Agent:Url '{agent.Url}' must be an http:// address; TLS arrives with client certificates.");
+        }
+
+        builder.WebHost.ConfigureKestrel(kestrel =>
+        {
+            kestrel.ListenUnixSocket(agent.Socket);
+            if (url.IsLoopback && url.Host == "localhost")
+            {
+                kestrel.ListenLocalhost(url.Port);
+            }
+            else
+            {
+                kestrel.Listen(System.Net.IPAddress.Parse(url.Host.Trim('[', ']')), url.Port);
+            }
+        });
+    }
+}

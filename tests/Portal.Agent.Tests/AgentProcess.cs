@@ -1,0 +1,130 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Http.Json;
+using System.Net.Sockets;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Portal.Tests.Shared;
+
+namespace Portal.Agent.Tests;
+
+/// <summary>The real agent as a separate process (so it can be killed with SIGKILL), on a private socket, port and state.</summary>
+public sealed class AgentProcess : IAsyncDisposable
+{
+    public static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web) { Converters = { new JsonStringEnumConverter() } };
+
+    private Process? _process;
+
+    public AgentProcess(TestSandbox sandbox)
+    {
+        Sandbox = sandbox;
+        SocketPath = Path.Combine(sandbox.Options.RunRoot, "agent.sock");
+        Port = FreePort();
+        Socket = new HttpClient(new SocketsHttpHandler
+        {
+            ConnectCallback = async (_, ct) =>
+            {
+                var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+                await socket.ConnectAsync(new UnixDomainSocketEndPoint(SocketPath), ct);
+                return new NetworkStream(socket, ownsSocket: true);
+            },
+        })
+        { BaseAddress = new Uri("http://agent/") };
+        Tcp = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{Port}/") };
+    }
+
+    public TestSandbox Sandbox { get; }
+
+    public string SocketPath { get; }
+
+    public int Port { get; }
+
+    /// <summary>A client on the agent's local socket (the full API).</summary>
+    public HttpClient Socket { get; }
+
+    /// <summary>A client on the agent's TCP listener.</summary>
+    public HttpClient Tcp { get; }
+
+    public int Pid => _process?.Id ?? 0;
+
+    public async Task StartAsync()
+    {
+        var agentDll = Path.Combine(AppContext.BaseDirectory, "Portal.Agent.dll");
+        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = AppContext.BaseDirectory };
+        psi.ArgumentList.Add(agentDll);
+        var o = Sandbox.Options;
+        psi.Environment["Compute__StateRoot"] = o.StateRoot;
+        psi.Environment["Compute__RunRoot"] = o.RunRoot;
+        psi.Environment["Compute__CgroupParent"] = o.CgroupParent;
+        psi.Environment["Compute__ScratchDiskBytes"] = o.ScratchDiskBytes.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        psi.Environment["Agent__Socket"] = SocketPath;
+        psi.Environment["Agent__Url"] = $"http://127.0.0.1:{Port}";
+        _process = Process.Start(psi)!;
+        _process.OutputDataReceived += (_, _) => { };
+        _process.ErrorDataReceived += (_, _) => { };
+        _process.BeginOutputReadLine();
+        _process.BeginErrorReadLine();
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while (DateTime.UtcNow < deadline)
+        {
+            if (_process.HasExited)
+            {
+                throw new InvalidOperationException($"The agent exited with {_process.ExitCode} while starting.");
+            }
+
+            try
+            {
+                var health = await Tcp.GetAsync("healthz");
+                if (health.StatusCode == HttpStatusCode.OK)
+                {
+                    return;
+                }
+            }
+            catch (HttpRequestException)
+            {
+            }
+
+            await Task.Delay(100);
+        }
+
+        throw new TimeoutException("The agent did not become healthy within 60 s.");
+    }
+
+    /// <summary>SIGKILL: no shutdown code runs, as when the agent crashes.</summary>
+    public async Task KillAsync()
+    {
+        if (_process is { HasExited: false })
+        {
+            _process.Kill();
+            await _process.WaitForExitAsync();
+        }
+    }
+
+    public async Task<T> GetAsync<T>(string path) => (await Socket.GetFromJsonAsync<T>(path, Json))!;
+
+    public async Task<T> PostAsync<T>(string path, object? body = null)
+    {
+        var response = await Socket.PostAsJsonAsync(path, body, Json);
+        if (!response.IsSuccessStatusCode)
+        {
+            throw new HttpRequestException($"{path}: {(int)response.StatusCode} {await response.Content.ReadAsStringAsync()}");
+        }
+
+        return (await response.Content.ReadFromJsonAsync<T>(Json))!;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await KillAsync();
+        _process?.Dispose();
+        Socket.Dispose();
+        Tcp.Dispose();
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+}

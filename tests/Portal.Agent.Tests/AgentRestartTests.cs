@@ -1,0 +1,113 @@
+using System.Text.RegularExpressions;
+using Portal.Contracts;
+using Portal.Tests.Shared;
+
+namespace Portal.Agent.Tests;
+
+[Trait("Requires", "root")]
+public sealed class AgentRestartTests
+{
+    [Fact]
+    public async Task Killing_the_agent_loses_no_container_and_restart_re_adopts_them()
+    {
+        TestSandbox.RequireRoot();
+        var sandbox = new TestSandbox();
+        try
+        {
+            await using (var agent = new AgentProcess(sandbox))
+            {
+                await agent.StartAsync();
+                var ticker = await CreateAndStartAsync(agent, "ticker", "i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.1; done");
+                var quitter = await CreateAndStartAsync(agent, "quitter", "sleep 1; exit 17");
+                var sleeper = await CreateAndStartAsync(agent, "sleeper", "exec sleep 600");
+
+                await agent.KillAsync(); // SIGKILL: nothing of the agent's shutdown runs
+                await Task.Delay(2500); // the quitter exits while no agent is watching; the ticker keeps logging
+
+                await agent.StartAsync();
+                var containers = await agent.GetAsync<List<ContainerInfo>>("api/containers");
+                Assert.Equal(3, containers.Count);
+
+                var tickerNow = containers.Single(c => c.Name == "ticker");
+                Assert.Equal(ContainerState.Running, tickerNow.State);
+                Assert.Equal(ticker.HostPid, tickerNow.HostPid);
+                Assert.Equal(ContainerState.Running, containers.Single(c => c.Name == "sleeper").State);
+
+                var quitterNow = containers.Single(c => c.Name == "quitter");
+                Assert.Equal(ContainerState.Stopped, quitterNow.State);
+                Assert.Equal(17, quitterNow.ExitCode); // the real exit code, recorded by conmon while the agent was down
+
+                // Logs are continuous across the agent's death: every tick, in order, none missing.
+                await Task.Delay(300);
+                var logs = await agent.Socket.GetStringAsync("api/containers/ticker/logs");
+                var ticks = Regex.Matches(logs, @"tick (\d+)").Select(m => int.Parse(m.Groups[1].Value)).ToList();
+                Assert.True(ticks.Count > 25, $"expected ticks from before, during and after the restart; got {ticks.Count}");
+                Assert.Equal(Enumerable.Range(0, ticks.Count), ticks);
+
+                // The re-adopted container is fully usable: exec, stop, remove.
+                var exec = await agent.PostAsync<ExecResult>("api/containers/sleeper/exec", new { command = new[] { "sh", "-c", "echo still here; exit 4" } });
+                Assert.Equal(4, exec.ExitCode);
+                Assert.Equal("still here\n", exec.Stdout);
+
+                var stopped = await agent.PostAsync<ContainerInfo>("api/containers/ticker/stop?timeout=1");
+                Assert.Equal(ContainerState.Stopped, stopped.State);
+                foreach (var name in new[] { "ticker", "quitter", "sleeper" })
+                {
+                    var removed = await agent.Socket.DeleteAsync($"api/containers/{name}?force=true");
+                    Assert.True(removed.IsSuccessStatusCode, await removed.Content.ReadAsStringAsync());
+                }
+
+                Assert.Empty(TestSandbox.MountsUnder(sandbox.Options.RunRoot));
+                Assert.DoesNotContain(File.ReadLines("/proc/self/mountinfo"), l => l.Contains(sandbox.Tag, StringComparison.Ordinal));
+                Assert.DoesNotContain(LoopBackingFiles(), f => f.Contains(sandbox.Tag, StringComparison.Ordinal));
+            }
+        }
+        finally
+        {
+            sandbox.Clean();
+        }
+    }
+
+    [Fact]
+    public async Task The_tcp_listener_serves_health_and_host_info_but_not_the_container_api()
+    {
+        TestSandbox.RequireRoot();
+        var sandbox = new TestSandbox();
+        try
+        {
+            await using var agent = new AgentProcess(sandbox);
+            await agent.StartAsync();
+            var host = await System.Net.Http.Json.HttpClientJsonExtensions.GetFromJsonAsync<HostInfo>(agent.Tcp, "api/host", AgentProcess.Json);
+            Assert.NotNull(host);
+            Assert.Contains(host.ProcessRuntime.Name, new[] { "crun", "runc" });
+            Assert.False(string.IsNullOrEmpty(host.ProcessRuntime.Reason));
+            Assert.Contains(RuntimeType.Default, host.RuntimeTypes);
+
+            var denied = await agent.Tcp.GetAsync("api/containers");
+            Assert.Equal(System.Net.HttpStatusCode.Forbidden, denied.StatusCode);
+
+            var mode = File.GetUnixFileMode(agent.SocketPath);
+            Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.GroupWrite, mode);
+
+            var bad = await agent.Socket.PostAsync("api/containers", new StringContent("{\"image\":", System.Text.Encoding.UTF8, "application/json"));
+            Assert.Equal(System.Net.HttpStatusCode.BadRequest, bad.StatusCode);
+            Assert.Contains("InvalidArgument", await bad.Content.ReadAsStringAsync());
+        }
+        finally
+        {
+            sandbox.Clean();
+        }
+    }
+
+    private static async Task<ContainerInfo> CreateAndStartAsync(AgentProcess agent, string name, string script)
+    {
+        await agent.PostAsync<ContainerInfo>("api/containers", new ContainerCreateSpec { Name = name, Image = "busybox", Command = ["sh", "-c", script] });
+        return await agent.PostAsync<ContainerInfo>($"api/containers/{name}/start");
+    }
+
+    private static IEnumerable<string> LoopBackingFiles() =>
+        Directory.EnumerateDirectories("/sys/block", "loop*")
+            .Select(d => Path.Combine(d, "loop", "backing_file"))
+            .Where(File.Exists)
+            .Select(File.ReadAllText);
+}
