@@ -1,0 +1,159 @@
+using Microsoft.Extensions.Logging.Abstractions;
+using Portal.Compute.Containers;
+using Portal.Compute.Images;
+using Portal.Compute.Tests.Fakes;
+using Portal.Contracts;
+
+namespace Portal.Compute.Tests.Containers;
+
+/// <summary>The compute service's own logic (lifecycle, names, persistence, events) over a fake driver and a real image store.</summary>
+[Trait("Requires", "root")]
+public sealed class ComputeServiceTests : IAsyncLifetime
+{
+    private readonly string _root = Directory.CreateTempSubdirectory("portal-service-").FullName;
+    private readonly FakeIsolationDriver _driver = new(RuntimeType.Default);
+    private readonly List<ContainerEvent> _events = [];
+    private ComputeService _compute = null!;
+    private ImageStore _images = null!;
+
+    private ComputeOptions Options => new() { StateRoot = _root, ScratchDiskBytes = 64L << 20, DefaultStopTimeout = TimeSpan.FromMilliseconds(200) };
+
+    public async Task InitializeAsync()
+    {
+        _images = new ImageStore(new ImageStoreOptions { Root = Path.Combine(_root, "images"), Aliases = Options.ImageAliases }, NullLogger<ImageStore>.Instance);
+        await _images.EnsureBusyboxAsync("/bin/busybox", CancellationToken.None);
+        _compute = await OpenAsync();
+    }
+
+    private async Task<ComputeService> OpenAsync()
+    {
+        var compute = new ComputeService(Options, _images, [_driver], NullLogger<ComputeService>.Instance);
+        compute.Changed += e =>
+        {
+            lock (_events)
+            {
+                _events.Add(e);
+            }
+        };
+        await compute.InitializeAsync(CancellationToken.None);
+        return compute;
+    }
+
+    [Fact]
+    public async Task The_lifecycle_is_enforced_with_clear_errors()
+    {
+        var c = await _compute.CreateContainerAsync(new ContainerCreateSpec { Name = "DEMO", Image = "nanoserver" });
+        Assert.Equal(["sh"], c.Command);
+
+        Assert.Equal(ContainerState.Created, (await _compute.ShutdownContainerAsync("DEMO")).State); // stopping what is not running is a no-op, as docker stop
+        await AssertFails(ComputeErrorCode.InvalidTransition, () => _compute.KillContainerAsync("DEMO", 9), "start it first");
+        await _compute.StartContainerAsync("DEMO");
+        await AssertFails(ComputeErrorCode.InvalidTransition, () => _compute.StartContainerAsync("DEMO"), "already running");
+        await AssertFails(ComputeErrorCode.InvalidTransition, () => _compute.RemoveContainerAsync("DEMO"), "remove it with force");
+        await _compute.ShutdownContainerAsync("DEMO");
+        Assert.Equal(143, _compute.GetContainer("DEMO").ExitCode);
+        await AssertFails(ComputeErrorCode.InvalidTransition, () => _compute.ExecAsync("DEMO", new ProcessSpec { Command = ["ls"] }), "start it before");
+        await _compute.RemoveContainerAsync("DEMO");
+        await AssertFails(ComputeErrorCode.ContainerNotFound, () => Task.FromResult(_compute.GetContainer("DEMO")), "No such container");
+
+        Assert.Equal(
+            [ContainerEventKind.Created, ContainerEventKind.Started, ContainerEventKind.Stopping, ContainerEventKind.Stopped, ContainerEventKind.Removed],
+            _events.Select(e => e.Kind));
+    }
+
+    [Fact]
+    public async Task Stop_escalates_to_kill_after_the_timeout()
+    {
+        await _compute.CreateContainerAsync(new ContainerCreateSpec { Name = "stubborn", Image = "busybox" });
+        var started = await _compute.StartContainerAsync("stubborn");
+        _driver.Running[started.Id].IgnoresTerm = true;
+        var stopped = await _compute.ShutdownContainerAsync("stubborn", TimeSpan.FromMilliseconds(100));
+        Assert.Equal(137, stopped.ExitCode);
+        Assert.Contains("killed after ignoring SIGTERM", stopped.StopReason);
+    }
+
+    [Fact]
+    public async Task Bad_input_is_refused_and_nothing_is_created()
+    {
+        await AssertFails(ComputeErrorCode.InvalidArgument, () => _compute.CreateContainerAsync(new ContainerCreateSpec { Name = "bad name", Image = "busybox" }), "Invalid container name");
+        await AssertFails(ComputeErrorCode.ImageNotFound, () => _compute.CreateContainerAsync(new ContainerCreateSpec { Image = "nosuchimage" }), "nosuchimage");
+        await AssertFails(ComputeErrorCode.InvalidArgument, () => _compute.CreateContainerAsync(new ContainerCreateSpec { Image = "busybox", Limits = new ContainerLimits { MemoryBytes = 1024 } }), "at least 6 MiB");
+        await AssertFails(ComputeErrorCode.InvalidArgument, () => _compute.CreateContainerAsync(new ContainerCreateSpec { Image = "busybox", Limits = new ContainerLimits { Cpus = 999 } }), "CPU limit");
+        await AssertFails(ComputeErrorCode.InvalidArgument, () => _compute.CreateContainerAsync(new ContainerCreateSpec { Image = "busybox", Environment = ["=x"] }), "NAME=value");
+        await AssertFails(ComputeErrorCode.InvalidArgument, () => _compute.CreateContainerAsync(new ContainerCreateSpec { Image = "busybox", WorkingDirectory = "relative" }), "absolute");
+        await AssertFails(ComputeErrorCode.NotSupported, () => _compute.CreateContainerAsync(new ContainerCreateSpec { Image = "busybox", RuntimeType = RuntimeType.HyperV }), "not available");
+        await AssertFails(ComputeErrorCode.InvalidArgument, () => _compute.KillContainerAsync("x", 99), "Signal 99");
+        Assert.Empty(_compute.ListContainers());
+        Assert.Empty(Directory.EnumerateDirectories(Path.Combine(_root, "containers")));
+
+        await _compute.CreateContainerAsync(new ContainerCreateSpec { Name = "taken", Image = "busybox" });
+        await AssertFails(ComputeErrorCode.NameInUse, () => _compute.CreateContainerAsync(new ContainerCreateSpec { Name = "taken", Image = "busybox" }), "already used");
+        Assert.Single(_compute.ListContainers());
+    }
+
+    [Fact]
+    public async Task Containers_are_found_by_name_id_or_unique_prefix()
+    {
+        var c = await _compute.CreateContainerAsync(new ContainerCreateSpec { Name = "finder", Image = "busybox" });
+        Assert.Equal(c.Id, _compute.GetContainer("finder").Id);
+        Assert.Equal(c.Id, _compute.GetContainer(c.Id).Id);
+        Assert.Equal(c.Id, _compute.GetContainer(c.Id[..12]).Id);
+        Assert.Equal(c.Id, _compute.GetContainer("/finder").Id);
+    }
+
+    [Fact]
+    public async Task State_survives_a_restart_and_exits_while_away_are_recorded()
+    {
+        await _compute.CreateContainerAsync(new ContainerCreateSpec { Name = "keeper", Image = "busybox" });
+        await _compute.CreateContainerAsync(new ContainerCreateSpec { Name = "runner", Image = "busybox" });
+        await _compute.CreateContainerAsync(new ContainerCreateSpec { Name = "quitter", Image = "busybox" });
+        var runner = await _compute.StartContainerAsync("runner");
+        var quitter = await _compute.StartContainerAsync("quitter");
+        await _compute.DisposeAsync();
+        _driver.Running.TryRemove(quitter.Id, out _); // it ends while no agent is watching
+        _driver.ExitWhileAway = new ContainerExit(17);
+
+        // A crash in the middle of creating a container leaves a directory without a record.
+        Directory.CreateDirectory(Path.Combine(_root, "containers", "half-made"));
+
+        _compute = await OpenAsync();
+        Assert.Equal(ContainerState.Created, _compute.GetContainer("keeper").State);
+        Assert.Equal(ContainerState.Running, _compute.GetContainer("runner").State);
+        Assert.Equal(runner.HostPid, _compute.GetContainer("runner").HostPid);
+        var quit = _compute.GetContainer("quitter");
+        Assert.Equal(ContainerState.Stopped, quit.State);
+        Assert.Equal(17, quit.ExitCode);
+        Assert.False(Directory.Exists(Path.Combine(_root, "containers", "half-made")));
+
+        // The re-adopted container is watched again: its exit is recorded.
+        _driver.Running[runner.Id].Exit(3);
+        var done = await _compute.WaitAsync("runner").WaitAsync(TimeSpan.FromSeconds(5));
+        Assert.Equal(3, done.ExitCode);
+    }
+
+    [Fact]
+    public async Task Compute_systems_are_enumerated_and_filtered()
+    {
+        await _compute.CreateContainerAsync(new ContainerCreateSpec { Name = "TST", Image = "busybox" });
+        await _compute.CreateContainerAsync(new ContainerCreateSpec { Name = "TST2", Image = "busybox", Labels = new Dictionary<string, string> { ["owner"] = "team-a" } });
+        var all = _compute.EnumerateComputeSystems();
+        Assert.Equal(["TST", "TST2"], all.Select(s => s.Name));
+        Assert.All(all, s => Assert.Equal(ComputeSystemType.Container, s.Type));
+        Assert.Equal(["TST2"], _compute.EnumerateComputeSystems(new ComputeSystemQuery { Owners = ["team-a"] }).Select(s => s.Name));
+        Assert.Equal(["TST"], _compute.EnumerateComputeSystems(new ComputeSystemQuery { Names = ["tst"] }).Select(s => s.Name));
+        Assert.Empty(_compute.EnumerateComputeSystems(new ComputeSystemQuery { Types = [ComputeSystemType.VirtualMachine] }));
+    }
+
+    private static async Task AssertFails(ComputeErrorCode code, Func<Task> action, string messagePart)
+    {
+        var e = await Assert.ThrowsAsync<ComputeException>(action);
+        Assert.Equal(code, e.Code);
+        Assert.Contains(messagePart, e.Message, StringComparison.OrdinalIgnoreCase);
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _compute.DisposeAsync();
+        Directory.Delete(_root, recursive: true);
+    }
+}
