@@ -1,5 +1,6 @@
 using Portal.Compute.Containers;
 using Portal.Contracts;
+using Portal.Tests.Shared;
 
 namespace Portal.Compute.Tests.Integration;
 
@@ -65,6 +66,21 @@ public sealed class ProcessContainerTests(ComputeFixture fixture) : IClassFixtur
         Assert.Equal(137, stopped.ExitCode);
         Assert.StartsWith("stopped by request; killed after ignoring SIGTERM", stopped.StopReason);
         await Compute.RemoveContainerAsync(info.Id);
+    }
+
+    [Fact]
+    public async Task A_restarted_container_keeps_what_it_wrote()
+    {
+        var info = await fixture.RunAsync("keeps", "sleep", "300");
+        var token = Guid.NewGuid().ToString("N");
+        Assert.Equal(0, (await ComputeFixture.ExecAsync(Compute, info.Id, "sh", "-c", $"echo {token} > /root/note")).ExitCode);
+        await Compute.TerminateContainerAsync(info.Id);
+        Assert.Empty(TestSandbox.MountsUnder(Path.Combine(fixture.Options.RunRoot, "containers", info.Id))); // stopped: nothing mounted
+
+        await Compute.StartContainerAsync(info.Id);
+        var (_, note, _) = await ComputeFixture.ExecAsync(Compute, info.Id, "cat", "/root/note");
+        Assert.Equal(token, note.Trim());
+        await Compute.RemoveContainerAsync(info.Id, force: true);
     }
 
     private async Task<List<LogEntry>> ReadLogsAsync(string container, bool follow, Func<List<LogEntry>, bool> until)

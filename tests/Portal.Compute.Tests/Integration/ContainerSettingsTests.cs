@@ -1,0 +1,109 @@
+using System.Formats.Tar;
+using Portal.Contracts;
+
+namespace Portal.Compute.Tests.Integration;
+
+/// <summary>The create-time settings a user gives reach the running container.</summary>
+[Trait("Requires", "root")]
+public sealed class ContainerSettingsTests(ComputeFixture fixture) : IClassFixture<ComputeFixture>
+{
+    private ComputeService Compute => fixture.Compute;
+
+    [Fact]
+    public async Task Limits_user_environment_and_working_directory_apply()
+    {
+        var created = await Compute.CreateContainerAsync(new ContainerCreateSpec
+        {
+            Name = "settings",
+            Image = "NanoServer", // an alias of the built-in busybox image, so the seed's commands run unchanged
+            Command = ["sleep", "300"],
+            User = "nobody",
+            WorkingDirectory = "/tmp",
+            Environment = ["GREETING=hallo"],
+            Limits = new ContainerLimits { MemoryBytes = 64L << 20, Cpus = 0.5 },
+        });
+        await Compute.StartContainerAsync(created.Id);
+        try
+        {
+            var (_, output, _) = await ComputeFixture.ExecAsync(Compute, created.Id, "sh", "-c", "id -u; pwd; echo $GREETING");
+            Assert.Equal(["65534", "/tmp", "hallo"], output.Trim().Split('\n'));
+
+            var hostPid = Compute.GetContainer(created.Id).HostPid!.Value;
+            var memoryCgroup = CgroupOf(hostPid, "memory");
+            Assert.Equal((64L << 20).ToString(), File.ReadAllText($"/sys/fs/cgroup/memory{memoryCgroup}/memory.limit_in_bytes").Trim());
+            var cpuCgroup = CgroupOf(hostPid, "cpu");
+            Assert.Equal("50000", File.ReadAllText($"/sys/fs/cgroup/cpu{cpuCgroup}/cpu.cfs_quota_us").Trim());
+
+            var processes = await Compute.GetProcessesAsync(created.Id);
+            Assert.Equal("nobody", processes.Single(p => p.Pid == 1).User);
+            var stats = await Compute.GetStatisticsAsync(created.Id);
+            Assert.True(stats.MemoryBytes > 0);
+            Assert.Equal(64L << 20, stats.MemoryLimitBytes);
+        }
+        finally
+        {
+            await Compute.RemoveContainerAsync(created.Id, force: true);
+        }
+    }
+
+    [Fact]
+    public async Task An_imported_image_runs_by_id_prefix_and_writes_stay_in_its_scratch_disk()
+    {
+        // A one-file image on top of busybox's binary: a plain rootfs tar, as `docker export` makes.
+        var tar = Path.Combine(Path.GetTempPath(), $"rootfs-{Guid.NewGuid():N}.tar");
+        try
+        {
+            await using (var file = File.Create(tar))
+            await using (var writer = new TarWriter(file, TarEntryFormat.Pax))
+            {
+                var busybox = new PaxTarEntry(TarEntryType.RegularFile, "bin/busybox") { Mode = (UnixFileMode)0x1ED, DataStream = File.OpenRead("/bin/busybox") };
+                await writer.WriteEntryAsync(busybox);
+                await busybox.DataStream!.DisposeAsync();
+                await writer.WriteEntryAsync(new PaxTarEntry(TarEntryType.SymbolicLink, "bin/sh") { LinkName = "busybox" });
+                await writer.WriteEntryAsync(new PaxTarEntry(TarEntryType.Directory, "data") { Mode = (UnixFileMode)0x1ED });
+                var marker = new PaxTarEntry(TarEntryType.RegularFile, "data/marker") { Mode = (UnixFileMode)0x1A4, DataStream = new MemoryStream("from the image\n"u8.ToArray()) };
+                await writer.WriteEntryAsync(marker);
+            }
+
+            var image = (await Compute.Images.ImportAsync(tar, "mini:1", null, CancellationToken.None)).Single();
+            var prefix = image.Id["sha256:".Length..][..12];
+            var created = await Compute.CreateContainerAsync(new ContainerCreateSpec
+            {
+                Name = "mini",
+                Image = prefix,
+                Command = ["/bin/sh", "-c", "/bin/busybox cat /data/marker; echo written > /data/new"],
+            });
+            await Compute.StartContainerAsync(created.Id);
+            var done = await Compute.WaitAsync(created.Id).WaitAsync(TimeSpan.FromSeconds(30));
+            Assert.Equal(0, done.ExitCode);
+            var output = new List<string>();
+            await foreach (var entry in Compute.ReadLogsAsync(created.Id, null, follow: false))
+            {
+                output.Add(entry.Text);
+            }
+
+            Assert.Equal(["from the image\n"], output);
+
+            // The write went to this container's scratch disk, not to the shared image.
+            var other = await Compute.CreateContainerAsync(new ContainerCreateSpec { Name = "mini-check", Image = "mini:1", Command = ["/bin/busybox", "ls", "/data"] });
+            await Compute.StartContainerAsync(other.Id);
+            await Compute.WaitAsync(other.Id).WaitAsync(TimeSpan.FromSeconds(30));
+            var listing = new List<string>();
+            await foreach (var entry in Compute.ReadLogsAsync(other.Id, null, follow: false))
+            {
+                listing.Add(entry.Text.Trim());
+            }
+
+            Assert.Equal(["marker"], listing); // another container from the same image does not see it
+            await Compute.RemoveContainerAsync(created.Id);
+            await Compute.RemoveContainerAsync(other.Id);
+        }
+        finally
+        {
+            File.Delete(tar);
+        }
+    }
+
+    private static string CgroupOf(int pid, string controller) =>
+        File.ReadAllLines($"/proc/{pid}/cgroup").Select(l => l.Split(':', 3)).First(p => p[1].Split(',').Contains(controller))[2];
+}
