@@ -231,7 +231,8 @@ public sealed class ComputeService : IAsyncDisposable
             throw new ComputeException(ComputeErrorCode.InvalidArgument, "No image given: name an image (for example busybox) to create the container from.");
         }
 
-        _ = Driver(spec.RuntimeType); // fail early when this host lacks the runtime type
+        var runtimeType = spec.RuntimeType ?? _options.DefaultRuntimeType;
+        _ = Driver(runtimeType); // fail early when this host lacks the runtime type
         ValidateLimits(spec.Limits);
         var image = Images.Resolve(spec.Image);
         var entrypoint = spec.Entrypoint ?? image.Config.Entrypoint;
@@ -267,7 +268,7 @@ public sealed class ComputeService : IAsyncDisposable
                 Name = name,
                 Image = spec.Image,
                 ImageId = image.Id,
-                RuntimeType = spec.RuntimeType,
+                RuntimeType = runtimeType,
                 State = ContainerState.Created,
                 Command = command,
                 Environment = EnvironmentBuilder.Merge([EnvironmentBuilder.DefaultPath], image.Config.Env, [$"HOSTNAME={name}"], spec.Environment),

@@ -5,7 +5,8 @@ public sealed record ContainerCreateSpec
 {
     public string? Name { get; init; }
     public required string Image { get; init; }
-    public RuntimeType RuntimeType { get; init; } = RuntimeType.Default;
+    /// <summary>The isolation; null takes the host's default (Compute:DefaultRuntimeType).</summary>
+    public RuntimeType? RuntimeType { get; init; }
     /// <summary>Overrides the image's entrypoint when set.</summary>
     public IReadOnlyList<string>? Entrypoint { get; init; }
     /// <summary>Overrides the image's command when set.</summary>

@@ -69,6 +69,18 @@ public sealed class ProcessContainerTests(ComputeFixture fixture) : IClassFixtur
     }
 
     [Fact]
+    public async Task A_container_with_a_terminal_runs_and_logs_its_output()
+    {
+        var created = await Compute.CreateContainerAsync(new ContainerCreateSpec { Name = "with-tty", Image = "busybox", Tty = true, Command = ["sh", "-c", "[ -t 1 ] && echo on a terminal; echo $TERM; exit 9"] });
+        await Compute.StartContainerAsync(created.Id);
+        var done = await Compute.WaitAsync(created.Id).WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.Equal(9, done.ExitCode);
+        var logs = await ReadLogsAsync(created.Id, follow: false, until: l => l.Count >= 2);
+        Assert.Equal("on a terminal\nxterm\n", string.Concat(logs.Select(l => l.Text)));
+        await Compute.RemoveContainerAsync(created.Id);
+    }
+
+    [Fact]
     public async Task A_restarted_container_keeps_what_it_wrote()
     {
         var info = await fixture.RunAsync("keeps", "sleep", "300");
