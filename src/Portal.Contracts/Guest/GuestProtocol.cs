@@ -1,0 +1,157 @@
+using System.Buffers.Binary;
+using System.Text.Json.Serialization;
+
+namespace Portal.Contracts.Guest;
+
+/// <summary>
+/// The guest channel between the host agent and the guest agent (PID 1 of each VM), over a virtio-serial port
+/// backed by a unix socket on the host (or vsock). Versioned and length-prefixed; stdio is multiplexed.
+///
+/// Frame: u32 big-endian length of what follows | u8 kind | u32 big-endian channel | payload.
+///  - Request  (host -> guest): channel = request id, payload = JSON <see cref="GuestRequest"/>.
+///  - Response (guest -> host): channel = the request's id, payload = JSON <see cref="GuestResponse"/>.
+///  - Event    (guest -> host): channel 0, payload = JSON <see cref="GuestEvent"/>.
+///  - Stdin    (host -> guest): channel = process id, payload = bytes; an empty payload closes the process's stdin.
+///  - Stdout / Stderr (guest -> host): channel = process id, payload = bytes (with a TTY everything is Stdout).
+/// The container's first process is process id 1; exec'd processes get ids from 2 on.
+/// </summary>
+public static class GuestProtocol
+{
+    public const int Version = 1;
+
+    /// <summary>The virtio-serial port name the guest agent looks for under /sys/class/virtio-ports/*/name.</summary>
+    public const string PortName = "org.portal.guest.0";
+
+    public const int HeaderLength = 9;
+
+    public const int MaxPayload = 1 << 20;
+
+    public static void WriteHeader(Span<byte> header, FrameKind kind, uint channel, int payloadLength)
+    {
+        BinaryPrimitives.WriteUInt32BigEndian(header, (uint)(payloadLength + 5));
+        header[4] = (byte)kind;
+        BinaryPrimitives.WriteUInt32BigEndian(header[5..], channel);
+    }
+
+    /// <summary>Reads a header; returns the payload length, or throws on a malformed frame.</summary>
+    public static int ReadHeader(ReadOnlySpan<byte> header, out FrameKind kind, out uint channel)
+    {
+        var length = BinaryPrimitives.ReadUInt32BigEndian(header);
+        kind = (FrameKind)header[4];
+        channel = BinaryPrimitives.ReadUInt32BigEndian(header[5..]);
+        if (length < 5 || length - 5 > MaxPayload || !Enum.IsDefined(kind))
+        {
+            throw new InvalidDataException($"Malformed guest frame (length {length}, kind {(byte)kind}).");
+        }
+
+        return (int)(length - 5);
+    }
+}
+
+public enum FrameKind : byte
+{
+    Request = 1,
+    Response = 2,
+    Event = 3,
+    Stdin = 0x10,
+    Stdout = 0x11,
+    Stderr = 0x12,
+}
+
+/// <summary>A process to start in the guest: the container's first process, or an exec'd one.</summary>
+public sealed record GuestProcessSpec
+{
+    public required IReadOnlyList<string> Args { get; init; }
+    public required IReadOnlyList<string> Env { get; init; }
+    public required string Cwd { get; init; }
+    /// <summary>"name", "uid", "name:group" or "uid:gid", resolved against the container's own /etc/passwd and /etc/group.</summary>
+    public string? User { get; init; }
+    public bool Tty { get; init; }
+    public bool Stdin { get; init; }
+    public int Columns { get; init; } = 80;
+    public int Rows { get; init; } = 24;
+}
+
+[JsonPolymorphic(TypeDiscriminatorPropertyName = "op")]
+[JsonDerivedType(typeof(HelloRequest), "hello")]
+[JsonDerivedType(typeof(StartContainerRequest), "start")]
+[JsonDerivedType(typeof(ExecRequest), "exec")]
+[JsonDerivedType(typeof(SignalRequest), "signal")]
+[JsonDerivedType(typeof(ResizeRequest), "resize")]
+[JsonDerivedType(typeof(ListProcessesRequest), "ps")]
+[JsonDerivedType(typeof(StatisticsRequest), "stats")]
+[JsonDerivedType(typeof(ShutdownRequest), "shutdown")]
+public abstract record GuestRequest;
+
+/// <summary>First message on every connection (also after the host agent restarts); the guest then replays what it buffered.</summary>
+public sealed record HelloRequest(int Version) : GuestRequest;
+
+/// <summary>Mount the image disk and scratch disk, overlay them, set the hostname, and start the container's first process (id 1) in that root.</summary>
+public sealed record StartContainerRequest : GuestRequest
+{
+    public required string Hostname { get; init; }
+    /// <summary>Guest device of the read-only image disk (erofs), for example /dev/vda.</summary>
+    public required string ImageDevice { get; init; }
+    /// <summary>Guest device of the writable scratch disk (ext4 with upper/ and work/), for example /dev/vdb.</summary>
+    public required string ScratchDevice { get; init; }
+    public required GuestProcessSpec Process { get; init; }
+}
+
+public sealed record ExecRequest(GuestProcessSpec Process) : GuestRequest;
+
+public sealed record SignalRequest(uint ProcessId, int Signal) : GuestRequest;
+
+public sealed record ResizeRequest(uint ProcessId, int Columns, int Rows) : GuestRequest;
+
+public sealed record ListProcessesRequest : GuestRequest;
+
+public sealed record StatisticsRequest : GuestRequest;
+
+/// <summary>Stop every process, unmount, sync and power the VM off.</summary>
+public sealed record ShutdownRequest : GuestRequest;
+
+/// <summary>Every response: Error is set when the request failed (with a message for the user).</summary>
+public sealed record GuestResponse
+{
+    public string? Error { get; init; }
+    public int? Version { get; init; }
+    public string? Kernel { get; init; }
+    /// <summary>For start/exec: the process id on the channel and its PID in the guest.</summary>
+    public uint? ProcessId { get; init; }
+    public int? Pid { get; init; }
+    public IReadOnlyList<GuestProcessInfo>? Processes { get; init; }
+    public GuestStatistics? Statistics { get; init; }
+}
+
+public sealed record GuestProcessInfo
+{
+    public required int Pid { get; init; }
+    public required int ParentPid { get; init; }
+    public required string User { get; init; }
+    public required string Name { get; init; }
+    public required string CommandLine { get; init; }
+    public required double CpuSeconds { get; init; }
+    public required long MemoryBytes { get; init; }
+}
+
+public sealed record GuestStatistics
+{
+    public required double CpuSeconds { get; init; }
+    public required long MemoryBytes { get; init; }
+    public required long MemoryTotalBytes { get; init; }
+    public required long Pids { get; init; }
+}
+
+[JsonPolymorphic(TypeDiscriminatorPropertyName = "event")]
+[JsonDerivedType(typeof(ProcessExitedEvent), "exited")]
+public abstract record GuestEvent;
+
+/// <summary>A process ended. For process 1 this is the container's exit; the guest keeps running until told to shut down.</summary>
+public sealed record ProcessExitedEvent(uint ProcessId, int ExitCode) : GuestEvent;
+
+/// <summary>Source-generated JSON for the protocol (the guest agent is NativeAOT).</summary>
+[JsonSourceGenerationOptions(System.Text.Json.JsonSerializerDefaults.Web, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
+[JsonSerializable(typeof(GuestRequest))]
+[JsonSerializable(typeof(GuestResponse))]
+[JsonSerializable(typeof(GuestEvent))]
+public sealed partial class GuestJsonContext : JsonSerializerContext;
