@@ -440,6 +440,124 @@ public sealed class ComputeService : IAsyncDisposable
         return RunningOf(idOrName, ContainerOperation.Exec).ExecAsync(spec, ct);
     }
 
+    /// <summary>
+    /// Set-Container -RuntimeType: the same container, the same disks, another runtime. Only the record changes, so the
+    /// time does not depend on the disk's size. A running container is refused unless <paramref name="restart"/> is set
+    /// (then it is stopped, converted and started again).
+    /// </summary>
+    public async Task<ContainerInfo> ConvertContainerAsync(string idOrName, RuntimeType target, bool restart = false, IProgress<string>? progress = null, CancellationToken ct = default)
+    {
+        var entry = Find(idOrName);
+        _ = Driver(target);
+        if (entry.Record.RuntimeType == target)
+        {
+            return entry.Record.ToInfo();
+        }
+
+        var wasRunning = entry.Record.State is ContainerState.Running or ContainerState.Stopping;
+        if (wasRunning)
+        {
+            if (!restart)
+            {
+                ContainerLifecycle.Ensure(entry.Record.State, ContainerOperation.Convert, entry.Record.Name);
+            }
+
+            progress?.Report($"stopping {entry.Record.Name}");
+            await ShutdownContainerAsync(entry.Record.Id, null, ct).ConfigureAwait(false);
+        }
+
+        await entry.Lock.WaitAsync(ct).ConfigureAwait(false);
+        ContainerRecord converted;
+        try
+        {
+            var record = entry.Record;
+            ContainerLifecycle.Ensure(record.State, ContainerOperation.Convert, record.Name);
+            progress?.Report($"converting {record.Name} from {record.RuntimeType} to {target}");
+            await Driver(record.RuntimeType).CleanupAsync(Context(record), ct).ConfigureAwait(false);
+            converted = record with { RuntimeType = target };
+            await SaveAsync(entry, converted, ct).ConfigureAwait(false);
+        }
+        finally
+        {
+            entry.Lock.Release();
+        }
+
+        Raise(ContainerEventKind.Converted, converted, $"converted to {target}");
+        if (wasRunning)
+        {
+            progress?.Report($"starting {converted.Name} with {target}");
+            return await StartContainerAsync(converted.Id, ct).ConfigureAwait(false);
+        }
+
+        return converted.ToInfo();
+    }
+
+    /// <summary>
+    /// The host's process table (optionally only processes whose name or command line contains <paramref name="match"/>),
+    /// each marked with the container it belongs to where it is a process-isolated container's process or a VM worker.
+    /// </summary>
+    public IReadOnlyList<HostProcessInfo> FindHostProcesses(string? match = null)
+    {
+        var byNamespace = new Dictionary<ulong, ContainerRecord>();
+        var byWorker = new Dictionary<int, ContainerRecord>();
+        var hostNamespace = Linux.ProcessTable.PidNamespaceOf(Environment.ProcessId);
+        foreach (var entry in _containers.Values)
+        {
+            if (entry.Running is not { } running)
+            {
+                continue;
+            }
+
+            if (running.HostPid is { } pid && Linux.ProcessTable.PidNamespaceOf(pid) is { } ns && ns != hostNamespace)
+            {
+                byNamespace[ns] = entry.Record;
+            }
+
+            if (running.VirtualMachine?.HostPid is { } worker)
+            {
+                byWorker[worker] = entry.Record;
+            }
+        }
+
+        var userName = Linux.Process.ContainerUser.NameLookup("/");
+        return Linux.ProcessTable.All()
+            .Where(p => match is null || p.Name.Contains(match, StringComparison.OrdinalIgnoreCase) || p.CommandLine.Contains(match, StringComparison.OrdinalIgnoreCase))
+            .Select(p =>
+            {
+                var container = byNamespace.GetValueOrDefault(p.PidNamespace);
+                var vmOf = byWorker.GetValueOrDefault(p.Pid);
+                return new HostProcessInfo
+                {
+                    Pid = p.Pid,
+                    ParentPid = p.ParentPid,
+                    User = userName(p.Uid),
+                    Name = p.Name,
+                    CommandLine = p.CommandLine,
+                    CpuSeconds = p.CpuSeconds,
+                    MemoryBytes = p.RssBytes,
+                    ContainerId = (container ?? vmOf)?.Id,
+                    ContainerName = (container ?? vmOf)?.Name,
+                    ContainerPid = container is null ? null : p.NamespacePids[^1],
+                    IsVmWorker = vmOf is not null,
+                };
+            })
+            .OrderBy(p => p.Pid)
+            .ToList();
+    }
+
+    /// <summary>The isolation demo for one running container: its processes inside, and what the host sees of it.</summary>
+    public async Task<IsolationView> GetIsolationViewAsync(string idOrName, CancellationToken ct = default)
+    {
+        var entry = Find(idOrName);
+        var inside = await RunningOf(idOrName, ContainerOperation.Exec).ListProcessesAsync(ct).ConfigureAwait(false);
+        return new IsolationView
+        {
+            Container = entry.Record.ToInfo(),
+            Inside = inside,
+            SeenFromHost = FindHostProcesses().Where(p => p.ContainerId == entry.Record.Id).ToList(),
+        };
+    }
+
     // ---- internals ----
 
     private async Task<bool> SignalForStopAsync(Entry entry, int signal, string reason, CancellationToken ct)

@@ -128,3 +128,32 @@ public sealed record HostInfo
     public required int Images { get; init; }
     public required string Version { get; init; }
 }
+
+/// <summary>A process in the host's process table, with what it belongs to where the agent knows.</summary>
+public sealed record HostProcessInfo
+{
+    public required int Pid { get; init; }
+    public required int ParentPid { get; init; }
+    public required string User { get; init; }
+    public required string Name { get; init; }
+    public required string CommandLine { get; init; }
+    public required double CpuSeconds { get; init; }
+    public required long MemoryBytes { get; init; }
+    /// <summary>The container this process runs in (process isolation), or whose VM worker it is (VM isolation).</summary>
+    public string? ContainerId { get; init; }
+    public string? ContainerName { get; init; }
+    /// <summary>The process's PID inside its container (from NSpid); null for a VM worker or a host process.</summary>
+    public int? ContainerPid { get; init; }
+    public bool IsVmWorker { get; init; }
+}
+
+/// <summary>
+/// The seed's isolation demo for one container: the processes inside, and what the host sees of that container:
+/// the same processes with their host PIDs under process isolation; only the VM worker under VM isolation.
+/// </summary>
+public sealed record IsolationView
+{
+    public required ContainerInfo Container { get; init; }
+    public required IReadOnlyList<ContainerProcessInfo> Inside { get; init; }
+    public required IReadOnlyList<HostProcessInfo> SeenFromHost { get; init; }
+}

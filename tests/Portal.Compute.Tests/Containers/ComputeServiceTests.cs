@@ -12,6 +12,7 @@ public sealed class ComputeServiceTests : IAsyncLifetime
 {
     private readonly string _root = Directory.CreateTempSubdirectory("portal-service-").FullName;
     private readonly FakeIsolationDriver _driver = new(RuntimeType.Default);
+    private readonly FakeIsolationDriver _vmDriver = new(RuntimeType.HyperV);
     private readonly List<ContainerEvent> _events = [];
     private ComputeService _compute = null!;
     private ImageStore _images = null!;
@@ -27,7 +28,7 @@ public sealed class ComputeServiceTests : IAsyncLifetime
 
     private async Task<ComputeService> OpenAsync()
     {
-        var compute = new ComputeService(Options, _images, [_driver], NullLogger<ComputeService>.Instance);
+        var compute = new ComputeService(Options, _images, [_driver, _vmDriver], NullLogger<ComputeService>.Instance);
         compute.Changed += e =>
         {
             lock (_events)
@@ -81,7 +82,6 @@ public sealed class ComputeServiceTests : IAsyncLifetime
         await AssertFails(ComputeErrorCode.InvalidArgument, () => _compute.CreateContainerAsync(new ContainerCreateSpec { Image = "busybox", Limits = new ContainerLimits { Cpus = 999 } }), "CPU limit");
         await AssertFails(ComputeErrorCode.InvalidArgument, () => _compute.CreateContainerAsync(new ContainerCreateSpec { Image = "busybox", Environment = ["=x"] }), "NAME=value");
         await AssertFails(ComputeErrorCode.InvalidArgument, () => _compute.CreateContainerAsync(new ContainerCreateSpec { Image = "busybox", WorkingDirectory = "relative" }), "absolute");
-        await AssertFails(ComputeErrorCode.NotSupported, () => _compute.CreateContainerAsync(new ContainerCreateSpec { Image = "busybox", RuntimeType = RuntimeType.HyperV }), "not available");
         await AssertFails(ComputeErrorCode.InvalidArgument, () => _compute.KillContainerAsync("x", 99), "Signal 99");
         Assert.Empty(_compute.ListContainers());
         Assert.Empty(Directory.EnumerateDirectories(Path.Combine(_root, "containers")));
@@ -142,6 +142,38 @@ public sealed class ComputeServiceTests : IAsyncLifetime
         Assert.Equal(["TST2"], _compute.EnumerateComputeSystems(new ComputeSystemQuery { Owners = ["team-a"] }).Select(s => s.Name));
         Assert.Equal(["TST"], _compute.EnumerateComputeSystems(new ComputeSystemQuery { Names = ["tst"] }).Select(s => s.Name));
         Assert.Empty(_compute.EnumerateComputeSystems(new ComputeSystemQuery { Types = [ComputeSystemType.VirtualMachine] }));
+    }
+
+    [Fact]
+    public async Task Conversion_changes_the_runtime_and_keeps_the_disk()
+    {
+        var c = await _compute.CreateContainerAsync(new ContainerCreateSpec { Name = "DEMO", Image = "nanoserver" });
+        Assert.Equal(RuntimeType.Default, c.RuntimeType);
+        var scratch = Path.Combine(_root, "containers", c.Id, "scratch.ext4");
+        var before = File.GetLastWriteTimeUtc(scratch);
+
+        var converted = await _compute.ConvertContainerAsync("DEMO", RuntimeType.HyperV);
+        Assert.Equal(RuntimeType.HyperV, converted.RuntimeType);
+        Assert.Equal(before, File.GetLastWriteTimeUtc(scratch)); // no copy, no rewrite
+        Assert.Equal(RuntimeType.HyperV, (await OpenAgainAsync()).GetContainer("DEMO").RuntimeType); // persisted
+
+        await _compute.StartContainerAsync("DEMO");
+        Assert.Contains("start DEMO", _vmDriver.Calls);
+        await AssertFails(ComputeErrorCode.InvalidTransition, () => _compute.ConvertContainerAsync("DEMO", RuntimeType.Default), "convert with restart");
+
+        var progress = new List<string>();
+        var restarted = await _compute.ConvertContainerAsync("DEMO", RuntimeType.Default, restart: true, new Progress<string>(progress.Add));
+        Assert.Equal(RuntimeType.Default, restarted.RuntimeType);
+        Assert.Equal(ContainerState.Running, restarted.State);
+        Assert.Contains("start DEMO", _driver.Calls);
+        Assert.Contains(_events, e => e.Kind == ContainerEventKind.Converted);
+    }
+
+    private async Task<ComputeService> OpenAgainAsync()
+    {
+        await _compute.DisposeAsync();
+        _compute = await OpenAsync();
+        return _compute;
     }
 
     private static async Task AssertFails(ComputeErrorCode code, Func<Task> action, string messagePart)

@@ -118,6 +118,29 @@ public sealed class IsolationTests(ComputeFixture fixture) : IClassFixture<Compu
     }
 
     [Fact]
+    public async Task The_host_sees_a_process_isolated_container_marker_with_its_container_pid()
+    {
+        var info = await fixture.RunAsync("demo-process", "sh", "-c", "exec sleep 4242");
+        try
+        {
+            var seen = Compute.FindHostProcesses("sleep 4242");
+            var marker = Assert.Single(seen);
+            Assert.Equal(info.Id, marker.ContainerId);
+            Assert.Equal(1, marker.ContainerPid);
+            Assert.Equal(info.HostPid, marker.Pid);
+            Assert.False(marker.IsVmWorker);
+
+            var view = await Compute.GetIsolationViewAsync("demo-process");
+            var inside = Assert.Single(view.Inside);
+            Assert.Equal(inside.HostPid, Assert.Single(view.SeenFromHost).Pid);
+        }
+        finally
+        {
+            await Compute.RemoveContainerAsync(info.Id, force: true);
+        }
+    }
+
+    [Fact]
     public async Task Exec_with_a_terminal_runs_a_shell_and_resizes()
     {
         var info = await fixture.RunAsync("tty", "sleep", "300");
