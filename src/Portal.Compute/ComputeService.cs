@@ -51,6 +51,8 @@ public sealed class ComputeService : IAsyncDisposable
         public TaskCompletionSource<ContainerExit> Exit { get; set; } = NewExit();
         public SemaphoreSlim Lock { get; } = new(1, 1);
         public string? PendingStopReason { get; set; }
+        /// <summary>Completes when the next run has started (attach before start); replaced at each start.</summary>
+        public TaskCompletionSource NextStart { get; set; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
         public static TaskCompletionSource<ContainerExit> NewExit() => new(TaskCreationOptions.RunContinuationsAsynchronously);
     }
@@ -208,6 +210,54 @@ public sealed class ComputeService : IAsyncDisposable
         return ContainerLog.ReadAsync(LogPath(entry.Record.Id), tail, () => follow && entry.Record.State is ContainerState.Running or ContainerState.Stopping, ct);
     }
 
+    /// <summary>
+    /// Attaches to the container's first process: output (all of the attached run's when <paramref name="includeEarlierOutput"/>,
+    /// else from now) until that run ends, stdin when asked for, and terminal resize. Attaching to a container that is not
+    /// running attaches to its next run, so `docker run` sees everything from the first byte.
+    /// </summary>
+    public Task<ContainerAttachment> AttachAsync(string idOrName, bool includeEarlierOutput, bool stdin, CancellationToken ct = default)
+    {
+        var entry = Find(idOrName);
+        if (stdin && !entry.Record.OpenStdin)
+        {
+            throw new ComputeException(ComputeErrorCode.InvalidArgument, $"Container '{entry.Record.Name}' was created without an open stdin; create it with stdin open (docker run -i) to send it input.");
+        }
+
+        var running = entry.Record.State is ContainerState.Running or ContainerState.Stopping;
+        var nextStart = running ? Task.CompletedTask : entry.NextStart.Task;
+        var exit = running ? entry.Exit.Task : null;
+        var nowOffset = File.Exists(LogPath(entry.Record.Id)) ? new FileInfo(LogPath(entry.Record.Id)).Length : 0;
+
+        async Task<IContainer> RunningContainerAsync(CancellationToken token)
+        {
+            await nextStart.WaitAsync(token).ConfigureAwait(false);
+            return entry.Running ?? throw new ComputeException(ComputeErrorCode.InvalidTransition, $"Container '{entry.Record.Name}' is not running.");
+        }
+
+        async IAsyncEnumerable<LogEntry> OutputAsync([System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken token = default)
+        {
+            await nextStart.WaitAsync(token).ConfigureAwait(false);
+            var runEnded = exit ?? entry.Exit.Task;
+            var offset = includeEarlierOutput || !running ? entry.Record.LogOffset : nowOffset;
+            await foreach (var item in ContainerLog.ReadAsync(LogPath(entry.Record.Id), null, () => !runEnded.IsCompleted, token, offset).ConfigureAwait(false))
+            {
+                yield return item;
+            }
+        }
+
+        var stdinStream = stdin ? new DeferredStdinStream(async token => await (await RunningContainerAsync(token).ConfigureAwait(false)).OpenStdinAsync(token).ConfigureAwait(false)) : null;
+        return Task.FromResult(new ContainerAttachment(
+            OutputAsync(ct),
+            stdinStream,
+            async (columns, rows, token) =>
+            {
+                if (entry.Running is { } container && entry.Record.Tty)
+                {
+                    await container.ResizeAsync(columns, rows, token).ConfigureAwait(false);
+                }
+            }));
+    }
+
     /// <summary>Completes when the container is stopped (at once if it is not running).</summary>
     public async Task<ContainerInfo> WaitAsync(string idOrName, CancellationToken ct = default)
     {
@@ -319,6 +369,7 @@ public sealed class ComputeService : IAsyncDisposable
             var record = entry.Record;
             ContainerLifecycle.Ensure(record.State, ContainerOperation.Start, record.Name);
             var image = Images.Resolve(record.ImageId);
+            var logOffset = File.Exists(LogPath(record.Id)) ? new FileInfo(LogPath(record.Id)).Length : 0;
             IContainer container;
             try
             {
@@ -341,9 +392,13 @@ public sealed class ComputeService : IAsyncDisposable
                 ExitCode = null,
                 StopReason = null,
                 HostPid = container.HostPid,
+                LogOffset = logOffset,
             };
             await SaveAsync(entry, started, CancellationToken.None).ConfigureAwait(false);
             _ = MonitorAsync(entry, container);
+            var nextStart = entry.NextStart;
+            entry.NextStart = new(TaskCreationOptions.RunContinuationsAsynchronously);
+            nextStart.SetResult();
             Raise(ContainerEventKind.Started, started);
             return started.ToInfo();
         }

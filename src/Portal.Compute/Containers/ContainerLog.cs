@@ -11,7 +11,7 @@ namespace Portal.Compute.Containers;
 /// </summary>
 public static class ContainerLog
 {
-    public static async IAsyncEnumerable<LogEntry> ReadAsync(string path, int? tail, Func<bool> stillWriting, [EnumeratorCancellation] CancellationToken ct = default)
+    public static async IAsyncEnumerable<LogEntry> ReadAsync(string path, int? tail, Func<bool> stillWriting, [EnumeratorCancellation] CancellationToken ct = default, long startOffset = 0)
     {
         if (!File.Exists(path))
         {
@@ -26,6 +26,7 @@ public static class ContainerLog
         }
 
         await using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+        stream.Position = Math.Min(startOffset, stream.Length);
         using var reader = new StreamReader(stream, Encoding.UTF8);
         if (tail is { } n)
         {

@@ -25,6 +25,8 @@ public sealed record ContainerRecord
     public int? ExitCode { get; init; }
     public string? StopReason { get; init; }
     public int? HostPid { get; init; }
+    /// <summary>Where the current (or last) run's output begins in the log file.</summary>
+    public long LogOffset { get; init; }
 
     public ContainerInfo ToInfo() => new()
     {

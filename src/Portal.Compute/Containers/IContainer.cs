@@ -54,6 +54,12 @@ public interface IContainer
 
     Task<IContainerProcess> ExecAsync(ProcessSpec spec, CancellationToken ct = default);
 
+    /// <summary>A write-only stream into the first process's stdin (containers created with OpenStdin); disposing it closes that stdin.</summary>
+    Task<Stream> OpenStdinAsync(CancellationToken ct = default);
+
+    /// <summary>Resizes the first process's terminal (containers created with Tty).</summary>
+    Task ResizeAsync(int columns, int rows, CancellationToken ct = default);
+
     Task<IReadOnlyList<ContainerProcessInfo>> ListProcessesAsync(CancellationToken ct = default);
 
     Task<ContainerStatistics> GetStatisticsAsync(CancellationToken ct = default);

@@ -72,6 +72,10 @@ public sealed class FakeContainer(string id) : IContainer
 
     public Task<IContainerProcess> ExecAsync(ProcessSpec spec, CancellationToken ct = default) => throw new NotSupportedException();
 
+    public Task<Stream> OpenStdinAsync(CancellationToken ct = default) => Task.FromResult<Stream>(new MemoryStream());
+
+    public Task ResizeAsync(int columns, int rows, CancellationToken ct = default) => Task.CompletedTask;
+
     public Task<IReadOnlyList<ContainerProcessInfo>> ListProcessesAsync(CancellationToken ct = default) => Task.FromResult<IReadOnlyList<ContainerProcessInfo>>([]);
 
     public Task<ContainerStatistics> GetStatisticsAsync(CancellationToken ct = default) => throw new NotSupportedException();

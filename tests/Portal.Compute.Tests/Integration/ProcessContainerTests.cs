@@ -81,6 +81,58 @@ public sealed class ProcessContainerTests(ComputeFixture fixture) : IClassFixtur
     }
 
     [Fact]
+    public async Task Attaching_before_start_sees_all_output_and_feeds_stdin()
+    {
+        var created = await Compute.CreateContainerAsync(new ContainerCreateSpec { Name = "attached", Image = "busybox", OpenStdin = true, Command = ["sh", "-c", "echo ready; read line; echo got $line; exit 6"] });
+        await using var attachment = await Compute.AttachAsync(created.Id, includeEarlierOutput: true, stdin: true);
+        var output = new List<string>();
+        var reading = Task.Run(async () =>
+        {
+            await foreach (var entry in attachment.Output)
+            {
+                output.Add(entry.Text);
+            }
+        });
+        await Compute.StartContainerAsync(created.Id);
+        await attachment.Stdin!.WriteAsync("hallo\n"u8.ToArray());
+        await reading.WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.Equal(["ready\n", "got hallo\n"], output);
+        Assert.Equal(6, (await Compute.WaitAsync(created.Id)).ExitCode);
+        await Compute.RemoveContainerAsync(created.Id);
+    }
+
+    [Fact]
+    public async Task Closing_stdin_ends_a_process_that_reads_to_the_end_and_the_terminal_resizes()
+    {
+        var cat = await Compute.CreateContainerAsync(new ContainerCreateSpec { Name = "cat", Image = "busybox", OpenStdin = true, Command = ["cat"] });
+        await using (var attachment = await Compute.AttachAsync(cat.Id, includeEarlierOutput: true, stdin: true))
+        {
+            await Compute.StartContainerAsync(cat.Id);
+            await attachment.Stdin!.WriteAsync("one\n"u8.ToArray());
+        }
+
+        Assert.Equal(0, (await Compute.WaitAsync(cat.Id).WaitAsync(TimeSpan.FromSeconds(30))).ExitCode);
+
+        var shell = await Compute.CreateContainerAsync(new ContainerCreateSpec { Name = "tty-shell", Image = "busybox", Tty = true, OpenStdin = true, Command = ["sh"] });
+        await Compute.StartContainerAsync(shell.Id);
+        await using (var attachment = await Compute.AttachAsync(shell.Id, includeEarlierOutput: false, stdin: true))
+        {
+            await attachment.ResizeAsync(132, 43);
+            await attachment.Stdin!.WriteAsync("stty size; exit 0\n"u8.ToArray());
+            var seen = "";
+            await foreach (var entry in attachment.Output.WithCancellation(new CancellationTokenSource(TimeSpan.FromSeconds(30)).Token))
+            {
+                seen += entry.Text;
+            }
+
+            Assert.Contains("43 132", seen);
+        }
+
+        await Compute.RemoveContainerAsync(shell.Id, force: true);
+        await Compute.RemoveContainerAsync(cat.Id);
+    }
+
+    [Fact]
     public async Task A_restarted_container_keeps_what_it_wrote()
     {
         var info = await fixture.RunAsync("keeps", "sleep", "300");

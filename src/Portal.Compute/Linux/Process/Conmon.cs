@@ -60,7 +60,8 @@ internal sealed class Conmon
 
         if (request.Stdin)
         {
-            args.AddRange(["-i", "--leave-stdin-open"]);
+            // Without --leave-stdin-open: when the attached client closes its side, the container's stdin closes (docker's StdinOnce).
+            args.Add("-i");
         }
 
         var (readFd, writeFd) = NativeSpawn.Pipe();

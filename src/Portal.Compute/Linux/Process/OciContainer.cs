@@ -34,6 +34,20 @@ internal sealed class OciContainer : IContainer
     public Task<IContainerProcess> ExecAsync(ProcessSpec spec, CancellationToken ct = default) =>
         OciExec.StartAsync(_driver.Runtime, _record, _driver.RunDirectory(Id), _rootfs, spec, ct);
 
+    public async Task<Stream> OpenStdinAsync(CancellationToken ct = default)
+    {
+        // conmon's attach socket: what we send goes to the container's stdin; closing our side closes it.
+        var socket = await ConmonAttach.ConnectAsync(_driver.RunDirectory(Id), ct).ConfigureAwait(false);
+        return new ConmonAttach.StdinStream(socket);
+    }
+
+    public async Task ResizeAsync(int columns, int rows, CancellationToken ct = default)
+    {
+        // conmon's control fifo: "1 <rows> <columns>" is a window resize of the container's terminal.
+        await using var ctl = new FileStream(Path.Combine(_driver.RunDirectory(Id), "ctl"), FileMode.Open, FileAccess.Write, FileShare.ReadWrite, 1, FileOptions.None);
+        await ctl.WriteAsync(System.Text.Encoding.ASCII.GetBytes($"1 {rows} {columns}\n"), ct).ConfigureAwait(false);
+    }
+
     public Task<IReadOnlyList<ContainerProcessInfo>> ListProcessesAsync(CancellationToken ct = default)
     {
         var pidNamespace = HostPid is { } pid ? ProcessTable.PidNamespaceOf(pid) : null;
