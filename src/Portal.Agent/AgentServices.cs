@@ -1,5 +1,8 @@
 using System.Text.Json.Serialization;
-using Microsoft.Extensions.Options;
+using Microsoft.AspNetCore.Authentication;
+using Microsoft.AspNetCore.SignalR;
+using Portal.Agent.Auth;
+using Portal.Agent.Hub;
 using Portal.Compute;
 
 namespace Portal.Agent;
@@ -12,6 +15,15 @@ public static class AgentServices
         builder.Services.Configure<AgentOptions>(builder.Configuration.GetSection("Agent"));
         builder.Services.AddSingleton<ComputeHostService>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<ComputeHostService>());
+        builder.Services.AddSingleton<ApiKeyStore>();
+        builder.Services.AddHostedService<ApiKeyBootstrap>();
+        builder.Services.AddSingleton<ContainerFeed>();
+        builder.Services.AddAuthentication(ApiKeyAuthenticationHandler.SchemeName)
+            .AddScheme<AuthenticationSchemeOptions, ApiKeyAuthenticationHandler>(ApiKeyAuthenticationHandler.SchemeName, null);
+        builder.Services.AddAuthorization(o => o.AddAgentPolicies());
+        builder.Services.AddSignalR(o => o.AddFilter(new ComputeErrorHubFilter()))
+            .AddJsonProtocol(o => o.PayloadSerializerOptions.Converters.Add(new JsonStringEnumConverter()));
+        builder.Services.AddOpenApi();
         builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.Converters.Add(new JsonStringEnumConverter()));
         builder.Services.AddProblemDetails();
         // Unreadable bodies reach the one error handler, which says what was wrong.

@@ -1,67 +1,38 @@
 using System.Text;
+using Portal.Agent.Auth;
+using Portal.Agent.Hub;
 using Portal.Compute;
 using Portal.Compute.Containers;
 using Portal.Contracts;
+using Portal.Contracts.Hub;
 
 namespace Portal.Agent;
 
-/// <summary>Body of an exec request on the local socket: run a command to completion and return its output.</summary>
-public sealed record ExecRequest
-{
-    public required IReadOnlyList<string> Command { get; init; }
-    public IReadOnlyList<string> Environment { get; init; } = [];
-    public string? WorkingDirectory { get; init; }
-    public string? User { get; init; }
-}
-
 public sealed record ExecResult(int ExitCode, string Stdout, string Stderr);
 
+/// <summary>The REST API: the hub's operations for scripts and tools, with the same auth and one error model.</summary>
 public static class ComputeEndpoints
 {
-    /// <summary>Health and host info, on every listener.</summary>
-    public static void MapHostEndpoints(this IEndpointRouteBuilder app)
+    public static void MapAgentEndpoints(this IEndpointRouteBuilder app)
     {
         app.MapGet("/healthz", (ComputeHostService compute) => compute.IsReady
             ? Results.Ok(new { status = "ok" })
-            : Results.Json(new { status = "starting" }, statusCode: StatusCodes.Status503ServiceUnavailable));
-        app.MapGet("/api/host", async (ComputeHostService compute) => (await compute.Ready).GetHostInfo());
-    }
+            : Results.Json(new { status = "starting" }, statusCode: StatusCodes.Status503ServiceUnavailable))
+            .AllowAnonymous().ExcludeFromDescription();
 
-    /// <summary>The container API, on the local socket only until per-agent keys guard the TCP listener.</summary>
-    public static void MapContainerEndpoints(this IEndpointRouteBuilder app)
-    {
-        var api = app.MapGroup("/api").AddEndpointFilter(async (context, next) =>
-            context.HttpContext.Connection.LocalIpAddress is null // only the unix socket has no IP
-                ? await next(context)
-                : Results.Problem(ApiErrors.Problem(StatusCodes.Status403Forbidden, "Forbidden", "The container API is served on the agent's local socket (Agent:Socket); the TCP listener serves health and host info.")));
+        var api = app.MapGroup("/api").RequireAuthorization(AgentPolicies.Read);
+        api.MapGet("/host", async (ComputeHostService c) => (await c.Ready).GetHostInfo());
+        api.MapGet("/host/processes", async (string? match, ComputeHostService c) => (await Service(c)).FindHostProcesses(match));
 
-        api.MapGet("/containers", async (ComputeHostService c) => (await c.Ready).Service.ListContainers());
-        api.MapPost("/containers", async Task<IResult> (ContainerCreateSpec spec, ComputeHostService c, CancellationToken ct) =>
+        var containers = api.MapGroup("/containers").WithTags("Containers");
+        containers.MapGet("/", async (ComputeHostService c) => (await Service(c)).ListContainers().Select(ContainerCommands.View));
+        containers.MapGet("/{id}", async (string id, ComputeHostService c) => ContainerCommands.View((await Service(c)).GetContainer(id)));
+        containers.MapGet("/{id}/processes", async (string id, ComputeHostService c, CancellationToken ct) => await (await Service(c)).GetProcessesAsync(id, ct));
+        containers.MapGet("/{id}/isolation", async (string id, ComputeHostService c, CancellationToken ct) => await (await Service(c)).GetIsolationViewAsync(id, ct));
+        containers.MapGet("/{id}/stats", async (string id, ComputeHostService c, CancellationToken ct) => await (await Service(c)).GetStatisticsAsync(id, ct));
+        containers.MapGet("/{id}/logs", async (string id, int? tail, bool? follow, HttpContext http, ComputeHostService c, CancellationToken ct) =>
         {
-            var created = await (await c.Ready).Service.CreateContainerAsync(spec, ct);
-            return Results.Created($"/api/containers/{created.Id}", created);
-        });
-        api.MapGet("/containers/{id}", async (string id, ComputeHostService c) => (await c.Ready).Service.GetContainer(id));
-        api.MapPost("/containers/{id}/start", async (string id, ComputeHostService c, CancellationToken ct) => await (await c.Ready).Service.StartContainerAsync(id, ct));
-        api.MapPost("/containers/{id}/stop", async (string id, double? timeout, ComputeHostService c, CancellationToken ct) =>
-            await (await c.Ready).Service.ShutdownContainerAsync(id, timeout is { } t ? TimeSpan.FromSeconds(t) : null, ct));
-        api.MapPost("/containers/{id}/terminate", async (string id, ComputeHostService c, CancellationToken ct) => await (await c.Ready).Service.TerminateContainerAsync(id, ct));
-        api.MapPost("/containers/{id}/kill", async Task<IResult> (string id, int? signal, ComputeHostService c, CancellationToken ct) =>
-        {
-            await (await c.Ready).Service.KillContainerAsync(id, signal ?? 9, ct);
-            return Results.NoContent();
-        });
-        api.MapPost("/containers/{id}/wait", async (string id, ComputeHostService c, CancellationToken ct) => await (await c.Ready).Service.WaitAsync(id, ct));
-        api.MapDelete("/containers/{id}", async Task<IResult> (string id, bool? force, ComputeHostService c, CancellationToken ct) =>
-        {
-            await (await c.Ready).Service.RemoveContainerAsync(id, force ?? false, ct);
-            return Results.NoContent();
-        });
-        api.MapGet("/containers/{id}/processes", async (string id, ComputeHostService c, CancellationToken ct) => await (await c.Ready).Service.GetProcessesAsync(id, ct));
-        api.MapGet("/containers/{id}/stats", async (string id, ComputeHostService c, CancellationToken ct) => await (await c.Ready).Service.GetStatisticsAsync(id, ct));
-        api.MapGet("/containers/{id}/logs", async (string id, int? tail, bool? follow, HttpContext http, ComputeHostService c, CancellationToken ct) =>
-        {
-            var entries = (await c.Ready).Service.ReadLogsAsync(id, tail, follow ?? false, ct);
+            var entries = (await Service(c)).ReadLogsAsync(id, tail, follow ?? false, ct);
             http.Response.ContentType = "text/plain; charset=utf-8";
             await foreach (var entry in entries)
             {
@@ -69,34 +40,70 @@ public static class ComputeEndpoints
                 await http.Response.Body.FlushAsync(ct);
             }
         });
-        api.MapPost("/containers/{id}/exec", async Task<ExecResult> (string id, ExecRequest request, ComputeHostService c, CancellationToken ct) =>
+        containers.MapPost("/{id}/wait", async (string id, ComputeHostService c, CancellationToken ct) => await (await Service(c)).WaitAsync(id, ct));
+
+        var operate = containers.MapGroup("").RequireAuthorization(AgentPolicies.Operate);
+        operate.MapPost("/", async Task<IResult> (ContainerCreateSpec spec, ComputeHostService c, CancellationToken ct) =>
         {
-            await using var process = await (await c.Ready).Service.ExecAsync(id, new ProcessSpec
+            var created = await (await Service(c)).CreateContainerAsync(spec, ct);
+            return Results.Created($"/api/containers/{created.Id}", created);
+        });
+        operate.MapPost("/{id}/start", async (string id, ComputeHostService c, CancellationToken ct) => await (await Service(c)).StartContainerAsync(id, ct));
+        operate.MapPost("/{id}/stop", async (string id, double? timeout, ComputeHostService c, CancellationToken ct) =>
+            await (await Service(c)).ShutdownContainerAsync(id, Seconds(timeout), ct));
+        operate.MapPost("/{id}/restart", async (string id, double? timeout, ComputeHostService c, CancellationToken ct) =>
+            await (await Service(c)).RestartContainerAsync(id, Seconds(timeout), ct));
+        operate.MapPost("/{id}/terminate", async (string id, ComputeHostService c, CancellationToken ct) => await (await Service(c)).TerminateContainerAsync(id, ct));
+        operate.MapPost("/{id}/kill", async Task<IResult> (string id, int? signal, ComputeHostService c, CancellationToken ct) =>
+        {
+            await (await Service(c)).KillContainerAsync(id, signal ?? 9, ct);
+            return Results.NoContent();
+        });
+        operate.MapPost("/{id}/convert", async (string id, RuntimeType runtimeType, bool? restart, ComputeHostService c, CancellationToken ct) =>
+            await (await Service(c)).ConvertContainerAsync(id, runtimeType, restart ?? false, null, ct));
+        operate.MapDelete("/{id}", async Task<IResult> (string id, bool? force, ComputeHostService c, CancellationToken ct) =>
+        {
+            await (await Service(c)).RemoveContainerAsync(id, force ?? false, ct);
+            return Results.NoContent();
+        });
+        operate.MapPost("/{id}/exec", async Task<ExecResult> (string id, ExecStart request, ComputeHostService c, CancellationToken ct) =>
+        {
+            if (request.Tty || request.Stdin)
             {
-                Command = request.Command,
-                Environment = request.Environment,
-                WorkingDirectory = request.WorkingDirectory,
-                User = request.User,
-            }, ct);
+                throw new ComputeException(ComputeErrorCode.InvalidArgument, "REST exec runs a command to completion without a terminal or input; use the hub's Exec stream (or docker exec -it) for interactive processes.");
+            }
+
+            await using var process = await (await Service(c)).ExecAsync(id, ProcessStreams.Spec(request), ct);
             var stdout = new StreamReader(process.StandardOutput, Encoding.UTF8).ReadToEndAsync(ct);
             var stderr = new StreamReader(process.StandardError!, Encoding.UTF8).ReadToEndAsync(ct);
             var code = await process.WaitAsync(ct);
             return new ExecResult(code, await stdout, await stderr);
         });
+
         api.MapGet("/compute-systems", async (string? type, string? owner, string? name, ComputeHostService c) =>
-            (await c.Ready).Service.EnumerateComputeSystems(new ComputeSystemQuery
+            (await Service(c)).EnumerateComputeSystems(new ComputeSystemQuery
             {
                 Types = type is null ? [] : [Enum.TryParse<ComputeSystemType>(type, ignoreCase: true, out var t) ? t : throw new ComputeException(ComputeErrorCode.InvalidArgument, $"Unknown compute system type '{type}': use Container or VirtualMachine.")],
                 Owners = owner is null ? [] : [owner],
                 Names = name is null ? [] : [name],
-            }));
-        api.MapGet("/images", async (ComputeHostService c) => (await c.Ready).Service.Images.List().Select(i => new ImageInfo
+            })).WithTags("Compute systems");
+        api.MapGet("/images", async (ComputeHostService c) => (await Service(c)).Images.List().Select(i => new ImageInfo
         {
             Id = i.Id,
             Tags = i.Tags,
             SizeBytes = i.SizeBytes,
             CreatedAt = i.CreatedAt,
             Layers = i.Layers,
-        }));
+        })).WithTags("Images");
+
+        var keys = api.MapGroup("/keys").RequireAuthorization(AgentPolicies.Admin).WithTags("API keys");
+        keys.MapGet("/", (ApiKeyStore store) => store.List());
+        keys.MapPost("/", async (ApiKeyRequest request, ApiKeyStore store, CancellationToken ct) => await store.CreateAsync(request.Name, request.Scope, ct));
+        keys.MapPost("/{keyId}/rotate", async (string keyId, ApiKeyStore store, CancellationToken ct) => await store.RotateAsync(keyId, ct));
+        keys.MapDelete("/{keyId}", async (string keyId, ApiKeyStore store, CancellationToken ct) => await store.RevokeAsync(keyId, ct));
     }
+
+    private static async Task<ComputeService> Service(ComputeHostService compute) => (await compute.Ready).Service;
+
+    private static TimeSpan? Seconds(double? seconds) => seconds is { } s ? TimeSpan.FromSeconds(s) : null;
 }

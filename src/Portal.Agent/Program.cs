@@ -1,12 +1,16 @@
 using Portal.Agent;
+using Portal.Agent.Hub;
 
 var builder = WebApplication.CreateBuilder(args);
 builder.AddAgentServices();
 
 var app = builder.Build();
 app.UseApiErrors();
-app.MapHostEndpoints();
-app.MapContainerEndpoints();
+app.UseAuthentication();
+app.UseAuthorization();
+app.MapAgentEndpoints();
+app.MapHub<AgentHub>("/hubs/agent");
+app.MapOpenApi();
 app.Lifetime.ApplicationStarted.Register(() => AgentSocket.Secure(app.Services));
 app.Run();
 

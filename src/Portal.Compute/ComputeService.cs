@@ -433,6 +433,13 @@ public sealed class ComputeService : IAsyncDisposable
         return entry.Record.ToInfo();
     }
 
+    /// <summary>Stops the container if it runs (graceful, then forced), then starts it again.</summary>
+    public async Task<ContainerInfo> RestartContainerAsync(string idOrName, TimeSpan? timeout = null, CancellationToken ct = default)
+    {
+        var stopped = await ShutdownContainerAsync(idOrName, timeout, ct).ConfigureAwait(false);
+        return await StartContainerAsync(stopped.Id, ct).ConfigureAwait(false);
+    }
+
     /// <summary>Forced stop: SIGKILL and wait.</summary>
     public async Task<ContainerInfo> TerminateContainerAsync(string idOrName, CancellationToken ct = default)
     {

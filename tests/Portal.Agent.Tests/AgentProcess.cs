@@ -47,6 +47,17 @@ public sealed class AgentProcess : IAsyncDisposable
 
     public int Pid => _process?.Id ?? 0;
 
+    /// <summary>The admin key the agent printed at its first start.</summary>
+    public string? AdminKey { get; private set; }
+
+    /// <summary>A TCP client that sends <paramref name="key"/>.</summary>
+    public HttpClient TcpWithKey(string key)
+    {
+        var client = new HttpClient { BaseAddress = Tcp.BaseAddress };
+        client.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", key);
+        return client;
+    }
+
     public async Task StartAsync()
     {
         var agentDll = Path.Combine(AppContext.BaseDirectory, "Portal.Agent.dll");
@@ -60,7 +71,13 @@ public sealed class AgentProcess : IAsyncDisposable
         psi.Environment["Agent__Socket"] = SocketPath;
         psi.Environment["Agent__Url"] = $"http://127.0.0.1:{Port}";
         _process = Process.Start(psi)!;
-        _process.OutputDataReceived += (_, _) => { };
+        _process.OutputDataReceived += (_, line) =>
+        {
+            if (line.Data?.StartsWith(Portal.Agent.Auth.ApiKeyBootstrap.Banner, StringComparison.Ordinal) == true)
+            {
+                AdminKey = line.Data[Portal.Agent.Auth.ApiKeyBootstrap.Banner.Length..].Trim();
+            }
+        };
         _process.ErrorDataReceived += (_, _) => { };
         _process.BeginOutputReadLine();
         _process.BeginErrorReadLine();

@@ -1,5 +1,6 @@
 using System.Text.RegularExpressions;
 using Portal.Contracts;
+using Portal.Contracts.Hub;
 using Portal.Tests.Shared;
 
 namespace Portal.Agent.Tests;
@@ -25,7 +26,7 @@ public sealed class AgentRestartTests
                 await Task.Delay(2500); // the quitter exits while no agent is watching; the ticker keeps logging
 
                 await agent.StartAsync();
-                var containers = await agent.GetAsync<List<ContainerInfo>>("api/containers");
+                var containers = (await agent.GetAsync<List<ContainerView>>("api/containers")).Select(v => v.Container).ToList();
                 Assert.Equal(3, containers.Count);
 
                 var tickerNow = containers.Single(c => c.Name == "ticker");
@@ -61,37 +62,6 @@ public sealed class AgentRestartTests
                 Assert.DoesNotContain(File.ReadLines("/proc/self/mountinfo"), l => l.Contains(sandbox.Tag, StringComparison.Ordinal));
                 Assert.DoesNotContain(LoopBackingFiles(), f => f.Contains(sandbox.Tag, StringComparison.Ordinal));
             }
-        }
-        finally
-        {
-            sandbox.Clean();
-        }
-    }
-
-    [Fact]
-    public async Task The_tcp_listener_serves_health_and_host_info_but_not_the_container_api()
-    {
-        TestSandbox.RequireRoot();
-        var sandbox = new TestSandbox();
-        try
-        {
-            await using var agent = new AgentProcess(sandbox);
-            await agent.StartAsync();
-            var host = await System.Net.Http.Json.HttpClientJsonExtensions.GetFromJsonAsync<HostInfo>(agent.Tcp, "api/host", AgentProcess.Json);
-            Assert.NotNull(host);
-            Assert.Contains(host.ProcessRuntime.Name, new[] { "crun", "runc" });
-            Assert.False(string.IsNullOrEmpty(host.ProcessRuntime.Reason));
-            Assert.Contains(RuntimeType.Default, host.RuntimeTypes);
-
-            var denied = await agent.Tcp.GetAsync("api/containers");
-            Assert.Equal(System.Net.HttpStatusCode.Forbidden, denied.StatusCode);
-
-            var mode = File.GetUnixFileMode(agent.SocketPath);
-            Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.GroupWrite, mode);
-
-            var bad = await agent.Socket.PostAsync("api/containers", new StringContent("{\"image\":", System.Text.Encoding.UTF8, "application/json"));
-            Assert.Equal(System.Net.HttpStatusCode.BadRequest, bad.StatusCode);
-            Assert.Contains("InvalidArgument", await bad.Content.ReadAsStringAsync());
         }
         finally
         {

@@ -1,0 +1,93 @@
+using System.Security.Claims;
+using System.Text.Encodings.Web;
+using Microsoft.AspNetCore.Authentication;
+using Microsoft.AspNetCore.Authorization;
+using Microsoft.Extensions.Options;
+using Portal.Contracts.Hub;
+
+namespace Portal.Agent.Auth;
+
+/// <summary>
+/// Authenticates every caller: an API key (Authorization: Bearer, X-Api-Key, or access_token for the hub's websocket),
+/// or, on the local unix socket, the socket's ownership itself (as dockerd does): such callers are admins.
+/// </summary>
+public sealed class ApiKeyAuthenticationHandler(IOptionsMonitor<AuthenticationSchemeOptions> options, ILoggerFactory logger, UrlEncoder encoder, ApiKeyStore keys)
+    : AuthenticationHandler<AuthenticationSchemeOptions>(options, logger, encoder)
+{
+    public const string SchemeName = "ApiKey";
+    public const string ScopeClaim = "scope";
+
+    protected override Task<AuthenticateResult> HandleAuthenticateAsync()
+    {
+        if (Context.Connection.LocalIpAddress is null)
+        {
+            return Task.FromResult(Success("local-socket", ApiScope.Admin));
+        }
+
+        var token = TokenOf(Request);
+        if (token is null)
+        {
+            return Task.FromResult(AuthenticateResult.NoResult());
+        }
+
+        return Task.FromResult(keys.Validate(token) is { } key
+            ? Success(key.Id, key.Scope)
+            : AuthenticateResult.Fail("The API key is unknown, revoked or malformed."));
+    }
+
+    protected override async Task HandleChallengeAsync(AuthenticationProperties properties)
+    {
+        Response.StatusCode = StatusCodes.Status401Unauthorized;
+        Response.Headers.WWWAuthenticate = "Bearer";
+        await Response.WriteAsJsonAsync(ApiErrors.Problem(401, "Unauthorized", "Send an API key: 'Authorization: Bearer pk_...'. The agent printed an admin key at its first start; admins create more under /api/keys."), (System.Text.Json.JsonSerializerOptions?)null, "application/problem+json");
+    }
+
+    protected override async Task HandleForbiddenAsync(AuthenticationProperties properties)
+    {
+        Response.StatusCode = StatusCodes.Status403Forbidden;
+        await Response.WriteAsJsonAsync(ApiErrors.Problem(403, "Forbidden", "This API key's scope does not allow this; it needs a key with a wider scope (Read < Operate < Admin)."), (System.Text.Json.JsonSerializerOptions?)null, "application/problem+json");
+    }
+
+    private AuthenticateResult Success(string keyId, ApiScope scope)
+    {
+        var identity = new ClaimsIdentity([new Claim(ClaimTypes.Name, keyId), new Claim(ScopeClaim, scope.ToString())], SchemeName);
+        return AuthenticateResult.Success(new AuthenticationTicket(new ClaimsPrincipal(identity), SchemeName));
+    }
+
+    private static string? TokenOf(HttpRequest request)
+    {
+        var header = request.Headers.Authorization.ToString();
+        if (header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase))
+        {
+            return header["Bearer ".Length..].Trim();
+        }
+
+        if (request.Headers.TryGetValue("X-Api-Key", out var apiKey))
+        {
+            return apiKey.ToString();
+        }
+
+        // Browsers and the SignalR client cannot set headers on a websocket: the hub takes the key from the query.
+        return request.Path.StartsWithSegments("/hubs") ? request.Query["access_token"].FirstOrDefault() : null;
+    }
+}
+
+/// <summary>Read &lt; Operate &lt; Admin: each policy admits its scope and the wider ones.</summary>
+public static class AgentPolicies
+{
+    public const string Read = "read";
+    public const string Operate = "operate";
+    public const string Admin = "admin";
+
+    public static void AddAgentPolicies(this AuthorizationOptions options)
+    {
+        options.AddPolicy(Read, p => p.RequireAuthenticatedUser().RequireAssertion(c => HasScope(c.User, ApiScope.Read)));
+        options.AddPolicy(Operate, p => p.RequireAuthenticatedUser().RequireAssertion(c => HasScope(c.User, ApiScope.Operate)));
+        options.AddPolicy(Admin, p => p.RequireAuthenticatedUser().RequireAssertion(c => HasScope(c.User, ApiScope.Admin)));
+        options.DefaultPolicy = options.GetPolicy(Read)!;
+        options.FallbackPolicy = options.GetPolicy(Read)!;
+    }
+
+    private static bool HasScope(ClaimsPrincipal user, ApiScope needed) =>
+        Enum.TryParse<ApiScope>(user.FindFirst(ApiKeyAuthenticationHandler.ScopeClaim)?.Value, out var scope) && scope >= needed;
+}

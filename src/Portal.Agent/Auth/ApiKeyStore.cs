@@ -1,0 +1,144 @@
+using System.Security.Cryptography;
+using System.Text;
+using Microsoft.Extensions.Options;
+using Portal.Compute;
+using Portal.Compute.Storage;
+using Portal.Contracts.Hub;
+
+namespace Portal.Agent.Auth;
+
+/// <summary>
+/// The agent's API keys: "pk_&lt;id&gt;_&lt;secret&gt;", stored only as SHA-256 hashes in a 0600 file under the state root.
+/// The first start creates an admin key and shows it once.
+/// </summary>
+public sealed class ApiKeyStore
+{
+    private readonly string _path;
+    private readonly SemaphoreSlim _lock = new(1, 1);
+    private List<StoredKey> _keys;
+
+    private sealed record StoredKey(string Id, string Name, ApiScope Scope, string SecretHash, DateTimeOffset CreatedAt, DateTimeOffset? RotatedAt, DateTimeOffset? RevokedAt)
+    {
+        public ApiKeyInfo ToInfo() => new(Id, Name, Scope, CreatedAt, RotatedAt, RevokedAt);
+    }
+
+    public ApiKeyStore(IOptions<ComputeOptions> compute)
+    {
+        _path = Path.Combine(compute.Value.StateRoot, "agent", "api-keys.json");
+        _keys = StateFile.Read<List<StoredKey>>(_path) ?? [];
+    }
+
+    public bool IsEmpty => _keys.Count == 0;
+
+    public IReadOnlyList<ApiKeyInfo> List() => _keys.Select(k => k.ToInfo()).ToList();
+
+    /// <summary>The key's scope when the token is a valid, unrevoked key; null otherwise.</summary>
+    public ApiKeyInfo? Validate(string token)
+    {
+        if (!TryParse(token, out var id, out var secret))
+        {
+            return null;
+        }
+
+        var key = _keys.FirstOrDefault(k => k.Id == id);
+        if (key is null || key.RevokedAt is not null)
+        {
+            return null;
+        }
+
+        return CryptographicOperations.FixedTimeEquals(Convert.FromHexString(key.SecretHash), Hash(secret)) ? key.ToInfo() : null;
+    }
+
+    public async Task<ApiKeyCreated> CreateAsync(string name, ApiScope scope, CancellationToken ct = default)
+    {
+        if (string.IsNullOrWhiteSpace(name) || name.Length > 100)
+        {
+            throw new ComputeException(ComputeErrorCode.InvalidArgument, "Give the key a name of 1 to 100 characters (who or what uses it).");
+        }
+
+        if (!Enum.IsDefined(scope))
+        {
+            throw new ComputeException(ComputeErrorCode.InvalidArgument, "Scope must be Read, Operate or Admin.");
+        }
+
+        await _lock.WaitAsync(ct).ConfigureAwait(false);
+        try
+        {
+            var id = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(4));
+            var secret = NewSecret();
+            var key = new StoredKey(id, name.Trim(), scope, Convert.ToHexStringLower(Hash(secret)), DateTimeOffset.UtcNow, null, null);
+            await SaveAsync([.. _keys, key], ct).ConfigureAwait(false);
+            return new ApiKeyCreated(key.ToInfo(), Format(id, secret));
+        }
+        finally
+        {
+            _lock.Release();
+        }
+    }
+
+    /// <summary>Issues a new secret for the key; the old one stops working at once.</summary>
+    public async Task<ApiKeyCreated> RotateAsync(string id, CancellationToken ct = default)
+    {
+        await _lock.WaitAsync(ct).ConfigureAwait(false);
+        try
+        {
+            var key = Find(id);
+            var secret = NewSecret();
+            var rotated = key with { SecretHash = Convert.ToHexStringLower(Hash(secret)), RotatedAt = DateTimeOffset.UtcNow };
+            await SaveAsync(_keys.Select(k => k.Id == id ? rotated : k).ToList(), ct).ConfigureAwait(false);
+            return new ApiKeyCreated(rotated.ToInfo(), Format(id, secret));
+        }
+        finally
+        {
+            _lock.Release();
+        }
+    }
+
+    public async Task<ApiKeyInfo> RevokeAsync(string id, CancellationToken ct = default)
+    {
+        await _lock.WaitAsync(ct).ConfigureAwait(false);
+        try
+        {
+            var revoked = Find(id) with { RevokedAt = DateTimeOffset.UtcNow };
+            await SaveAsync(_keys.Select(k => k.Id == id ? revoked : k).ToList(), ct).ConfigureAwait(false);
+            return revoked.ToInfo();
+        }
+        finally
+        {
+            _lock.Release();
+        }
+    }
+
+    private StoredKey Find(string id) => _keys.FirstOrDefault(k => k.Id == id && k.RevokedAt is null)
+        ?? throw new ComputeException(ComputeErrorCode.InvalidArgument, $"No active API key with id '{id}'. List the keys to see their ids.");
+
+    private async Task SaveAsync(List<StoredKey> keys, CancellationToken ct)
+    {
+        await StateFile.WriteAsync(_path, keys, ct).ConfigureAwait(false);
+        if (OperatingSystem.IsLinux())
+        {
+            File.SetUnixFileMode(_path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        }
+
+        _keys = keys;
+    }
+
+    private static string NewSecret() => Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)).TrimEnd('=').Replace('+', '-').Replace('/', '_');
+
+    private static string Format(string id, string secret) => $"pk_{id}_{secret}";
+
+    private static byte[] Hash(string secret) => SHA256.HashData(Encoding.UTF8.GetBytes(secret));
+
+    private static bool TryParse(string token, out string id, out string secret)
+    {
+        id = secret = "";
+        var parts = token.Trim().Split('_', 3);
+        if (parts.Length != 3 || parts[0] != "pk" || parts[1].Length != 8 || parts[2].Length < 20)
+        {
+            return false;
+        }
+
+        (id, secret) = (parts[1], parts[2]);
+        return true;
+    }
+}

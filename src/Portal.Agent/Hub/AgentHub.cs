@@ -1,0 +1,224 @@
+using System.Runtime.CompilerServices;
+using System.Text;
+using System.Text.Json;
+using System.Threading.Channels;
+using Microsoft.AspNetCore.Authorization;
+using Microsoft.AspNetCore.SignalR;
+using Portal.Agent.Auth;
+using Portal.Compute;
+using Portal.Compute.Containers;
+using Portal.Contracts;
+using Portal.Contracts.Hub;
+
+namespace Portal.Agent.Hub;
+
+/// <summary>The typed hub every client (portal, scripts) uses: snapshot-plus-changes subscriptions, commands, exec and attach.</summary>
+[Authorize(Policy = AgentPolicies.Read)]
+public sealed class AgentHub(ComputeHostService compute, ContainerFeed feed) : Microsoft.AspNetCore.SignalR.Hub, IAgentHub
+{
+    private static readonly TimeSpan ProcessRefresh = TimeSpan.FromSeconds(1);
+    private static readonly TimeSpan HostRefresh = TimeSpan.FromSeconds(5);
+
+    private async Task<ComputeService> ServiceAsync() => (await compute.Ready.ConfigureAwait(false)).Service;
+
+    public IAsyncEnumerable<ChangeBatch<ContainerView>> SubscribeContainers(CancellationToken cancellationToken) =>
+        HubErrors.Guard(SubscribeContainersCore(cancellationToken), cancellationToken);
+
+    private async IAsyncEnumerable<ChangeBatch<ContainerView>> SubscribeContainersCore([EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        var service = await ServiceAsync().ConfigureAwait(false);
+        using var subscription = await feed.SubscribeAsync().ConfigureAwait(false);
+        yield return new ChangeBatch<ContainerView>(true, service.ListContainers().Select(c => Upsert(c.Id, ContainerCommands.View(c))).ToList(), DateTimeOffset.UtcNow);
+        await foreach (var batch in subscription.ReadBatchesAsync(cancellationToken).ConfigureAwait(false))
+        {
+            // Only the latest state of each container matters within a batch.
+            var changes = batch.GroupBy(e => e.Container.Id).Select(g => g.Last())
+                .Select(e => e.Kind == ContainerEventKind.Removed
+                    ? new Change<ContainerView>(ChangeKind.Delete, e.Container.Id, null)
+                    : Upsert(e.Container.Id, ContainerCommands.View(e.Container)))
+                .ToList();
+            yield return new ChangeBatch<ContainerView>(false, changes, DateTimeOffset.UtcNow);
+        }
+    }
+
+    public IAsyncEnumerable<ChangeBatch<ComputeSystemInfo>> SubscribeComputeSystems(CancellationToken cancellationToken) =>
+        HubErrors.Guard(SubscribeComputeSystemsCore(cancellationToken), cancellationToken);
+
+    private async IAsyncEnumerable<ChangeBatch<ComputeSystemInfo>> SubscribeComputeSystemsCore([EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        var service = await ServiceAsync().ConfigureAwait(false);
+        using var subscription = await feed.SubscribeAsync().ConfigureAwait(false);
+        var known = service.EnumerateComputeSystems().ToDictionary(s => s.Id);
+        yield return new ChangeBatch<ComputeSystemInfo>(true, known.Values.Select(s => Upsert(s.Id, s)).ToList(), DateTimeOffset.UtcNow);
+        await foreach (var batch in subscription.ReadBatchesAsync(cancellationToken).ConfigureAwait(false))
+        {
+            var changes = new List<Change<ComputeSystemInfo>>();
+            foreach (var id in batch.Select(e => e.Container.Id).Distinct())
+            {
+                // A container's systems: itself, and its utility VM while one runs.
+                var now = service.EnumerateComputeSystems(new ComputeSystemQuery { Ids = [id] }).Where(s => s.Id == id || s.Id == id + "@vm").ToDictionary(s => s.Id);
+                foreach (var gone in known.Keys.Where(k => (k == id || k == id + "@vm") && !now.ContainsKey(k)).ToList())
+                {
+                    known.Remove(gone);
+                    changes.Add(new Change<ComputeSystemInfo>(ChangeKind.Delete, gone, null));
+                }
+
+                foreach (var system in now.Values)
+                {
+                    known[system.Id] = system;
+                    changes.Add(Upsert(system.Id, system));
+                }
+            }
+
+            yield return new ChangeBatch<ComputeSystemInfo>(false, changes, DateTimeOffset.UtcNow);
+        }
+    }
+
+    public IAsyncEnumerable<HostInfo> SubscribeHost(CancellationToken cancellationToken) =>
+        HubErrors.Guard(SubscribeHostCore(cancellationToken), cancellationToken);
+
+    private async IAsyncEnumerable<HostInfo> SubscribeHostCore([EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        var host = await compute.Ready.ConfigureAwait(false);
+        using var subscription = await feed.SubscribeAsync().ConfigureAwait(false);
+        var last = "";
+        var batches = subscription.ReadBatchesAsync(cancellationToken).GetAsyncEnumerator(cancellationToken);
+        var next = batches.MoveNextAsync().AsTask();
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            var info = host.GetHostInfo();
+            var json = JsonSerializer.Serialize(info);
+            if (json != last)
+            {
+                last = json;
+                yield return info;
+            }
+
+            // Refresh on any container change, or every few seconds for capacity.
+            if (await Task.WhenAny(next, Task.Delay(HostRefresh, cancellationToken)).ConfigureAwait(false) == next)
+            {
+                if (!await next.ConfigureAwait(false))
+                {
+                    yield break;
+                }
+
+                next = batches.MoveNextAsync().AsTask();
+            }
+        }
+    }
+
+    public IAsyncEnumerable<ContainerEvent> SubscribeEvents(CancellationToken cancellationToken) =>
+        HubErrors.Guard(SubscribeEventsCore(cancellationToken), cancellationToken);
+
+    private async IAsyncEnumerable<ContainerEvent> SubscribeEventsCore([EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        using var subscription = await feed.SubscribeAsync().ConfigureAwait(false);
+        await foreach (var batch in subscription.ReadBatchesAsync(cancellationToken).ConfigureAwait(false))
+        {
+            foreach (var change in batch)
+            {
+                yield return change;
+            }
+        }
+    }
+
+    public IAsyncEnumerable<IsolationView> SubscribeProcesses(string container, CancellationToken cancellationToken) =>
+        HubErrors.Guard(SubscribeProcessesCore(container, cancellationToken), cancellationToken);
+
+    private async IAsyncEnumerable<IsolationView> SubscribeProcessesCore(string container, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        var service = await ServiceAsync().ConfigureAwait(false);
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            IsolationView view;
+            try
+            {
+                view = await service.GetIsolationViewAsync(container, cancellationToken).ConfigureAwait(false);
+            }
+            catch (ComputeException e) when (e.Code == ComputeErrorCode.InvalidTransition)
+            {
+                yield break; // it stopped: nothing more to show
+            }
+
+            yield return view;
+            await Task.Delay(ProcessRefresh, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    public IAsyncEnumerable<LogEntry> Logs(string container, int? tail, bool follow, CancellationToken cancellationToken) =>
+        HubErrors.Guard(LogsCore(container, tail, follow, cancellationToken), cancellationToken);
+
+    private async IAsyncEnumerable<LogEntry> LogsCore(string container, int? tail, bool follow, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        var service = await ServiceAsync().ConfigureAwait(false);
+        await foreach (var entry in service.ReadLogsAsync(container, tail, follow, cancellationToken).ConfigureAwait(false))
+        {
+            yield return entry;
+        }
+    }
+
+    [Authorize(Policy = AgentPolicies.Operate)]
+    public async Task<ContainerInfo> CreateContainer(ContainerCreateSpec spec) => await (await ServiceAsync()).CreateContainerAsync(spec, Context.ConnectionAborted);
+
+    [Authorize(Policy = AgentPolicies.Operate)]
+    public async Task<ContainerInfo> StartContainer(string container) => await (await ServiceAsync()).StartContainerAsync(container, Context.ConnectionAborted);
+
+    [Authorize(Policy = AgentPolicies.Operate)]
+    public async Task<ContainerInfo> StopContainer(string container, double? timeoutSeconds) =>
+        await (await ServiceAsync()).ShutdownContainerAsync(container, Seconds(timeoutSeconds), Context.ConnectionAborted);
+
+    [Authorize(Policy = AgentPolicies.Operate)]
+    public async Task KillContainer(string container, int signal) => await (await ServiceAsync()).KillContainerAsync(container, signal, Context.ConnectionAborted);
+
+    [Authorize(Policy = AgentPolicies.Operate)]
+    public async Task<ContainerInfo> RestartContainer(string container, double? timeoutSeconds) =>
+        await (await ServiceAsync()).RestartContainerAsync(container, Seconds(timeoutSeconds), Context.ConnectionAborted);
+
+    [Authorize(Policy = AgentPolicies.Operate)]
+    public async Task RemoveContainer(string container, bool force) => await (await ServiceAsync()).RemoveContainerAsync(container, force, Context.ConnectionAborted);
+
+    [Authorize(Policy = AgentPolicies.Operate)]
+    public async Task<ContainerInfo> ConvertContainer(string container, RuntimeType runtimeType, bool restart) =>
+        await (await ServiceAsync()).ConvertContainerAsync(container, runtimeType, restart, null, Context.ConnectionAborted);
+
+    [Authorize(Policy = AgentPolicies.Operate)]
+    public IAsyncEnumerable<ProcessOutput> Exec(string container, ExecStart start, IAsyncEnumerable<ProcessInput> input, CancellationToken cancellationToken) =>
+        HubErrors.Guard(ExecCore(container, start, input, cancellationToken), cancellationToken);
+
+    private async IAsyncEnumerable<ProcessOutput> ExecCore(string container, ExecStart start, IAsyncEnumerable<ProcessInput> input, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        var service = await ServiceAsync().ConfigureAwait(false);
+        await using var process = await service.ExecAsync(container, ProcessStreams.Spec(start), cancellationToken).ConfigureAwait(false);
+        var output = Channel.CreateUnbounded<ProcessOutput>();
+        _ = ProcessStreams.PumpInputAsync(input, process.StandardInput, (c, r) => { process.Resize(c, r); return Task.CompletedTask; }, cancellationToken);
+        _ = ProcessStreams.PumpOutputAsync(process, output.Writer, cancellationToken);
+        await foreach (var item in output.Reader.ReadAllAsync(cancellationToken).ConfigureAwait(false))
+        {
+            yield return item;
+        }
+
+        yield return new ProcessOutput { ExitCode = await process.WaitAsync(cancellationToken).ConfigureAwait(false) };
+    }
+
+    [Authorize(Policy = AgentPolicies.Operate)]
+    public IAsyncEnumerable<ProcessOutput> Attach(string container, IAsyncEnumerable<ProcessInput> input, CancellationToken cancellationToken) =>
+        HubErrors.Guard(AttachCore(container, input, cancellationToken), cancellationToken);
+
+    private async IAsyncEnumerable<ProcessOutput> AttachCore(string container, IAsyncEnumerable<ProcessInput> input, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        var service = await ServiceAsync().ConfigureAwait(false);
+        var info = service.GetContainer(container);
+        await using var attachment = await service.AttachAsync(container, includeEarlierOutput: true, stdin: info.OpenStdin, cancellationToken).ConfigureAwait(false);
+        _ = ProcessStreams.PumpInputAsync(input, attachment.Stdin, (c, r) => attachment.ResizeAsync(c, r, cancellationToken), cancellationToken);
+        await foreach (var entry in attachment.Output.WithCancellation(cancellationToken).ConfigureAwait(false))
+        {
+            yield return new ProcessOutput { Stream = entry.Stream, Data = Encoding.UTF8.GetBytes(entry.Text) };
+        }
+
+        yield return new ProcessOutput { ExitCode = (await service.WaitAsync(container, cancellationToken).ConfigureAwait(false)).ExitCode };
+    }
+
+    private static TimeSpan? Seconds(double? seconds) => seconds is { } s ? TimeSpan.FromSeconds(s) : null;
+
+    private static Change<T> Upsert<T>(string key, T item) => new(ChangeKind.Upsert, key, item);
+}

@@ -1,0 +1,51 @@
+using System.Runtime.CompilerServices;
+using Microsoft.AspNetCore.SignalR;
+using Portal.Compute;
+
+namespace Portal.Agent.Hub;
+
+/// <summary>Maps ComputeException to a HubException the client sees as "Code: message" (the one error model, hub edition).</summary>
+public sealed class ComputeErrorHubFilter : IHubFilter
+{
+    public async ValueTask<object?> InvokeMethodAsync(HubInvocationContext invocationContext, Func<HubInvocationContext, ValueTask<object?>> next)
+    {
+        try
+        {
+            return await next(invocationContext);
+        }
+        catch (ComputeException e)
+        {
+            throw HubErrors.From(e);
+        }
+    }
+}
+
+public static class HubErrors
+{
+    public static HubException From(ComputeException e) => new($"{e.Code}: {e.Message}");
+
+    /// <summary>The same mapping for streams, whose errors surface while they are enumerated.</summary>
+    public static async IAsyncEnumerable<T> Guard<T>(IAsyncEnumerable<T> source, [EnumeratorCancellation] CancellationToken ct = default)
+    {
+        await using var items = source.GetAsyncEnumerator(ct);
+        while (true)
+        {
+            bool more;
+            try
+            {
+                more = await items.MoveNextAsync();
+            }
+            catch (ComputeException e)
+            {
+                throw From(e);
+            }
+
+            if (!more)
+            {
+                yield break;
+            }
+
+            yield return items.Current;
+        }
+    }
+}

@@ -1,0 +1,102 @@
+namespace Portal.Contracts.Hub;
+
+public enum ChangeKind
+{
+    Upsert,
+    Delete,
+}
+
+/// <summary>One change to a keyed collection: an item added or updated, or a key removed.</summary>
+public sealed record Change<T>(ChangeKind Kind, string Key, T? Item);
+
+/// <summary>
+/// What a subscription yields: first a snapshot (IsSnapshot, every item as an upsert), then batches of the changes that
+/// happened since the previous batch (the Aspire dashboard's contract).
+/// </summary>
+public sealed record ChangeBatch<T>(bool IsSnapshot, IReadOnlyList<Change<T>> Changes, DateTimeOffset At);
+
+/// <summary>A command the agent advertises for a container, and whether it is possible now (with the reason when not).</summary>
+public sealed record ContainerCommand(string Name, string DisplayName, bool Enabled, string? DisabledReason, bool RequiresConfirmation);
+
+public sealed record ContainerView(ContainerInfo Container, IReadOnlyList<ContainerCommand> Commands);
+
+/// <summary>Starts a process in a container over the hub (exec) or REST.</summary>
+public sealed record ExecStart
+{
+    public required IReadOnlyList<string> Command { get; init; }
+    public IReadOnlyList<string> Environment { get; init; } = [];
+    public string? WorkingDirectory { get; init; }
+    public string? User { get; init; }
+    public bool Tty { get; init; }
+    public bool Stdin { get; init; }
+    public int Columns { get; init; } = 80;
+    public int Rows { get; init; } = 24;
+}
+
+/// <summary>Client to agent on an exec or attach stream: input bytes, closing stdin, or a terminal resize.</summary>
+public sealed record ProcessInput
+{
+    public byte[]? Data { get; init; }
+    public bool CloseStdin { get; init; }
+    public int? Columns { get; init; }
+    public int? Rows { get; init; }
+}
+
+/// <summary>Agent to client on an exec or attach stream: output bytes; the last message carries the exit code.</summary>
+public sealed record ProcessOutput
+{
+    public LogStream Stream { get; init; }
+    public byte[]? Data { get; init; }
+    public int? ExitCode { get; init; }
+}
+
+/// <summary>The agent hub's methods (route /hubs/agent). Subscriptions are server-to-client streams; exec and attach stream both ways.</summary>
+public interface IAgentHub
+{
+    IAsyncEnumerable<ChangeBatch<ContainerView>> SubscribeContainers(CancellationToken cancellationToken);
+
+    IAsyncEnumerable<ChangeBatch<ComputeSystemInfo>> SubscribeComputeSystems(CancellationToken cancellationToken);
+
+    /// <summary>Host info and capacity: now, then whenever it changes.</summary>
+    IAsyncEnumerable<HostInfo> SubscribeHost(CancellationToken cancellationToken);
+
+    /// <summary>Container events (created, started, converted, stopped with exit code, removed, failed) from now on.</summary>
+    IAsyncEnumerable<ContainerEvent> SubscribeEvents(CancellationToken cancellationToken);
+
+    /// <summary>The processes inside a running container and the host's view of them, refreshed while subscribed.</summary>
+    IAsyncEnumerable<IsolationView> SubscribeProcesses(string container, CancellationToken cancellationToken);
+
+    IAsyncEnumerable<LogEntry> Logs(string container, int? tail, bool follow, CancellationToken cancellationToken);
+
+    Task<ContainerInfo> CreateContainer(ContainerCreateSpec spec);
+
+    Task<ContainerInfo> StartContainer(string container);
+
+    Task<ContainerInfo> StopContainer(string container, double? timeoutSeconds);
+
+    Task KillContainer(string container, int signal);
+
+    Task<ContainerInfo> RestartContainer(string container, double? timeoutSeconds);
+
+    Task RemoveContainer(string container, bool force);
+
+    Task<ContainerInfo> ConvertContainer(string container, RuntimeType runtimeType, bool restart);
+
+    IAsyncEnumerable<ProcessOutput> Exec(string container, ExecStart start, IAsyncEnumerable<ProcessInput> input, CancellationToken cancellationToken);
+
+    IAsyncEnumerable<ProcessOutput> Attach(string container, IAsyncEnumerable<ProcessInput> input, CancellationToken cancellationToken);
+}
+
+public enum ApiScope
+{
+    Read,
+    Operate,
+    Admin,
+}
+
+public sealed record ApiKeyInfo(string Id, string Name, ApiScope Scope, DateTimeOffset CreatedAt, DateTimeOffset? RotatedAt, DateTimeOffset? RevokedAt);
+
+/// <summary>A key as created or rotated: the secret is shown this once and stored only as a hash.</summary>
+public sealed record ApiKeyCreated(ApiKeyInfo Key, string Secret);
+
+public sealed record ApiKeyRequest(string Name, ApiScope Scope);
