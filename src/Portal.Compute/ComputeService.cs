@@ -430,6 +430,7 @@ public sealed class ComputeService : IAsyncDisposable
             await entry.Exit.Task.WaitAsync(ct).ConfigureAwait(false);
         }
 
+        await ReleasedAsync(entry, ct).ConfigureAwait(false);
         return entry.Record.ToInfo();
     }
 
@@ -447,6 +448,7 @@ public sealed class ComputeService : IAsyncDisposable
         if (await SignalForStopAsync(entry, SigKill, "terminated by request", ct).ConfigureAwait(false))
         {
             await entry.Exit.Task.WaitAsync(ct).ConfigureAwait(false);
+            await ReleasedAsync(entry, ct).ConfigureAwait(false);
         }
 
         return entry.Record.ToInfo();
@@ -622,6 +624,13 @@ public sealed class ComputeService : IAsyncDisposable
 
     // ---- internals ----
 
+    /// <summary>After the exit: waits until the monitor has released what the container held (it cleans up under the lock).</summary>
+    private static async Task ReleasedAsync(Entry entry, CancellationToken ct)
+    {
+        await entry.Lock.WaitAsync(ct).ConfigureAwait(false);
+        entry.Lock.Release();
+    }
+
     private async Task<bool> SignalForStopAsync(Entry entry, int signal, string reason, CancellationToken ct)
     {
         await entry.Lock.WaitAsync(ct).ConfigureAwait(false);
@@ -670,7 +679,18 @@ public sealed class ComputeService : IAsyncDisposable
                 return;
             }
 
+            // Record the exit and tell waiters first; then release what it held. Holding the lock through the
+            // clean-up keeps the next start or a removal from racing it.
             var record = entry.Record;
+            entry.Running = null;
+            var stopped = Stopped(record, exit, entry.PendingStopReason);
+            if (_containers.ContainsKey(record.Id))
+            {
+                await SaveAsync(entry, stopped, CancellationToken.None).ConfigureAwait(false);
+            }
+
+            entry.Exit.TrySetResult(exit);
+            Raise(ContainerEventKind.Stopped, stopped, exit.Reason);
             try
             {
                 await Driver(record.RuntimeType).CleanupAsync(Context(record), CancellationToken.None).ConfigureAwait(false);
@@ -679,15 +699,6 @@ public sealed class ComputeService : IAsyncDisposable
             {
                 _logger.LogError(e, "Cleaning up container {Name} after it stopped failed", record.Name);
             }
-
-            entry.Running = null;
-            var stopped = Stopped(record, exit, entry.PendingStopReason);
-            if (_containers.ContainsKey(record.Id))
-            {
-                await SaveAsync(entry, stopped, CancellationToken.None).ConfigureAwait(false);
-            }
-
-            Raise(ContainerEventKind.Stopped, stopped, exit.Reason);
         }
         finally
         {

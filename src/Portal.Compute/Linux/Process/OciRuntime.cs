@@ -28,6 +28,11 @@ internal sealed class OciRuntime
 
     public async Task StartAsync(string id, CancellationToken ct)
     {
+        if (await TryReleaseThroughExecFifoAsync(id, ct).ConfigureAwait(false))
+        {
+            return;
+        }
+
         var result = await RunAsync(ct, "start", id).ConfigureAwait(false);
         if (!result.Succeeded)
         {
@@ -41,6 +46,33 @@ internal sealed class OciRuntime
         if (!result.Succeeded && await StatusAsync(id, ct).ConfigureAwait(false) is "running" or "created" or "paused")
         {
             throw new ComputeException(ComputeErrorCode.RuntimeFailure, $"{Choice.Name} could not signal container {id}: {Clean(result.Error)}");
+        }
+    }
+
+    /// <summary>
+    /// What `runc start` (and crun's) does, without the cost of starting another runtime process: the created
+    /// container's init waits until someone opens its exec fifo for reading, and the fifo's removal marks it started.
+    /// Falls back to the runtime's own start when the fifo is not where runc and crun keep it.
+    /// </summary>
+    private async Task<bool> TryReleaseThroughExecFifoAsync(string id, CancellationToken ct)
+    {
+        var fifo = System.IO.Path.Combine(StateRoot, id, "exec.fifo");
+        if (!File.Exists(fifo))
+        {
+            return false;
+        }
+
+        try
+        {
+            await using var stream = new FileStream(fifo, FileMode.Open, FileAccess.Read, FileShare.ReadWrite, 1);
+            var buffer = new byte[1];
+            var read = await Task.Factory.StartNew(() => stream.Read(buffer, 0, 1), ct, TaskCreationOptions.LongRunning, TaskScheduler.Default).ConfigureAwait(false);
+            File.Delete(fifo);
+            return read == 1 && buffer[0] == (byte)'0';
+        }
+        catch (IOException)
+        {
+            return false;
         }
     }
 
