@@ -2,6 +2,7 @@ using System.Text.Json.Serialization;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.SignalR;
 using Portal.Agent.Auth;
+using Portal.Agent.Docker;
 using Portal.Agent.Hub;
 using Portal.Compute;
 
@@ -15,6 +16,7 @@ public static class AgentServices
         builder.Services.Configure<AgentOptions>(builder.Configuration.GetSection("Agent"));
         builder.Services.AddSingleton<ComputeHostService>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<ComputeHostService>());
+        builder.Services.AddDockerApi(builder.Configuration);
         builder.Services.AddSingleton<ApiKeyStore>();
         builder.Services.AddHostedService<ApiKeyBootstrap>();
         builder.Services.AddSingleton<ContainerFeed>();

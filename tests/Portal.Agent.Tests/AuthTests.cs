@@ -8,51 +8,41 @@ namespace Portal.Agent.Tests;
 
 /// <summary>Every HTTP path but health needs a key; scopes are enforced; rotation and revocation take effect at once.</summary>
 [Trait("Requires", "root")]
-public sealed class AuthTests : IAsyncLifetime
+public sealed class AuthTests : RunningAgent
 {
-    private readonly TestSandbox _sandbox = new();
-    private AgentProcess _agent = null!;
-
-    public async Task InitializeAsync()
-    {
-        TestSandbox.RequireRoot();
-        _agent = new AgentProcess(_sandbox);
-        await _agent.StartAsync();
-    }
-
     [Fact]
     public async Task Health_is_open_everything_else_needs_a_key()
     {
-        Assert.Equal(HttpStatusCode.OK, (await _agent.Tcp.GetAsync("healthz")).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await Agent.Tcp.GetAsync("healthz")).StatusCode);
         foreach (var path in new[] { "api/host", "api/containers", "api/compute-systems", "api/images", "api/keys", "openapi/v1.json" })
         {
-            var response = await _agent.Tcp.GetAsync(path);
+            var response = await Agent.Tcp.GetAsync(path);
             Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode);
             Assert.Contains("Unauthorized", await response.Content.ReadAsStringAsync());
         }
 
-        using var wrong = _agent.TcpWithKey("pk_00000000_not-a-real-secret-at-all-xyz");
+        using var wrong = Agent.TcpWithKey("pk_00000000_not-a-real-secret-at-all-xyz");
         Assert.Equal(HttpStatusCode.Unauthorized, (await wrong.GetAsync("api/host")).StatusCode);
     }
 
     [Fact]
     public async Task The_first_admin_key_works_and_scopes_are_enforced()
     {
-        Assert.NotNull(_agent.AdminKey);
-        using var admin = _agent.TcpWithKey(_agent.AdminKey!);
+        Assert.NotNull(Agent.AdminKey);
+        using var admin = Agent.TcpWithKey(Agent.AdminKey!);
         var host = await admin.GetFromJsonAsync<HostInfo>("api/host", AgentProcess.Json);
         Assert.Contains(host!.ProcessRuntime.Name, new[] { "crun", "runc" });
         Assert.Contains("openapi", await admin.GetStringAsync("openapi/v1.json"));
 
         var reader = await CreateKeyAsync(admin, "dashboard", ApiScope.Read);
-        using var read = _agent.TcpWithKey(reader.Secret);
+        using var read = Agent.TcpWithKey(reader.Secret);
         Assert.Equal(HttpStatusCode.OK, (await read.GetAsync("api/containers")).StatusCode);
         var denied = await read.PostAsJsonAsync("api/containers", new ContainerCreateSpec { Image = "busybox" }, AgentProcess.Json);
         Assert.Equal(HttpStatusCode.Forbidden, denied.StatusCode);
         Assert.Equal(HttpStatusCode.Forbidden, (await read.GetAsync("api/keys")).StatusCode);
 
         var operatorKey = await CreateKeyAsync(admin, "ci", ApiScope.Operate);
-        using var operate = _agent.TcpWithKey(operatorKey.Secret);
+        using var operate = Agent.TcpWithKey(operatorKey.Secret);
         var created = await operate.PostAsJsonAsync("api/containers", new ContainerCreateSpec { Name = "by-operator", Image = "busybox" }, AgentProcess.Json);
         Assert.Equal(HttpStatusCode.Created, created.StatusCode);
         Assert.Equal(HttpStatusCode.Forbidden, (await operate.GetAsync("api/keys")).StatusCode);
@@ -61,7 +51,7 @@ public sealed class AuthTests : IAsyncLifetime
         // Rotation: the old secret stops working, the new one works.
         var rotated = await (await admin.PostAsync($"api/keys/{reader.Key.Id}/rotate", null)).Content.ReadFromJsonAsync<ApiKeyCreated>(AgentProcess.Json);
         Assert.Equal(HttpStatusCode.Unauthorized, (await read.GetAsync("api/containers")).StatusCode);
-        using var readAgain = _agent.TcpWithKey(rotated!.Secret);
+        using var readAgain = Agent.TcpWithKey(rotated!.Secret);
         Assert.Equal(HttpStatusCode.OK, (await readAgain.GetAsync("api/containers")).StatusCode);
 
         // Revocation.
@@ -69,7 +59,7 @@ public sealed class AuthTests : IAsyncLifetime
         Assert.Equal(HttpStatusCode.Unauthorized, (await readAgain.GetAsync("api/containers")).StatusCode);
 
         // Keys are stored hashed, in a file only root can read.
-        var file = Path.Combine(_sandbox.Options.StateRoot, "agent", "api-keys.json");
+        var file = Path.Combine(Sandbox.Options.StateRoot, "agent", "api-keys.json");
         Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(file));
         Assert.DoesNotContain(rotated.Secret.Split('_')[2], await File.ReadAllTextAsync(file));
     }
@@ -77,8 +67,8 @@ public sealed class AuthTests : IAsyncLifetime
     [Fact]
     public async Task The_local_socket_is_authorized_by_its_ownership()
     {
-        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.GroupWrite, File.GetUnixFileMode(_agent.SocketPath));
-        Assert.Equal(HttpStatusCode.OK, (await _agent.Socket.GetAsync("api/keys")).StatusCode); // root on the socket is an admin
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.GroupWrite, File.GetUnixFileMode(Agent.SocketPath));
+        Assert.Equal(HttpStatusCode.OK, (await Agent.Socket.GetAsync("api/keys")).StatusCode); // root on the socket is an admin
     }
 
     [Fact]
@@ -96,13 +86,13 @@ public sealed class AuthTests : IAsyncLifetime
         };
         foreach (var (body, expect) in cases)
         {
-            var response = await _agent.Socket.PostAsync("api/containers", new StringContent(body, System.Text.Encoding.UTF8, "application/json"));
+            var response = await Agent.Socket.PostAsync("api/containers", new StringContent(body, System.Text.Encoding.UTF8, "application/json"));
             var text = await response.Content.ReadAsStringAsync();
             Assert.True((int)response.StatusCode is >= 400 and < 500, $"{body} -> {(int)response.StatusCode} {text}");
             Assert.Contains(expect, text);
         }
 
-        Assert.Equal(HttpStatusCode.NotFound, (await _agent.Socket.PostAsync("api/containers/nope/start", null)).StatusCode);
+        Assert.Equal(HttpStatusCode.NotFound, (await Agent.Socket.PostAsync("api/containers/nope/start", null)).StatusCode);
     }
 
     private static async Task<ApiKeyCreated> CreateKeyAsync(HttpClient admin, string name, ApiScope scope)
@@ -110,17 +100,5 @@ public sealed class AuthTests : IAsyncLifetime
         var response = await admin.PostAsJsonAsync("api/keys", new ApiKeyRequest(name, scope), AgentProcess.Json);
         response.EnsureSuccessStatusCode();
         return (await response.Content.ReadFromJsonAsync<ApiKeyCreated>(AgentProcess.Json))!;
-    }
-
-    public async Task DisposeAsync()
-    {
-        try
-        {
-            await _agent.DisposeAsync();
-        }
-        finally
-        {
-            _sandbox.Clean();
-        }
     }
 }

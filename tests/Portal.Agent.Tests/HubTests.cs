@@ -11,27 +11,17 @@ namespace Portal.Agent.Tests;
 
 /// <summary>The typed hub against the real agent on 127.0.0.1: snapshot plus changes, commands as data, exec both ways, auth.</summary>
 [Trait("Requires", "root")]
-public sealed class HubTests : IAsyncLifetime
+public sealed class HubTests : RunningAgent
 {
-    private readonly TestSandbox _sandbox = new();
-    private AgentProcess _agent = null!;
-
-    public async Task InitializeAsync()
-    {
-        TestSandbox.RequireRoot();
-        _agent = new AgentProcess(_sandbox);
-        await _agent.StartAsync();
-    }
-
     private HubConnection Connect(string? key) => new HubConnectionBuilder()
-        .WithUrl(new Uri(_agent.Tcp.BaseAddress!, "hubs/agent"), o => o.AccessTokenProvider = () => Task.FromResult(key))
+        .WithUrl(new Uri(Agent.Tcp.BaseAddress!, "hubs/agent"), o => o.AccessTokenProvider = () => Task.FromResult(key))
         .AddJsonProtocol(o => o.PayloadSerializerOptions.Converters.Add(new JsonStringEnumConverter()))
         .Build();
 
     [Fact]
     public async Task Subscribers_get_a_snapshot_then_the_changes_with_commands_as_data()
     {
-        await using var hub = Connect(_agent.AdminKey);
+        await using var hub = Connect(Agent.AdminKey);
         await hub.StartAsync();
         await hub.InvokeAsync<ContainerInfo>(nameof(IAgentHub.CreateContainer), new ContainerCreateSpec { Name = "before", Image = "busybox", Command = ["sleep", "300"] });
 
@@ -83,7 +73,7 @@ public sealed class HubTests : IAsyncLifetime
     [Fact]
     public async Task Exec_streams_both_ways_with_a_terminal()
     {
-        await using var hub = Connect(_agent.AdminKey);
+        await using var hub = Connect(Agent.AdminKey);
         await hub.StartAsync();
         await hub.InvokeAsync<ContainerInfo>(nameof(IAgentHub.CreateContainer), new ContainerCreateSpec { Name = "shell", Image = "busybox", Command = ["sleep", "300"] });
         await hub.InvokeAsync<ContainerInfo>(nameof(IAgentHub.StartContainer), "shell");
@@ -126,7 +116,7 @@ public sealed class HubTests : IAsyncLifetime
         await using var anonymous = Connect(null);
         await Assert.ThrowsAnyAsync<Exception>(() => anonymous.StartAsync());
 
-        using var admin = _agent.TcpWithKey(_agent.AdminKey!);
+        using var admin = Agent.TcpWithKey(Agent.AdminKey!);
         var response = await System.Net.Http.Json.HttpClientJsonExtensions.PostAsJsonAsync(admin, "api/keys", new ApiKeyRequest("viewer", ApiScope.Read), AgentProcess.Json);
         var reader = await System.Net.Http.Json.HttpContentJsonExtensions.ReadFromJsonAsync<ApiKeyCreated>(response.Content, AgentProcess.Json);
         await using var hub = Connect(reader!.Secret);
@@ -134,7 +124,7 @@ public sealed class HubTests : IAsyncLifetime
         var error = await Assert.ThrowsAsync<HubException>(() => hub.InvokeAsync<ContainerInfo>(nameof(IAgentHub.CreateContainer), new ContainerCreateSpec { Image = "busybox" }));
         Assert.Contains("unauthorized", error.Message, StringComparison.OrdinalIgnoreCase);
 
-        await using var operatorHub = Connect(_agent.AdminKey);
+        await using var operatorHub = Connect(Agent.AdminKey);
         await operatorHub.StartAsync();
         var missing = await Assert.ThrowsAsync<HubException>(() => operatorHub.InvokeAsync<ContainerInfo>(nameof(IAgentHub.StartContainer), "no-such-container"));
         Assert.Contains("ContainerNotFound", missing.Message);
@@ -151,17 +141,5 @@ public sealed class HubTests : IAsyncLifetime
         }
 
         throw new InvalidOperationException("The subscription ended before the change arrived.");
-    }
-
-    public async Task DisposeAsync()
-    {
-        try
-        {
-            await _agent.DisposeAsync();
-        }
-        finally
-        {
-            _sandbox.Clean();
-        }
     }
 }

@@ -4,14 +4,15 @@ using Portal.Compute;
 namespace Portal.Tests.Shared;
 
 /// <summary>
-/// Private state, run and cgroup locations for one test fixture, and the clean-up that leaves the machine as it was,
-/// even when a test failed half way: stray containers' processes, mounts, loop devices (autoclear), directories and cgroups.
+/// Private state, run and cgroup locations for one test fixture or benchmark run, and the clean-up that leaves the
+/// machine as it was, even when a run failed half way: stray containers' processes, mounts, loop devices (autoclear),
+/// directories and cgroups.
 /// </summary>
 public sealed class TestSandbox
 {
-    public TestSandbox()
+    public TestSandbox(string prefix = "portal-test")
     {
-        Tag = $"portal-test-{Guid.NewGuid():N}"[..20];
+        Tag = $"{prefix}-{Guid.NewGuid():N}"[..(prefix.Length + 9)];
         Options = new ComputeOptions
         {
             StateRoot = Path.Combine(Path.GetTempPath(), Tag, "state"),
@@ -25,6 +26,9 @@ public sealed class TestSandbox
     public string Tag { get; }
 
     public ComputeOptions Options { get; }
+
+    /// <summary>A directory of the caller's own, removed with the sandbox.</summary>
+    public string PrivateRoot => Path.Combine(Options.RunRoot, "private");
 
     public static void RequireRoot()
     {

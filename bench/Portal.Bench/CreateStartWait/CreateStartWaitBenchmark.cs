@@ -2,6 +2,7 @@ using System.Runtime.InteropServices;
 using Microsoft.Extensions.Logging;
 using Portal.Compute;
 using Portal.Contracts;
+using Portal.Tests.Shared;
 
 namespace Portal.Bench.CreateStartWait;
 
@@ -13,8 +14,8 @@ public static class CreateStartWaitBenchmark
 {
     public static async Task<CreateStartWaitReport> RunAsync(int iterations, int warmups, ILoggerFactory loggerFactory, TextWriter log, CancellationToken ct)
     {
-        BenchSandbox.RequireRoot();
-        var sandbox = new BenchSandbox();
+        TestSandbox.RequireRoot();
+        var sandbox = new TestSandbox("portal-bench");
         ComputeHost? host = null;
         DirectRuntimePath? peer = null;
         try
@@ -69,7 +70,7 @@ public static class CreateStartWaitBenchmark
     };
 
     /// <summary>Each step runs even when an earlier one failed: containers, the stack, the peer's mount, then the sandbox sweep.</summary>
-    private static async Task CleanUpAsync(BenchSandbox sandbox, ComputeHost? host, DirectRuntimePath? peer, TextWriter log)
+    private static async Task CleanUpAsync(TestSandbox sandbox, ComputeHost? host, DirectRuntimePath? peer, TextWriter log)
     {
         log.WriteLine("Cleaning up ...");
         if (host is not null)

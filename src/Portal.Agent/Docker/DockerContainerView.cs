@@ -1,0 +1,75 @@
+using Portal.Contracts;
+
+namespace Portal.Agent.Docker;
+
+/// <summary>A container as docker shows it: list rows and the inspect document.</summary>
+internal static class DockerContainerView
+{
+    public static IReadOnlyDictionary<string, string> UserLabels(ContainerInfo c) =>
+        c.Labels.Where(l => !l.Key.StartsWith("io.portal.docker.", StringComparison.Ordinal)).ToDictionary(l => l.Key, l => l.Value);
+
+    public static bool AutoRemove(ContainerInfo c) => c.Labels.TryGetValue(DockerEngine.AutoRemoveLabel, out var v) && v == "true";
+
+    public static DockerContainerSummary Summary(ContainerInfo c, DateTimeOffset now)
+    {
+        var labels = new Dictionary<string, string>(UserLabels(c)) { [DockerEngine.IsolationLabel] = DockerEngine.IsolationName(c.RuntimeType) };
+        return new DockerContainerSummary
+        {
+            Id = c.Id,
+            Names = ["/" + c.Name],
+            Image = c.Image,
+            ImageID = c.ImageId,
+            Command = DockerFormat.CommandLine(c.Command),
+            Created = c.CreatedAt.ToUnixTimeSeconds(),
+            Labels = labels,
+            State = DockerFormat.State(c.State),
+            Status = DockerFormat.Status(c, now),
+            HostConfig = new DockerSummaryHostConfig("none", DockerEngine.IsolationName(c.RuntimeType)),
+        };
+    }
+
+    public static DockerContainerInspect Inspect(ContainerInfo c)
+    {
+        var running = c.State is ContainerState.Running or ContainerState.Stopping;
+        return new DockerContainerInspect
+        {
+            Id = c.Id,
+            Created = DockerFormat.Time(c.CreatedAt),
+            Path = c.Command.Count > 0 ? c.Command[0] : "",
+            Args = c.Command.Skip(1).ToList(),
+            State = new DockerContainerState
+            {
+                Status = DockerFormat.State(c.State),
+                Running = running,
+                Pid = running ? c.HostPid ?? 0 : 0,
+                ExitCode = c.ExitCode ?? 0,
+                Error = c.State == ContainerState.Stopped && c.StopReason is { } reason && !reason.StartsWith("stopped by request", StringComparison.Ordinal) && !reason.StartsWith("terminated by request", StringComparison.Ordinal) ? reason : "",
+                StartedAt = DockerFormat.Time(c.StartedAt),
+                FinishedAt = DockerFormat.Time(c.FinishedAt),
+            },
+            Image = c.ImageId,
+            Name = "/" + c.Name,
+            HostConfig = new DockerContainerHostConfig
+            {
+                Isolation = DockerEngine.IsolationName(c.RuntimeType),
+                Memory = c.Limits.MemoryBytes ?? 0,
+                NanoCpus = c.Limits.Cpus is { } cpus ? (long)Math.Round(cpus * 1e9) : 0,
+                PidsLimit = c.Limits.PidsLimit,
+                AutoRemove = AutoRemove(c),
+            },
+            Config = new DockerContainerConfig
+            {
+                Hostname = c.Environment.FirstOrDefault(e => e.StartsWith("HOSTNAME=", StringComparison.Ordinal))?["HOSTNAME=".Length..] ?? c.Name,
+                User = c.User ?? "",
+                Tty = c.Tty,
+                OpenStdin = c.OpenStdin,
+                AttachStdin = c.OpenStdin,
+                Env = c.Environment,
+                Cmd = c.Command,
+                Image = c.Image,
+                WorkingDir = c.WorkingDirectory ?? "",
+                Labels = UserLabels(c),
+            },
+        };
+    }
+}

@@ -1,0 +1,227 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using Docker.DotNet;
+using Portal.Tests.Shared;
+
+namespace Portal.Agent.Tests.Docker;
+
+/// <summary>
+/// The real agent as a process with private state, serving the docker API on a temporary socket; the real docker
+/// CLI and Docker.DotNet are pointed at it. Disposing kills the agent and cleans up every container, mount and cgroup.
+/// </summary>
+public sealed class DockerAgent : IAsyncDisposable
+{
+    private readonly ConcurrentQueue<string> _log = new();
+    private Process? _process;
+
+    public DockerAgent()
+    {
+        Sandbox = new TestSandbox();
+        SocketPath = Path.Combine(Sandbox.Options.RunRoot, "docker.sock");
+        AgentSocketPath = Path.Combine(Sandbox.Options.RunRoot, "agent.sock");
+        ConfigDirectory = Directory.CreateTempSubdirectory("portal-docker-cli-").FullName;
+        Http = new HttpClient(new SocketsHttpHandler
+        {
+            ConnectCallback = async (_, ct) =>
+            {
+                var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+                await socket.ConnectAsync(new UnixDomainSocketEndPoint(SocketPath), ct);
+                return new NetworkStream(socket, ownsSocket: true);
+            },
+        })
+        { BaseAddress = new Uri("http://docker/"), Timeout = TimeSpan.FromSeconds(60) };
+    }
+
+    public TestSandbox Sandbox { get; }
+
+    public string SocketPath { get; }
+
+    public string AgentSocketPath { get; }
+
+    /// <summary>A private DOCKER_CONFIG, so the CLI reads no user's settings.</summary>
+    public string ConfigDirectory { get; }
+
+    /// <summary>Raw HTTP on the docker socket.</summary>
+    public HttpClient Http { get; }
+
+    public bool HasExited => _process is { HasExited: true };
+
+    public string RecentLog => string.Join('\n', _log);
+
+    public DockerClient CreateClient() => new DockerClientConfiguration(new Uri("unix://" + SocketPath)).CreateClient();
+
+    public static async Task<DockerAgent> StartAsync()
+    {
+        TestSandbox.RequireRoot();
+        var agent = new DockerAgent();
+        try
+        {
+            await agent.StartProcessAsync();
+            return agent;
+        }
+        catch
+        {
+            await agent.DisposeAsync();
+            throw;
+        }
+    }
+
+    private async Task StartProcessAsync()
+    {
+        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = AppContext.BaseDirectory };
+        psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "Portal.Agent.dll"));
+        var o = Sandbox.Options;
+        psi.Environment["Compute__StateRoot"] = o.StateRoot;
+        psi.Environment["Compute__RunRoot"] = o.RunRoot;
+        psi.Environment["Compute__CgroupParent"] = o.CgroupParent;
+        psi.Environment["Compute__ScratchDiskBytes"] = o.ScratchDiskBytes.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        psi.Environment["Compute__DefaultStopTimeout"] = "00:00:05";
+        psi.Environment["Agent__Socket"] = AgentSocketPath;
+        psi.Environment["Agent__Url"] = $"http://127.0.0.1:{FreePort()}";
+        psi.Environment["Agent__DockerSocket"] = SocketPath;
+        psi.Environment["Agent__DockerSocketGroup"] = "";
+        _process = Process.Start(psi)!;
+        _process.OutputDataReceived += (_, e) => Keep(e.Data);
+        _process.ErrorDataReceived += (_, e) => Keep(e.Data);
+        _process.BeginOutputReadLine();
+        _process.BeginErrorReadLine();
+        var deadline = DateTime.UtcNow.AddSeconds(90);
+        while (DateTime.UtcNow < deadline)
+        {
+            if (_process.HasExited)
+            {
+                throw new InvalidOperationException($"The agent exited with {_process.ExitCode} while starting:\n{RecentLog}");
+            }
+
+            try
+            {
+                // /info answers once the compute host is ready (the socket listens before that).
+                var info = await Http.GetAsync("info");
+                if (info.StatusCode == HttpStatusCode.OK)
+                {
+                    return;
+                }
+            }
+            catch (HttpRequestException)
+            {
+            }
+
+            await Task.Delay(100);
+        }
+
+        throw new TimeoutException($"The agent's docker socket did not answer within 90 s:\n{RecentLog}");
+    }
+
+    /// <summary>Runs the real docker CLI against the socket; stdin, when given, is written and then closed.</summary>
+    public Task<CliResult> DockerAsync(params string[] args) => RunAsync("docker", args, null, TimeSpan.FromSeconds(60));
+
+    public Task<CliResult> DockerWithInputAsync(string input, params string[] args) => RunAsync("docker", args, [(TimeSpan.Zero, input)], TimeSpan.FromSeconds(60));
+
+    /// <summary>
+    /// Runs a command under a pseudo-terminal (util-linux script), feeding it input lines with pauses, as a person at a
+    /// terminal would: `docker run -it` needs a real TTY on its side.
+    /// </summary>
+    public Task<CliResult> UnderPtyAsync(string command, params (TimeSpan Delay, string Text)[] input) =>
+        RunAsync("script", ["-qfec", command, "/dev/null"], input, TimeSpan.FromSeconds(60));
+
+    private async Task<CliResult> RunAsync(string file, string[] args, (TimeSpan Delay, string Text)[]? input, TimeSpan timeout)
+    {
+        var psi = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true };
+        foreach (var arg in args)
+        {
+            psi.ArgumentList.Add(arg);
+        }
+
+        psi.Environment["DOCKER_HOST"] = "unix://" + SocketPath;
+        psi.Environment["DOCKER_CONFIG"] = ConfigDirectory;
+        psi.Environment["TERM"] = "xterm";
+        using var process = Process.Start(psi)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        using var cts = new CancellationTokenSource(timeout);
+        try
+        {
+            foreach (var (delay, text) in input ?? [])
+            {
+                await Task.Delay(delay, cts.Token);
+                await process.StandardInput.WriteAsync(text);
+                await process.StandardInput.FlushAsync();
+            }
+
+            if (input is { Length: > 0 } && file == "script")
+            {
+                await Task.Delay(TimeSpan.FromSeconds(1), cts.Token); // let the last line reach the terminal before its EOF
+            }
+
+            process.StandardInput.Close();
+            await process.WaitForExitAsync(cts.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            process.Kill(entireProcessTree: true);
+            throw new TimeoutException($"{file} {string.Join(' ', args)} did not finish within {timeout.TotalSeconds} s; output so far: {await stdout} {await stderr}");
+        }
+
+        return new CliResult(process.ExitCode, await stdout, await stderr);
+    }
+
+    private void Keep(string? line)
+    {
+        if (line is null)
+        {
+            return;
+        }
+
+        _log.Enqueue(line);
+        while (_log.Count > 200)
+        {
+            _log.TryDequeue(out _);
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_process is { HasExited: false })
+        {
+            _process.Kill();
+            await _process.WaitForExitAsync();
+        }
+
+        _process?.Dispose();
+        Http.Dispose();
+        Sandbox.Clean();
+        Directory.Delete(ConfigDirectory, recursive: true);
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+}
+
+public sealed record CliResult(int ExitCode, string Stdout, string Stderr)
+{
+    public override string ToString() => $"exit {ExitCode}\nstdout: {Stdout}\nstderr: {Stderr}";
+}
+
+/// <summary>One agent for all tests of a class (starting one takes a few seconds).</summary>
+public sealed class DockerAgentFixture : IAsyncLifetime
+{
+    private DockerAgent? _agent;
+
+    public DockerAgent Agent => _agent ?? throw new InvalidOperationException("The agent did not start.");
+
+    public async Task InitializeAsync() => _agent = await DockerAgent.StartAsync();
+
+    public async Task DisposeAsync()
+    {
+        if (_agent is not null)
+        {
+            await _agent.DisposeAsync();
+        }
+    }
+}

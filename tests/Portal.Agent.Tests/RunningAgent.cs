@@ -1,0 +1,30 @@
+using Portal.Tests.Shared;
+
+namespace Portal.Agent.Tests;
+
+/// <summary>A test class's own real agent on private state, started before its tests and cleaned up after them.</summary>
+public abstract class RunningAgent : IAsyncLifetime
+{
+    protected TestSandbox Sandbox { get; } = new();
+
+    protected AgentProcess Agent { get; private set; } = null!;
+
+    public async Task InitializeAsync()
+    {
+        TestSandbox.RequireRoot();
+        Agent = new AgentProcess(Sandbox);
+        await Agent.StartAsync();
+    }
+
+    public async Task DisposeAsync()
+    {
+        try
+        {
+            await Agent.DisposeAsync();
+        }
+        finally
+        {
+            Sandbox.Clean();
+        }
+    }
+}
