@@ -51,6 +51,8 @@ public sealed class ComputeService : IAsyncDisposable
         public TaskCompletionSource<ContainerExit> Exit { get; set; } = NewExit();
         public SemaphoreSlim Lock { get; } = new(1, 1);
         public string? PendingStopReason { get; set; }
+        /// <summary>The terminal size a client asked for before the container ran; applied at start (80x24 otherwise).</summary>
+        public (int Columns, int Rows) TerminalSize { get; set; } = (80, 24);
         /// <summary>Completes when the next run has started (attach before start); replaced at each start.</summary>
         public TaskCompletionSource NextStart { get; set; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
@@ -251,6 +253,12 @@ public sealed class ComputeService : IAsyncDisposable
             stdinStream,
             async (columns, rows, token) =>
             {
+                if (columns is < 1 or > 1000 || rows is < 1 or > 1000)
+                {
+                    throw new ComputeException(ComputeErrorCode.InvalidArgument, "Terminal size must be 1 to 1000 columns and rows.");
+                }
+
+                entry.TerminalSize = (columns, rows);
                 if (entry.Running is { } container && entry.Record.Tty)
                 {
                     await container.ResizeAsync(columns, rows, token).ConfigureAwait(false);
@@ -383,6 +391,19 @@ public sealed class ComputeService : IAsyncDisposable
 
             entry.Running = container;
             entry.Exit = Entry.NewExit();
+            if (record.Tty)
+            {
+                // A new terminal has no size; programs such as stty and editors need one.
+                try
+                {
+                    await container.ResizeAsync(entry.TerminalSize.Columns, entry.TerminalSize.Rows, ct).ConfigureAwait(false);
+                }
+                catch (Exception e) when (e is IOException or ComputeException)
+                {
+                    _logger.LogWarning(e, "Could not size the terminal of container {Name}", record.Name);
+                }
+            }
+
             entry.PendingStopReason = null;
             var started = record with
             {

@@ -71,12 +71,12 @@ public sealed class ProcessContainerTests(ComputeFixture fixture) : IClassFixtur
     [Fact]
     public async Task A_container_with_a_terminal_runs_and_logs_its_output()
     {
-        var created = await Compute.CreateContainerAsync(new ContainerCreateSpec { Name = "with-tty", Image = "busybox", Tty = true, Command = ["sh", "-c", "[ -t 1 ] && echo on a terminal; echo $TERM; exit 9"] });
+        var created = await Compute.CreateContainerAsync(new ContainerCreateSpec { Name = "with-tty", Image = "busybox", Tty = true, Command = ["sh", "-c", "[ -t 1 ] && echo on a terminal; echo $TERM; sleep 0.5; stty size; exit 9"] });
         await Compute.StartContainerAsync(created.Id);
         var done = await Compute.WaitAsync(created.Id).WaitAsync(TimeSpan.FromSeconds(30));
         Assert.Equal(9, done.ExitCode);
-        var logs = await ReadLogsAsync(created.Id, follow: false, until: l => l.Count >= 2);
-        Assert.Equal("on a terminal\nxterm\n", string.Concat(logs.Select(l => l.Text)));
+        var logs = await ReadLogsAsync(created.Id, follow: false, until: l => l.Count >= 3);
+        Assert.Equal("on a terminal\nxterm\n24 80\n", string.Concat(logs.Select(l => l.Text))); // sized 80x24 unless a client asked otherwise
         await Compute.RemoveContainerAsync(created.Id);
     }
 
