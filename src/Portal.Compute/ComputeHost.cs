@@ -4,6 +4,7 @@ using Portal.Compute.Containers;
 using Portal.Compute.Images;
 using Portal.Compute.Linux;
 using Portal.Compute.Linux.Process;
+using Portal.Compute.Linux.Vm;
 using Portal.Contracts;
 
 namespace Portal.Compute;
@@ -13,12 +14,14 @@ public sealed class ComputeHost : IAsyncDisposable
 {
     private readonly RuntimeChoice _runtime;
     private readonly CgroupHost _cgroups;
+    private readonly AcceleratorChoice? _accelerator;
 
-    private ComputeHost(ComputeService service, RuntimeChoice runtime, CgroupHost cgroups)
+    private ComputeHost(ComputeService service, RuntimeChoice runtime, CgroupHost cgroups, AcceleratorChoice? accelerator)
     {
         Service = service;
         _runtime = runtime;
         _cgroups = cgroups;
+        _accelerator = accelerator;
     }
 
     public ComputeService Service { get; }
@@ -48,9 +51,34 @@ public sealed class ComputeHost : IAsyncDisposable
         {
             new ProcessIsolationDriver(options.RunRoot, runtime, conmon, cgroups, options.CgroupParent, options.DefaultPidsLimit, loggerFactory.CreateLogger<ProcessIsolationDriver>()),
         };
+        VmIsolationDriver? vm = null;
+        try
+        {
+            vm = await VmIsolationDriver.CreateAsync(
+                new VmOptions
+                {
+                    RunRoot = options.RunRoot,
+                    KernelPath = options.GuestKernel,
+                    InitramfsPath = options.GuestInitramfs,
+                    QemuPath = options.Qemu,
+                    Accelerator = options.VmAccelerator,
+                    DefaultMemoryBytes = options.VmDefaultMemoryBytes,
+                    TcgTranslationCacheMiB = options.VmTcgTranslationCacheMiB,
+                    CgroupParent = options.CgroupParent,
+                    BusyboxPath = options.BusyboxPath,
+                },
+                loggerFactory.CreateLogger<VmIsolationDriver>(),
+                ct).ConfigureAwait(false);
+            drivers.Add(vm);
+        }
+        catch (ComputeException e) when (e.Code == ComputeErrorCode.NotSupported)
+        {
+            loggerFactory.CreateLogger<ComputeHost>().LogWarning("VM isolation is not available on this host: {Reason}", e.Message);
+        }
+
         var service = new ComputeService(options, images, drivers, loggerFactory.CreateLogger<ComputeService>());
         await service.InitializeAsync(ct).ConfigureAwait(false);
-        return new ComputeHost(service, runtime.Choice, cgroups);
+        return new ComputeHost(service, runtime.Choice, cgroups, vm?.Accelerator);
     }
 
     public HostInfo GetHostInfo()
@@ -70,6 +98,8 @@ public sealed class ComputeHost : IAsyncDisposable
                 _ => "v2",
             },
             ProcessRuntime = _runtime,
+            VmAccelerator = _accelerator?.Name,
+            VmAcceleratorReason = _accelerator?.Reason ?? "VM isolation is not available: QEMU or setpriv is missing (./deploy/portal up installs them).",
             RuntimeTypes = Service.RuntimeTypes.Order().ToList(),
             Containers = containers.Count,
             RunningContainers = containers.Count(c => c.State is ContainerState.Running or ContainerState.Stopping),

@@ -32,6 +32,23 @@ public sealed record ComputeOptions
 
     public RuntimeType DefaultRuntimeType { get; init; } = RuntimeType.Default;
 
+    /// <summary>The guest kernel of VM-isolated containers (deploy/guest/build writes it).</summary>
+    public string GuestKernel { get; init; } = "/var/cache/portal/guest/vmlinuz";
+
+    /// <summary>The guest initramfs, with the guest agent as PID 1.</summary>
+    public string GuestInitramfs { get; init; } = "/var/cache/portal/guest/initramfs.img";
+
+    public string Qemu { get; init; } = "qemu-system-x86_64";
+
+    /// <summary>Auto picks KVM only after a real guest boots with it, else TCG.</summary>
+    public Linux.Vm.VmAccelerator VmAccelerator { get; init; } = Linux.Vm.VmAccelerator.Auto;
+
+    /// <summary>Guest RAM of a VM-isolated container without a memory limit.</summary>
+    public long VmDefaultMemoryBytes { get; init; } = 256L << 20;
+
+    /// <summary>TCG's translation cache per VM worker (QEMU's default of 1 GiB dominates a worker's memory).</summary>
+    public int VmTcgTranslationCacheMiB { get; init; } = 32;
+
     /// <summary>Image names that stand for local images, so the seed's commands run unchanged.</summary>
     public IReadOnlyDictionary<string, string> ImageAliases { get; init; } = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase)
     {

@@ -122,6 +122,10 @@ public sealed record HostInfo
     public required long MemoryBytes { get; init; }
     public required string CgroupMode { get; init; }
     public required RuntimeChoice ProcessRuntime { get; init; }
+    /// <summary>The accelerator VM-isolated containers use ("kvm" or "tcg"); null without VM isolation.</summary>
+    public string? VmAccelerator { get; init; }
+    /// <summary>Why that accelerator (for example: KVM guests did not boot within the probe's timeout).</summary>
+    public required string VmAcceleratorReason { get; init; }
     public required IReadOnlyList<RuntimeType> RuntimeTypes { get; init; }
     public required int Containers { get; init; }
     public required int RunningContainers { get; init; }

@@ -1,0 +1,214 @@
+using System.Diagnostics;
+using System.Globalization;
+
+namespace Portal.Bench.Hub;
+
+/// <summary>
+/// Private state, run and cgroup locations for one run of the agent, and the clean-up that leaves the machine as it was,
+/// even when the run failed half way: stray containers' processes, mounts, loop devices, directories and cgroups.
+/// The logic is tests/Shared/TestSandbox.cs's (copied: a benchmark does not reference the tests), plus a sweep of loop
+/// devices still bound to the sandbox's files and a check that reports anything left.
+/// </summary>
+public sealed class BenchSandbox
+{
+    public BenchSandbox(string prefix = "portal-bench-hub")
+    {
+        Tag = $"{prefix}-{Guid.NewGuid():N}"[..(prefix.Length + 9)];
+        StateRoot = Path.Combine(Path.GetTempPath(), Tag, "state");
+        RunRoot = Path.Combine("/run", Tag);
+    }
+
+    public string Tag { get; }
+
+    public string StateRoot { get; }
+
+    public string RunRoot { get; }
+
+    public string CgroupParent => Tag;
+
+    private string TempRoot => Path.Combine(Path.GetTempPath(), Tag);
+
+    public static void RequireRoot()
+    {
+        if (Environment.UserName != "root")
+        {
+            throw new InvalidOperationException("The hub benchmark drives real containers (loop devices, mounts, cgroups) and needs root: run bench/run-hub as root.");
+        }
+    }
+
+    /// <summary>Removes everything the sandbox's agent and containers may have left. Safe to call twice.</summary>
+    public void Clean()
+    {
+        // Any agent, monitor or container process still running from this sandbox goes first.
+        foreach (var pid in ProcessesMentioning(Tag))
+        {
+            try
+            {
+                Process.GetProcessById(pid).Kill(entireProcessTree: true);
+            }
+            catch (Exception e) when (e is ArgumentException or InvalidOperationException or System.ComponentModel.Win32Exception)
+            {
+            }
+        }
+
+        foreach (var parent in CgroupsOf(Tag))
+        {
+            foreach (var child in Directory.EnumerateDirectories(parent))
+            {
+                KillCgroup(child);
+                RemoveCgroup(child);
+            }
+
+            RemoveCgroup(parent);
+        }
+
+        foreach (var root in new[] { RunRoot, TempRoot })
+        {
+            foreach (var mount in MountsUnder(root))
+            {
+                Run("umount", "-l", mount);
+            }
+        }
+
+        // Autoclear frees a loop device once its lazy unmount lets go; one the agent attached but never mounted stays.
+        foreach (var device in LoopDevicesUnder([RunRoot, TempRoot]))
+        {
+            Run("losetup", "-d", device);
+        }
+
+        foreach (var root in new[] { RunRoot, TempRoot })
+        {
+            if (Directory.Exists(root))
+            {
+                Directory.Delete(root, recursive: true);
+            }
+        }
+    }
+
+    /// <summary>What is still there after <see cref="Clean"/>, one line per kind; empty when the machine is as it was.</summary>
+    public IReadOnlyList<string> Leftovers()
+    {
+        var left = new List<string>();
+        void Add(string what, IReadOnlyCollection<string> items)
+        {
+            if (items.Count > 0)
+            {
+                left.Add($"{items.Count} {what}: {string.Join(", ", items.Take(5))}{(items.Count > 5 ? " ..." : "")}");
+            }
+        }
+
+        Add("processes", ProcessesMentioning(Tag).Select(p => p.ToString(CultureInfo.InvariantCulture)).ToList());
+        Add("mounts", MountsUnder(RunRoot).Concat(MountsUnder(TempRoot)).ToList());
+        Add("loop devices", LoopDevicesUnder([RunRoot, TempRoot]));
+        Add("cgroups", CgroupsOf(Tag).ToList());
+        Add("directories", new[] { RunRoot, TempRoot }.Where(Directory.Exists).ToList());
+        return left;
+    }
+
+    public static IReadOnlyList<string> MountsUnder(string root) =>
+        File.ReadLines("/proc/self/mountinfo").Select(l => l.Split(' ')[4]).Where(m => m == root || m.StartsWith(root + "/", StringComparison.Ordinal)).Reverse().ToList();
+
+    /// <summary>Loop devices whose backing file lies under one of <paramref name="roots"/> (even if deleted since).</summary>
+    private static List<string> LoopDevicesUnder(IReadOnlyList<string> roots)
+    {
+        var devices = new List<string>();
+        if (!Directory.Exists("/sys/block"))
+        {
+            return devices;
+        }
+
+        foreach (var block in Directory.EnumerateDirectories("/sys/block", "loop*"))
+        {
+            string backing;
+            try
+            {
+                backing = File.ReadAllText(Path.Combine(block, "loop", "backing_file")).Trim();
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                continue; // not attached
+            }
+
+            if (roots.Any(r => backing.StartsWith(r + "/", StringComparison.Ordinal)))
+            {
+                devices.Add("/dev/" + Path.GetFileName(block));
+            }
+        }
+
+        return devices;
+    }
+
+    private static IEnumerable<int> ProcessesMentioning(string tag)
+    {
+        foreach (var dir in Directory.EnumerateDirectories("/proc"))
+        {
+            if (!int.TryParse(Path.GetFileName(dir), out var pid) || pid == Environment.ProcessId)
+            {
+                continue;
+            }
+
+            string cmdline;
+            try
+            {
+                cmdline = File.ReadAllText(Path.Combine(dir, "cmdline"));
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                continue;
+            }
+
+            if (cmdline.Contains(tag, StringComparison.Ordinal))
+            {
+                yield return pid;
+            }
+        }
+    }
+
+    private static IEnumerable<string> CgroupsOf(string tag) =>
+        (Directory.Exists("/sys/fs/cgroup") ? Directory.EnumerateDirectories("/sys/fs/cgroup").Append("/sys/fs/cgroup") : [])
+            .Select(h => Path.Combine(h, tag))
+            .Where(Directory.Exists);
+
+    private static void KillCgroup(string cgroup)
+    {
+        var procs = Path.Combine(cgroup, "cgroup.procs");
+        if (!File.Exists(procs))
+        {
+            return;
+        }
+
+        foreach (var line in File.ReadAllLines(procs))
+        {
+            if (int.TryParse(line, out var pid))
+            {
+                Run("kill", "-9", pid.ToString(CultureInfo.InvariantCulture));
+            }
+        }
+    }
+
+    private static void RemoveCgroup(string path)
+    {
+        for (var i = 0; i < 20; i++)
+        {
+            try
+            {
+                Directory.Delete(path); // rmdir: a cgroup's files go with it
+                return;
+            }
+            catch (IOException)
+            {
+                Thread.Sleep(50); // its last process may still be exiting
+            }
+            catch (UnauthorizedAccessException)
+            {
+                return;
+            }
+        }
+    }
+
+    private static void Run(string file, params string[] args)
+    {
+        using var process = Process.Start(new ProcessStartInfo(file, args) { RedirectStandardError = true, RedirectStandardOutput = true })!;
+        process.WaitForExit();
+    }
+}

@@ -1,0 +1,92 @@
+using System.Globalization;
+using Portal.Contracts.Guest;
+
+namespace Portal.Compute.Linux.Vm;
+
+/// <summary>Everything one VM worker's command line depends on.</summary>
+internal sealed record VmWorkerSpec
+{
+    public required string ContainerId { get; init; }
+    public required string ContainerName { get; init; }
+    public required VmAccelerator Accelerator { get; init; }
+    public int TcgTranslationCacheMiB { get; init; } = 32;
+    public required long MemoryMiB { get; init; }
+    public int Cpus { get; init; } = 1;
+    public required string KernelPath { get; init; }
+    public required string InitramfsPath { get; init; }
+    public string? KernelParameters { get; init; }
+}
+
+/// <summary>
+/// Builds the worker's QEMU arguments. The worker never runs as root and opens nothing by path except the
+/// (world-readable) kernel and initramfs: the agent hands it the disks and the listening guest socket as file
+/// descriptors, so the run directory stays root-only.
+/// </summary>
+internal static class QemuCommandLine
+{
+    /// <summary>The listening guest channel socket.</summary>
+    public const int SocketFd = 3;
+
+    /// <summary>The image disk, opened read-only.</summary>
+    public const int ImageFd = 4;
+
+    /// <summary>The scratch disk, opened read-write, and again read-only (QEMU asks for both modes of an fdset).</summary>
+    public const int ScratchFd = 5;
+
+    public const int ScratchReadOnlyFd = 6;
+
+    /// <summary>The guest kernel's parameters, chosen by measurement (docs/vm-isolation.md): quiet console, a panic exits QEMU.</summary>
+    public const string BaseKernelParameters = "console=ttyS0 quiet panic=-1 reboot=t";
+
+    public static string ProcessName(string containerId) => "vmwp-" + containerId[..Math.Min(12, containerId.Length)];
+
+    public static IReadOnlyList<string> Build(VmWorkerSpec spec)
+    {
+        var args = new List<string>
+        {
+            "-name", $"{Escape(spec.ContainerName)},process={ProcessName(spec.ContainerId)}",
+            // -M microvm boots as fast but hung in TSC calibration on loaded hosts here; pc never did.
+            "-M", "pc",
+        };
+        if (spec.Accelerator == VmAccelerator.Kvm)
+        {
+            args.AddRange(["-accel", "kvm", "-cpu", "host"]);
+        }
+        else
+        {
+            args.AddRange(["-accel", $"tcg,tb-size={spec.TcgTranslationCacheMiB.ToString(CultureInfo.InvariantCulture)}"]);
+        }
+
+        var parameters = string.IsNullOrWhiteSpace(spec.KernelParameters) ? BaseKernelParameters : $"{BaseKernelParameters} {spec.KernelParameters.Trim()}";
+        args.AddRange(
+        [
+            "-m", $"{spec.MemoryMiB.ToString(CultureInfo.InvariantCulture)}M",
+            "-smp", Math.Max(1, spec.Cpus).ToString(CultureInfo.InvariantCulture),
+            "-nodefaults", "-no-user-config", "-nographic", "-no-reboot",
+            "-sandbox", "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny",
+            // The serial console is the worker's stdout, a log file the agent opened: panics are diagnosable.
+            "-chardev", "stdio,id=console,signal=off",
+            "-serial", "chardev:console",
+            "-kernel", spec.KernelPath,
+            "-initrd", spec.InitramfsPath,
+            "-append", parameters,
+            "-add-fd", $"fd={ImageFd},set=1",
+            "-drive", "file=/dev/fdset/1,format=raw,if=none,id=image,readonly=on",
+            "-device", "virtio-blk-pci,drive=image",
+            "-add-fd", $"fd={ScratchFd},set=2",
+            "-add-fd", $"fd={ScratchReadOnlyFd},set=2",
+            "-drive", "file=/dev/fdset/2,format=raw,if=none,id=scratch,discard=unmap",
+            "-device", "virtio-blk-pci,drive=scratch",
+            "-device", "virtio-serial-pci,max_ports=2",
+            "-chardev", $"socket,id=guest,fd={SocketFd},server=on,wait=off",
+            "-device", $"virtserialport,chardev=guest,name={GuestProtocol.PortName}",
+            // Free page reporting hands memory the guest freed (its boot leaves ~90 MiB touched but free) back to the host,
+            // once the guest loads virtio_balloon.
+            "-device", "virtio-balloon-pci,free-page-reporting=on",
+        ]);
+        return args;
+    }
+
+    /// <summary>QEMU option values escape a comma by doubling it.</summary>
+    private static string Escape(string value) => value.Replace(",", ",,", StringComparison.Ordinal);
+}

@@ -1,0 +1,253 @@
+using System.Collections.Concurrent;
+using Microsoft.Extensions.Logging;
+using Portal.Compute.Containers;
+using Portal.Contracts;
+
+namespace Portal.Compute.Linux.Vm;
+
+/// <summary>
+/// VM isolation on Linux (RuntimeType.HyperV): each container runs in its own QEMU microVM (the VM worker) with its
+/// own guest kernel; the image disk and the scratch disk are attached as virtio-blk and the guest agent overlays them.
+/// </summary>
+public sealed class VmIsolationDriver : IIsolationDriver, IOrphanCleaner, IDisposable
+{
+    private readonly VmOptions _options;
+    private readonly CgroupHost _cgroups;
+    private readonly string _qemuPath;
+    private readonly string _setprivPath;
+    private readonly ILogger _logger;
+    private readonly ConcurrentDictionary<string, VmContainer> _live = new(StringComparer.Ordinal);
+
+    internal VmIsolationDriver(VmOptions options, CgroupHost cgroups, string qemuPath, string setprivPath, AcceleratorChoice accelerator, ILogger logger)
+    {
+        _options = options;
+        _cgroups = cgroups;
+        _qemuPath = qemuPath;
+        _setprivPath = setprivPath;
+        Accelerator = accelerator;
+        _logger = logger;
+        Directory.CreateDirectory(VmRoot, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+    }
+
+    public RuntimeType RuntimeType => RuntimeType.HyperV;
+
+    /// <summary>KVM or TCG, and why: for host info.</summary>
+    public AcceleratorChoice Accelerator { get; }
+
+    public VmOptions Options => _options;
+
+    private string VmRoot => Path.Combine(_options.RunRoot, "vm");
+
+    internal string RunDirectory(string id) => Path.Combine(VmRoot, id);
+
+    /// <summary>
+    /// Checks QEMU and setpriv are installed and chooses the accelerator (a KVM boot probe, cached per host boot).
+    /// A missing guest kernel does not stop the driver: starting a VM-isolated container then says to build it.
+    /// </summary>
+    public static async Task<VmIsolationDriver> CreateAsync(VmOptions options, ILogger logger, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var qemu = Which(options.QemuPath)
+            ?? throw new ComputeException(ComputeErrorCode.NotSupported, $"QEMU ('{options.QemuPath}') is not installed; ./deploy/portal up installs qemu-system-x86.");
+        var setpriv = Which("setpriv")
+            ?? throw new ComputeException(ComputeErrorCode.NotSupported, "setpriv (util-linux) is not installed; VM workers need it to drop to their own account.");
+        var vmRoot = Path.Combine(options.RunRoot, "vm");
+        Directory.CreateDirectory(vmRoot, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        AcceleratorChoice accelerator;
+        if (options.Accelerator == VmAccelerator.Auto && (!File.Exists(options.KernelPath) || !File.Exists(options.BusyboxPath)))
+        {
+            accelerator = new AcceleratorChoice(VmAccelerator.Tcg, $"Not probed: the guest kernel ({options.KernelPath}) is missing, so KVM could not be tried; run deploy/guest/build.");
+        }
+        else
+        {
+            var probeInitramfs = Path.Combine(vmRoot, "probe-initramfs.img");
+            if (options.Accelerator == VmAccelerator.Auto && File.Exists("/dev/kvm") && !File.Exists(probeInitramfs))
+            {
+                ProbeInitramfs.Write(probeInitramfs, options.BusyboxPath);
+            }
+
+            accelerator = await AcceleratorProbe.ChooseAsync(options.Accelerator, new KvmHost(qemu, options.KernelPath, probeInitramfs), Path.Combine(vmRoot, "accelerator.json"), options.KvmProbeTimeout, ct).ConfigureAwait(false);
+        }
+
+        logger.LogInformation("VM isolation: {Accelerator} ({Reason})", accelerator.Name, accelerator.Reason);
+        return new VmIsolationDriver(options, CgroupHost.Detect(), qemu, setpriv, accelerator, logger);
+    }
+
+    public async Task<IContainer> StartAsync(ContainerContext context, CancellationToken ct)
+    {
+        var record = context.Record;
+        await CleanupAsync(context, ct).ConfigureAwait(false);
+        foreach (var (what, path) in new[] { ("guest kernel", _options.KernelPath), ("guest initramfs", _options.InitramfsPath) })
+        {
+            if (!File.Exists(path))
+            {
+                throw new ComputeException(ComputeErrorCode.RuntimeFailure, $"The {what} ({path}) is missing: build it with deploy/guest/build, then start the container again.");
+            }
+        }
+
+        var memory = GuestMemoryBytes(record.Limits);
+        var dir = RunDirectory(record.Id);
+        var cgroup = VmCgroup.For(_cgroups.Mode, _options.CgroupParent, record.Id);
+        try
+        {
+            var overhead = _options.WorkerOverheadBytes + (Accelerator.Accelerator == VmAccelerator.Tcg ? (long)_options.TcgTranslationCacheMiB << 20 : 0);
+            cgroup.Create(_cgroups.Mode, memory + overhead, record.Limits.Cpus);
+            var worker = VmWorker.Start(new VmWorker.Launch
+            {
+                Spec = new VmWorkerSpec
+                {
+                    ContainerId = record.Id,
+                    ContainerName = record.Name,
+                    Accelerator = Accelerator.Accelerator,
+                    TcgTranslationCacheMiB = _options.TcgTranslationCacheMiB,
+                    MemoryMiB = memory >> 20,
+                    Cpus = record.Limits.Cpus is { } cpus ? (int)Math.Ceiling(cpus) : 1,
+                    KernelPath = _options.KernelPath,
+                    InitramfsPath = _options.InitramfsPath,
+                    KernelParameters = _options.KernelParameters,
+                },
+                QemuPath = _qemuPath,
+                SetprivPath = _setprivPath,
+                RunDirectory = dir,
+                ImageDiskPath = context.ImageDiskPath,
+                ScratchDiskPath = context.ScratchDiskPath,
+                Uid = VmWorker.UidFor(record.Id, _options.WorkerUidBase),
+                Groups = Accelerator.Accelerator == VmAccelerator.Kvm && KvmGroup() is { } kvm ? [kvm] : [],
+                CgroupProcsFiles = cgroup.ProcsFiles,
+            });
+            var container = await VmContainer.AttachAsync(record, worker, dir, context.LogPath, memory, _options, _options.BootTimeout, _logger, ct).ConfigureAwait(false);
+            _live[record.Id] = container;
+            await container.StartFirstProcessAsync(ct).ConfigureAwait(false);
+            _logger.LogInformation("Started VM-isolated container {Name} in worker {Pid} ({Accelerator})", record.Name, worker.Pid, Accelerator.Name);
+            return container;
+        }
+        catch
+        {
+            await CleanupAsync(context, CancellationToken.None).ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    public async Task<AdoptResult> AdoptAsync(ContainerContext context, CancellationToken ct)
+    {
+        var record = context.Record;
+        var dir = RunDirectory(record.Id);
+        var recorded = VmWorker.ReadPid(Path.Combine(dir, VmContainer.ExitFileName));
+        var worker = VmWorker.Find(dir, record.Id);
+        if (worker is null)
+        {
+            if (recorded is { } code)
+            {
+                return new AdoptResult.Exited(new ContainerExit(code));
+            }
+
+            var exit = Directory.Exists(dir)
+                ? VmContainerExits.Describe(null, VmWorker.ConsoleTail(dir, 40))
+                : new ContainerExit(255, "The VM was gone when the agent restarted (was the host rebooted?).");
+            return new AdoptResult.Exited(exit);
+        }
+
+        try
+        {
+            var container = await VmContainer.AttachAsync(record, worker, dir, context.LogPath, GuestMemoryBytes(record.Limits), _options, TimeSpan.FromSeconds(15), _logger, ct).ConfigureAwait(false);
+            _live[record.Id] = container;
+            return new AdoptResult.Running(container);
+        }
+        catch (ComputeException e)
+        {
+            _logger.LogWarning(e, "Cannot reconnect to the VM of {Name}; stopping it", record.Name);
+            worker.Kill();
+            return new AdoptResult.Exited(new ContainerExit(255, "The agent could not reconnect to the VM after it restarted: " + e.Message));
+        }
+    }
+
+    public async Task CleanupAsync(ContainerContext context, CancellationToken ct) => await RemoveAsync(context.Record.Id, ct).ConfigureAwait(false);
+
+    public async Task RemoveOrphansAsync(IReadOnlySet<string> knownIds, CancellationToken ct)
+    {
+        if (Directory.Exists(VmRoot))
+        {
+            foreach (var dir in Directory.EnumerateDirectories(VmRoot).Where(d => !knownIds.Contains(Path.GetFileName(d))))
+            {
+                _logger.LogWarning("Removing the VM of unknown container {Directory}", dir);
+                await RemoveAsync(Path.GetFileName(dir), ct).ConfigureAwait(false);
+            }
+        }
+
+        // A VM cgroup whose run directory is gone (the agent died half way through a cleanup).
+        foreach (var hierarchy in VmCgroup.For(_cgroups.Mode, _options.CgroupParent, "x").Directories.Select(d => Path.GetDirectoryName(d)!).Where(Directory.Exists))
+        {
+            foreach (var cgroup in Directory.EnumerateDirectories(hierarchy, "*@vm"))
+            {
+                var id = Path.GetFileName(cgroup)[..^3];
+                if (!knownIds.Contains(id))
+                {
+                    await RemoveAsync(id, ct).ConfigureAwait(false);
+                }
+            }
+        }
+    }
+
+    /// <summary>Kills the worker if it still runs, then removes its cgroup and run directory (socket, pidfile, console). Idempotent.</summary>
+    private async Task RemoveAsync(string id, CancellationToken ct)
+    {
+        if (_live.TryRemove(id, out var container))
+        {
+            await container.DisposeAsync().ConfigureAwait(false);
+        }
+
+        var dir = RunDirectory(id);
+        if (VmWorker.Find(dir, id) is { } worker)
+        {
+            worker.Kill();
+            for (var i = 0; i < 100 && worker.IsAlive; i++)
+            {
+                await Task.Delay(50, ct).ConfigureAwait(false);
+            }
+        }
+
+        await VmCgroup.For(_cgroups.Mode, _options.CgroupParent, id).RemoveAsync(ct).ConfigureAwait(false);
+        if (Directory.Exists(dir))
+        {
+            Directory.Delete(dir, recursive: true);
+            _logger.LogDebug("Cleaned up VM-isolated container {Id}", id);
+        }
+    }
+
+    private long GuestMemoryBytes(ContainerLimits limits)
+    {
+        var bytes = Math.Max(_options.MinimumMemoryBytes, limits.MemoryBytes ?? _options.DefaultMemoryBytes);
+        return (bytes + (1L << 20) - 1) & ~((1L << 20) - 1);
+    }
+
+    private static uint? KvmGroup()
+    {
+        var line = File.Exists("/etc/group") ? File.ReadLines("/etc/group").FirstOrDefault(l => l.StartsWith("kvm:", StringComparison.Ordinal)) : null;
+        return line?.Split(':') is [_, _, var gid, ..] && uint.TryParse(gid, System.Globalization.CultureInfo.InvariantCulture, out var g) ? g : null;
+    }
+
+    private static string? Which(string file)
+    {
+        if (file.Contains('/'))
+        {
+            return File.Exists(file) ? file : null;
+        }
+
+        return (Environment.GetEnvironmentVariable("PATH") ?? "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+            .Split(':', StringSplitOptions.RemoveEmptyEntries)
+            .Append("/usr/sbin").Append("/usr/bin")
+            .Select(d => Path.Combine(d, file))
+            .FirstOrDefault(File.Exists);
+    }
+
+    /// <summary>Lets go of every VM without stopping it: the agent is stopping and the next one re-adopts them.</summary>
+    public void Dispose()
+    {
+        foreach (var (_, container) in _live)
+        {
+            container.Detach();
+        }
+
+        _live.Clear();
+    }
+}

@@ -1,0 +1,59 @@
+namespace Portal.Compute.Linux.Vm;
+
+/// <summary>Which accelerator runs the guests: auto probes KVM with a real boot and falls back to TCG.</summary>
+public enum VmAccelerator
+{
+    Auto,
+    Kvm,
+    Tcg,
+}
+
+/// <summary>Settings of the VM isolation driver (from ComputeOptions).</summary>
+public sealed record VmOptions
+{
+    /// <summary>Per-boot state (a tmpfs): the driver keeps its run directories under RunRoot/vm.</summary>
+    public required string RunRoot { get; init; }
+
+    /// <summary>The guest kernel (deploy/guest/build writes it).</summary>
+    public string KernelPath { get; init; } = "/var/cache/portal/guest/vmlinuz";
+
+    /// <summary>The guest initramfs with the guest agent as PID 1.</summary>
+    public string InitramfsPath { get; init; } = "/var/cache/portal/guest/initramfs.img";
+
+    public string QemuPath { get; init; } = "qemu-system-x86_64";
+
+    public VmAccelerator Accelerator { get; init; } = VmAccelerator.Auto;
+
+    /// <summary>Guest RAM of a container without a memory limit.</summary>
+    public long DefaultMemoryBytes { get; init; } = 256L << 20;
+
+    /// <summary>Smallest guest RAM: below this the guest kernel and agent do not boot, whatever the container's limit.</summary>
+    public long MinimumMemoryBytes { get; init; } = 128L << 20;
+
+    /// <summary>Host memory the worker may use beyond guest RAM (QEMU itself and TCG's translation cache): the VM cgroup's limit is RAM + this.</summary>
+    public long WorkerOverheadBytes { get; init; } = 128L << 20;
+
+    /// <summary>TCG translation cache size (QEMU defaults to 1 GiB, which dominates a worker's RSS).</summary>
+    public int TcgTranslationCacheMiB { get; init; } = 32;
+
+    /// <summary>The cgroup (in each hierarchy) under which each VM worker gets its own ("id@vm").</summary>
+    public string CgroupParent { get; init; } = "portal";
+
+    /// <summary>Workers run as uid/gid WorkerUidBase + (first 24 bits of the container id): one unprivileged account per VM.</summary>
+    public uint WorkerUidBase { get; init; } = 1_900_000_000;
+
+    /// <summary>Extra guest kernel parameters.</summary>
+    public string? KernelParameters { get; init; }
+
+    /// <summary>Longest wait for a guest to boot and answer Hello (TCG on a busy host is slow).</summary>
+    public TimeSpan BootTimeout { get; init; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>How long a guest gets to power off after a shutdown request before its worker is killed.</summary>
+    public TimeSpan ShutdownTimeout { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>How long the KVM probe boot may take before KVM counts as not working.</summary>
+    public TimeSpan KvmProbeTimeout { get; init; } = TimeSpan.FromSeconds(8);
+
+    /// <summary>busybox-static, the init of the accelerator probe's initramfs.</summary>
+    public string BusyboxPath { get; init; } = "/bin/busybox";
+}

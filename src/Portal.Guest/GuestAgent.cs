@@ -1,0 +1,203 @@
+using System.Text.Json;
+using Portal.Contracts.Guest;
+using Portal.Guest.Boot;
+using Portal.Guest.Wire;
+using Portal.Guest.Containers;
+using Portal.Guest.Native;
+using Portal.Guest.Processes;
+
+namespace Portal.Guest;
+
+/// <summary>
+/// Serves the host's requests. Hello is handled on the reader thread (it starts the session and the replay before
+/// anything else is read); every other request runs on its own task and is answered whenever it finishes, matched by id.
+/// A failed request answers with Error and the agent keeps serving.
+/// </summary>
+internal sealed class GuestAgent(OutboundQueue queue, ProcessSupervisor supervisor, ContainerRoot root, Task filesystemModules)
+{
+    private static readonly TimeSpan DeviceTimeout = TimeSpan.FromSeconds(20);
+
+    private readonly TaskCompletionSource _poweringOff = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly SemaphoreSlim _startGate = new(1, 1);
+    private int _nextProcessId = 1;
+    private bool _started;
+
+    public GuestPort? Port { get; set; }
+
+    /// <summary>Completes when a Shutdown request was carried out and the VM is about to power off.</summary>
+    public Task PoweringOff => _poweringOff.Task;
+
+    public void OnFrame(InboundFrame frame)
+    {
+        switch (frame.Kind)
+        {
+            case FrameKind.Request:
+                OnRequest(frame.Channel, frame.Payload);
+                break;
+            case FrameKind.Stdin:
+                supervisor.WriteStdin(frame.Channel, frame.Payload);
+                break;
+            default:
+                GuestLog.Error($"unexpected {frame.Kind} frame from the host on channel {frame.Channel}");
+                break;
+        }
+    }
+
+    private void OnRequest(uint id, byte[] payload)
+    {
+        GuestRequest? request;
+        try
+        {
+            request = JsonSerializer.Deserialize(payload, GuestJsonContext.Default.GuestRequest);
+        }
+        catch (JsonException e)
+        {
+            Respond(id, new GuestResponse { Error = $"malformed request: {e.Message}" });
+            return;
+        }
+
+        if (request is HelloRequest hello)
+        {
+            var response = hello.Version == GuestProtocol.Version
+                ? new GuestResponse { Version = GuestProtocol.Version, Kernel = KernelRelease() }
+                : new GuestResponse { Version = GuestProtocol.Version, Kernel = KernelRelease(), Error = $"protocol version {hello.Version} is not supported (the guest speaks {GuestProtocol.Version})" };
+            GuestLog.Info("host connected");
+            queue.StartSession(ResponseFrame(id, response));
+            return;
+        }
+
+        _ = Task.Run(async () =>
+        {
+            GuestResponse response;
+            try
+            {
+                response = request is null ? new GuestResponse { Error = "empty request" } : await HandleAsync(request).ConfigureAwait(false);
+            }
+            catch (GuestException e)
+            {
+                response = new GuestResponse { Error = e.Message };
+            }
+            catch (Exception e)
+            {
+                GuestLog.Error($"{request?.GetType().Name}: {e}");
+                response = new GuestResponse { Error = $"{e.GetType().Name}: {e.Message}" };
+            }
+
+            if (response.Error is not null)
+            {
+                GuestLog.Error($"{request?.GetType().Name} failed: {response.Error}");
+            }
+
+            Respond(id, response);
+            if (request is ShutdownRequest && response.Error is null)
+            {
+                await PowerOffAsync().ConfigureAwait(false);
+            }
+        });
+    }
+
+    private async Task<GuestResponse> HandleAsync(GuestRequest request)
+    {
+        switch (request)
+        {
+            case StartContainerRequest start:
+                return await StartContainerAsync(start).ConfigureAwait(false);
+            case ExecRequest exec:
+                RequireStarted();
+                var id = (uint)Interlocked.Increment(ref _nextProcessId);
+                var process = await supervisor.StartAsync(id, exec.Process).ConfigureAwait(false);
+                return new GuestResponse { ProcessId = id, Pid = process.Pid };
+            case SignalRequest signal:
+                supervisor.Signal(signal.ProcessId, signal.Signal);
+                return new GuestResponse();
+            case ResizeRequest resize:
+                supervisor.Resize(resize.ProcessId, resize.Columns, resize.Rows);
+                return new GuestResponse();
+            case ListProcessesRequest:
+                return new GuestResponse { Processes = ProcessTable.List() };
+            case StatisticsRequest:
+                return new GuestResponse { Statistics = ProcessTable.Statistics() };
+            case ShutdownRequest:
+                await ShutdownAsync().ConfigureAwait(false);
+                return new GuestResponse();
+            default:
+                throw new GuestException($"unsupported request {request.GetType().Name}");
+        }
+    }
+
+    private async Task<GuestResponse> StartContainerAsync(StartContainerRequest start)
+    {
+        await _startGate.WaitAsync().ConfigureAwait(false);
+        try
+        {
+            if (_started)
+            {
+                throw new GuestException("the container is already started");
+            }
+
+            await filesystemModules.ConfigureAwait(false);
+            await Task.WhenAll(ContainerRoot.WaitForDeviceAsync(start.ImageDevice, DeviceTimeout), ContainerRoot.WaitForDeviceAsync(start.ScratchDevice, DeviceTimeout)).ConfigureAwait(false);
+            root.Enter(start);
+            supervisor.Hostname = start.Hostname;
+            _started = true;
+            GuestLog.Info($"container root mounted; starting {string.Join(' ', start.Process.Args)}");
+            var process = await supervisor.StartAsync(1, start.Process).ConfigureAwait(false);
+            return new GuestResponse { ProcessId = 1, Pid = process.Pid };
+        }
+        finally
+        {
+            _startGate.Release();
+        }
+    }
+
+    private void RequireStarted()
+    {
+        if (!_started)
+        {
+            throw new GuestException("the container is not started");
+        }
+    }
+
+    private async Task ShutdownAsync()
+    {
+        GuestLog.Info("shutting down");
+        await supervisor.TerminateAllAsync(TimeSpan.FromSeconds(5)).ConfigureAwait(false);
+        root.Leave();
+    }
+
+    private async Task PowerOffAsync()
+    {
+        if (Port is { } port)
+        {
+            await port.FlushAsync(TimeSpan.FromSeconds(2)).ConfigureAwait(false);
+        }
+
+        _poweringOff.TrySetResult();
+    }
+
+    private void Respond(uint id, GuestResponse response) => queue.Enqueue(ResponseFrame(id, response));
+
+    private static OutboundFrame ResponseFrame(uint id, GuestResponse response) =>
+        new(FrameKind.Response, id, JsonSerializer.SerializeToUtf8Bytes(response, GuestJsonContext.Default.GuestResponse));
+
+    private static string KernelRelease()
+    {
+        try
+        {
+            return File.ReadAllText("/proc/sys/kernel/osrelease").Trim();
+        }
+        catch (IOException)
+        {
+            return Environment.OSVersion.VersionString;
+        }
+    }
+
+    /// <summary>Powers the VM off; if that fails, reboots (QEMU with -no-reboot then exits too).</summary>
+    public static void PowerOff()
+    {
+        Libc.sync();
+        Libc.reboot(Libc.RB_POWER_OFF);
+        GuestLog.Error($"power off: {Libc.ErrorText(Libc.LastError)}; rebooting instead");
+        Libc.reboot(Libc.RB_AUTOBOOT);
+    }
+}

@@ -1,0 +1,142 @@
+using System.Text;
+using Portal.Compute.Linux.Vm;
+using Portal.Contracts.Guest;
+
+namespace Portal.Compute.Tests.Vm;
+
+public sealed class GuestChannelTests
+{
+    [Fact]
+    public async Task Responses_are_matched_to_requests_by_id_even_out_of_order()
+    {
+        var (host, guest) = FakeGuest.Pair();
+        await using var fake = new FakeGuest(guest, async (_, _, request) =>
+        {
+            switch (request)
+            {
+                case SignalRequest s:
+                    await Task.Delay(s.Signal * 30); // later requests answer first
+                    return new GuestResponse { Pid = s.Signal };
+                default:
+                    return new GuestResponse { Error = "unexpected" };
+            }
+        });
+        await using var channel = GuestChannel.Over(new System.Net.Sockets.NetworkStream(host, ownsSocket: true));
+        var requests = Enumerable.Range(1, 8).Reverse().Select(i => channel.RequestAsync(new SignalRequest(1, i), CancellationToken.None)).ToList();
+        var responses = await Task.WhenAll(requests);
+        Assert.Equal(Enumerable.Range(1, 8).Reverse(), responses.Select(r => r.Pid!.Value));
+    }
+
+    [Fact]
+    public async Task A_guest_error_throws_with_its_message()
+    {
+        var (host, guest) = FakeGuest.Pair();
+        await using var fake = new FakeGuest(guest, (_, _, _) => Task.FromResult<GuestResponse?>(new GuestResponse { Error = "no such file: /bin/nope" }));
+        await using var channel = GuestChannel.Over(new System.Net.Sockets.NetworkStream(host, ownsSocket: true));
+        var e = await Assert.ThrowsAsync<GuestChannelException>(() => channel.RequestAsync(new ListProcessesRequest(), CancellationToken.None));
+        Assert.True(e.FromGuest);
+        Assert.Contains("/bin/nope", e.Message);
+    }
+
+    [Fact]
+    public async Task Stdio_is_demultiplexed_per_process_and_output_before_a_claim_is_kept()
+    {
+        var (host, guest) = FakeGuest.Pair();
+        await using var fake = new FakeGuest(guest, (_, _, _) => Task.FromResult<GuestResponse?>(new GuestResponse()));
+        var exits = new List<ProcessExitedEvent>();
+        await using var channel = GuestChannel.Over(new System.Net.Sockets.NetworkStream(host, ownsSocket: true), e =>
+        {
+            if (e is ProcessExitedEvent x)
+            {
+                lock (exits)
+                {
+                    exits.Add(x);
+                }
+            }
+        });
+        await fake.SendAsync(FrameKind.Stdout, 2, "two-out\n"u8.ToArray());
+        await fake.SendAsync(FrameKind.Stderr, 2, "two-err\n"u8.ToArray());
+        await fake.SendAsync(FrameKind.Stdout, 3, "three\n"u8.ToArray());
+        await fake.SendEventAsync(new ProcessExitedEvent(2, 7));
+        await WaitUntil(() => exits.Count == 1);
+        channel.Output(2).Complete();
+        channel.Output(3).Complete();
+        Assert.Equal("two-out\n", await new StreamReader(channel.Output(2).StandardOutput).ReadToEndAsync());
+        Assert.Equal("two-err\n", await new StreamReader(channel.Output(2).StandardError).ReadToEndAsync());
+        Assert.Equal("three\n", await new StreamReader(channel.Output(3).StandardOutput).ReadToEndAsync());
+        Assert.Equal(new ProcessExitedEvent(2, 7), exits[0]);
+    }
+
+    [Fact]
+    public async Task Stdin_goes_out_as_frames_and_closing_sends_an_empty_one()
+    {
+        var (host, guest) = FakeGuest.Pair();
+        await using var fake = new FakeGuest(guest, (_, _, _) => Task.FromResult<GuestResponse?>(new GuestResponse()));
+        await using var channel = GuestChannel.Over(new System.Net.Sockets.NetworkStream(host, ownsSocket: true));
+        await using (var stdin = new GuestStdinStream(channel, 5))
+        {
+            await stdin.WriteAsync(Encoding.UTF8.GetBytes("hello"));
+        }
+
+        await WaitUntil(() => fake.Stdin.Count == 2);
+        var frames = fake.Stdin.ToArray();
+        Assert.Equal((5u, "hello"), (frames[0].Channel, Encoding.UTF8.GetString(frames[0].Data)));
+        Assert.Empty(frames[1].Data);
+    }
+
+    [Fact]
+    public async Task A_closed_guest_fails_pending_requests_and_completes_Closed()
+    {
+        var (host, guest) = FakeGuest.Pair();
+        var fake = new FakeGuest(guest, (_, _, _) => Task.FromResult<GuestResponse?>(null)); // never answers
+        await using var channel = GuestChannel.Over(new System.Net.Sockets.NetworkStream(host, ownsSocket: true));
+        var pending = channel.RequestAsync(new StatisticsRequest(), CancellationToken.None);
+        await Task.Delay(50);
+        await fake.DisposeAsync();
+        await Assert.ThrowsAsync<GuestChannelException>(() => pending);
+        await channel.Closed.WaitAsync(TimeSpan.FromSeconds(5));
+    }
+
+    [Fact]
+    public async Task Connect_retries_until_the_socket_exists_then_says_hello()
+    {
+        var path = Path.Combine("/tmp", $"gc-{Guid.NewGuid():N}.sock");
+        var serve = Task.Run(async () =>
+        {
+            await Task.Delay(300);
+            using var listener = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.Unix, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Unspecified);
+            listener.Bind(new System.Net.Sockets.UnixDomainSocketEndPoint(path));
+            listener.Listen(1);
+            var socket = await listener.AcceptAsync();
+            return new FakeGuest(socket, (_, _, r) => Task.FromResult<GuestResponse?>(r is HelloRequest ? new GuestResponse { Version = GuestProtocol.Version, Kernel = "6.1.0-fake" } : new GuestResponse()));
+        });
+        try
+        {
+            await using var channel = await GuestChannel.ConnectAsync(path, null, () => true, TimeSpan.FromSeconds(10), CancellationToken.None);
+            Assert.Equal("6.1.0-fake", channel.GuestKernel);
+            await (await serve).DisposeAsync();
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
+    [Fact]
+    public async Task Connect_gives_up_at_once_when_the_worker_is_dead()
+    {
+        var started = DateTime.UtcNow;
+        await Assert.ThrowsAsync<GuestChannelException>(() => GuestChannel.ConnectAsync("/tmp/does-not-exist.sock", null, () => false, TimeSpan.FromSeconds(30), CancellationToken.None));
+        Assert.True(DateTime.UtcNow - started < TimeSpan.FromSeconds(5));
+    }
+
+    internal static async Task WaitUntil(Func<bool> condition)
+    {
+        for (var i = 0; i < 200 && !condition(); i++)
+        {
+            await Task.Delay(25);
+        }
+
+        Assert.True(condition());
+    }
+}

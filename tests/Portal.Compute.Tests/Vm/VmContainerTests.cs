@@ -1,0 +1,139 @@
+using System.Text;
+using Portal.Compute.Containers;
+using Portal.Compute.Linux.Vm;
+using Portal.Contracts;
+
+namespace Portal.Compute.Tests.Vm;
+
+/// <summary>VM-isolated containers on real QEMU (TCG where KVM does not work). Needs root. Each test boots one VM.</summary>
+[Trait("Requires", "root")]
+[Collection("vm")]
+public sealed class VmContainerTests(VmFixture fixture) : IClassFixture<VmFixture>
+{
+    private ComputeService Compute => fixture.Compute;
+
+    [Fact]
+    public async Task Runs_under_the_guest_kernel_with_output_and_exit_code_and_leaves_nothing_behind_as_root()
+    {
+        var started = await fixture.RunAsync("vm-uname", "sh", "-c", "uname -r; echo to-stderr >&2; printf partial; exit 3");
+        var stopped = await Compute.WaitAsync(started.Id).WaitAsync(TimeSpan.FromSeconds(120));
+        Assert.Equal(3, stopped.ExitCode);
+
+        var entries = new List<LogEntry>();
+        await foreach (var e in Compute.ReadLogsAsync(started.Id, null, follow: false))
+        {
+            entries.Add(e);
+        }
+
+        var stdout = string.Concat(entries.Where(e => e.Stream == LogStream.Stdout).Select(e => e.Text));
+        var guestKernel = stdout.Split('\n')[0];
+        Assert.Equal(File.ReadAllText("/var/cache/portal/guest/kernel-version").Trim(), guestKernel);
+        Assert.NotEqual(File.ReadAllText("/proc/sys/kernel/osrelease").Trim(), guestKernel);
+        Assert.EndsWith("partial", stdout);
+        Assert.Contains(entries, e => e.Stream == LogStream.Stderr && e.Text == "to-stderr\n");
+        AssertNothingLeft(started.Id);
+    }
+
+    [Fact]
+    public async Task Converts_Default_to_HyperV_and_back_keeping_what_each_phase_wrote_as_root()
+    {
+        var created = await Compute.CreateContainerAsync(new ContainerCreateSpec { Name = "convertible", Image = "busybox", Command = ["sh", "-c", "echo $1 >> /root/phases; cat /root/phases; uname -r", "sh", "phase"] });
+        Assert.Equal(RuntimeType.Default, created.RuntimeType);
+        var scratch = new FileInfo(Path.Combine(fixture.Options.StateRoot, "containers", created.Id, "scratch.ext4"));
+
+        async Task<string[]> RunPhaseAsync()
+        {
+            var offset = new FileInfo(Path.Combine(fixture.Options.StateRoot, "containers", created.Id, "container.log")) is { Exists: true } log ? log.Length : 0;
+            await Compute.StartContainerAsync(created.Id);
+            Assert.Equal(0, (await Compute.WaitAsync(created.Id).WaitAsync(TimeSpan.FromSeconds(120))).ExitCode);
+            var lines = new List<string>();
+            await foreach (var e in Compute.ReadLogsAsync(created.Id, null, follow: false))
+            {
+                lines.Add(e.Text.TrimEnd('\n'));
+            }
+
+            return [.. lines];
+        }
+
+        var first = await RunPhaseAsync(); // process isolation: the host's kernel
+        Assert.Equal(File.ReadAllText("/proc/sys/kernel/osrelease").Trim(), first[^1]);
+
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+        var converted = await Compute.ConvertContainerAsync(created.Id, RuntimeType.HyperV);
+        watch.Stop();
+        Assert.Equal(RuntimeType.HyperV, converted.RuntimeType);
+        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(5), $"conversion copies nothing, yet took {watch.Elapsed}");
+        var second = await RunPhaseAsync(); // VM isolation: the guest's kernel, the same disk
+        Assert.NotEqual(File.ReadAllText("/proc/sys/kernel/osrelease").Trim(), second[^1]);
+
+        await Compute.ConvertContainerAsync(created.Id, RuntimeType.Default);
+        var third = await RunPhaseAsync();
+        Assert.Equal(File.ReadAllText("/proc/sys/kernel/osrelease").Trim(), third[^1]);
+
+        // Each run appended "phase" to the same file on the one scratch disk, whatever the runtime.
+        Assert.Equal(["phase", "phase", "phase"], third.Skip(second.Length).SkipLast(1)); // the log holds every run; the last one's cat shows all three
+        Assert.True(scratch.Exists);
+        await Compute.RemoveContainerAsync(created.Id);
+        AssertNothingLeft(created.Id);
+    }
+
+    [Fact]
+    public async Task Hides_its_processes_from_the_host_execs_with_a_tty_reports_a_killed_worker_as_root()
+    {
+        var started = await fixture.RunAsync("vm-sleeper", "sleep", "3333");
+        var id = started.Id;
+
+        // The worker is on the host, named vmwp-<id12>, unprivileged, sandboxed and in its own cgroup; the container's processes are not.
+        var vm = Assert.Single(Compute.EnumerateComputeSystems(), s => s.Type == ComputeSystemType.VirtualMachine && s.Id == id + "@vm");
+        var worker = vm.HostPid!.Value;
+        Assert.Null(Compute.GetContainer(id).HostPid);
+        Assert.Equal("vmwp-" + id[..10], File.ReadAllText($"/proc/{worker}/comm").Trim()); // comm keeps 15 characters
+        var status = File.ReadAllLines($"/proc/{worker}/status");
+        Assert.Contains(status, l => l.StartsWith("Seccomp:", StringComparison.Ordinal) && l.EndsWith('2'));
+        var uid = status.First(l => l.StartsWith("Uid:", StringComparison.Ordinal)).Split('\t', StringSplitOptions.RemoveEmptyEntries)[1];
+        Assert.Equal(VmWorker.UidFor(id, 1_900_000_000).ToString(System.Globalization.CultureInfo.InvariantCulture), uid);
+        Assert.Contains(File.ReadAllLines($"/proc/{worker}/cgroup"), l => l.EndsWith($"/{fixture.Options.CgroupParent}/{id}@vm", StringComparison.Ordinal));
+        Assert.Contains(Compute.FindHostProcesses("vmwp-" + id[..12]), p => p.Pid == worker && p.IsVmWorker);
+
+        var inside = await Compute.GetProcessesAsync(id);
+        Assert.Contains(inside, p => p.CommandLine.Contains("sleep 3333", StringComparison.Ordinal) && p.HostPid is null);
+        Assert.DoesNotContain(Compute.FindHostProcesses("3333"), p => p.CommandLine.Trim() == "sleep 3333");
+
+        var (code, output) = await ExecAsync(id, tty: false, "uname", "-r");
+        Assert.Equal(0, code);
+        Assert.NotEqual(File.ReadAllText("/proc/sys/kernel/osrelease").Trim(), output.Trim());
+        var (ttyCode, ttyOutput) = await ExecAsync(id, tty: true, "sh", "-c", "test -t 0 && test -t 1 && echo is-a-tty; stty size");
+        Assert.Equal(0, ttyCode);
+        Assert.Contains("is-a-tty", ttyOutput);
+        Assert.Contains("24 80", ttyOutput);
+
+        // Killing the worker stops the container with a reason, and nothing is left.
+        Portal.Compute.Linux.Native.kill(worker, 9);
+        var stopped = await Compute.WaitAsync(id).WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.Equal(ContainerState.Stopped, stopped.State);
+        Assert.Equal(137, stopped.ExitCode);
+        Assert.Contains("VM worker was killed", stopped.StopReason);
+        AssertNothingLeft(id);
+    }
+
+    private async Task<(int Code, string Output)> ExecAsync(string id, bool tty, params string[] command)
+    {
+        await using var process = await Compute.ExecAsync(id, new ProcessSpec { Command = command, Tty = tty });
+        var output = new StreamReader(process.StandardOutput, Encoding.UTF8).ReadToEndAsync();
+        var code = await process.WaitAsync().WaitAsync(TimeSpan.FromSeconds(60));
+        return (code, await output.WaitAsync(TimeSpan.FromSeconds(10)));
+    }
+
+    private void AssertNothingLeft(string id)
+    {
+        var dir = Path.Combine(fixture.Options.RunRoot, "vm", id);
+        for (var i = 0; i < 100 && Directory.Exists(dir); i++)
+        {
+            Thread.Sleep(50);
+        }
+
+        Assert.False(Directory.Exists(dir), $"{dir} is left");
+        Assert.Empty(Directory.EnumerateDirectories("/sys/fs/cgroup", id + "@vm", SearchOption.AllDirectories).Take(1));
+        Assert.DoesNotContain(Portal.Compute.Linux.ProcessTable.All(), p => p.CommandLine.Contains("vmwp-" + id[..12], StringComparison.Ordinal));
+    }
+}

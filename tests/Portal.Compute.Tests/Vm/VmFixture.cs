@@ -1,0 +1,117 @@
+using System.Diagnostics;
+using Microsoft.Extensions.Logging.Abstractions;
+using Portal.Compute.Containers;
+using Portal.Compute.Images;
+using Portal.Compute.Linux;
+using Portal.Compute.Linux.Process;
+using Portal.Compute.Linux.Vm;
+using Portal.Contracts;
+using Portal.Tests.Shared;
+
+namespace Portal.Compute.Tests.Vm;
+
+/// <summary>
+/// A real compute stack with both drivers (process isolation on crun/runc, VM isolation on QEMU under TCG here)
+/// in a private sandbox. Builds the guest (deploy/guest/build, idempotent) when its kernel or initramfs is missing.
+/// Needs root.
+/// </summary>
+public sealed class VmFixture : IAsyncLifetime
+{
+    public const string GuestDirectory = "/var/cache/portal/guest";
+
+    private readonly TestSandbox _sandbox = new();
+
+    public ComputeOptions Options => _sandbox.Options;
+
+    public ComputeService Compute { get; private set; } = null!;
+
+    public VmIsolationDriver Driver { get; private set; } = null!;
+
+    public VmOptions VmOptions => new()
+    {
+        RunRoot = Options.RunRoot,
+        KernelPath = Path.Combine(GuestDirectory, "vmlinuz"),
+        InitramfsPath = Path.Combine(GuestDirectory, "initramfs.img"),
+        CgroupParent = Options.CgroupParent,
+        Accelerator = VmAccelerator.Auto,
+        BootTimeout = TimeSpan.FromSeconds(120),
+    };
+
+    public async Task InitializeAsync()
+    {
+        TestSandbox.RequireRoot();
+        await EnsureGuestAsync();
+        await StartStackAsync();
+    }
+
+    /// <summary>Drops the stack without stopping anything (as if the agent died), then builds a new one on the same state.</summary>
+
+    private async Task StartStackAsync()
+    {
+        Directory.CreateDirectory(Options.StateRoot);
+        Directory.CreateDirectory(Options.RunRoot);
+        var cgroups = CgroupHost.Detect();
+        var runtime = await OciRuntime.SelectAsync(Options.OciRuntimes, Options.BusyboxPath, Path.Combine(Options.RunRoot, "probe"), Path.Combine(Options.RunRoot, "runtime"), cgroups, Options.CgroupParent, CancellationToken.None);
+        var conmon = OciRuntime.Which(Options.Conmon)!;
+        var images = new ImageStore(new ImageStoreOptions { Root = Path.Combine(Options.StateRoot, "images"), Aliases = Options.ImageAliases }, NullLogger<ImageStore>.Instance);
+        await images.EnsureBusyboxAsync(Options.BusyboxPath, CancellationToken.None);
+        var process = new ProcessIsolationDriver(Options.RunRoot, runtime, conmon, cgroups, Options.CgroupParent, Options.DefaultPidsLimit, NullLogger<ProcessIsolationDriver>.Instance);
+        Driver = await VmIsolationDriver.CreateAsync(VmOptions, NullLogger.Instance, CancellationToken.None);
+        Compute = new ComputeService(Options, images, [process, Driver], NullLogger<ComputeService>.Instance);
+        await Compute.InitializeAsync(CancellationToken.None);
+    }
+
+    public static async Task EnsureGuestAsync()
+    {
+        if (File.Exists(Path.Combine(GuestDirectory, "vmlinuz")) && File.Exists(Path.Combine(GuestDirectory, "initramfs.img")))
+        {
+            return;
+        }
+
+        var repo = AppContext.BaseDirectory;
+        while (repo is not null && !File.Exists(Path.Combine(repo, "deploy", "guest", "build")))
+        {
+            repo = Path.GetDirectoryName(repo);
+        }
+
+        if (repo is null)
+        {
+            throw new InvalidOperationException($"The guest kernel and initramfs are missing from {GuestDirectory} and deploy/guest/build was not found: run deploy/guest/build.");
+        }
+
+        using var build = Process.Start(new ProcessStartInfo(Path.Combine(repo, "deploy", "guest", "build")) { RedirectStandardError = true, RedirectStandardOutput = true })!;
+        var error = build.StandardError.ReadToEndAsync();
+        await build.StandardOutput.ReadToEndAsync();
+        await build.WaitForExitAsync();
+        if (build.ExitCode != 0)
+        {
+            throw new InvalidOperationException($"deploy/guest/build failed ({build.ExitCode}): {await error}");
+        }
+    }
+
+    public async Task<ContainerInfo> RunAsync(string name, params string[] command)
+    {
+        var created = await Compute.CreateContainerAsync(new ContainerCreateSpec { Name = name, Image = "busybox", Command = command, RuntimeType = RuntimeType.HyperV });
+        return await Compute.StartContainerAsync(created.Id);
+    }
+
+    public async Task DisposeAsync()
+    {
+        try
+        {
+            if (Compute is not null)
+            {
+                foreach (var container in Compute.ListContainers())
+                {
+                    await Compute.RemoveContainerAsync(container.Id, force: true);
+                }
+
+                await Compute.DisposeAsync();
+            }
+        }
+        finally
+        {
+            _sandbox.Clean();
+        }
+    }
+}

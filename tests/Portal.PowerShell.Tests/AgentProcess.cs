@@ -1,0 +1,143 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Http.Json;
+using System.Net.Sockets;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Portal.Contracts.Hub;
+using Portal.Tests.Shared;
+
+namespace Portal.PowerShell.Tests;
+
+/// <summary>The real agent as a separate process on a private socket, port and state (as in Portal.Agent.Tests).</summary>
+public sealed class AgentProcess : IAsyncDisposable
+{
+    public static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web) { Converters = { new JsonStringEnumConverter() } };
+
+    private Process? _process;
+
+    public AgentProcess(TestSandbox sandbox)
+    {
+        Sandbox = sandbox;
+        SocketPath = Path.Combine(sandbox.Options.RunRoot, "agent.sock");
+        Port = FreePort();
+        Socket = new HttpClient(new SocketsHttpHandler
+        {
+            ConnectCallback = async (_, ct) =>
+            {
+                var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+                await socket.ConnectAsync(new UnixDomainSocketEndPoint(SocketPath), ct);
+                return new NetworkStream(socket, ownsSocket: true);
+            },
+        })
+        { BaseAddress = new Uri("http://agent/"), Timeout = TimeSpan.FromMinutes(3) };
+    }
+
+    public TestSandbox Sandbox { get; }
+
+    public string SocketPath { get; }
+
+    public int Port { get; }
+
+    /// <summary>unix:///... as the module's -AgentUri takes it.</summary>
+    public string SocketUri => $"unix://{SocketPath}";
+
+    public string TcpUri => $"http://127.0.0.1:{Port}";
+
+    /// <summary>A client on the agent's local socket (admin without a key).</summary>
+    public HttpClient Socket { get; }
+
+    /// <summary>The admin key the agent printed at its first start.</summary>
+    public string? AdminKey { get; private set; }
+
+    public async Task StartAsync()
+    {
+        var agentDll = Path.Combine(AppContext.BaseDirectory, "Portal.Agent.dll");
+        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = AppContext.BaseDirectory };
+        psi.ArgumentList.Add(agentDll);
+        var o = Sandbox.Options;
+        psi.Environment["Compute__StateRoot"] = o.StateRoot;
+        psi.Environment["Compute__RunRoot"] = o.RunRoot;
+        psi.Environment["Compute__CgroupParent"] = o.CgroupParent;
+        psi.Environment["Compute__ScratchDiskBytes"] = o.ScratchDiskBytes.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        psi.Environment["Agent__Socket"] = SocketPath;
+        psi.Environment["Agent__Url"] = TcpUri;
+        _process = Process.Start(psi)!;
+        _process.OutputDataReceived += (_, line) =>
+        {
+            if (line.Data?.StartsWith(Portal.Agent.Auth.ApiKeyBootstrap.Banner, StringComparison.Ordinal) == true)
+            {
+                AdminKey = line.Data[Portal.Agent.Auth.ApiKeyBootstrap.Banner.Length..].Trim();
+            }
+        };
+        _process.ErrorDataReceived += (_, _) => { };
+        _process.BeginOutputReadLine();
+        _process.BeginErrorReadLine();
+        using var tcp = new HttpClient { BaseAddress = new Uri(TcpUri) };
+        var deadline = DateTime.UtcNow.AddSeconds(90);
+        while (DateTime.UtcNow < deadline)
+        {
+            if (_process.HasExited)
+            {
+                throw new InvalidOperationException($"The agent exited with {_process.ExitCode} while starting.");
+            }
+
+            try
+            {
+                if ((await tcp.GetAsync("healthz")).StatusCode == HttpStatusCode.OK && AdminKey is not null)
+                {
+                    return;
+                }
+            }
+            catch (HttpRequestException)
+            {
+            }
+
+            await Task.Delay(100);
+        }
+
+        throw new TimeoutException("The agent did not become healthy within 90 s.");
+    }
+
+    /// <summary>Removes every container through the API (force), so nothing outlives a test even when it failed.</summary>
+    public async Task RemoveAllContainersAsync()
+    {
+        if (_process is not { HasExited: false })
+        {
+            return;
+        }
+
+        var containers = await Socket.GetFromJsonAsync<ContainerView[]>("api/containers", Json) ?? [];
+        foreach (var view in containers)
+        {
+            await Socket.DeleteAsync($"api/containers/{view.Container.Id}?force=true");
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        try
+        {
+            await RemoveAllContainersAsync();
+        }
+        catch (Exception e) when (e is HttpRequestException or TaskCanceledException or JsonException)
+        {
+        }
+
+        if (_process is { HasExited: false })
+        {
+            _process.Kill();
+            await _process.WaitForExitAsync();
+        }
+
+        _process?.Dispose();
+        Socket.Dispose();
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+}

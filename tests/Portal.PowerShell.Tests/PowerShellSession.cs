@@ -1,0 +1,65 @@
+using System.Collections.ObjectModel;
+using System.Management.Automation;
+using System.Management.Automation.Runspaces;
+
+namespace Portal.PowerShell.Tests;
+
+/// <summary>What one script produced: its output objects and its errors (non-terminating and terminating).</summary>
+public sealed record ScriptResult(Collection<PSObject> Output, IReadOnlyList<ErrorRecord> Errors)
+{
+    public IEnumerable<object?> Values(string property) => Output.Select(o => o.Properties[property]?.Value);
+}
+
+/// <summary>A hosted runspace with the module imported from this output, connected to the test agent with Connect-PortalAgent.</summary>
+public sealed class PowerShellSession : IDisposable
+{
+    private readonly Runspace _runspace;
+
+    public PowerShellSession(AgentProcess agent, bool connect = true)
+    {
+        var session = InitialSessionState.CreateDefault2();
+        session.ImportPSModule(ModuleManifest);
+        _runspace = RunspaceFactory.CreateRunspace(session);
+        _runspace.Open();
+        if (connect)
+        {
+            var connected = Run($"Connect-PortalAgent -AgentUri '{agent.SocketUri}'");
+            Assert.Empty(connected.Errors);
+        }
+    }
+
+    public static string ModuleManifest => Path.Combine(AppContext.BaseDirectory, "Portal.PowerShell.psd1");
+
+    public ScriptResult Run(string script)
+    {
+        using var shell = System.Management.Automation.PowerShell.Create(_runspace);
+        shell.AddScript(script);
+        Collection<PSObject> output;
+        var errors = new List<ErrorRecord>();
+        try
+        {
+            output = shell.Invoke();
+        }
+        catch (RuntimeException e)
+        {
+            output = [];
+            errors.Add(e.ErrorRecord);
+        }
+
+        errors.InsertRange(0, shell.Streams.Error);
+        return new ScriptResult(output, errors);
+    }
+
+    /// <summary>Runs a script that must not fail.</summary>
+    public Collection<PSObject> Ok(string script)
+    {
+        var result = Run(script);
+        Assert.True(result.Errors.Count == 0, $"{script}\n failed: {string.Join("\n", result.Errors.Select(e => $"{e.FullyQualifiedErrorId}: {e}"))}");
+        return result.Output;
+    }
+
+    /// <summary>The text a console would show for the script's output (format data applied).</summary>
+    public string Text(string script) => string.Concat(Ok($"{script} | Out-String -Width 250").Select(o => o.ToString()));
+
+    public void Dispose() => _runspace.Dispose();
+}
