@@ -5,11 +5,13 @@ using System.Net.Sockets;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using Portal.Contracts.Hub;
-using Portal.Tests.Shared;
 
-namespace Portal.PowerShell.Tests;
+namespace Portal.Tests.Shared;
 
-/// <summary>The real agent as a separate process on a private socket, port and state (as in Portal.Agent.Tests).</summary>
+/// <summary>
+/// The real agent as a separate process (so it can be killed with SIGKILL), on a private socket, port and state,
+/// for every test project that drives it. Disposing removes its containers and kills it.
+/// </summary>
 public sealed class AgentProcess : IAsyncDisposable
 {
     public static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web) { Converters = { new JsonStringEnumConverter() } };
@@ -31,6 +33,7 @@ public sealed class AgentProcess : IAsyncDisposable
             },
         })
         { BaseAddress = new Uri("http://agent/"), Timeout = TimeSpan.FromMinutes(3) };
+        Tcp = new HttpClient { BaseAddress = new Uri($"{TcpUri}/") };
     }
 
     public TestSandbox Sandbox { get; }
@@ -39,16 +42,29 @@ public sealed class AgentProcess : IAsyncDisposable
 
     public int Port { get; }
 
-    /// <summary>unix:///... as the module's -AgentUri takes it.</summary>
+    /// <summary>unix:///... as the PowerShell module's -AgentUri takes it.</summary>
     public string SocketUri => $"unix://{SocketPath}";
 
     public string TcpUri => $"http://127.0.0.1:{Port}";
 
-    /// <summary>A client on the agent's local socket (admin without a key).</summary>
+    /// <summary>A client on the agent's local socket (the full API; admin without a key).</summary>
     public HttpClient Socket { get; }
+
+    /// <summary>A client on the agent's TCP listener.</summary>
+    public HttpClient Tcp { get; }
+
+    public int Pid => _process?.Id ?? 0;
 
     /// <summary>The admin key the agent printed at its first start.</summary>
     public string? AdminKey { get; private set; }
+
+    /// <summary>A TCP client that sends <paramref name="key"/>.</summary>
+    public HttpClient TcpWithKey(string key)
+    {
+        var client = new HttpClient { BaseAddress = Tcp.BaseAddress };
+        client.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", key);
+        return client;
+    }
 
     public async Task StartAsync()
     {
@@ -61,6 +77,7 @@ public sealed class AgentProcess : IAsyncDisposable
         psi.Environment["Compute__CgroupParent"] = o.CgroupParent;
         psi.Environment["Compute__ScratchDiskBytes"] = o.ScratchDiskBytes.ToString(System.Globalization.CultureInfo.InvariantCulture);
         psi.Environment["Agent__Socket"] = SocketPath;
+        psi.Environment["Agent__DockerSocket"] = Path.Combine(Path.GetDirectoryName(SocketPath)!, "docker.sock"); // never the host's default socket
         psi.Environment["Agent__Url"] = TcpUri;
         _process = Process.Start(psi)!;
         _process.OutputDataReceived += (_, line) =>
@@ -73,8 +90,7 @@ public sealed class AgentProcess : IAsyncDisposable
         _process.ErrorDataReceived += (_, _) => { };
         _process.BeginOutputReadLine();
         _process.BeginErrorReadLine();
-        using var tcp = new HttpClient { BaseAddress = new Uri(TcpUri) };
-        var deadline = DateTime.UtcNow.AddSeconds(90);
+        var deadline = DateTime.UtcNow.AddSeconds(60);
         while (DateTime.UtcNow < deadline)
         {
             if (_process.HasExited)
@@ -84,7 +100,8 @@ public sealed class AgentProcess : IAsyncDisposable
 
             try
             {
-                if ((await tcp.GetAsync("healthz")).StatusCode == HttpStatusCode.OK && AdminKey is not null)
+                var health = await Tcp.GetAsync("healthz");
+                if (health.StatusCode == HttpStatusCode.OK && AdminKey is not null)
                 {
                     return;
                 }
@@ -96,7 +113,30 @@ public sealed class AgentProcess : IAsyncDisposable
             await Task.Delay(100);
         }
 
-        throw new TimeoutException("The agent did not become healthy within 90 s.");
+        throw new TimeoutException("The agent did not become healthy within 60 s.");
+    }
+
+    /// <summary>SIGKILL: no shutdown code runs, as when the agent crashes.</summary>
+    public async Task KillAsync()
+    {
+        if (_process is { HasExited: false })
+        {
+            _process.Kill();
+            await _process.WaitForExitAsync();
+        }
+    }
+
+    public async Task<T> GetAsync<T>(string path) => (await Socket.GetFromJsonAsync<T>(path, Json))!;
+
+    public async Task<T> PostAsync<T>(string path, object? body = null)
+    {
+        var response = await Socket.PostAsJsonAsync(path, body, Json);
+        if (!response.IsSuccessStatusCode)
+        {
+            throw new HttpRequestException($"{path}: {(int)response.StatusCode} {await response.Content.ReadAsStringAsync()}");
+        }
+
+        return (await response.Content.ReadFromJsonAsync<T>(Json))!;
     }
 
     /// <summary>Removes every container through the API (force), so nothing outlives a test even when it failed.</summary>
@@ -107,8 +147,7 @@ public sealed class AgentProcess : IAsyncDisposable
             return;
         }
 
-        var containers = await Socket.GetFromJsonAsync<ContainerView[]>("api/containers", Json) ?? [];
-        foreach (var view in containers)
+        foreach (var view in await Socket.GetFromJsonAsync<ContainerView[]>("api/containers", Json) ?? [])
         {
             await Socket.DeleteAsync($"api/containers/{view.Container.Id}?force=true");
         }
@@ -124,14 +163,10 @@ public sealed class AgentProcess : IAsyncDisposable
         {
         }
 
-        if (_process is { HasExited: false })
-        {
-            _process.Kill();
-            await _process.WaitForExitAsync();
-        }
-
+        await KillAsync();
         _process?.Dispose();
         Socket.Dispose();
+        Tcp.Dispose();
     }
 
     private static int FreePort()
