@@ -26,7 +26,7 @@ public sealed class AgentProcess : IAsyncDisposable
     private readonly Lock _outputLock = new();
     private Process? _process;
 
-    public AgentProcess(BenchSandbox sandbox, string agentDll)
+    public AgentProcess(TestSandbox sandbox, string agentDll)
     {
         Sandbox = sandbox;
         _agentDll = agentDll;
@@ -34,7 +34,7 @@ public sealed class AgentProcess : IAsyncDisposable
         BaseAddress = new Uri($"http://127.0.0.1:{Port}/");
     }
 
-    public BenchSandbox Sandbox { get; }
+    public TestSandbox Sandbox { get; }
 
     public int Port { get; }
 

@@ -36,8 +36,8 @@ public static class HubFanoutBenchmark
 
     public static async Task<HubFanoutReport> RunAsync(HubFanoutOptions options, TextWriter log, CancellationToken ct)
     {
-        BenchSandbox.RequireRoot();
-        var sandbox = new BenchSandbox();
+        TestSandbox.RequireRoot();
+        var sandbox = new TestSandbox();
         log.WriteLine($"Sandbox {sandbox.Tag}: state {sandbox.StateRoot}, run {sandbox.RunRoot}, cgroup parent {sandbox.CgroupParent}");
         var agent = new AgentProcess(sandbox, options.AgentDll);
         HttpClient? client = null;

@@ -1,12 +1,13 @@
 using System.Diagnostics;
+using System.Globalization;
 using Portal.Compute;
 
 namespace Portal.Tests.Shared;
 
 /// <summary>
 /// Private state, run and cgroup locations for one test fixture or benchmark run, and the clean-up that leaves the
-/// machine as it was, even when a run failed half way: stray containers' processes, mounts, loop devices (autoclear),
-/// directories and cgroups.
+/// machine as it was, even when a run failed half way: stray containers' and agents' processes, mounts, loop devices,
+/// directories and cgroups; <see cref="Leftovers"/> reports anything that is still there.
 /// </summary>
 public sealed class TestSandbox
 {
@@ -25,23 +26,32 @@ public sealed class TestSandbox
 
     public string Tag { get; }
 
+    /// <summary>Compute settings pointing at the sandbox (private state and run roots, its own cgroup parent).</summary>
     public ComputeOptions Options { get; }
 
+    public string StateRoot => Options.StateRoot;
+
+    public string RunRoot => Options.RunRoot;
+
+    public string CgroupParent => Options.CgroupParent;
+
     /// <summary>A directory of the caller's own, removed with the sandbox.</summary>
-    public string PrivateRoot => Path.Combine(Options.RunRoot, "private");
+    public string PrivateRoot => Path.Combine(RunRoot, "private");
+
+    private string TempRoot => Path.Combine(Path.GetTempPath(), Tag);
 
     public static void RequireRoot()
     {
         if (Environment.UserName != "root")
         {
-            throw new InvalidOperationException("These tests drive real containers and need root (CI runs them as root): run ./deploy/portal test as root.");
+            throw new InvalidOperationException("This drives real containers (loop devices, mounts, cgroups, VMs) and needs root: run ./deploy/portal test (or the bench) as root.");
         }
     }
 
-    /// <summary>Removes everything the sandbox's containers may have left. Safe to call twice.</summary>
+    /// <summary>Removes everything the sandbox's agent and containers may have left. Safe to call twice.</summary>
     public void Clean()
     {
-        // Any monitor or container process still running from this sandbox (a failed test) goes first.
+        // Any agent, monitor or container process still running from this sandbox goes first.
         foreach (var pid in ProcessesMentioning(Tag))
         {
             try
@@ -53,14 +63,8 @@ public sealed class TestSandbox
             }
         }
 
-        foreach (var hierarchy in CgroupHierarchies())
+        foreach (var parent in CgroupsOf(Tag))
         {
-            var parent = Path.Combine(hierarchy, Tag);
-            if (!Directory.Exists(parent))
-            {
-                continue;
-            }
-
             foreach (var child in Directory.EnumerateDirectories(parent))
             {
                 KillCgroup(child);
@@ -70,13 +74,22 @@ public sealed class TestSandbox
             RemoveCgroup(parent);
         }
 
-        foreach (var root in new[] { Options.RunRoot, Path.Combine(Path.GetTempPath(), Tag) })
+        foreach (var root in new[] { RunRoot, TempRoot })
         {
             foreach (var mount in MountsUnder(root))
             {
                 Run("umount", "-l", mount);
             }
+        }
 
+        // Autoclear frees a loop device once its lazy unmount lets go; one the agent attached but never mounted stays.
+        foreach (var device in LoopDevicesUnder([RunRoot, TempRoot]))
+        {
+            Run("losetup", "-d", device);
+        }
+
+        foreach (var root in new[] { RunRoot, TempRoot })
+        {
             if (Directory.Exists(root))
             {
                 Directory.Delete(root, recursive: true);
@@ -84,8 +97,58 @@ public sealed class TestSandbox
         }
     }
 
+    /// <summary>What is still there after <see cref="Clean"/>, one line per kind; empty when the machine is as it was.</summary>
+    public IReadOnlyList<string> Leftovers()
+    {
+        var left = new List<string>();
+        void Add(string what, IReadOnlyCollection<string> items)
+        {
+            if (items.Count > 0)
+            {
+                left.Add($"{items.Count} {what}: {string.Join(", ", items.Take(5))}{(items.Count > 5 ? " ..." : "")}");
+            }
+        }
+
+        Add("processes", ProcessesMentioning(Tag).Select(p => p.ToString(CultureInfo.InvariantCulture)).ToList());
+        Add("mounts", MountsUnder(RunRoot).Concat(MountsUnder(TempRoot)).ToList());
+        Add("loop devices", LoopDevicesUnder([RunRoot, TempRoot]));
+        Add("cgroups", CgroupsOf(Tag).ToList());
+        Add("directories", new[] { RunRoot, TempRoot }.Where(Directory.Exists).ToList());
+        return left;
+    }
+
     public static IReadOnlyList<string> MountsUnder(string root) =>
         File.ReadLines("/proc/self/mountinfo").Select(l => l.Split(' ')[4]).Where(m => m == root || m.StartsWith(root + "/", StringComparison.Ordinal)).Reverse().ToList();
+
+    /// <summary>Loop devices whose backing file lies under one of <paramref name="roots"/> (even if deleted since).</summary>
+    private static List<string> LoopDevicesUnder(IReadOnlyList<string> roots)
+    {
+        var devices = new List<string>();
+        if (!Directory.Exists("/sys/block"))
+        {
+            return devices;
+        }
+
+        foreach (var block in Directory.EnumerateDirectories("/sys/block", "loop*"))
+        {
+            string backing;
+            try
+            {
+                backing = File.ReadAllText(Path.Combine(block, "loop", "backing_file")).Trim();
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                continue; // not attached
+            }
+
+            if (roots.Any(r => backing.StartsWith(r + "/", StringComparison.Ordinal)))
+            {
+                devices.Add("/dev/" + Path.GetFileName(block));
+            }
+        }
+
+        return devices;
+    }
 
     private static IEnumerable<int> ProcessesMentioning(string tag)
     {
@@ -101,7 +164,7 @@ public sealed class TestSandbox
             {
                 cmdline = File.ReadAllText(Path.Combine(dir, "cmdline"));
             }
-            catch (IOException)
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
                 continue;
             }
@@ -113,8 +176,10 @@ public sealed class TestSandbox
         }
     }
 
-    private static IEnumerable<string> CgroupHierarchies() =>
-        Directory.Exists("/sys/fs/cgroup") ? Directory.EnumerateDirectories("/sys/fs/cgroup").Append("/sys/fs/cgroup") : [];
+    private static IEnumerable<string> CgroupsOf(string tag) =>
+        (Directory.Exists("/sys/fs/cgroup") ? Directory.EnumerateDirectories("/sys/fs/cgroup").Append("/sys/fs/cgroup") : [])
+            .Select(h => Path.Combine(h, tag))
+            .Where(Directory.Exists);
 
     private static void KillCgroup(string cgroup)
     {
@@ -128,7 +193,7 @@ public sealed class TestSandbox
         {
             if (int.TryParse(line, out var pid))
             {
-                Run("kill", "-9", pid.ToString(System.Globalization.CultureInfo.InvariantCulture));
+                Run("kill", "-9", pid.ToString(CultureInfo.InvariantCulture));
             }
         }
     }
