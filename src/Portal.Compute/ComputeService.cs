@@ -290,6 +290,11 @@ public sealed class ComputeService : IAsyncDisposable
         }
 
         var runtimeType = spec.RuntimeType ?? _options.DefaultRuntimeType;
+        if (!Enum.IsDefined(runtimeType))
+        {
+            throw new ComputeException(ComputeErrorCode.InvalidArgument, $"Unknown runtime type '{runtimeType}': use Default (process isolation) or HyperV (VM isolation).");
+        }
+
         _ = Driver(runtimeType); // fail early when this host lacks the runtime type
         ValidateLimits(spec.Limits);
         var image = Images.Resolve(spec.Image);
@@ -533,6 +538,11 @@ public sealed class ComputeService : IAsyncDisposable
     public async Task<ContainerInfo> ConvertContainerAsync(string idOrName, RuntimeType target, bool restart = false, IProgress<string>? progress = null, CancellationToken ct = default)
     {
         var entry = Find(idOrName);
+        if (!Enum.IsDefined(target))
+        {
+            throw new ComputeException(ComputeErrorCode.InvalidArgument, $"Unknown runtime type '{target}': use Default (process isolation) or HyperV (VM isolation).");
+        }
+
         _ = Driver(target);
         if (entry.Record.RuntimeType == target)
         {
