@@ -25,6 +25,7 @@ public sealed class ComputeService : IAsyncDisposable
     private readonly ConcurrentDictionary<string, Entry> _containers = new(StringComparer.Ordinal);
     private readonly SemaphoreSlim _namesLock = new(1, 1);
     private readonly CancellationTokenSource _shutdown = new();
+    private int _disposed;
 
     public ComputeService(ComputeOptions options, ImageStore images, IEnumerable<IIsolationDriver> drivers, ILogger<ComputeService> logger)
     {
@@ -843,6 +844,11 @@ public sealed class ComputeService : IAsyncDisposable
     /// <summary>Stops watching containers; they keep running and are re-adopted when the agent starts again.</summary>
     public async ValueTask DisposeAsync()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return; // hosts may dispose twice (a singleton that is also a hosted service)
+        }
+
         await _shutdown.CancelAsync().ConfigureAwait(false);
         foreach (var driver in _drivers.Values.OfType<IDisposable>())
         {
