@@ -1,6 +1,4 @@
-using System.Collections.Concurrent;
 using System.Diagnostics;
-using System.Net;
 using System.Net.Sockets;
 using Docker.DotNet;
 using Portal.Tests.Shared;
@@ -13,14 +11,10 @@ namespace Portal.Agent.Tests.Docker;
 /// </summary>
 public sealed class DockerAgent : IAsyncDisposable
 {
-    private readonly ConcurrentQueue<string> _log = new();
-    private Process? _process;
-
-    public DockerAgent()
+    private DockerAgent()
     {
         Sandbox = new TestSandbox();
-        SocketPath = Path.Combine(Sandbox.Options.RunRoot, "docker.sock");
-        AgentSocketPath = Path.Combine(Sandbox.Options.RunRoot, "agent.sock");
+        Agent = new AgentProcess(Sandbox);
         ConfigDirectory = Directory.CreateTempSubdirectory("portal-docker-cli-").FullName;
         Http = new HttpClient(new SocketsHttpHandler
         {
@@ -36,9 +30,12 @@ public sealed class DockerAgent : IAsyncDisposable
 
     public TestSandbox Sandbox { get; }
 
-    public string SocketPath { get; }
+    /// <summary>The agent process behind the docker socket.</summary>
+    public AgentProcess Agent { get; }
 
-    public string AgentSocketPath { get; }
+    public string SocketPath => Agent.DockerSocketPath;
+
+    public string AgentSocketPath => Agent.SocketPath;
 
     /// <summary>A private DOCKER_CONFIG, so the CLI reads no user's settings.</summary>
     public string ConfigDirectory { get; }
@@ -46,9 +43,9 @@ public sealed class DockerAgent : IAsyncDisposable
     /// <summary>Raw HTTP on the docker socket.</summary>
     public HttpClient Http { get; }
 
-    public bool HasExited => _process is { HasExited: true };
+    public bool HasExited => Agent.HasExited;
 
-    public string RecentLog => string.Join('\n', _log);
+    public string RecentLog => Agent.RecentLog;
 
     public DockerClient CreateClient() => new DockerClientConfiguration(new Uri("unix://" + SocketPath)).CreateClient();
 
@@ -58,7 +55,7 @@ public sealed class DockerAgent : IAsyncDisposable
         var agent = new DockerAgent();
         try
         {
-            await agent.StartProcessAsync();
+            await agent.Agent.StartAsync();
             return agent;
         }
         catch
@@ -66,52 +63,6 @@ public sealed class DockerAgent : IAsyncDisposable
             await agent.DisposeAsync();
             throw;
         }
-    }
-
-    private async Task StartProcessAsync()
-    {
-        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = AppContext.BaseDirectory };
-        psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "Portal.Agent.dll"));
-        var o = Sandbox.Options;
-        psi.Environment["Compute__StateRoot"] = o.StateRoot;
-        psi.Environment["Compute__RunRoot"] = o.RunRoot;
-        psi.Environment["Compute__CgroupParent"] = o.CgroupParent;
-        psi.Environment["Compute__ScratchDiskBytes"] = o.ScratchDiskBytes.ToString(System.Globalization.CultureInfo.InvariantCulture);
-        psi.Environment["Compute__DefaultStopTimeout"] = "00:00:05";
-        psi.Environment["Agent__Socket"] = AgentSocketPath;
-        psi.Environment["Agent__Url"] = $"http://127.0.0.1:{FreePort()}";
-        psi.Environment["Agent__DockerSocket"] = SocketPath;
-        psi.Environment["Agent__DockerSocketGroup"] = "";
-        _process = Process.Start(psi)!;
-        _process.OutputDataReceived += (_, e) => Keep(e.Data);
-        _process.ErrorDataReceived += (_, e) => Keep(e.Data);
-        _process.BeginOutputReadLine();
-        _process.BeginErrorReadLine();
-        var deadline = DateTime.UtcNow.AddSeconds(90);
-        while (DateTime.UtcNow < deadline)
-        {
-            if (_process.HasExited)
-            {
-                throw new InvalidOperationException($"The agent exited with {_process.ExitCode} while starting:\n{RecentLog}");
-            }
-
-            try
-            {
-                // /info answers once the compute host is ready (the socket listens before that).
-                var info = await Http.GetAsync("info");
-                if (info.StatusCode == HttpStatusCode.OK)
-                {
-                    return;
-                }
-            }
-            catch (HttpRequestException)
-            {
-            }
-
-            await Task.Delay(100);
-        }
-
-        throw new TimeoutException($"The agent's docker socket did not answer within 90 s:\n{RecentLog}");
     }
 
     /// <summary>Runs the real docker CLI against the socket; stdin, when given, is written and then closed.</summary>
@@ -167,39 +118,12 @@ public sealed class DockerAgent : IAsyncDisposable
         return new CliResult(process.ExitCode, await stdout, await stderr);
     }
 
-    private void Keep(string? line)
-    {
-        if (line is null)
-        {
-            return;
-        }
-
-        _log.Enqueue(line);
-        while (_log.Count > 200)
-        {
-            _log.TryDequeue(out _);
-        }
-    }
-
     public async ValueTask DisposeAsync()
     {
-        if (_process is { HasExited: false })
-        {
-            _process.Kill();
-            await _process.WaitForExitAsync();
-        }
-
-        _process?.Dispose();
+        await Agent.DisposeAsync();
         Http.Dispose();
         Sandbox.Clean();
         Directory.Delete(ConfigDirectory, recursive: true);
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 }
 

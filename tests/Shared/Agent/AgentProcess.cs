@@ -16,6 +16,7 @@ public sealed class AgentProcess : IAsyncDisposable
 {
     public static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web) { Converters = { new JsonStringEnumConverter() } };
 
+    private readonly System.Collections.Concurrent.ConcurrentQueue<string> _log = new();
     private Process? _process;
 
     public AgentProcess(TestSandbox sandbox)
@@ -55,6 +56,14 @@ public sealed class AgentProcess : IAsyncDisposable
 
     public int Pid => _process?.Id ?? 0;
 
+    public bool HasExited => _process is { HasExited: true };
+
+    /// <summary>The agent's docker-compatible socket (private to the sandbox, never the host's default).</summary>
+    public string DockerSocketPath => Path.Combine(Path.GetDirectoryName(SocketPath)!, "docker.sock");
+
+    /// <summary>The agent's last lines of output, for failure messages.</summary>
+    public string RecentLog => string.Join('\n', _log);
+
     /// <summary>The admin key the agent printed at its first start.</summary>
     public string? AdminKey { get; private set; }
 
@@ -77,17 +86,19 @@ public sealed class AgentProcess : IAsyncDisposable
         psi.Environment["Compute__CgroupParent"] = o.CgroupParent;
         psi.Environment["Compute__ScratchDiskBytes"] = o.ScratchDiskBytes.ToString(System.Globalization.CultureInfo.InvariantCulture);
         psi.Environment["Agent__Socket"] = SocketPath;
-        psi.Environment["Agent__DockerSocket"] = Path.Combine(Path.GetDirectoryName(SocketPath)!, "docker.sock"); // never the host's default socket
+        psi.Environment["Agent__DockerSocket"] = DockerSocketPath;
+        psi.Environment["Compute__DefaultStopTimeout"] = o.DefaultStopTimeout.ToString("c", System.Globalization.CultureInfo.InvariantCulture);
         psi.Environment["Agent__Url"] = TcpUri;
         _process = Process.Start(psi)!;
         _process.OutputDataReceived += (_, line) =>
         {
+            Keep(line.Data);
             if (line.Data?.StartsWith(Portal.Agent.Auth.ApiKeyBootstrap.Banner, StringComparison.Ordinal) == true)
             {
                 AdminKey = line.Data[Portal.Agent.Auth.ApiKeyBootstrap.Banner.Length..].Trim();
             }
         };
-        _process.ErrorDataReceived += (_, _) => { };
+        _process.ErrorDataReceived += (_, line) => Keep(line.Data);
         _process.BeginOutputReadLine();
         _process.BeginErrorReadLine();
         var deadline = DateTime.UtcNow.AddSeconds(60);
@@ -95,7 +106,7 @@ public sealed class AgentProcess : IAsyncDisposable
         {
             if (_process.HasExited)
             {
-                throw new InvalidOperationException($"The agent exited with {_process.ExitCode} while starting.");
+                throw new InvalidOperationException($"The agent exited with {_process.ExitCode} while starting:\n{RecentLog}");
             }
 
             try
@@ -113,7 +124,7 @@ public sealed class AgentProcess : IAsyncDisposable
             await Task.Delay(100);
         }
 
-        throw new TimeoutException("The agent did not become healthy within 60 s.");
+        throw new TimeoutException($"The agent did not become healthy within 60 s:\n{RecentLog}");
     }
 
     /// <summary>SIGKILL: no shutdown code runs, as when the agent crashes.</summary>
@@ -167,6 +178,20 @@ public sealed class AgentProcess : IAsyncDisposable
         _process?.Dispose();
         Socket.Dispose();
         Tcp.Dispose();
+    }
+
+    private void Keep(string? line)
+    {
+        if (line is null)
+        {
+            return;
+        }
+
+        _log.Enqueue(line);
+        while (_log.Count > 200)
+        {
+            _log.TryDequeue(out _);
+        }
     }
 
     private static int FreePort()
