@@ -4,6 +4,7 @@ using System.Net;
 using System.Runtime.InteropServices;
 using Portal.Contracts;
 using Portal.Contracts.Hub;
+using Portal.Bench.Shared;
 
 namespace Portal.Bench.Hub;
 
@@ -225,12 +226,12 @@ public static class HubFanoutBenchmark
                 Container = command.Name,
                 Kind = command.Transition.Kind.ToString(),
                 RaisedAt = raised,
-                AllMs = LatencyDistribution.Round((last.Received - raised).TotalMilliseconds),
-                FirstMs = LatencyDistribution.Round((arrivals.Min(a => a.Received) - raised).TotalMilliseconds),
-                AgentBatchedMs = LatencyDistribution.Round((arrivals.Max(a => a.BatchAt) - raised).TotalMilliseconds),
-                AllFromStateStampMs = LatencyDistribution.Round((last.Received - command.Transition.StampedAt).TotalMilliseconds),
-                CommandMs = LatencyDistribution.Round(command.RoundTripMs),
-                AllAfterCommandAnswerMs = LatencyDistribution.Round((last.Received - command.Answered).TotalMilliseconds),
+                AllMs = Percentiles.Round((last.Received - raised).TotalMilliseconds),
+                FirstMs = Percentiles.Round((arrivals.Min(a => a.Received) - raised).TotalMilliseconds),
+                AgentBatchedMs = Percentiles.Round((arrivals.Max(a => a.BatchAt) - raised).TotalMilliseconds),
+                AllFromStateStampMs = Percentiles.Round((last.Received - command.Transition.StampedAt).TotalMilliseconds),
+                CommandMs = Percentiles.Round(command.RoundTripMs),
+                AllAfterCommandAnswerMs = Percentiles.Round((last.Received - command.Answered).TotalMilliseconds),
             });
         }
 
@@ -245,7 +246,7 @@ public static class HubFanoutBenchmark
             var sorted = perSubscriber[s.Number].Order().ToArray();
             return sorted.Length == 0
                 ? new SubscriberSummary(s.Number, null, null, 0, s.Batches)
-                : new SubscriberSummary(s.Number, LatencyDistribution.Round(LatencyDistribution.Percentile(sorted, 0.95)), LatencyDistribution.Round(sorted[^1]), sorted.Length, s.Batches);
+                : new SubscriberSummary(s.Number, Percentiles.Round(Percentiles.Of(sorted, 0.95)), Percentiles.Round(sorted[^1]), sorted.Length, s.Batches);
         }).ToList();
         var all = LatencyDistribution.Of(samples.Select(e => e.AllMs).ToList());
         return new HubFanoutReport

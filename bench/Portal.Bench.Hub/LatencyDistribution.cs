@@ -1,3 +1,5 @@
+using Portal.Bench.Shared;
+
 namespace Portal.Bench.Hub;
 
 /// <summary>Summary of one series of latencies, in milliseconds (nearest-rank percentiles).</summary>
@@ -21,16 +23,11 @@ public sealed record LatencyDistribution
         return new LatencyDistribution
         {
             Count = sorted.Length,
-            P50Ms = Round(Percentile(sorted, 0.50)),
-            P95Ms = Round(Percentile(sorted, 0.95)),
-            MaxMs = Round(sorted[^1]),
-            MinMs = Round(sorted[0]),
-            MeanMs = Round(sorted.Average()),
+            P50Ms = Percentiles.Round(Percentiles.Of(sorted, 0.50)),
+            P95Ms = Percentiles.Round(Percentiles.Of(sorted, 0.95)),
+            MaxMs = Percentiles.Round(sorted[^1]),
+            MinMs = Percentiles.Round(sorted[0]),
+            MeanMs = Percentiles.Round(sorted.Average()),
         };
     }
-
-    /// <summary>The smallest sample with at least <paramref name="p"/> of the samples at or below it.</summary>
-    public static double Percentile(IReadOnlyList<double> sorted, double p) => sorted[Math.Clamp((int)Math.Ceiling(p * sorted.Count) - 1, 0, sorted.Count - 1)];
-
-    public static double Round(double ms) => Math.Round(ms, 2);
 }

@@ -1,8 +1,8 @@
 using System.Globalization;
-using System.Runtime.InteropServices;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using Portal.Bench.Hub;
+using Portal.Bench.Shared;
 
 const string Usage = "usage: bench/run-hub [--containers N (200)] [--subscribers N (50)] [--events N (100)] [--interval-ms N (75)] [--parallelism N (4)] [--agent PATH to Portal.Agent.dll]";
 var containers = 200;
@@ -51,22 +51,7 @@ for (var i = 0; i < args.Length; i++)
 var results = ResultsDirectory.Find();
 agentDll ??= Path.Combine(Path.GetDirectoryName(Path.GetDirectoryName(results))!, "src", "Portal.Agent", "bin", "Release", "net10.0", "Portal.Agent.dll");
 
-// Ctrl-C, SIGTERM and SIGHUP cancel the run so its clean-up still happens; a second Ctrl-C ends the process at once.
-using var cancel = new CancellationTokenSource();
-var interrupts = 0;
-void OnSignal(PosixSignalContext context)
-{
-    if (Interlocked.Increment(ref interrupts) == 1)
-    {
-        context.Cancel = true;
-        Console.Error.WriteLine($"{context.Signal}: stopping after clean-up (press Ctrl-C again to quit at once) ...");
-        cancel.Cancel();
-    }
-}
-
-using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);
-using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal);
-using var sighup = PosixSignalRegistration.Create(PosixSignal.SIGHUP, OnSignal);
+using var interrupts = new Interrupts();
 
 var options = new HubFanoutOptions
 {
@@ -80,9 +65,9 @@ var options = new HubFanoutOptions
 HubFanoutReport report;
 try
 {
-    report = await HubFanoutBenchmark.RunAsync(options, Console.Out, cancel.Token);
+    report = await HubFanoutBenchmark.RunAsync(options, Console.Out, interrupts.Token);
 }
-catch (OperationCanceledException) when (cancel.IsCancellationRequested)
+catch (OperationCanceledException) when (interrupts.Requested)
 {
     Console.Error.WriteLine("Interrupted; cleaned up, no results written.");
     return 130;

@@ -1,3 +1,5 @@
+using Portal.Bench.Shared;
+
 namespace Portal.Bench;
 
 /// <summary>Summary of one series of timings, in milliseconds.</summary>
@@ -21,20 +23,11 @@ public sealed record Distribution
         return new Distribution
         {
             Count = sorted.Length,
-            MedianMs = Round(Median(sorted)),
-            P90Ms = Round(Percentile(sorted, 0.90)),
-            MinMs = Round(sorted[0]),
-            MaxMs = Round(sorted[^1]),
-            MeanMs = Round(sorted.Average()),
+            MedianMs = Percentiles.Round(Percentiles.Median(sorted)),
+            P90Ms = Percentiles.Round(Percentiles.Of(sorted, 0.90)),
+            MinMs = Percentiles.Round(sorted[0]),
+            MaxMs = Percentiles.Round(sorted[^1]),
+            MeanMs = Percentiles.Round(sorted.Average()),
         };
     }
-
-    private static double Median(double[] sorted) => sorted.Length % 2 == 1
-        ? sorted[sorted.Length / 2]
-        : (sorted[(sorted.Length / 2) - 1] + sorted[sorted.Length / 2]) / 2;
-
-    /// <summary>Nearest-rank percentile: the smallest sample with at least <paramref name="p"/> of the samples at or below it.</summary>
-    private static double Percentile(double[] sorted, double p) => sorted[Math.Clamp((int)Math.Ceiling(p * sorted.Length) - 1, 0, sorted.Length - 1)];
-
-    private static double Round(double ms) => Math.Round(ms, 2);
 }

@@ -1,10 +1,10 @@
 using System.Globalization;
-using System.Runtime.InteropServices;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using Microsoft.Extensions.Logging;
 using Portal.Bench;
 using Portal.Bench.CreateStartWait;
+using Portal.Bench.Shared;
 
 var iterations = 30;
 var warmups = 5;
@@ -29,30 +29,15 @@ for (var i = 0; i < args.Length; i++)
     }
 }
 
-// Ctrl-C, SIGTERM and SIGHUP cancel the run so its clean-up still happens; a second Ctrl-C ends the process at once.
-using var cancel = new CancellationTokenSource();
-var interrupts = 0;
-void OnSignal(PosixSignalContext context)
-{
-    if (Interlocked.Increment(ref interrupts) == 1)
-    {
-        context.Cancel = true;
-        Console.Error.WriteLine($"{context.Signal}: stopping after clean-up (press Ctrl-C again to quit at once) ...");
-        cancel.Cancel();
-    }
-}
-
-using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);
-using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal);
-using var sighup = PosixSignalRegistration.Create(PosixSignal.SIGHUP, OnSignal);
+using var interrupts = new Interrupts();
 
 using var loggerFactory = LoggerFactory.Create(b => b.AddSimpleConsole(o => o.SingleLine = true).SetMinimumLevel(LogLevel.Warning));
 CreateStartWaitReport report;
 try
 {
-    report = await CreateStartWaitBenchmark.RunAsync(iterations, warmups, loggerFactory, Console.Out, cancel.Token);
+    report = await CreateStartWaitBenchmark.RunAsync(iterations, warmups, loggerFactory, Console.Out, interrupts.Token);
 }
-catch (OperationCanceledException) when (cancel.IsCancellationRequested)
+catch (OperationCanceledException) when (interrupts.Requested)
 {
     Console.Error.WriteLine("Interrupted; cleaned up, no results written.");
     return 130;

@@ -1,4 +1,4 @@
-namespace Portal.Bench.Hub;
+namespace Portal.Bench.Shared;
 
 /// <summary>bench/results of the repository the bench was built from, wherever it is run from.</summary>
 public static class ResultsDirectory
@@ -16,6 +16,6 @@ public static class ResultsDirectory
             }
         }
 
-        throw new DirectoryNotFoundException("Cannot find the repository (Portal.sln) above the current or the bench's directory; run bench/run-hub from the repository.");
+        throw new DirectoryNotFoundException("Cannot find the repository (Portal.sln) above the current or the bench's directory; run the bench from the repository (bench/run, bench/run-hub).");
     }
 }
