@@ -49,7 +49,9 @@ public static class ContainerLog
             }
         }
 
-        var pending = new StringBuilder();
+        // Woken by inotify when the writer appends (conmon or our VM log writer), so a follower sees a line as soon as it
+        // is written; the timeout only bounds how late the end of the writer is noticed.
+        using var changed = new FileChangeSignal(path);
         while (!ct.IsCancellationRequested)
         {
             var line = await reader.ReadLineAsync(ct).ConfigureAwait(false);
@@ -77,7 +79,7 @@ public static class ContainerLog
                 yield break;
             }
 
-            await Task.Delay(100, ct).ConfigureAwait(false);
+            await changed.WaitAsync(TimeSpan.FromMilliseconds(250), ct).ConfigureAwait(false);
         }
     }
 

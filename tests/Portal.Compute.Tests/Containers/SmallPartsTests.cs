@@ -75,6 +75,23 @@ public sealed class ContainerLogTests
             File.Delete(path);
         }
     }
+
+    [Fact]
+    public async Task A_follower_is_woken_by_the_write_itself()
+    {
+        var path = Path.GetTempFileName();
+        try
+        {
+            using var signal = new FileChangeSignal(path);
+            var woken = signal.WaitAsync(Timeout.InfiniteTimeSpan, CancellationToken.None);
+            await File.AppendAllTextAsync(path, "x\n");
+            Assert.True(await woken.WaitAsync(TimeSpan.FromSeconds(30)));
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
 }
 
 public sealed class ContainerNamesTests
