@@ -9,6 +9,7 @@ using Portal.Compute.Containers;
 using Portal.Compute.Images;
 using Portal.Compute.Linux.Vm;
 using Portal.Contracts;
+using Portal.Bench.Shared;
 using Portal.Tests.Shared;
 
 // VM isolation benchmark: start-to-first-output of a VM-isolated busybox container against a raw QEMU boot of the same
@@ -16,7 +17,8 @@ using Portal.Tests.Shared;
 // memory a VM worker costs beyond the guest's own memory in use.
 //   dotnet run -c Release --project bench/Portal.Bench.Vm [-- RUNS]
 var runs = args.Length > 0 ? int.Parse(args[0], CultureInfo.InvariantCulture) : 5;
-const string Guest = "/var/cache/portal/guest";
+// PORTAL_GUEST picks another guest build (deploy/guest/build OUTDIR), e.g. to compare two.
+var Guest = Environment.GetEnvironmentVariable("PORTAL_GUEST") ?? "/var/cache/portal/guest";
 var kernel = Path.Combine(Guest, "vmlinuz");
 var sandbox = new TestSandbox();
 var options = sandbox.Options;
@@ -49,7 +51,7 @@ try
         Console.WriteLine($"run {i + 1}: raw boot {raw[^1]:0.000} s, VM container {container[^1]:0.000} s");
     }
 
-    var memory = await WorkerMemoryAsync(compute);
+    var memory = await WorkerMemoryAsync(compute, vmOptions.DefaultMemoryBytes);
     var result = new
     {
         Accelerator = driver.Accelerator.Name,
@@ -64,12 +66,16 @@ try
         RatioGoal = 1.15,
         WorkerRssMiB = memory.Rss,
         GuestMemoryInUseMiB = memory.GuestInUse,
-        OverheadMiB = memory.Rss - memory.GuestInUse,
+        OverheadMiB = Math.Round(memory.Rss - memory.GuestInUse, 1),
+        WorkerPrivateMiB = memory.Private,
+        PrivateOverheadMiB = Math.Round(memory.Private - memory.GuestInUse, 1),
+        RssBreakdownMiB = new { GuestRam = memory.GuestRam, TranslationCache = memory.TranslationCache, Qemu = Math.Round(memory.Rss - memory.GuestRam - memory.TranslationCache, 1) },
+        MemorySettledAfterSeconds = memory.SettledAfter,
         OverheadGoalMiB = 40,
         Host = new { Cpus = Environment.ProcessorCount, Load = File.ReadAllText("/proc/loadavg").Trim() },
         MeasuredAt = DateTimeOffset.UtcNow,
     };
-    var results = FindResultsDirectory();
+    var results = ResultsDirectory.Find();
     await File.WriteAllTextAsync(Path.Combine(results, "vm-start.json"), JsonSerializer.Serialize(result, new JsonSerializerOptions { WriteIndented = true }));
     var md = new StringBuilder()
         .AppendLine("# VM isolation: start to first output, and worker memory")
@@ -83,7 +89,9 @@ try
         .AppendLine()
         .AppendLine(CultureInfo.InvariantCulture, $"Ratio container / raw boot: **{result.Ratio:0.00}x** (goal <= {result.RatioGoal}x).")
         .AppendLine()
-        .AppendLine(CultureInfo.InvariantCulture, $"Worker memory: RSS {memory.Rss:0.0} MiB, guest memory in use (MemTotal - MemFree inside) {memory.GuestInUse:0.0} MiB, overhead **{result.OverheadMiB:0.0} MiB** per VM (goal <= 40 MiB).");
+        .AppendLine(CultureInfo.InvariantCulture, $"Worker memory once settled ({memory.SettledAfter:0} s after start, free page reporting done): RSS {memory.Rss:0.0} MiB, guest memory in use (MemTotal - MemFree inside) {memory.GuestInUse:0.0} MiB, overhead **{result.OverheadMiB:0.0} MiB** per VM (goal <= 40 MiB).")
+        .AppendLine()
+        .AppendLine(CultureInfo.InvariantCulture, $"Where the RSS is (smaps): guest RAM resident {memory.GuestRam:0.0} MiB, TCG translation cache {memory.TranslationCache:0.0} MiB (none under KVM), QEMU itself (heap, TLB, libraries, binary) {result.RssBreakdownMiB.Qemu:0.0} MiB. Private to this worker (RSS without the library and binary pages all workers share): {memory.Private:0.0} MiB, i.e. {result.PrivateOverheadMiB:0.0} MiB beyond the guest's use.");
     await File.WriteAllTextAsync(Path.Combine(results, "vm-start.md"), md.ToString());
     Console.WriteLine(md);
     foreach (var c in compute.ListContainers())
@@ -136,37 +144,73 @@ static async Task<double> ContainerFirstOutputAsync(ComputeService compute, int 
     return first ?? throw new InvalidOperationException("The VM container printed nothing.");
 }
 
-static async Task<(double Rss, double GuestInUse)> WorkerMemoryAsync(ComputeService compute)
+static double Median(List<double> values) => Math.Round(Percentiles.Median(values.Order().ToList()), 3);
+
+// The worker's memory once it has settled: the guest reports the pages its boot touched and freed (free page
+// reporting, a few seconds after virtio_balloon loads), so RSS is sampled until it stops falling.
+static async Task<(double Rss, double Private, double GuestInUse, double GuestRam, double TranslationCache, double SettledAfter)> WorkerMemoryAsync(ComputeService compute, long guestMemoryBytes)
 {
     var created = await compute.CreateContainerAsync(new ContainerCreateSpec { Name = "bench-vm-memory", Image = "busybox", Command = ["sleep", "600"], RuntimeType = RuntimeType.HyperV });
+    var watch = Stopwatch.StartNew();
     await compute.StartContainerAsync(created.Id);
-    await Task.Delay(3000);
     var worker = compute.EnumerateComputeSystems().Single(s => s.Id == created.Id + "@vm").HostPid!.Value;
+    double Kb(string text, string key) => double.Parse(text.Split('\n').First(l => l.StartsWith(key + ":", StringComparison.Ordinal)).Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) / 1024;
+    double Rss() => Kb(File.ReadAllText($"/proc/{worker}/status"), "VmRSS");
+    var previous = Rss();
+    while (watch.Elapsed < TimeSpan.FromSeconds(30))
+    {
+        await Task.Delay(2000);
+        var now = Rss();
+        if (previous - now < 1)
+        {
+            break;
+        }
+
+        previous = now;
+    }
+
     await using var process = await compute.ExecAsync(created.Id, new ProcessSpec { Command = ["cat", "/proc/meminfo"] });
     var meminfo = await new StreamReader(process.StandardOutput).ReadToEndAsync();
     await process.WaitAsync();
-    double Kb(string text, string key) => double.Parse(text.Split('\n').First(l => l.StartsWith(key + ":", StringComparison.Ordinal)).Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) / 1024;
-    var rss = Kb(await File.ReadAllTextAsync($"/proc/{worker}/status"), "VmRSS");
+    var rss = Rss();
+    var rollup = File.ReadAllText($"/proc/{worker}/smaps_rollup");
+    var privateMiB = Kb(rollup, "Private_Clean") + Kb(rollup, "Private_Dirty");
+    var (guestRam, translationCache) = Mappings(worker, guestMemoryBytes);
     var inUse = Kb(meminfo, "MemTotal") - Kb(meminfo, "MemFree");
     await compute.RemoveContainerAsync(created.Id, force: true);
-    return (Math.Round(rss, 1), Math.Round(inUse, 1));
+    return (Math.Round(rss, 1), Math.Round(privateMiB, 1), Math.Round(inUse, 1), Math.Round(guestRam, 1), Math.Round(translationCache, 1), Math.Round(watch.Elapsed.TotalSeconds));
 }
 
-static double Median(List<double> values)
+// Resident MiB of the guest RAM mapping (anonymous, exactly the guest's size) and of TCG's code buffer (the rwx one).
+static (double GuestRam, double TranslationCache) Mappings(int pid, long guestMemoryBytes)
 {
-    var sorted = values.Order().ToList();
-    return Math.Round(sorted.Count % 2 == 1 ? sorted[sorted.Count / 2] : (sorted[(sorted.Count / 2) - 1] + sorted[sorted.Count / 2]) / 2, 3);
-}
-
-static string FindResultsDirectory()
-{
-    var dir = AppContext.BaseDirectory;
-    while (dir is not null && !Directory.Exists(Path.Combine(dir, "bench", "results")))
+    double guestRam = 0, code = 0;
+    long size = 0;
+    var perms = "";
+    foreach (var line in File.ReadLines($"/proc/{pid}/smaps"))
     {
-        dir = Path.GetDirectoryName(dir);
+        var fields = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+        if (fields.Length >= 5 && fields[0].Contains('-', StringComparison.Ordinal) && !line.StartsWith("VmFlags", StringComparison.Ordinal))
+        {
+            var range = fields[0].Split('-');
+            size = long.Parse(range[1], NumberStyles.HexNumber, CultureInfo.InvariantCulture) - long.Parse(range[0], NumberStyles.HexNumber, CultureInfo.InvariantCulture);
+            perms = fields[1];
+        }
+        else if (fields.Length >= 2 && fields[0] == "Rss:")
+        {
+            var mib = double.Parse(fields[1], CultureInfo.InvariantCulture) / 1024;
+            if (size == guestMemoryBytes && perms.StartsWith("rw-", StringComparison.Ordinal))
+            {
+                guestRam += mib;
+            }
+            else if (perms.StartsWith("rwx", StringComparison.Ordinal))
+            {
+                code += mib;
+            }
+        }
     }
 
-    return dir is null ? Directory.GetCurrentDirectory() : Path.Combine(dir, "bench", "results");
+    return (guestRam, code);
 }
 
 // A newc cpio (gzip) with busybox-static and an /init that prints a marker and reboots (QEMU exits on -no-reboot).

@@ -18,14 +18,14 @@ internal static class GuestBoot
         MountEarly("devtmpfs", "/dev", "devtmpfs", Libc.MS_NOSUID);
     }
 
-    /// <summary>Loads the virtio transport and devices; returns the filesystem modules' background load.</summary>
+    /// <summary>Loads the virtio transport and devices; returns the background modules' load.</summary>
     public static Task LoadModules()
     {
         var transport = KernelModules.HasVirtioPciDevice() ? KernelModules.VirtioPci : KernelModules.VirtioMmio;
         KernelModules.Load(transport);
         KernelModules.Load(KernelModules.Devices);
         GuestLog.Info($"virtio modules loaded ({(ReferenceEquals(transport, KernelModules.VirtioPci) ? "pci" : "mmio")})");
-        return Task.Run(() => KernelModules.Load(KernelModules.Filesystems));
+        return Task.Run(() => KernelModules.Load(KernelModules.Background));
     }
 
     /// <summary>Finds the port named <see cref="GuestProtocol.PortName"/> and opens it (non-blocking, close-on-exec).</summary>

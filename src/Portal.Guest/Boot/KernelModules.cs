@@ -18,8 +18,11 @@ internal static unsafe class KernelModules
 
     public static readonly IReadOnlyList<string> Devices = ["virtio_console", "virtio_blk"];
 
-    /// <summary>Only the container's mounts need these, so they load while the channel comes up.</summary>
-    public static readonly IReadOnlyList<string> Filesystems = ["libcrc32c", "erofs", "overlay"];
+    /// <summary>
+    /// Only the container's mounts need the filesystems, so they load while the channel comes up; so does the balloon,
+    /// whose free page reporting hands the memory the boot touched and freed back to the host.
+    /// </summary>
+    public static readonly IReadOnlyList<string> Background = ["libcrc32c", "erofs", "overlay", "virtio_balloon"];
 
     public static void Load(IEnumerable<string> names)
     {
