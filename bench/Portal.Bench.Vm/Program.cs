@@ -19,6 +19,8 @@ using Portal.Tests.Shared;
 var runs = args.Length > 0 ? int.Parse(args[0], CultureInfo.InvariantCulture) : 5;
 // PORTAL_GUEST picks another guest build (deploy/guest/build OUTDIR), e.g. to compare two.
 var Guest = Environment.GetEnvironmentVariable("PORTAL_GUEST") ?? "/var/cache/portal/guest";
+// PORTAL_GUEST_PARAMS adds kernel parameters to both boots (the raw one and the container's), to try some out.
+var extraParameters = Environment.GetEnvironmentVariable("PORTAL_GUEST_PARAMS");
 var kernel = Path.Combine(Guest, "vmlinuz");
 var sandbox = new TestSandbox();
 var options = sandbox.Options;
@@ -29,6 +31,7 @@ var vmOptions = new VmOptions
     InitramfsPath = Path.Combine(Guest, "initramfs.img"),
     CgroupParent = options.CgroupParent,
     BootTimeout = TimeSpan.FromSeconds(120),
+    KernelParameters = extraParameters,
 };
 try
 {
@@ -46,7 +49,7 @@ try
     var container = new List<double>();
     for (var i = 0; i < runs; i++)
     {
-        raw.Add(await RawBootAsync(kernel, trivial, accel));
+        raw.Add(await RawBootAsync(kernel, trivial, accel, extraParameters));
         container.Add(await ContainerFirstOutputAsync(compute, i));
         Console.WriteLine($"run {i + 1}: raw boot {raw[^1]:0.000} s, VM container {container[^1]:0.000} s");
     }
@@ -104,10 +107,10 @@ finally
     sandbox.Clean();
 }
 
-static async Task<double> RawBootAsync(string kernel, string initramfs, string[] accel)
+static async Task<double> RawBootAsync(string kernel, string initramfs, string[] accel, string? extraParameters)
 {
     var psi = new ProcessStartInfo("qemu-system-x86_64") { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true };
-    foreach (var a in (string[])["-M", "pc", .. accel, "-m", "256M", "-nodefaults", "-no-user-config", "-nographic", "-no-reboot", "-serial", "stdio", "-kernel", kernel, "-initrd", initramfs, "-append", "console=ttyS0 quiet panic=-1 reboot=t"])
+    foreach (var a in (string[])["-M", "pc", .. accel, "-m", "256M", "-nodefaults", "-no-user-config", "-nographic", "-no-reboot", "-serial", "stdio", "-kernel", kernel, "-initrd", initramfs, "-append", $"{QemuCommandLine.BaseKernelParameters} {extraParameters}".Trim()])
     {
         psi.ArgumentList.Add(a);
     }

@@ -19,8 +19,8 @@ internal sealed class FileChangeSignal : IDisposable
         _watcher.EnableRaisingEvents = true;
     }
 
-    /// <summary>Completes when the file changed since the last wait, or after <paramref name="timeout"/>.</summary>
-    public Task WaitAsync(TimeSpan timeout, CancellationToken ct) => _changed.WaitAsync(timeout, ct);
+    /// <summary>True when the file changed since the last wait; false after <paramref name="timeout"/> without a change.</summary>
+    public Task<bool> WaitAsync(TimeSpan timeout, CancellationToken ct) => _changed.WaitAsync(timeout, ct);
 
     public void Dispose()
     {

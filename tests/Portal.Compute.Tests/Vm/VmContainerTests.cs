@@ -116,6 +116,19 @@ public sealed class VmContainerTests(VmFixture fixture) : IClassFixture<VmFixtur
         AssertNothingLeft(id);
     }
 
+    [Fact]
+    public async Task Reports_a_guest_kernel_panic_as_stopped_with_the_panic_and_leaves_nothing_behind_as_root()
+    {
+        // sysrq 'c' crashes the guest kernel on purpose: only this container's VM goes down, and it says why.
+        var started = await fixture.RunAsync("vm-panic", "sh", "-c", "echo c > /proc/sysrq-trigger; sleep 60");
+        var stopped = await Compute.WaitAsync(started.Id).WaitAsync(TimeSpan.FromSeconds(120));
+        Assert.Equal(ContainerState.Stopped, stopped.State);
+        Assert.Equal(255, stopped.ExitCode);
+        Assert.StartsWith("The guest kernel panicked", stopped.StopReason);
+        Assert.Contains("sysrq", stopped.StopReason, StringComparison.OrdinalIgnoreCase);
+        AssertNothingLeft(started.Id);
+    }
+
     private async Task<(int Code, string Output)> ExecAsync(string id, bool tty, params string[] command)
     {
         await using var process = await Compute.ExecAsync(id, new ProcessSpec { Command = command, Tty = tty });
