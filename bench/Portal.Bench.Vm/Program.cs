@@ -49,7 +49,7 @@ try
     var container = new List<double>();
     for (var i = 0; i < runs; i++)
     {
-        raw.Add(await RawBootAsync(kernel, trivial, accel, extraParameters));
+        raw.Add(await RawBootAsync(kernel, trivial, accel, driver.Accelerator.Accelerator, extraParameters));
         container.Add(await ContainerFirstOutputAsync(compute, i));
         Console.WriteLine($"run {i + 1}: raw boot {raw[^1]:0.000} s, VM container {container[^1]:0.000} s");
     }
@@ -107,10 +107,10 @@ finally
     sandbox.Clean();
 }
 
-static async Task<double> RawBootAsync(string kernel, string initramfs, string[] accel, string? extraParameters)
+static async Task<double> RawBootAsync(string kernel, string initramfs, string[] accel, VmAccelerator accelerator, string? extraParameters)
 {
     var psi = new ProcessStartInfo("qemu-system-x86_64") { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true };
-    foreach (var a in (string[])["-M", "pc", .. accel, "-m", "256M", "-nodefaults", "-no-user-config", "-nographic", "-no-reboot", "-serial", "stdio", "-kernel", kernel, "-initrd", initramfs, "-append", $"{QemuCommandLine.BaseKernelParameters} {extraParameters}".Trim()])
+    foreach (var a in (string[])["-M", "pc", .. accel, "-m", "256M", "-nodefaults", "-no-user-config", "-nographic", "-no-reboot", "-serial", "stdio", "-kernel", kernel, "-initrd", initramfs, "-append", QemuCommandLine.KernelParameters(accelerator, extraParameters)])
     {
         psi.ArgumentList.Add(a);
     }

@@ -9,8 +9,8 @@ namespace Portal.Guest.Tests;
 /// </summary>
 public sealed class GuestVm : IAsyncDisposable
 {
-    /// <summary>acpi=noirq: under TCG, routing PCI interrupts through ACPI costs ~0.2 s per virtio device.</summary>
-    public const string KernelCommandLine = "console=ttyS0 quiet panic=-1 acpi=noirq";
+    /// <summary>What the host's VM driver uses under TCG (QemuCommandLine.KernelParameters), without reboot=t.</summary>
+    public const string KernelCommandLine = "console=ttyS0 quiet panic=-1 cryptomgr.notests acpi=noirq pci=nomsi";
 
     private Process? _qemu;
 

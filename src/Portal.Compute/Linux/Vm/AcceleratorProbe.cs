@@ -102,7 +102,7 @@ internal sealed class KvmHost(string qemuPath, string kernelPath, string initram
                 qemuPath,
                 [
                     "-M", "pc", "-accel", "kvm", "-cpu", "host", "-m", "128", "-nodefaults", "-no-user-config", "-nographic", "-no-reboot",
-                    "-serial", "stdio", "-kernel", kernelPath, "-initrd", initramfsPath, "-append", "console=ttyS0 quiet panic=-1 reboot=t",
+                    "-serial", "stdio", "-kernel", kernelPath, "-initrd", initramfsPath, "-append", QemuCommandLine.KernelParameters(VmAccelerator.Kvm, null),
                 ],
                 limit.Token).ConfigureAwait(false);
             if (result.Output.Contains(ProbeInitramfs.Marker, StringComparison.Ordinal))

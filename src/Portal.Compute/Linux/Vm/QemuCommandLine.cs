@@ -35,8 +35,21 @@ internal static class QemuCommandLine
 
     public const int ScratchReadOnlyFd = 6;
 
-    /// <summary>The guest kernel's parameters, chosen by measurement (docs/vm-isolation.md): quiet console, a panic exits QEMU.</summary>
-    public const string BaseKernelParameters = "console=ttyS0 quiet panic=-1 reboot=t";
+    /// <summary>
+    /// The guest kernel's parameters, chosen by measurement (docs/vm-isolation.md): quiet console, a panic exits QEMU,
+    /// no crypto self-tests at boot (0.88 s of guest time under TCG, counted with -icount).
+    /// </summary>
+    public const string BaseKernelParameters = "console=ttyS0 quiet panic=-1 reboot=t cryptomgr.notests";
+
+    /// <summary>
+    /// Under TCG only: legacy INTx interrupts instead of ACPI IRQ routing and MSI-X, which cost 0.11 s of boot and
+    /// 0.16 s of virtio probing in guest time. Under KVM virtio keeps MSI-X (its I/O path is worth more there).
+    /// </summary>
+    public const string TcgKernelParameters = "acpi=noirq pci=nomsi";
+
+    /// <summary>The kernel command line for <paramref name="accelerator"/>, with the caller's extra parameters last.</summary>
+    public static string KernelParameters(VmAccelerator accelerator, string? extra) =>
+        string.Join(' ', new[] { BaseKernelParameters, accelerator == VmAccelerator.Tcg ? TcgKernelParameters : null, extra?.Trim() }.Where(p => !string.IsNullOrEmpty(p)));
 
     public static string ProcessName(string containerId) => "vmwp-" + containerId[..Math.Min(12, containerId.Length)];
 
@@ -57,7 +70,7 @@ internal static class QemuCommandLine
             args.AddRange(["-accel", $"tcg,tb-size={spec.TcgTranslationCacheMiB.ToString(CultureInfo.InvariantCulture)}"]);
         }
 
-        var parameters = string.IsNullOrWhiteSpace(spec.KernelParameters) ? BaseKernelParameters : $"{BaseKernelParameters} {spec.KernelParameters.Trim()}";
+        var parameters = KernelParameters(spec.Accelerator, spec.KernelParameters);
         args.AddRange(
         [
             "-m", $"{spec.MemoryMiB.ToString(CultureInfo.InvariantCulture)}M",
