@@ -21,6 +21,9 @@ internal static unsafe class KernelModules
     /// <summary>Only the container's mounts need these, so they load while the channel comes up.</summary>
     public static readonly IReadOnlyList<string> Filesystems = ["libcrc32c", "erofs", "overlay"];
 
+    /// <summary>virtio-net for a container on a virtual switch; loaded in the background with the filesystems.</summary>
+    public static readonly IReadOnlyList<string> Network = ["failover", "net_failover", "virtio_net"];
+
     public static void Load(IEnumerable<string> names)
     {
         foreach (var name in names)
