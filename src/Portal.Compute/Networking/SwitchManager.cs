@@ -466,7 +466,10 @@ public sealed partial class SwitchManager : IAsyncDisposable
         }
 
         HostNetwork.DeleteNamespace(NamespacePath(record.Id));
-        File.Delete(HostsPath(record.Id));
+        if (File.Exists(HostsPath(record.Id)))
+        {
+            File.Delete(HostsPath(record.Id));
+        }
     }
 
     /// <summary>Removes veths, taps, namespaces and hosts files of ours that belong to no running container (a crash or reboot left them).</summary>

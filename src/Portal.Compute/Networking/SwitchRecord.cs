@@ -1,3 +1,4 @@
+using System.Text.Json.Serialization;
 using Portal.Contracts;
 
 namespace Portal.Compute.Networking;
@@ -12,11 +13,14 @@ public sealed record SwitchRecord
     public string? Subnet { get; init; }
     public required DateTimeOffset CreatedAt { get; init; }
 
+    [JsonIgnore]
     public Ipv4Subnet? ParsedSubnet => Subnet is null ? null : Ipv4Subnet.Parse(Subnet);
 
     /// <summary>The host has an address on Nat and Internal switches (the containers' gateway), none on Private ones.</summary>
+    [JsonIgnore]
     public bool HostHasAddress => Type is SwitchType.Nat or SwitchType.Internal;
 
+    [JsonIgnore]
     public bool HasBridge => Type != SwitchType.None;
 }
 
