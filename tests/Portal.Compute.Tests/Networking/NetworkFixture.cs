@@ -48,6 +48,16 @@ public sealed class NetworkFixture : VmFixture
         return (result.ExitCode, result.Stdout + result.Stderr);
     }
 
+    /// <summary>Ping and HTTP from one container to another (by address or name); the page names the container that answered.</summary>
+    public async Task AssertReachesAsync(string from, string target, string expectedName)
+    {
+        var (ping, pingOutput) = await ShAsync(from, $"ping -c1 -W3 {target}", attempts: 5);
+        Assert.True(ping == 0, $"{from} cannot ping {target}: {pingOutput}");
+        var (get, body) = await ShAsync(from, $"timeout 10 wget -q -O - http://{target}/", attempts: 10);
+        Assert.True(get == 0, $"{from} cannot fetch http://{target}/: {body}");
+        Assert.Equal($"hello-{expectedName}", body.Trim());
+    }
+
     /// <summary>Interfaces, namespaces and the table this sandbox's switches may leave: empty when nothing of ours remains.</summary>
     public IReadOnlyList<string> NetworkLeftovers()
     {

@@ -26,25 +26,25 @@ public sealed class SwitchTests(NetworkFixture fixture) : IClassFixture<NetworkF
         Assert.True(subnet.Contains(IPAddress.Parse(p1.IpAddress!)) && subnet.Contains(IPAddress.Parse(p2.IpAddress!)));
         Assert.NotEqual(p1.IpAddress, p2.IpAddress);
 
-        await AssertReachesAsync("p1", p2.IpAddress!, "p2");
-        await AssertReachesAsync("p1", "p2", "p2");
-        await AssertReachesAsync("p2", "p1", "p1");
+        await fixture.AssertReachesAsync("p1", p2.IpAddress!, "p2");
+        await fixture.AssertReachesAsync("p1", "p2", "p2");
+        await fixture.AssertReachesAsync("p2", "p1", "p1");
         Assert.Equal("hello-p1", await HostGetAsync(port));
 
         // A member that joins later is known by name to those already running.
         var p3 = await fixture.StartWebAsync("p3", RuntimeType.Default, "lab");
-        await AssertReachesAsync("p1", "p3", "p3");
+        await fixture.AssertReachesAsync("p1", "p3", "p3");
 
         // Restarts keep the address.
         var restarted = await Compute.RestartContainerAsync("p2", TimeSpan.FromSeconds(2));
         Assert.Equal(p2.IpAddress, restarted.IpAddress);
-        await AssertReachesAsync("p1", "p2", "p2");
+        await fixture.AssertReachesAsync("p1", "p2", "p2");
 
         // The agent restarts: switches, addresses, names and published ports are still there.
         await fixture.RestartStackAsync();
         Assert.Contains(Compute.ListSwitches(), s => s.Name == "lab" && s.Containers.Count == 3);
         Assert.Equal("hello-p1", await HostGetAsync(port));
-        await AssertReachesAsync("p3", "p1", "p1");
+        await fixture.AssertReachesAsync("p3", "p1", "p1");
 
         // Private switches: containers on one reach each other, nothing crosses to another switch.
         await Compute.CreateSwitchAsync(new SwitchCreateSpec { Name = "private-a", Type = SwitchType.Private });
@@ -52,7 +52,7 @@ public sealed class SwitchTests(NetworkFixture fixture) : IClassFixture<NetworkF
         await fixture.StartWebAsync("a1", RuntimeType.Default, "private-a");
         await fixture.StartWebAsync("a2", RuntimeType.Default, "private-a");
         var b1 = await fixture.StartWebAsync("b1", RuntimeType.Default, "private-b");
-        await AssertReachesAsync("a1", "a2", "a2");
+        await fixture.AssertReachesAsync("a1", "a2", "a2");
         await AssertBlockedAsync("a1", b1.IpAddress!);
         await AssertBlockedAsync("b1", Compute.GetContainer("a1").IpAddress!);
         await AssertBlockedAsync("a1", p1.IpAddress!);
@@ -127,15 +127,6 @@ public sealed class SwitchTests(NetworkFixture fixture) : IClassFixture<NetworkF
         Assert.Equal(linksBefore, Portal.Tests.Shared.TestSandbox.LinksOf(fixture.Options.Networking.InterfacePrefix).Order().ToList());
         await Compute.RemoveContainerAsync(user.Id);
         await Compute.RemoveSwitchAsync("base");
-    }
-
-    private async Task AssertReachesAsync(string from, string target, string expectedName)
-    {
-        var (ping, pingOutput) = await fixture.ShAsync(from, $"ping -c1 -W3 {target}", attempts: 3);
-        Assert.True(ping == 0, $"{from} cannot ping {target}: {pingOutput}");
-        var (get, body) = await fixture.ShAsync(from, $"timeout 10 wget -q -O - http://{target}/", attempts: 10);
-        Assert.True(get == 0, $"{from} cannot fetch http://{target}/: {body}");
-        Assert.Equal($"hello-{expectedName}", body.Trim());
     }
 
     private async Task AssertBlockedAsync(string from, string address)
