@@ -19,15 +19,15 @@ public sealed record NetworkOptions
     public int SubnetPrefixLength { get; init; } = 24;
 
     /// <summary>The NAT switch made at the first start; containers that ask for no switch are connected to it.</summary>
-    public string DefaultSwitch { get; init; } = "nat";
+    public string DefaultSwitch { get; init; } = "NAT";
 
     /// <summary>Names that stand for switches (case-insensitive), so the seed's and docker's names work unchanged.</summary>
     public IReadOnlyDictionary<string, string> SwitchAliases { get; init; } = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase)
     {
-        ["Virtual Switch"] = "nat",
-        ["Default Switch"] = "nat",
-        ["bridge"] = "nat",
-        ["default"] = "nat",
+        ["Virtual Switch"] = "NAT",
+        ["Default Switch"] = "NAT",
+        ["bridge"] = "NAT",
+        ["default"] = "NAT",
     };
 
     /// <summary>

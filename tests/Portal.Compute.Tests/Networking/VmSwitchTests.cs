@@ -19,7 +19,7 @@ public sealed class VmSwitchTests(NetworkFixture fixture) : IClassFixture<Networ
         var v1 = await fixture.StartWebAsync("v1", RuntimeType.HyperV, "Virtual Switch", new PortMapping { HostIp = "127.0.0.1", HostPort = port, ContainerPort = 80 });
         var v2 = await fixture.StartWebAsync("v2", RuntimeType.HyperV, "NAT");
         var p1 = await fixture.StartWebAsync("p1", RuntimeType.Default, null);
-        Assert.All(new[] { v1, v2, p1 }, c => Assert.Equal("nat", c.SwitchName));
+        Assert.All(new[] { v1, v2, p1 }, c => Assert.Equal("NAT", c.SwitchName));
         Assert.Equal(["Default Switch", "Virtual Switch", "bridge", "default"], Compute.GetSwitch("nat").Aliases.Order(StringComparer.Ordinal));
 
         await fixture.AssertReachesAsync("v1", v2.IpAddress!, "v2");   // VM to VM by address
