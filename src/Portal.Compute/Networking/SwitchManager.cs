@@ -351,16 +351,17 @@ public sealed partial class SwitchManager : IAsyncDisposable
         await DetachAsync(record, ct).ConfigureAwait(false); // whatever an earlier run left
         await HostsFile.WriteInPlaceAsync(hostsPath, hosts, ct).ConfigureAwait(false);
         var subnet = sw.ParsedSubnet;
-        var gateway = sw.Type == SwitchType.Nat ? subnet?.Gateway.ToString() : null;
+        if (!sw.HasBridge || subnet is null || record.IpAddress is null || record.MacAddress is null)
+        {
+            // Switch none: the runtime's own new network namespace (process) or no network device (VM), loopback only.
+            return new NetworkAttachment { HostsPath = hostsPath, Hosts = hosts };
+        }
+
+        var gateway = sw.Type == SwitchType.Nat ? subnet.Value.Gateway.ToString() : null;
         try
         {
             if (record.RuntimeType == RuntimeType.HyperV)
             {
-                if (!sw.HasBridge || subnet is null || record.IpAddress is null || record.MacAddress is null)
-                {
-                    return new NetworkAttachment { HostsPath = hostsPath, Hosts = hosts };
-                }
-
                 var tapName = TapName(record.Id);
                 var tap = HostNetwork.OpenTap(tapName);
                 try
@@ -383,20 +384,23 @@ public sealed partial class SwitchManager : IAsyncDisposable
             }
 
             var ns = NamespacePath(record.Id);
+            var veth = VethName(record.Id);
+            var peer = PeerName(record.Id);
             await HostNetwork.CreateNamespaceAsync(ns, ct).ConfigureAwait(false);
-            var inside = new List<string> { "link set lo up" };
-            if (sw.HasBridge && subnet is not null && record.IpAddress is not null && record.MacAddress is not null)
+            await HostNetwork.BatchAsync(
+                [$"link add {veth} type veth peer name {peer}", $"link set {peer} netns {ns}", $"link set {veth} master {BridgeName(sw)}", $"link set {veth} up"],
+                ct: ct).ConfigureAwait(false);
+            var inside = new List<string>
             {
-                var veth = VethName(record.Id);
-                var peer = PeerName(record.Id);
-                await HostNetwork.BatchAsync(
-                    [$"link add {veth} type veth peer name {peer}", $"link set {peer} netns {ns}", $"link set {veth} master {BridgeName(sw)}", $"link set {veth} up"],
-                    ct: ct).ConfigureAwait(false);
-                inside.AddRange([$"link set {peer} name eth0", $"link set eth0 address {record.MacAddress}", $"addr add {record.IpAddress}/{subnet.Value.PrefixLength} dev eth0", "link set eth0 up"]);
-                if (gateway is not null)
-                {
-                    inside.Add($"route add default via {gateway}");
-                }
+                "link set lo up",
+                $"link set {peer} name eth0",
+                $"link set eth0 address {record.MacAddress}",
+                $"addr add {record.IpAddress}/{subnet.Value.PrefixLength} dev eth0",
+                "link set eth0 up",
+            };
+            if (gateway is not null)
+            {
+                inside.Add($"route add default via {gateway}");
             }
 
             await HostNetwork.BatchAsync(inside, ns, ct: ct).ConfigureAwait(false);
