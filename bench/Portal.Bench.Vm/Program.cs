@@ -121,7 +121,7 @@ static async Task<double> RawBootAsync(string kernel, string initramfs, string[]
 
 static async Task<double> ContainerFirstOutputAsync(ComputeService compute, int run)
 {
-    var created = await compute.CreateContainerAsync(new ContainerCreateSpec { Name = $"bench-vm-{run}", Image = "busybox", Command = ["echo", "hello"], RuntimeType = RuntimeType.HyperV });
+    var created = await compute.CreateContainerAsync(new ContainerCreateSpec { Name = $"bench-vm-{run}", Image = "busybox", Command = ["echo", "hello"], RuntimeType = RuntimeType.HyperV, SwitchName = "none" }); // the raw boot it is compared with has no NIC either
     var watch = Stopwatch.StartNew();
     await compute.StartContainerAsync(created.Id);
     double? first = null;
@@ -138,7 +138,7 @@ static async Task<double> ContainerFirstOutputAsync(ComputeService compute, int 
 
 static async Task<(double Rss, double GuestInUse)> WorkerMemoryAsync(ComputeService compute)
 {
-    var created = await compute.CreateContainerAsync(new ContainerCreateSpec { Name = "bench-vm-memory", Image = "busybox", Command = ["sleep", "600"], RuntimeType = RuntimeType.HyperV });
+    var created = await compute.CreateContainerAsync(new ContainerCreateSpec { Name = "bench-vm-memory", Image = "busybox", Command = ["sleep", "600"], RuntimeType = RuntimeType.HyperV, SwitchName = "none" });
     await compute.StartContainerAsync(created.Id);
     await Task.Delay(3000);
     var worker = compute.EnumerateComputeSystems().Single(s => s.Id == created.Id + "@vm").HostPid!.Value;
