@@ -151,7 +151,7 @@ static async Task<(double Wall, double Cpu)> RawBootAsync(string kernel, string 
 static async Task<(double Wall, double Cpu)> ContainerFirstOutputAsync(ComputeService compute, int run)
 {
     // The sleep keeps the worker alive while its CPU time is read.
-    var created = await compute.CreateContainerAsync(new ContainerCreateSpec { Name = $"bench-vm-{run}", Image = "busybox", Command = ["sh", "-c", "echo hello; sleep 1"], RuntimeType = RuntimeType.HyperV });
+    var created = await compute.CreateContainerAsync(new ContainerCreateSpec { Name = $"bench-vm-{run}", Image = "busybox", Command = ["sh", "-c", "echo hello; sleep 1"], RuntimeType = RuntimeType.HyperV, SwitchName = "none" }); // the raw boot has no NIC either
     var watch = Stopwatch.StartNew();
     await compute.StartContainerAsync(created.Id);
     var worker = compute.EnumerateComputeSystems().Single(s => s.Id == created.Id + "@vm").HostPid!.Value;
@@ -173,7 +173,7 @@ static double Median(List<double> values) => Math.Round(Percentiles.Median(value
 // reporting, a few seconds after virtio_balloon loads), so RSS is sampled until it stops falling.
 static async Task<(double Rss, double Private, double GuestInUse, double GuestRam, double TranslationCache, double SettledAfter)> WorkerMemoryAsync(ComputeService compute, long guestMemoryBytes)
 {
-    var created = await compute.CreateContainerAsync(new ContainerCreateSpec { Name = "bench-vm-memory", Image = "busybox", Command = ["sleep", "600"], RuntimeType = RuntimeType.HyperV });
+    var created = await compute.CreateContainerAsync(new ContainerCreateSpec { Name = "bench-vm-memory", Image = "busybox", Command = ["sleep", "600"], RuntimeType = RuntimeType.HyperV, SwitchName = "none" }); // the raw boot has no NIC either
     var watch = Stopwatch.StartNew();
     await compute.StartContainerAsync(created.Id);
     var worker = compute.EnumerateComputeSystems().Single(s => s.Id == created.Id + "@vm").HostPid!.Value;

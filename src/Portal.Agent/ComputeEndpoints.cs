@@ -96,6 +96,20 @@ public static class ComputeEndpoints
             Layers = i.Layers,
         })).WithTags("Images");
 
+        var switches = api.MapGroup("/switches").WithTags("Switches");
+        switches.MapGet("/", async (ComputeHostService c) => (await Service(c)).ListSwitches());
+        switches.MapGet("/{name}", async (string name, ComputeHostService c) => (await Service(c)).GetSwitch(name));
+        switches.MapPost("/", async Task<IResult> (SwitchCreateSpec spec, ComputeHostService c, CancellationToken ct) =>
+        {
+            var created = await (await Service(c)).CreateSwitchAsync(spec, ct);
+            return Results.Created($"/api/switches/{created.Id}", created);
+        }).RequireAuthorization(AgentPolicies.Operate);
+        switches.MapDelete("/{name}", async Task<IResult> (string name, ComputeHostService c, CancellationToken ct) =>
+        {
+            await (await Service(c)).RemoveSwitchAsync(name, ct);
+            return Results.NoContent();
+        }).RequireAuthorization(AgentPolicies.Operate);
+
         var keys = api.MapGroup("/keys").RequireAuthorization(AgentPolicies.Admin).WithTags("API keys");
         keys.MapGet("/", (ApiKeyStore store) => store.List());
         keys.MapPost("/", async (ApiKeyRequest request, ApiKeyStore store, CancellationToken ct) => await store.CreateAsync(request.Name, request.Scope, ct));

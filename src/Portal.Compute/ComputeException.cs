@@ -13,6 +13,10 @@ public enum ComputeErrorCode
     RuntimeFailure,
     NotSupported,
     Timeout,
+    SwitchNotFound,
+    SwitchInUse,
+    SubnetOverlap,
+    PortInUse,
 }
 
 /// <summary>A failure a caller can act on: the message says what was wrong and what to do.</summary>

@@ -76,7 +76,8 @@ public sealed class ComputeHost : IAsyncDisposable
             loggerFactory.CreateLogger<ComputeHost>().LogWarning("VM isolation is not available on this host: {Reason}", e.Message);
         }
 
-        var service = new ComputeService(options, images, drivers, loggerFactory.CreateLogger<ComputeService>());
+        var switches = new Networking.SwitchManager(options.Networking, options.StateRoot, options.RunRoot, loggerFactory.CreateLogger<Networking.SwitchManager>());
+        var service = new ComputeService(options, images, drivers, loggerFactory.CreateLogger<ComputeService>(), switches);
         await service.InitializeAsync(ct).ConfigureAwait(false);
         return new ComputeHost(service, runtime.Choice, cgroups, vm?.Accelerator);
     }

@@ -49,6 +49,9 @@ public sealed record ComputeOptions
     /// <summary>TCG's translation cache per VM worker (QEMU's default of 1 GiB dominates a worker's memory).</summary>
     public int VmTcgTranslationCacheMiB { get; init; } = 32;
 
+    /// <summary>Virtual switches: interface and nftables names, the address pool, the default switch and its aliases.</summary>
+    public Networking.NetworkOptions Networking { get; init; } = new();
+
     /// <summary>Image names that stand for local images, so the seed's commands run unchanged.</summary>
     public IReadOnlyDictionary<string, string> ImageAliases { get; init; } = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase)
     {

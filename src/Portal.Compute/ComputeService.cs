@@ -3,6 +3,7 @@ using System.Security.Cryptography;
 using Microsoft.Extensions.Logging;
 using Portal.Compute.Containers;
 using Portal.Compute.Images;
+using Portal.Compute.Networking;
 using Portal.Compute.Storage;
 using Portal.Contracts;
 
@@ -27,9 +28,13 @@ public sealed class ComputeService : IAsyncDisposable
     private readonly CancellationTokenSource _shutdown = new();
     private int _disposed;
 
-    public ComputeService(ComputeOptions options, ImageStore images, IEnumerable<IIsolationDriver> drivers, ILogger<ComputeService> logger)
+    private readonly SwitchManager? _switches;
+
+    /// <param name="switches">Virtual switches; without them every container has no network but loopback (switch none).</param>
+    public ComputeService(ComputeOptions options, ImageStore images, IEnumerable<IIsolationDriver> drivers, ILogger<ComputeService> logger, SwitchManager? switches = null)
     {
         _options = options;
+        _switches = switches;
         Images = images;
         _drivers = drivers.ToDictionary(d => d.RuntimeType);
         _scratch = new ScratchDisk(Path.Combine(options.StateRoot, "cache"), options.ScratchDiskBytes);
@@ -66,6 +71,11 @@ public sealed class ComputeService : IAsyncDisposable
     public async Task InitializeAsync(CancellationToken ct)
     {
         Directory.CreateDirectory(ContainersRoot);
+        if (_switches is not null)
+        {
+            await _switches.InitializeAsync(ct).ConfigureAwait(false);
+        }
+
         foreach (var dir in Directory.EnumerateDirectories(ContainersRoot))
         {
             foreach (var temp in Directory.EnumerateFiles(dir, "*.tmp"))
@@ -104,6 +114,11 @@ public sealed class ComputeService : IAsyncDisposable
         {
             await driver.RemoveOrphansAsync(known, ct).ConfigureAwait(false);
         }
+
+        if (_switches is not null)
+        {
+            await _switches.RemoveOrphansAsync(_containers.Values.Where(e => e.Running is not null).Select(e => e.Record.Id).ToList(), ct).ConfigureAwait(false);
+        }
     }
 
     private async Task ReconcileAsync(Entry entry, CancellationToken ct)
@@ -119,10 +134,12 @@ public sealed class ComputeService : IAsyncDisposable
                     entry.Running = running.Container;
                     _logger.LogInformation("Re-adopted running container {Name} ({Id})", record.Name, record.Id);
                     _ = MonitorAsync(entry, running.Container);
+                    await ResumeNetworkAsync(entry, ct).ConfigureAwait(false);
                     return;
                 case AdoptResult.Exited exited:
                     _logger.LogInformation("Container {Name} exited with {Code} while the agent was down", record.Name, exited.Exit.ExitCode);
                     await driver.CleanupAsync(context, ct).ConfigureAwait(false);
+                    await DetachNetworkAsync(record, ct).ConfigureAwait(false);
                     await SaveAsync(entry, Stopped(record, exited.Exit, null), ct).ConfigureAwait(false);
                     entry.Exit.TrySetResult(exited.Exit);
                     return;
@@ -130,6 +147,7 @@ public sealed class ComputeService : IAsyncDisposable
         }
 
         await driver.CleanupAsync(context, ct).ConfigureAwait(false);
+        await DetachNetworkAsync(record, ct).ConfigureAwait(false);
         if (record.State != ContainerState.Created)
         {
             entry.Exit.TrySetResult(new ContainerExit(record.ExitCode ?? 0, record.StopReason));
@@ -326,6 +344,10 @@ public sealed class ComputeService : IAsyncDisposable
             }
 
             id = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(32));
+            var others = _containers.Values.Select(e => e.Record).ToList();
+            var sw = ResolveSwitch(spec.SwitchName);
+            var ports = SwitchManager.ValidatePorts(sw, spec.Ports ?? [], others);
+            var (address, mac) = SwitchManager.Allocate(sw, id, others);
             record = new ContainerRecord
             {
                 Id = id,
@@ -343,6 +365,11 @@ public sealed class ComputeService : IAsyncDisposable
                 Limits = spec.Limits,
                 Labels = spec.Labels,
                 CreatedAt = DateTimeOffset.UtcNow,
+                SwitchId = sw.Id,
+                SwitchName = sw.Name,
+                IpAddress = address,
+                MacAddress = mac,
+                Ports = ports,
             };
             if (!record.WorkingDirectory.StartsWith('/'))
             {
@@ -371,6 +398,7 @@ public sealed class ComputeService : IAsyncDisposable
         }
 
         Raise(ContainerEventKind.Created, record);
+        await RefreshHostsAsync(record.SwitchId, ct).ConfigureAwait(false);
         return record.ToInfo();
     }
 
@@ -387,7 +415,16 @@ public sealed class ComputeService : IAsyncDisposable
             IContainer container;
             try
             {
-                container = await Driver(record.RuntimeType).StartAsync(Context(record) with { ImageDiskPath = image.DiskPath }, ct).ConfigureAwait(false);
+                using var network = await AttachNetworkAsync(record, ct).ConfigureAwait(false);
+                try
+                {
+                    container = await Driver(record.RuntimeType).StartAsync(Context(record) with { ImageDiskPath = image.DiskPath, Network = network }, ct).ConfigureAwait(false);
+                }
+                catch
+                {
+                    await DetachNetworkAsync(record, CancellationToken.None).ConfigureAwait(false);
+                    throw;
+                }
             }
             catch (ComputeException e)
             {
@@ -509,6 +546,7 @@ public sealed class ComputeService : IAsyncDisposable
             var record = entry.Record;
             ContainerLifecycle.Ensure(record.State, ContainerOperation.Remove, record.Name);
             await Driver(record.RuntimeType).CleanupAsync(Context(record), ct).ConfigureAwait(false);
+            await DetachNetworkAsync(record, ct).ConfigureAwait(false);
             Directory.Delete(ContainerDirectory(record.Id), recursive: true);
             _containers.TryRemove(record.Id, out _);
             Raise(ContainerEventKind.Removed, record);
@@ -517,6 +555,8 @@ public sealed class ComputeService : IAsyncDisposable
         {
             entry.Lock.Release();
         }
+
+        await RefreshHostsAsync(entry.Record.SwitchId, ct).ConfigureAwait(false);
     }
 
     /// <summary>Starts another process in a running container.</summary>
@@ -654,6 +694,140 @@ public sealed class ComputeService : IAsyncDisposable
         };
     }
 
+    // ---- virtual switches ----
+
+    /// <summary>Every switch (the built-in none first) with the containers connected to it.</summary>
+    public IReadOnlyList<SwitchInfo> ListSwitches()
+    {
+        var records = _containers.Values.Select(e => e.Record).ToList();
+        return (_switches?.Switches ?? [SwitchManager.None]).Select(s => SwitchInfoOf(s, records)).ToList();
+    }
+
+    /// <summary>A switch by name, alias, id or unique id prefix.</summary>
+    public SwitchInfo GetSwitch(string nameOrId) => SwitchInfoOf(ResolveSwitch(nameOrId ?? throw new ArgumentNullException(nameof(nameOrId))), _containers.Values.Select(e => e.Record).ToList());
+
+    public async Task<SwitchInfo> CreateSwitchAsync(SwitchCreateSpec spec, CancellationToken ct = default)
+    {
+        var switches = _switches ?? throw new ComputeException(ComputeErrorCode.NotSupported, "Virtual switches are not available on this host.");
+        var created = await switches.CreateAsync(spec, ct).ConfigureAwait(false);
+        SwitchesChanged?.Invoke();
+        return SwitchInfoOf(created, []);
+    }
+
+    /// <summary>Removes a switch no container uses (whatever their state): its bridge, rules and addresses go with it.</summary>
+    public async Task RemoveSwitchAsync(string nameOrId, CancellationToken ct = default)
+    {
+        var switches = _switches ?? throw new ComputeException(ComputeErrorCode.NotSupported, "Virtual switches are not available on this host.");
+        await _namesLock.WaitAsync(ct).ConfigureAwait(false);
+        try
+        {
+            var sw = ResolveSwitch(nameOrId);
+            var users = _containers.Values.Where(e => e.Record.SwitchId == sw.Id).Select(e => e.Record.Name).Order(StringComparer.Ordinal).ToList();
+            if (sw.Type != SwitchType.None && users.Count > 0)
+            {
+                throw new ComputeException(ComputeErrorCode.SwitchInUse, $"Switch '{sw.Name}' is used by {users.Count} container(s) ({string.Join(", ", users.Take(10))}{(users.Count > 10 ? ", ..." : "")}): remove them first.");
+            }
+
+            await switches.RemoveAsync(sw, ct).ConfigureAwait(false);
+        }
+        finally
+        {
+            _namesLock.Release();
+        }
+
+        SwitchesChanged?.Invoke();
+    }
+
+    /// <summary>Raised after a switch was created or removed (container changes raise <see cref="Changed"/>).</summary>
+    public event Action? SwitchesChanged;
+
+    private SwitchInfo SwitchInfoOf(SwitchRecord sw, IReadOnlyList<ContainerRecord> records) => _switches is { } switches
+        ? switches.ToInfo(sw, records)
+        : new SwitchInfo { Id = sw.Id, Name = sw.Name, Type = sw.Type, IsBuiltIn = true, IsDefault = true, CreatedAt = sw.CreatedAt };
+
+    private SwitchRecord ResolveSwitch(string? name) => _switches is { } switches
+        ? switches.Resolve(name)
+        : string.IsNullOrWhiteSpace(name) || string.Equals(name.Trim(), SwitchManager.NoneName, StringComparison.OrdinalIgnoreCase)
+            ? SwitchManager.None
+            : throw new ComputeException(ComputeErrorCode.SwitchNotFound, $"No such switch: '{name}'. This host has no virtual switches; use none.");
+
+    private async Task<NetworkAttachment?> AttachNetworkAsync(ContainerRecord record, CancellationToken ct)
+    {
+        if (_switches is not { } switches)
+        {
+            return null;
+        }
+
+        var attachment = await switches.AttachAsync(record, switches.HostsFor(record, _containers.Values.Select(e => e.Record)), ct).ConfigureAwait(false);
+        try
+        {
+            await switches.OpenPortsAsync(record).ConfigureAwait(false);
+        }
+        catch
+        {
+            attachment.Dispose();
+            await switches.DetachAsync(record, CancellationToken.None).ConfigureAwait(false);
+            throw;
+        }
+
+        return attachment;
+    }
+
+    private async Task DetachNetworkAsync(ContainerRecord record, CancellationToken ct)
+    {
+        if (_switches is { } switches)
+        {
+            await switches.DetachAsync(record, ct).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>After the agent re-adopted a running container: its ports listen again and its hosts file is current.</summary>
+    private async Task ResumeNetworkAsync(Entry entry, CancellationToken ct)
+    {
+        if (_switches is not { } switches)
+        {
+            return;
+        }
+
+        try
+        {
+            await switches.OpenPortsAsync(entry.Record).ConfigureAwait(false);
+        }
+        catch (ComputeException e)
+        {
+            _logger.LogError(e, "Could not publish the ports of re-adopted container {Name} again", entry.Record.Name);
+        }
+
+        await RefreshHostsAsync(entry.Record.SwitchId, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>A member of a switch came or went: every running container on it gets its hosts file rewritten.</summary>
+    private async Task RefreshHostsAsync(string? switchId, CancellationToken ct)
+    {
+        if (_switches is not { } switches || switchId is null || switchId == SwitchManager.NoneName)
+        {
+            return;
+        }
+
+        var records = _containers.Values.Select(e => e.Record).ToList();
+        foreach (var entry in _containers.Values.Where(e => e.Record.SwitchId == switchId && e.Running is not null))
+        {
+            var hosts = switches.HostsFor(entry.Record, records);
+            try
+            {
+                await switches.WriteHostsAsync(entry.Record, hosts, ct).ConfigureAwait(false);
+                if (entry.Running is { } running)
+                {
+                    await running.UpdateHostsAsync(hosts, ct).ConfigureAwait(false);
+                }
+            }
+            catch (Exception e) when (e is IOException or ComputeException)
+            {
+                _logger.LogWarning(e, "Could not update the hosts file of container {Name}", entry.Record.Name);
+            }
+        }
+    }
+
     // ---- internals ----
 
     /// <summary>After the exit: waits until the monitor has released what the container held (it cleans up under the lock).</summary>
@@ -726,6 +900,7 @@ public sealed class ComputeService : IAsyncDisposable
             try
             {
                 await Driver(record.RuntimeType).CleanupAsync(Context(record), CancellationToken.None).ConfigureAwait(false);
+                await DetachNetworkAsync(record, CancellationToken.None).ConfigureAwait(false);
             }
             catch (Exception e) when (e is IOException or ComputeException or UnauthorizedAccessException)
             {
@@ -853,6 +1028,11 @@ public sealed class ComputeService : IAsyncDisposable
         foreach (var driver in _drivers.Values.OfType<IDisposable>())
         {
             driver.Dispose();
+        }
+
+        if (_switches is not null)
+        {
+            await _switches.DisposeAsync().ConfigureAwait(false);
         }
 
         _shutdown.Dispose();

@@ -18,6 +18,10 @@ public sealed record ContainerCreateSpec
     public bool OpenStdin { get; init; }
     public ContainerLimits Limits { get; init; } = new();
     public IReadOnlyDictionary<string, string> Labels { get; init; } = new Dictionary<string, string>();
+    /// <summary>The virtual switch (name or alias: "Virtual Switch", NAT, none ...); null takes the host's default switch.</summary>
+    public string? SwitchName { get; init; }
+    /// <summary>Ports to publish on the host (NAT switches only).</summary>
+    public IReadOnlyList<PortMapping> Ports { get; init; } = [];
 }
 
 public sealed record ContainerLimits
@@ -55,6 +59,13 @@ public sealed record ContainerInfo
     public string? StopReason { get; init; }
     /// <summary>The host PID of the container's first process while it runs (process isolation).</summary>
     public int? HostPid { get; init; }
+    /// <summary>The virtual switch the container is connected to ("none" when it has no network).</summary>
+    public string SwitchName { get; init; } = "none";
+    public string? SwitchId { get; init; }
+    /// <summary>The container's IPv4 address on its switch: the same across restarts and runtime conversions.</summary>
+    public string? IpAddress { get; init; }
+    public string? MacAddress { get; init; }
+    public IReadOnlyList<PortMapping> Ports { get; init; } = [];
 }
 
 /// <summary>One row of Get-ComputeProcess: the HCS view of a container or of its utility VM.</summary>

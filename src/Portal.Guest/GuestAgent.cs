@@ -58,9 +58,10 @@ internal sealed class GuestAgent(OutboundQueue queue, ProcessSupervisor supervis
 
         if (request is HelloRequest hello)
         {
-            var response = hello.Version == GuestProtocol.Version
-                ? new GuestResponse { Version = GuestProtocol.Version, Kernel = KernelRelease() }
-                : new GuestResponse { Version = GuestProtocol.Version, Kernel = KernelRelease(), Error = $"protocol version {hello.Version} is not supported (the guest speaks {GuestProtocol.Version})" };
+            // The highest version both sides speak: an older host keeps working, a newer one learns what this guest can do.
+            var response = hello.Version >= GuestProtocol.MinimumVersion
+                ? new GuestResponse { Version = Math.Min(hello.Version, GuestProtocol.Version), Kernel = KernelRelease() }
+                : new GuestResponse { Version = GuestProtocol.Version, Kernel = KernelRelease(), Error = $"protocol version {hello.Version} is not supported (the guest speaks {GuestProtocol.MinimumVersion} to {GuestProtocol.Version})" };
             GuestLog.Info("host connected");
             queue.StartSession(ResponseFrame(id, response));
             return;
@@ -120,6 +121,10 @@ internal sealed class GuestAgent(OutboundQueue queue, ProcessSupervisor supervis
             case ShutdownRequest:
                 await ShutdownAsync().ConfigureAwait(false);
                 return new GuestResponse();
+            case UpdateHostsRequest hosts:
+                RequireStarted();
+                root.UpdateHosts(hosts.Hosts);
+                return new GuestResponse();
             default:
                 throw new GuestException($"unsupported request {request.GetType().Name}");
         }
@@ -137,6 +142,12 @@ internal sealed class GuestAgent(OutboundQueue queue, ProcessSupervisor supervis
 
             await filesystemModules.ConfigureAwait(false);
             await Task.WhenAll(ContainerRoot.WaitForDeviceAsync(start.ImageDevice, DeviceTimeout), ContainerRoot.WaitForDeviceAsync(start.ScratchDevice, DeviceTimeout)).ConfigureAwait(false);
+            Networking.GuestInterfaces.BringUp("lo");
+            if (start.Network is { } network)
+            {
+                await Networking.GuestInterfaces.ConfigureAsync(network, DeviceTimeout).ConfigureAwait(false);
+            }
+
             root.Enter(start);
             supervisor.Hostname = start.Hostname;
             _started = true;

@@ -107,6 +107,30 @@ public sealed class CmdletBehaviourTests(AgentFixture fixture) : IAsyncLifetime
         Assert.Equal(3, code);
     }
 
+    [Fact]
+    public void Switches_are_managed_with_the_VMSwitch_cmdlets_and_containers_publish_ports()
+    {
+        using var ps = new PowerShellSession(fixture.Agent);
+        var nat = ps.Ok("Get-VMSwitch 'Virtual Switch'").Single();
+        Assert.Equal("NAT", nat.Properties["Name"].Value);
+        Assert.Equal(SwitchType.Nat, nat.Properties["SwitchType"].Value);
+
+        var lab = ps.Ok("New-VMSwitch -Name PSLAB -SwitchType Private").Single();
+        Assert.Null(lab.Properties["Gateway"].Value);
+        var con = ps.Ok("New-Container -Name PSNET -ContainerImageName nanoserver -SwitchName PSLAB").Single();
+        Assert.Equal("PSLAB", con.Properties["SwitchName"].Value);
+        Assert.NotNull(con.Properties["IpAddress"].Value);
+        AssertError(ps.Run("Remove-VMSwitch PSLAB"), "SwitchInUse", ErrorCategory.InvalidOperation, "remove them first");
+        AssertError(ps.Run("New-Container -ContainerImageName nanoserver -SwitchName NOSUCH"), "SwitchNotFound", ErrorCategory.ObjectNotFound, "No such switch");
+
+        var web = ps.Ok("New-Container -Name PSWEB -ContainerImageName nanoserver -SwitchName NAT -Port 127.0.0.1:0:80").Single();
+        Assert.Matches(@"^127\.0\.0\.1:\d+->80/tcp$", ((IEnumerable<string>)web.Properties["Ports"].Value).Single());
+
+        ps.Ok("Remove-Container PSNET");
+        ps.Ok("Remove-VMSwitch PSLAB");
+        Assert.Empty(ps.Ok("Get-VMSwitch PSLAB"));
+    }
+
     private static void AssertError(ScriptResult result, string code, ErrorCategory category, string messagePart)
     {
         var error = Assert.Single(result.Errors);

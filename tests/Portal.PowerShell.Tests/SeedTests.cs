@@ -23,7 +23,7 @@ public sealed class SeedTests(AgentFixture fixture, Xunit.Abstractions.ITestOutp
         var con = ps.Ok("$con").Single();
         Assert.Equal("HYPVCON", con.Properties["ContainerName"].Value);
         Assert.Equal(RuntimeType.HyperV, con.Properties["RuntimeType"].Value);
-        Assert.Equal("Virtual Switch", con.Properties["SwitchName"].Value);
+        Assert.Equal("NAT", con.Properties["SwitchName"].Value); // "Virtual Switch" is an alias of the default NAT switch
 
         // "Konvertieren eines Containers"
         var demo = ps.Ok("New-Container -Name DEMO -ContainerImageName nanoserver -SwitchName NAT").Single();

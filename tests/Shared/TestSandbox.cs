@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using Portal.Compute;
+using Portal.Compute.Networking;
 
 namespace Portal.Tests.Shared;
 
@@ -14,8 +15,18 @@ public sealed class TestSandbox
     public TestSandbox(string prefix = "portal-test")
     {
         Tag = $"{prefix}-{Guid.NewGuid():N}"[..(prefix.Length + 9)];
+        var hex = Tag[^8..];
         Options = new ComputeOptions
         {
+            // Its own interface names, nftables table and address pool: concurrent sandboxes never meet. No ip_forward
+            // changes: tests reach only the host and containers, never beyond.
+            Networking = new NetworkOptions
+            {
+                InterfacePrefix = "t" + hex[..5],
+                NftTable = "portal_" + hex,
+                AddressPool = $"10.{100 + (Convert.ToInt32(hex[..2], 16) % 150)}.0.0/16",
+                EnableIpForward = false,
+            },
             StateRoot = Path.Combine(Path.GetTempPath(), Tag, "state"),
             RunRoot = Path.Combine("/run", Tag),
             CgroupParent = Tag,
@@ -34,6 +45,8 @@ public sealed class TestSandbox
     public string RunRoot => Options.RunRoot;
 
     public string CgroupParent => Options.CgroupParent;
+
+    public NetworkOptions Networking => Options.Networking;
 
     /// <summary>A directory of the caller's own, removed with the sandbox.</summary>
     public string PrivateRoot => Path.Combine(RunRoot, "private");
@@ -82,6 +95,14 @@ public sealed class TestSandbox
             }
         }
 
+        // Bridges, veths and taps of the sandbox's switches, and its nftables table.
+        foreach (var link in LinksOf(Networking.InterfacePrefix))
+        {
+            Run("ip", "link", "del", link);
+        }
+
+        Run("nft", "delete", "table", "ip", Networking.NftTable);
+
         // Autoclear frees a loop device once its lazy unmount lets go; one the agent attached but never mounted stays.
         foreach (var device in LoopDevicesUnder([RunRoot, TempRoot]))
         {
@@ -113,8 +134,28 @@ public sealed class TestSandbox
         Add("mounts", MountsUnder(RunRoot).Concat(MountsUnder(TempRoot)).ToList());
         Add("loop devices", LoopDevicesUnder([RunRoot, TempRoot]));
         Add("cgroups", CgroupsOf(Tag).ToList());
+        Add("network interfaces", LinksOf(Networking.InterfacePrefix));
+        Add("nftables tables", NftTableExists(Networking.NftTable) ? [Networking.NftTable] : []);
         Add("directories", new[] { RunRoot, TempRoot }.Where(Directory.Exists).ToList());
         return left;
+    }
+
+    /// <summary>The host's network interfaces whose names start with <paramref name="prefix"/>.</summary>
+    public static IReadOnlyList<string> LinksOf(string prefix) =>
+        Directory.EnumerateFileSystemEntries("/sys/class/net").Select(Path.GetFileName).Where(n => n!.StartsWith(prefix, StringComparison.Ordinal)).Select(n => n!).ToList();
+
+    public static bool NftTableExists(string table)
+    {
+        try
+        {
+            using var process = Process.Start(new ProcessStartInfo("nft", ["list", "table", "ip", table]) { RedirectStandardError = true, RedirectStandardOutput = true })!;
+            process.WaitForExit();
+            return process.ExitCode == 0;
+        }
+        catch (System.ComponentModel.Win32Exception)
+        {
+            return false; // nft is not installed: no table of ours either
+        }
     }
 
     public static IReadOnlyList<string> MountsUnder(string root) =>
@@ -220,7 +261,14 @@ public sealed class TestSandbox
 
     private static void Run(string file, params string[] args)
     {
-        using var process = Process.Start(new ProcessStartInfo(file, args) { RedirectStandardError = true, RedirectStandardOutput = true })!;
-        process.WaitForExit();
+        try
+        {
+            using var process = Process.Start(new ProcessStartInfo(file, args) { RedirectStandardError = true, RedirectStandardOutput = true })!;
+            process.WaitForExit();
+        }
+        catch (System.ComponentModel.Win32Exception)
+        {
+            // Not installed (nft on a host without nftables): nothing of that kind to clean.
+        }
     }
 }

@@ -13,7 +13,8 @@ public sealed record LibrarySample(double CreateMs, double StartMs, double WaitM
 /// <summary>Runs /bin/true through <see cref="ComputeService"/>: create, start, wait until stopped, then remove (untimed for the total).</summary>
 public sealed class ComputeServicePath(ComputeService compute)
 {
-    private static readonly ContainerCreateSpec Spec = new() { Image = "busybox", Command = ["/bin/true"] };
+    // Switch none: `runc run`, the peer, gives its container an empty network namespace too.
+    private static readonly ContainerCreateSpec Spec = new() { Image = "busybox", Command = ["/bin/true"], SwitchName = "none" };
 
     public async Task<LibrarySample> RunOnceAsync(CancellationToken ct)
     {

@@ -23,6 +23,7 @@ internal static partial class DockerApiRoutes
         app.MapDockerContainerMetrics();
         app.MapDockerExec();
         app.MapDockerImages();
+        app.MapDockerNetworks();
         MapUnsupported(app);
         app.MapFallback(_ => throw new DockerApiException(StatusCodes.Status404NotFound, "page not found"));
     }
@@ -74,10 +75,8 @@ internal static partial class DockerApiRoutes
             ("/session", "build sessions"),
             ("/auth", "registry login"),
             ("/distribution/{**rest}", "registry distribution"),
-            ("/networks", "networks"),
-            ("/networks/create", "creating networks"),
             ("/networks/prune", "network prune"),
-            ("/networks/{id}/{action}", "networks"),
+            ("/networks/{id}/{action}", "connecting and disconnecting containers (docker network connect/disconnect)"),
             ("/volumes", "volumes"),
             ("/volumes/create", "creating volumes"),
             ("/volumes/prune", "volume prune"),
@@ -96,10 +95,8 @@ internal static partial class DockerApiRoutes
             app.Map(pattern, (RequestDelegate)(_ => throw DockerApiException.NotSupported(what)));
         }
 
-        // `docker inspect NAME` probes networks and volumes after containers and images: they answer "not found".
-        app.MapGet("/networks/{id}", http => throw new DockerApiException(StatusCodes.Status404NotFound, $"network {DockerQuery.Route(http, "id")} not found"));
+        // `docker inspect NAME` probes volumes after containers, images and networks: they answer "not found".
         app.MapGet("/volumes/{name}", http => throw new DockerApiException(StatusCodes.Status404NotFound, $"get {DockerQuery.Route(http, "name")}: no such volume"));
-        app.MapMethods("/networks/{id}", [HttpMethods.Delete], (RequestDelegate)(_ => throw DockerApiException.NotSupported("networks")));
         app.MapMethods("/volumes/{name}", [HttpMethods.Delete], (RequestDelegate)(_ => throw DockerApiException.NotSupported("volumes")));
     }
 }

@@ -51,7 +51,9 @@ internal static class DockerContainerEndpoints
     private static async Task InspectAsync(HttpContext http)
     {
         var service = await Service(http).ConfigureAwait(false);
-        await DockerJson.WriteAsync(http, DockerContainerView.Inspect(service.GetContainer(DockerQuery.Route(http, "id")))).ConfigureAwait(false);
+        var container = service.GetContainer(DockerQuery.Route(http, "id"));
+        var sw = service.ListSwitches().FirstOrDefault(s => s.Id == container.SwitchId);
+        await DockerJson.WriteAsync(http, DockerContainerView.Inspect(container, sw)).ConfigureAwait(false);
     }
 
     private static async Task StartAsync(HttpContext http)
@@ -168,7 +170,7 @@ internal static class DockerContainerEndpoints
     };
 
     /// <summary>docker's filters: {"name":["x"]} or the old {"name":{"x":true}}.</summary>
-    private static Dictionary<string, List<string>> ParseFilters(string? json)
+    internal static Dictionary<string, List<string>> ParseFilters(string? json)
     {
         var filters = new Dictionary<string, List<string>>(StringComparer.Ordinal);
         if (string.IsNullOrWhiteSpace(json))

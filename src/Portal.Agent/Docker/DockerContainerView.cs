@@ -24,11 +24,37 @@ internal static class DockerContainerView
             Labels = labels,
             State = DockerFormat.State(c.State),
             Status = DockerFormat.Status(c, now),
-            HostConfig = new DockerSummaryHostConfig("none", DockerEngine.IsolationName(c.RuntimeType)),
+            HostConfig = new DockerSummaryHostConfig(c.SwitchName, DockerEngine.IsolationName(c.RuntimeType)),
+            Ports = c.Ports.Select(p => new DockerPort(p.HostIp ?? "0.0.0.0", p.ContainerPort, p.HostPort, p.Protocol)).ToList(),
+            NetworkSettings = NetworkSettings(c, null),
         };
     }
 
-    public static DockerContainerInspect Inspect(ContainerInfo c)
+    /// <summary>The container's place on its switch as docker shows it (gateway and prefix need the switch).</summary>
+    public static DockerNetworkSettings NetworkSettings(ContainerInfo c, SwitchInfo? sw)
+    {
+        var prefix = sw?.Subnet is { } subnet && int.TryParse(subnet.AsSpan(subnet.IndexOf('/', StringComparison.Ordinal) + 1), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var p) ? p : 0;
+        var endpoint = new DockerEndpointSettings
+        {
+            NetworkID = c.SwitchId ?? "none",
+            EndpointID = c.IpAddress is null ? "" : c.Id,
+            Gateway = sw?.Gateway ?? "",
+            IPAddress = c.IpAddress ?? "",
+            IPPrefixLen = prefix,
+            MacAddress = c.MacAddress ?? "",
+        };
+        return new DockerNetworkSettings
+        {
+            Networks = new Dictionary<string, DockerEndpointSettings> { [c.SwitchName] = endpoint },
+            Ports = c.Ports.GroupBy(p => $"{p.ContainerPort}/{p.Protocol}").ToDictionary(g => g.Key, g => (IReadOnlyList<DockerPortBinding>?)g.Select(p => new DockerPortBinding(p.HostIp ?? "0.0.0.0", p.HostPort.ToString(System.Globalization.CultureInfo.InvariantCulture))).ToList()),
+            IPAddress = endpoint.IPAddress,
+            Gateway = endpoint.Gateway,
+            IPPrefixLen = endpoint.IPPrefixLen,
+            MacAddress = endpoint.MacAddress,
+        };
+    }
+
+    public static DockerContainerInspect Inspect(ContainerInfo c, SwitchInfo? sw)
     {
         var running = c.State is ContainerState.Running or ContainerState.Stopping;
         return new DockerContainerInspect
@@ -56,7 +82,10 @@ internal static class DockerContainerView
                 NanoCpus = c.Limits.Cpus is { } cpus ? (long)Math.Round(cpus * 1e9) : 0,
                 PidsLimit = c.Limits.PidsLimit,
                 AutoRemove = AutoRemove(c),
+                NetworkMode = c.SwitchName,
+                PortBindings = c.Ports.GroupBy(p => $"{p.ContainerPort}/{p.Protocol}").ToDictionary(g => g.Key, g => (IReadOnlyList<DockerPortBinding>)g.Select(p => new DockerPortBinding(p.HostIp ?? "", p.HostPort.ToString(System.Globalization.CultureInfo.InvariantCulture))).ToList()),
             },
+            NetworkSettings = NetworkSettings(c, sw),
             Config = new DockerContainerConfig
             {
                 Hostname = c.Environment.FirstOrDefault(e => e.StartsWith("HOSTNAME=", StringComparison.Ordinal))?["HOSTNAME=".Length..] ?? c.Name,

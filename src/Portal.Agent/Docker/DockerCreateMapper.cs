@@ -42,7 +42,59 @@ internal static class DockerCreateMapper
                 PidsLimit = host.PidsLimit is > 0 ? host.PidsLimit : null,
             },
             Labels = labels,
+            SwitchName = Network(host.NetworkMode),
+            Ports = Ports(host.PortBindings),
         };
+    }
+
+    /// <summary>--network: a switch name; "default" (or none given) is the host's default switch.</summary>
+    private static string? Network(string? mode) => mode switch
+    {
+        null or "" or "default" => null,
+        "host" => throw DockerApiException.BadParameter("--network host is not supported by this engine: containers get their own network; publish ports with -p"),
+        _ when mode.StartsWith("container:", StringComparison.Ordinal) => throw DockerApiException.BadParameter("--network container:... is not supported by this engine"),
+        _ => NoNul(mode, "NetworkMode"),
+    };
+
+    /// <summary>-p: {"80/tcp": [{"HostIp": "127.0.0.1", "HostPort": "8080"}]}; an empty host port picks a free one.</summary>
+    private static IReadOnlyList<PortMapping> Ports(JsonElement? bindings)
+    {
+        if (bindings is not { ValueKind: JsonValueKind.Object } map)
+        {
+            return [];
+        }
+
+        var ports = new List<PortMapping>();
+        foreach (var binding in map.EnumerateObject())
+        {
+            var parts = binding.Name.Split('/');
+            if (parts.Length > 2 || !int.TryParse(parts[0], NumberStyles.None, CultureInfo.InvariantCulture, out var containerPort))
+            {
+                throw DockerApiException.BadParameter($"invalid port \"{binding.Name}\": use PORT or PORT/tcp");
+            }
+
+            var protocol = parts.Length == 2 ? parts[1] : "tcp";
+            var hosts = binding.Value.ValueKind == JsonValueKind.Array ? binding.Value.EnumerateArray().ToList() : [];
+            if (hosts.Count == 0)
+            {
+                ports.Add(new PortMapping { ContainerPort = containerPort, Protocol = protocol });
+            }
+
+            foreach (var host in hosts)
+            {
+                var hostIp = host.TryGetProperty("HostIp", out var ip) && ip.ValueKind == JsonValueKind.String ? ip.GetString() : null;
+                var hostPortText = host.TryGetProperty("HostPort", out var hp) && hp.ValueKind == JsonValueKind.String ? hp.GetString() : null;
+                var hostPort = 0;
+                if (!string.IsNullOrEmpty(hostPortText) && !int.TryParse(hostPortText, NumberStyles.None, CultureInfo.InvariantCulture, out hostPort))
+                {
+                    throw DockerApiException.BadParameter($"invalid host port \"{hostPortText}\" for {binding.Name}: port ranges are not supported, give one port");
+                }
+
+                ports.Add(new PortMapping { HostIp = string.IsNullOrEmpty(hostIp) || hostIp == "0.0.0.0" ? null : hostIp, HostPort = hostPort, ContainerPort = containerPort, Protocol = protocol });
+            }
+        }
+
+        return ports;
     }
 
     public static IReadOnlyList<string> Env(IReadOnlyList<string?>? env, string field)
@@ -111,9 +163,9 @@ internal static class DockerCreateMapper
             throw DockerApiException.BadParameter("bind mounts and volumes (-v, --mount) are not supported by this engine");
         }
 
-        if (IsNonEmpty(host.PortBindings))
+        if (host.PublishAllPorts == true)
         {
-            throw DockerApiException.BadParameter("publishing ports (-p) is not supported by this engine");
+            throw DockerApiException.BadParameter("publishing all exposed ports (-P) is not supported by this engine: publish each port with -p HOSTPORT:PORT");
         }
 
         if (host.Privileged == true)

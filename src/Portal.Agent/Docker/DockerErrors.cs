@@ -16,8 +16,9 @@ internal static class DockerErrors
     public static int StatusOf(ComputeErrorCode code) => code switch
     {
         ComputeErrorCode.InvalidArgument or ComputeErrorCode.ImageRejected or ComputeErrorCode.NotSupported => StatusCodes.Status400BadRequest,
-        ComputeErrorCode.ContainerNotFound or ComputeErrorCode.ImageNotFound => StatusCodes.Status404NotFound,
-        ComputeErrorCode.NameInUse or ComputeErrorCode.InvalidTransition or ComputeErrorCode.ImageInUse => StatusCodes.Status409Conflict,
+        ComputeErrorCode.ContainerNotFound or ComputeErrorCode.ImageNotFound or ComputeErrorCode.SwitchNotFound => StatusCodes.Status404NotFound,
+        ComputeErrorCode.NameInUse or ComputeErrorCode.InvalidTransition or ComputeErrorCode.ImageInUse
+            or ComputeErrorCode.SwitchInUse or ComputeErrorCode.SubnetOverlap or ComputeErrorCode.PortInUse => StatusCodes.Status409Conflict,
         _ => StatusCodes.Status500InternalServerError,
     };
 

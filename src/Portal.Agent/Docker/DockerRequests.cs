@@ -38,6 +38,8 @@ public sealed record DockerHostConfigRequest
     public IReadOnlyList<string?>? Binds { get; init; }
     public JsonElement? Mounts { get; init; }
     public JsonElement? PortBindings { get; init; }
+    public string? NetworkMode { get; init; }
+    public bool? PublishAllPorts { get; init; }
 }
 
 /// <summary>The body of POST /containers/{id}/exec.</summary>

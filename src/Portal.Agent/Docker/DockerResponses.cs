@@ -117,9 +117,28 @@ public sealed record DockerSummaryHostConfig(string NetworkMode, string Isolatio
 
 public sealed record DockerNetworkSettings
 {
-    public IReadOnlyDictionary<string, object> Networks { get; init; } = new Dictionary<string, object>();
-    public IReadOnlyDictionary<string, object> Ports { get; init; } = new Dictionary<string, object>();
+    public IReadOnlyDictionary<string, DockerEndpointSettings> Networks { get; init; } = new Dictionary<string, DockerEndpointSettings>();
+    public IReadOnlyDictionary<string, IReadOnlyList<DockerPortBinding>?> Ports { get; init; } = new Dictionary<string, IReadOnlyList<DockerPortBinding>?>();
+    public string IPAddress { get; init; } = "";
+    public string Gateway { get; init; } = "";
+    public int IPPrefixLen { get; init; }
+    public string MacAddress { get; init; } = "";
 }
+
+public sealed record DockerEndpointSettings
+{
+    public required string NetworkID { get; init; }
+    public required string EndpointID { get; init; }
+    public required string Gateway { get; init; }
+    public required string IPAddress { get; init; }
+    public required int IPPrefixLen { get; init; }
+    public required string MacAddress { get; init; }
+}
+
+public sealed record DockerPortBinding(string HostIp, string HostPort);
+
+/// <summary>A published port in a docker ps row.</summary>
+public sealed record DockerPort(string IP, int PrivatePort, int PublicPort, string Type);
 
 public sealed record DockerContainerInspect
 {
@@ -188,6 +207,7 @@ public sealed record DockerContainerHostConfig
     public required long? PidsLimit { get; init; }
     public required bool AutoRemove { get; init; }
     public string NetworkMode { get; init; } = "none";
+    public IReadOnlyDictionary<string, IReadOnlyList<DockerPortBinding>> PortBindings { get; init; } = new Dictionary<string, IReadOnlyList<DockerPortBinding>>();
     public DockerRestartPolicy RestartPolicy { get; init; } = new("no", 0);
     public DockerLogConfig LogConfig { get; init; } = new("k8s-file", new Dictionary<string, string>());
     public bool Privileged { get; init; }

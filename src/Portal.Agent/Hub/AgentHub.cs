@@ -181,6 +181,48 @@ public sealed class AgentHub(ComputeHostService compute, ContainerFeed feed) : M
     public async Task<ContainerInfo> ConvertContainer(string container, RuntimeType runtimeType, bool restart) =>
         await (await ServiceAsync()).ConvertContainerAsync(container, runtimeType, restart, null, Context.ConnectionAborted);
 
+    public async Task<IReadOnlyList<SwitchInfo>> ListSwitches() => (await ServiceAsync()).ListSwitches();
+
+    [Authorize(Policy = AgentPolicies.Operate)]
+    public async Task<SwitchInfo> CreateSwitch(SwitchCreateSpec spec) => await (await ServiceAsync()).CreateSwitchAsync(spec, Context.ConnectionAborted);
+
+    [Authorize(Policy = AgentPolicies.Operate)]
+    public async Task RemoveSwitch(string name) => await (await ServiceAsync()).RemoveSwitchAsync(name, Context.ConnectionAborted);
+
+    public IAsyncEnumerable<IReadOnlyList<SwitchInfo>> SubscribeSwitches(CancellationToken cancellationToken) =>
+        HubErrors.Guard(SubscribeSwitchesCore(cancellationToken), cancellationToken);
+
+    private async IAsyncEnumerable<IReadOnlyList<SwitchInfo>> SubscribeSwitchesCore([EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        var service = await ServiceAsync().ConfigureAwait(false);
+        var wake = Channel.CreateBounded<bool>(new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropWrite, SingleReader = true });
+        void OnSwitches() => wake.Writer.TryWrite(true);
+        void OnContainer(ContainerEvent _) => wake.Writer.TryWrite(true);
+        service.SwitchesChanged += OnSwitches;
+        service.Changed += OnContainer;
+        try
+        {
+            var last = "";
+            while (!cancellationToken.IsCancellationRequested)
+            {
+                var switches = service.ListSwitches();
+                var json = JsonSerializer.Serialize(switches);
+                if (json != last)
+                {
+                    last = json;
+                    yield return switches;
+                }
+
+                await wake.Reader.ReadAsync(cancellationToken).ConfigureAwait(false);
+            }
+        }
+        finally
+        {
+            service.SwitchesChanged -= OnSwitches;
+            service.Changed -= OnContainer;
+        }
+    }
+
     [Authorize(Policy = AgentPolicies.Operate)]
     public IAsyncEnumerable<ProcessOutput> Exec(string container, ExecStart start, IAsyncEnumerable<ProcessInput> input, CancellationToken cancellationToken) =>
         HubErrors.Guard(ExecCore(container, start, input, cancellationToken), cancellationToken);

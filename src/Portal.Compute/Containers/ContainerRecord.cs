@@ -27,6 +27,13 @@ public sealed record ContainerRecord
     public int? HostPid { get; init; }
     /// <summary>Where the current (or last) run's output begins in the log file.</summary>
     public long LogOffset { get; init; }
+    /// <summary>The virtual switch (null: none, as for containers made before switches existed).</summary>
+    public string? SwitchId { get; init; }
+    public string? SwitchName { get; init; }
+    /// <summary>Allocated at create and kept until removal: the same address across restarts and runtime conversions.</summary>
+    public string? IpAddress { get; init; }
+    public string? MacAddress { get; init; }
+    public IReadOnlyList<PortMapping> Ports { get; init; } = [];
 
     public ContainerInfo ToInfo() => new()
     {
@@ -50,5 +57,10 @@ public sealed record ContainerRecord
         ExitCode = ExitCode,
         StopReason = StopReason,
         HostPid = State is ContainerState.Running or ContainerState.Stopping ? HostPid : null,
+        SwitchName = SwitchName ?? "none",
+        SwitchId = SwitchId,
+        IpAddress = IpAddress,
+        MacAddress = MacAddress,
+        Ports = Ports,
     };
 }

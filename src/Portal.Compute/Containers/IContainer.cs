@@ -63,4 +63,10 @@ public interface IContainer
     Task<IReadOnlyList<ContainerProcessInfo>> ListProcessesAsync(CancellationToken ct = default);
 
     Task<ContainerStatistics> GetStatisticsAsync(CancellationToken ct = default);
+
+    /// <summary>
+    /// The members of the container's switch changed: its /etc/hosts becomes <paramref name="hosts"/>. Process isolation
+    /// needs nothing here (its hosts file is bind-mounted from the host, which rewrites it); a VM's guest is told.
+    /// </summary>
+    Task UpdateHostsAsync(string hosts, CancellationToken ct = default) => Task.CompletedTask;
 }

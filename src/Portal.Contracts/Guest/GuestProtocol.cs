@@ -17,7 +17,18 @@ namespace Portal.Contracts.Guest;
 /// </summary>
 public static class GuestProtocol
 {
-    public const int Version = 1;
+    /// <summary>
+    /// The newest version this side speaks. 2 added networking (StartContainerRequest.Network/Hosts, UpdateHostsRequest).
+    /// The guest answers a Hello with the highest version both speak, so a host of version 1 keeps working with a newer
+    /// guest, and a newer host learns that an older guest has no networking.
+    /// </summary>
+    public const int Version = 2;
+
+    /// <summary>The oldest version a guest agent still serves.</summary>
+    public const int MinimumVersion = 1;
+
+    /// <summary>The first version whose guests configure a network interface and /etc/hosts.</summary>
+    public const int NetworkingVersion = 2;
 
     /// <summary>The virtio-serial port name the guest agent looks for under /sys/class/virtio-ports/*/name.</summary>
     public const string PortName = "org.portal.guest.0";
@@ -81,6 +92,7 @@ public sealed record GuestProcessSpec
 [JsonDerivedType(typeof(ListProcessesRequest), "ps")]
 [JsonDerivedType(typeof(StatisticsRequest), "stats")]
 [JsonDerivedType(typeof(ShutdownRequest), "shutdown")]
+[JsonDerivedType(typeof(UpdateHostsRequest), "hosts")]
 public abstract record GuestRequest;
 
 /// <summary>First message on every connection (also after the host agent restarts); the guest then replays what it buffered.</summary>
@@ -95,7 +107,23 @@ public sealed record StartContainerRequest : GuestRequest
     /// <summary>Guest device of the writable scratch disk (ext4 with upper/ and work/), for example /dev/vdb.</summary>
     public required string ScratchDevice { get; init; }
     public required GuestProcessSpec Process { get; init; }
+    /// <summary>The container's interface on its virtual switch (protocol 2); null: loopback only.</summary>
+    public GuestNetwork? Network { get; init; }
+    /// <summary>The container's /etc/hosts (protocol 2): its switch's members by name; null: localhost and the hostname.</summary>
+    public string? Hosts { get; init; }
 }
+
+/// <summary>The guest's virtio-net interface: found by its MAC, given the address, brought up, with a default route when there is a gateway.</summary>
+public sealed record GuestNetwork
+{
+    public required string MacAddress { get; init; }
+    public required string Address { get; init; }
+    public required int PrefixLength { get; init; }
+    public string? Gateway { get; init; }
+}
+
+/// <summary>Rewrites the container's /etc/hosts in place (a member of its switch came or went).</summary>
+public sealed record UpdateHostsRequest(string Hosts) : GuestRequest;
 
 public sealed record ExecRequest(GuestProcessSpec Process) : GuestRequest;
 

@@ -82,6 +82,17 @@ public interface IAgentHub
 
     Task<ContainerInfo> ConvertContainer(string container, RuntimeType runtimeType, bool restart);
 
+    /// <summary>Virtual switches (the built-in none first), each with the containers connected to it.</summary>
+    Task<IReadOnlyList<SwitchInfo>> ListSwitches();
+
+    Task<SwitchInfo> CreateSwitch(SwitchCreateSpec spec);
+
+    /// <summary>Removes a switch no container uses.</summary>
+    Task RemoveSwitch(string name);
+
+    /// <summary>The switches now, then again whenever a switch or a container's connection changes.</summary>
+    IAsyncEnumerable<IReadOnlyList<SwitchInfo>> SubscribeSwitches(CancellationToken cancellationToken);
+
     IAsyncEnumerable<ProcessOutput> Exec(string container, ExecStart start, IAsyncEnumerable<ProcessInput> input, CancellationToken cancellationToken);
 
     IAsyncEnumerable<ProcessOutput> Attach(string container, IAsyncEnumerable<ProcessInput> input, CancellationToken cancellationToken);

@@ -25,7 +25,11 @@ internal static class GuestBoot
         KernelModules.Load(transport);
         KernelModules.Load(KernelModules.Devices);
         GuestLog.Info($"virtio modules loaded ({(ReferenceEquals(transport, KernelModules.VirtioPci) ? "pci" : "mmio")})");
-        return Task.Run(() => KernelModules.Load(KernelModules.Background));
+        return Task.Run(() =>
+        {
+            KernelModules.Load(KernelModules.Background);
+            KernelModules.Load(KernelModules.Network);
+        });
     }
 
     /// <summary>Finds the port named <see cref="GuestProtocol.PortName"/> and opens it (non-blocking, close-on-exec).</summary>

@@ -24,6 +24,9 @@ internal static unsafe class KernelModules
     /// </summary>
     public static readonly IReadOnlyList<string> Background = ["libcrc32c", "erofs", "overlay", "virtio_balloon"];
 
+    /// <summary>virtio-net for a container on a virtual switch; loaded in the background with the filesystems.</summary>
+    public static readonly IReadOnlyList<string> Network = ["failover", "net_failover", "virtio_net"];
+
     public static void Load(IEnumerable<string> names)
     {
         foreach (var name in names)

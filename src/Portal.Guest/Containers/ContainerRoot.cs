@@ -55,7 +55,7 @@ internal sealed class ContainerRoot
             Directory.CreateDirectory($"{ScratchMount}/upper");
             Directory.CreateDirectory($"{ScratchMount}/work");
             Mount("overlay", RootMount, "overlay", 0, $"lowerdir={ImageMount},upperdir={ScratchMount}/upper,workdir={ScratchMount}/work", "container root");
-            MountSystem(request.Hostname);
+            MountSystem(request.Hostname, request.Hosts);
 
             _initramfsRoot = Libc.open("/", Libc.O_RDONLY | Libc.O_DIRECTORY | Libc.O_CLOEXEC, 0);
             if (_initramfsRoot < 0 || Libc.chdir(RootMount) != 0 || Libc.chroot(".") != 0 || Libc.chdir("/") != 0)
@@ -120,7 +120,18 @@ internal sealed class ContainerRoot
         throw new GuestException($"mount image disk {device} (erofs) on {ImageMount}: {Libc.ErrorText(erofsError)}");
     }
 
-    private void MountSystem(string hostname)
+    /// <summary>Rewrites /etc/hosts in place (it is a bind mount of the agent's file, seen from inside the container root).</summary>
+    public void UpdateHosts(string hosts)
+    {
+        if (!IsEntered)
+        {
+            throw new GuestException("the container is not started");
+        }
+
+        File.WriteAllText("/etc/hosts", hosts);
+    }
+
+    private void MountSystem(string hostname, string? hosts)
     {
         const ulong Safe = Libc.MS_NOSUID | Libc.MS_NODEV | Libc.MS_NOEXEC;
         var root = RootMount;
@@ -156,7 +167,7 @@ internal sealed class ContainerRoot
         // Like docker: the container sees its hostname in /etc/hostname and /etc/hosts without them landing on its disk.
         Directory.CreateDirectory(RunDirectory);
         File.WriteAllText($"{RunDirectory}/hostname", hostname + "\n");
-        File.WriteAllText($"{RunDirectory}/hosts", $"127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{hostname}\n");
+        File.WriteAllText($"{RunDirectory}/hosts", hosts ?? $"127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{hostname}\n");
         BindFile($"{RunDirectory}/hostname", $"{root}/etc/hostname");
         BindFile($"{RunDirectory}/hosts", $"{root}/etc/hosts");
     }

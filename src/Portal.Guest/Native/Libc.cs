@@ -97,6 +97,13 @@ internal static unsafe partial class Libc
     [LibraryImport(Lib, SetLastError = true)]
     public static partial int ioctl(int fd, nuint request, void* arg);
 
+    public const int AF_INET = 2;
+    public const int SOCK_DGRAM = 2;
+    public const int SOCK_CLOEXEC = 0x80000;
+
+    [LibraryImport(Lib, SetLastError = true)]
+    public static partial int socket(int domain, int type, int protocol);
+
     [LibraryImport(Lib, SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     public static partial int mount(string? source, string target, string? fstype, ulong flags, string? data);
 

@@ -66,6 +66,12 @@ public sealed class AgentClient
 
     public Task<ComputeSystemInfo[]> ListComputeSystemsAsync(CancellationToken ct) => SendAsync<ComputeSystemInfo[]>(HttpMethod.Get, "api/compute-systems", null, ct);
 
+    public Task<SwitchInfo[]> ListSwitchesAsync(CancellationToken ct) => SendAsync<SwitchInfo[]>(HttpMethod.Get, "api/switches", null, ct);
+
+    public Task<SwitchInfo> CreateSwitchAsync(SwitchCreateSpec spec, CancellationToken ct) => SendAsync<SwitchInfo>(HttpMethod.Post, "api/switches", spec, ct);
+
+    public Task RemoveSwitchAsync(string name, CancellationToken ct) => SendAsync<JsonElement?>(HttpMethod.Delete, $"api/switches/{Escape(name)}", null, ct);
+
     /// <summary>A hub connection for streams; the caller starts and disposes it.</summary>
     public HubConnection CreateHubConnection()
     {

@@ -36,10 +36,10 @@ public sealed class AgentException : Exception
     /// <summary>The one mapping from the agent's codes to PowerShell's error categories.</summary>
     public ErrorCategory Category => Code switch
     {
-        "ContainerNotFound" or "ImageNotFound" => ErrorCategory.ObjectNotFound,
+        "ContainerNotFound" or "ImageNotFound" or "SwitchNotFound" => ErrorCategory.ObjectNotFound,
         "InvalidArgument" or "ImageRejected" => ErrorCategory.InvalidArgument,
-        "NameInUse" => ErrorCategory.ResourceExists,
-        "InvalidTransition" or "ImageInUse" => ErrorCategory.InvalidOperation,
+        "NameInUse" or "PortInUse" => ErrorCategory.ResourceExists,
+        "InvalidTransition" or "ImageInUse" or "SwitchInUse" or "SubnetOverlap" => ErrorCategory.InvalidOperation,
         "NotSupported" => ErrorCategory.NotImplemented,
         "Unauthorized" => ErrorCategory.AuthenticationError,
         "Forbidden" => ErrorCategory.PermissionDenied,

@@ -24,10 +24,16 @@ public sealed class NewContainerCommand : PortalCmdlet
     [Alias("Image", "ImageName")]
     public string ContainerImageName { get; set; } = "";
 
-    /// <summary>Kept as the container's "switch" label until virtual switches exist ("Virtual Switch", NAT ...).</summary>
+    /// <summary>The virtual switch: a name, an alias ("Virtual Switch", NAT) or none; omitted: the host's default switch.</summary>
     [Parameter]
     [ValidateNotNullOrEmpty]
     public string? SwitchName { get; set; }
+
+    /// <summary>Ports to publish on the host, as docker's -p: 8080:80, 127.0.0.1:8080:80, or 80 (a free host port).</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    [Alias("Publish", "PortMapping")]
+    public string[]? Port { get; set; }
 
     /// <summary>Default: process isolation; HyperV: VM isolation. Omitted: the host's default.</summary>
     [Parameter]
@@ -87,11 +93,6 @@ public sealed class NewContainerCommand : PortalCmdlet
             labels[entry.Key.ToString()!] = entry.Value?.ToString() ?? "";
         }
 
-        if (SwitchName is not null)
-        {
-            labels[PortalContainer.SwitchLabel] = SwitchName;
-        }
-
         var command = Command is [var single] && single.Contains(' ', StringComparison.Ordinal) ? single.Split(' ', StringSplitOptions.RemoveEmptyEntries) : Command;
         var spec = new ContainerCreateSpec
         {
@@ -107,6 +108,8 @@ public sealed class NewContainerCommand : PortalCmdlet
             OpenStdin = MyInvocation.BoundParameters.ContainsKey(nameof(Interactive)) ? Interactive.IsPresent : command is null && Entrypoint is null,
             Limits = new ContainerLimits { MemoryBytes = Memory, Cpus = Cpus, PidsLimit = PidsLimit },
             Labels = labels,
+            SwitchName = SwitchName,
+            Ports = (Port ?? []).Select(ParsePort).ToList(),
         };
 
         var what = $"{Name ?? "(generated name)"} from {ContainerImageName}, runtime {RuntimeType?.ToString() ?? "host default"}";
@@ -116,6 +119,30 @@ public sealed class NewContainerCommand : PortalCmdlet
         }
 
         Try(() => WriteObject(PortalContainer.From(Await(Client.CreateContainerAsync(spec, Cancellation)), Connection)), Name ?? ContainerImageName);
+    }
+
+    /// <summary>[hostip:][hostport:]port[/tcp], as docker's -p.</summary>
+    private static PortMapping ParsePort(string text)
+    {
+        var protocol = "tcp";
+        var spec = text.Trim();
+        if (spec.LastIndexOf('/') is var slash and > 0)
+        {
+            protocol = spec[(slash + 1)..];
+            spec = spec[..slash];
+        }
+
+        var parts = spec.Split(':');
+        static int Number(string value, string text) => int.TryParse(value, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var n)
+            ? n
+            : throw new PSArgumentException($"Invalid port mapping '{text}': use HOSTPORT:PORT, HOSTIP:HOSTPORT:PORT or PORT (for example 8080:80).");
+        return parts switch
+        {
+            [var port] => new PortMapping { ContainerPort = Number(port, text), Protocol = protocol },
+            [var host, var port] => new PortMapping { HostPort = host.Length == 0 ? 0 : Number(host, text), ContainerPort = Number(port, text), Protocol = protocol },
+            [var ip, var host, var port] => new PortMapping { HostIp = ip.Length == 0 ? null : ip, HostPort = host.Length == 0 ? 0 : Number(host, text), ContainerPort = Number(port, text), Protocol = protocol },
+            _ => throw new PSArgumentException($"Invalid port mapping '{text}': use HOSTPORT:PORT, HOSTIP:HOSTPORT:PORT or PORT (for example 8080:80)."),
+        };
     }
 }
 

@@ -7,9 +7,6 @@ namespace Portal.PowerShell.Model;
 /// <summary>What Get-Container and New-Container emit: the seed's properties (ContainerName, Name, RuntimeType, ContainerId) and the agent's.</summary>
 public sealed record PortalContainer
 {
-    /// <summary>The label New-Container -SwitchName keeps until virtual switches exist.</summary>
-    public const string SwitchLabel = "switch";
-
     public required string Name { get; init; }
 
     /// <summary>The seed selects ContainerName; it is the Name.</summary>
@@ -25,7 +22,16 @@ public sealed record PortalContainer
 
     public required string ImageId { get; init; }
 
-    public string? SwitchName { get; init; }
+    /// <summary>The virtual switch ("none" without a network).</summary>
+    public required string SwitchName { get; init; }
+
+    /// <summary>The container's address on its switch: the same across restarts and Set-Container -RuntimeType.</summary>
+    public string? IpAddress { get; init; }
+
+    public string? MacAddress { get; init; }
+
+    /// <summary>Published ports as [hostip:]hostport->port/tcp.</summary>
+    public IReadOnlyList<string> Ports { get; init; } = [];
 
     public required IReadOnlyList<string> Command { get; init; }
 
@@ -66,7 +72,10 @@ public sealed record PortalContainer
         State = c.State,
         Image = c.Image,
         ImageId = c.ImageId,
-        SwitchName = c.Labels.TryGetValue(SwitchLabel, out var sw) ? sw : null,
+        SwitchName = c.SwitchName,
+        IpAddress = c.IpAddress,
+        MacAddress = c.MacAddress,
+        Ports = c.Ports.Select(p => $"{(p.HostIp is null ? "" : p.HostIp + ":")}{p.HostPort}->{p.ContainerPort}/{p.Protocol}").ToList(),
         Command = c.Command,
         Environment = c.Environment,
         MemoryBytes = c.Limits.MemoryBytes,

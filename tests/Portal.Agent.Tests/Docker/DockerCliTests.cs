@@ -211,8 +211,75 @@ public sealed class DockerCliTests(DockerAgentFixture fixture) : IClassFixture<D
         Assert.NotEqual(0, missing.ExitCode);
         Assert.Contains("not supported by this engine", missing.Stderr); // pull after "not found locally"
 
-        var pause = await Agent.DockerAsync("network", "ls");
-        Assert.NotEqual(0, pause.ExitCode);
-        Assert.Contains("not supported by this engine", pause.Stderr);
+        var volumes = await Agent.DockerAsync("volume", "ls");
+        Assert.NotEqual(0, volumes.ExitCode);
+        Assert.Contains("not supported by this engine", volumes.Stderr);
+    }
+
+    [Fact]
+    public async Task Networks_are_virtual_switches_with_names_published_ports_and_clear_conflicts()
+    {
+        var created = await Agent.DockerAsync("network", "create", "lab-net");
+        Assert.True(created.ExitCode == 0, created.ToString());
+        var duplicate = await Agent.DockerAsync("network", "create", "lab-net");
+        Assert.NotEqual(0, duplicate.ExitCode);
+        Assert.Contains("already exists", duplicate.Stderr);
+
+        var list = await Agent.DockerAsync("network", "ls", "--format", "{{.Name}} {{.Driver}}");
+        Assert.True(list.ExitCode == 0, list.ToString());
+        Assert.Contains("lab-net bridge", list.Stdout);
+        Assert.Contains("NAT bridge", list.Stdout);
+        Assert.Contains("none null", list.Stdout);
+        var subnet = (await Agent.DockerAsync("network", "inspect", "lab-net", "-f", "{{(index .IPAM.Config 0).Subnet}}")).Stdout.Trim();
+        Assert.Matches(@"^\d+\.\d+\.\d+\.0/24$", subnet);
+
+        var port = FreePort();
+        var web = await Agent.DockerAsync("run", "-d", "--name", "web", "--network", "lab-net", "-p", $"127.0.0.1:{port}:80", "busybox",
+            "sh", "-c", "mkdir -p /www && echo hello-$HOSTNAME > /www/index.html && exec httpd -f -p 80 -h /www");
+        Assert.True(web.ExitCode == 0, web.ToString());
+        var address = (await Agent.DockerAsync("inspect", "web", "-f", "{{.NetworkSettings.IPAddress}} {{.HostConfig.NetworkMode}}")).Stdout.Trim();
+        Assert.EndsWith(" lab-net", address);
+        var ports = await Agent.DockerAsync("ps", "--format", "{{.Names}} {{.Ports}}");
+        Assert.Contains($"web 127.0.0.1:{port}->80/tcp", ports.Stdout);
+
+        // The host reaches the published port; another container reaches web by name.
+        using var http = new HttpClient();
+        string? body = null;
+        for (var i = 0; i < 20 && body is null; i++)
+        {
+            try
+            {
+                body = await http.GetStringAsync($"http://127.0.0.1:{port}/");
+            }
+            catch (HttpRequestException)
+            {
+                await Task.Delay(250);
+            }
+        }
+
+        Assert.Equal("hello-web\n", body);
+        var byName = await Agent.DockerAsync("run", "--rm", "--network", "lab-net", "busybox", "wget", "-q", "-O", "-", "http://web/");
+        Assert.True(byName.ExitCode == 0, byName.ToString());
+        Assert.Equal("hello-web\n", byName.Stdout);
+
+        var taken = await Agent.DockerAsync("run", "-d", "--network", "lab-net", "-p", $"127.0.0.1:{port}:80", "busybox", "true");
+        Assert.NotEqual(0, taken.ExitCode);
+        Assert.Contains($"Host port {port} is already published by container 'web'", taken.Stderr);
+        var inUse = await Agent.DockerAsync("network", "rm", "lab-net");
+        Assert.NotEqual(0, inUse.ExitCode);
+        Assert.Contains("is used by", inUse.Stderr);
+
+        Assert.Equal(0, (await Agent.DockerAsync("rm", "-f", "web")).ExitCode);
+        var removed = await Agent.DockerAsync("network", "rm", "lab-net");
+        Assert.True(removed.ExitCode == 0, removed.ToString());
+        var missing = await Agent.DockerAsync("network", "inspect", "lab-net");
+        Assert.NotEqual(0, missing.ExitCode);
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        listener.Start();
+        return ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
     }
 }

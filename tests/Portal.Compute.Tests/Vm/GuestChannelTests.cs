@@ -122,6 +122,35 @@ public sealed class GuestChannelTests
         }
     }
 
+    [Theory]
+    [InlineData(1, 1)] // an older guest refuses hello 2: the host says hello 1 and knows it has no networking
+    [InlineData(2, 2)]
+    [InlineData(3, 2)] // a newer guest answers the host's version
+    public async Task The_protocol_version_is_negotiated_down_to_what_both_speak(int guestVersion, int agreed)
+    {
+        var path = Path.Combine("/tmp", $"gc-{Guid.NewGuid():N}.sock");
+        using var listener = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.Unix, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Unspecified);
+        listener.Bind(new System.Net.Sockets.UnixDomainSocketEndPoint(path));
+        listener.Listen(1);
+        var serve = Task.Run(async () => new FakeGuest(await listener.AcceptAsync(), (_, _, r) => Task.FromResult<GuestResponse?>(r switch
+        {
+            // The guest agents' rule: refuse an unknown version only when older ones existed; else answer the lower one.
+            HelloRequest h when guestVersion == 1 && h.Version != 1 => new GuestResponse { Version = 1, Error = $"protocol version {h.Version} is not supported" },
+            HelloRequest h => new GuestResponse { Version = Math.Min(h.Version, guestVersion), Kernel = "6.1.0-fake" },
+            _ => new GuestResponse(),
+        })));
+        try
+        {
+            await using var channel = await GuestChannel.ConnectAsync(path, null, () => true, TimeSpan.FromSeconds(10), CancellationToken.None);
+            Assert.Equal(agreed, channel.Version);
+            await (await serve).DisposeAsync();
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
     [Fact]
     public async Task Connect_gives_up_at_once_when_the_worker_is_dead()
     {

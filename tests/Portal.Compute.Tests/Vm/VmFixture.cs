@@ -5,6 +5,7 @@ using Portal.Compute.Images;
 using Portal.Compute.Linux;
 using Portal.Compute.Linux.Process;
 using Portal.Compute.Linux.Vm;
+using Portal.Compute.Networking;
 using Portal.Contracts;
 using Portal.Tests.Shared;
 
@@ -15,13 +16,15 @@ namespace Portal.Compute.Tests.Vm;
 /// in a private sandbox. Builds the guest (deploy/guest/build, idempotent) when its kernel or initramfs is missing.
 /// Needs root.
 /// </summary>
-public sealed class VmFixture : IAsyncLifetime
+public class VmFixture : IAsyncLifetime
 {
     public const string GuestDirectory = "/var/cache/portal/guest";
 
     private readonly TestSandbox _sandbox = new();
 
     public ComputeOptions Options => _sandbox.Options;
+
+    public TestSandbox Sandbox => _sandbox;
 
     public ComputeService Compute { get; private set; } = null!;
 
@@ -45,6 +48,14 @@ public sealed class VmFixture : IAsyncLifetime
     }
 
     /// <summary>Drops the stack without stopping anything (as if the agent died), then builds a new one on the same state.</summary>
+    public async Task RestartStackAsync()
+    {
+        await Compute.DisposeAsync();
+        await StartStackAsync();
+    }
+
+    /// <summary>Virtual switches for the stack; none by default (containers then have only loopback).</summary>
+    protected virtual SwitchManager? CreateSwitches() => null;
 
     private async Task StartStackAsync()
     {
@@ -57,21 +68,25 @@ public sealed class VmFixture : IAsyncLifetime
         await images.EnsureBusyboxAsync(Options.BusyboxPath, CancellationToken.None);
         var process = new ProcessIsolationDriver(Options.RunRoot, runtime, conmon, cgroups, Options.CgroupParent, Options.DefaultPidsLimit, NullLogger<ProcessIsolationDriver>.Instance);
         Driver = await VmIsolationDriver.CreateAsync(VmOptions, NullLogger.Instance, CancellationToken.None);
-        Compute = new ComputeService(Options, images, [process, Driver], NullLogger<ComputeService>.Instance);
+        Compute = new ComputeService(Options, images, [process, Driver], NullLogger<ComputeService>.Instance, CreateSwitches());
         await Compute.InitializeAsync(CancellationToken.None);
     }
 
+    /// <summary>
+    /// Runs deploy/guest/build (about a second when nothing changed): the guest directory is shared machine-wide, and a
+    /// guest built from other sources (another checkout) may speak an older protocol than this one's host side.
+    /// </summary>
     public static async Task EnsureGuestAsync()
     {
-        if (File.Exists(Path.Combine(GuestDirectory, "vmlinuz")) && File.Exists(Path.Combine(GuestDirectory, "initramfs.img")))
-        {
-            return;
-        }
-
         var repo = AppContext.BaseDirectory;
         while (repo is not null && !File.Exists(Path.Combine(repo, "deploy", "guest", "build")))
         {
             repo = Path.GetDirectoryName(repo);
+        }
+
+        if (repo is null && File.Exists(Path.Combine(GuestDirectory, "vmlinuz")) && File.Exists(Path.Combine(GuestDirectory, "initramfs.img")))
+        {
+            return;
         }
 
         if (repo is null)
@@ -104,6 +119,11 @@ public sealed class VmFixture : IAsyncLifetime
                 foreach (var container in Compute.ListContainers())
                 {
                     await Compute.RemoveContainerAsync(container.Id, force: true);
+                }
+
+                foreach (var sw in Compute.ListSwitches().Where(s => !s.IsBuiltIn))
+                {
+                    await Compute.RemoveSwitchAsync(sw.Id);
                 }
 
                 await Compute.DisposeAsync();

@@ -89,6 +89,10 @@ public sealed class AgentProcess : IAsyncDisposable
         psi.Environment["Agent__DockerSocket"] = DockerSocketPath;
         psi.Environment["Compute__DefaultStopTimeout"] = o.DefaultStopTimeout.ToString("c", System.Globalization.CultureInfo.InvariantCulture);
         psi.Environment["Agent__Url"] = TcpUri;
+        psi.Environment["Compute__Networking__InterfacePrefix"] = o.Networking.InterfacePrefix;
+        psi.Environment["Compute__Networking__NftTable"] = o.Networking.NftTable;
+        psi.Environment["Compute__Networking__AddressPool"] = o.Networking.AddressPool;
+        psi.Environment["Compute__Networking__EnableIpForward"] = o.Networking.EnableIpForward ? "true" : "false";
         _process = Process.Start(psi)!;
         _process.OutputDataReceived += (_, line) =>
         {

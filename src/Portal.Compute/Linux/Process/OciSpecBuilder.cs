@@ -17,6 +17,10 @@ internal sealed record OciSpecRequest
     public required ContainerLimits Limits { get; init; }
     public required long DefaultPidsLimit { get; init; }
     public required bool CgroupNamespace { get; init; }
+    /// <summary>An existing network namespace to join (the container's switch plumbing); null makes a new, empty one.</summary>
+    public string? NetworkNamespacePath { get; init; }
+    /// <summary>A host file bind-mounted at /etc/hosts (kept current by the agent); null leaves the image's.</summary>
+    public string? HostsPath { get; init; }
 }
 
 /// <summary>Builds OCI runtime-spec documents with Docker-equivalent security defaults.</summary>
@@ -28,7 +32,7 @@ internal static class OciSpecBuilder
         ["process"] = Process(request.Args, request.Env, request.Cwd, request.User, request.Terminal),
         ["root"] = new JsonObject { ["path"] = request.RootfsPath, ["readonly"] = false },
         ["hostname"] = request.Hostname.Length > 63 ? request.Hostname[..63] : request.Hostname,
-        ["mounts"] = Mounts(),
+        ["mounts"] = Mounts(request.HostsPath),
         ["linux"] = Linux(request),
     };
 
@@ -62,16 +66,26 @@ internal static class OciSpecBuilder
         };
     }
 
-    private static JsonArray Mounts() =>
-    [
-        Mount("/proc", "proc", "proc", "nosuid", "noexec", "nodev"),
-        Mount("/dev", "tmpfs", "tmpfs", "nosuid", "strictatime", "mode=755", "size=65536k"),
-        Mount("/dev/pts", "devpts", "devpts", "nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"),
-        Mount("/sys", "sysfs", "sysfs", "nosuid", "noexec", "nodev", "ro"),
-        Mount("/sys/fs/cgroup", "cgroup", "cgroup", "ro", "nosuid", "noexec", "nodev"),
-        Mount("/dev/mqueue", "mqueue", "mqueue", "nosuid", "noexec", "nodev"),
-        Mount("/dev/shm", "tmpfs", "shm", "nosuid", "noexec", "nodev", "mode=1777", "size=65536k"),
-    ];
+    private static JsonArray Mounts(string? hostsPath)
+    {
+        JsonArray mounts =
+        [
+            Mount("/proc", "proc", "proc", "nosuid", "noexec", "nodev"),
+            Mount("/dev", "tmpfs", "tmpfs", "nosuid", "strictatime", "mode=755", "size=65536k"),
+            Mount("/dev/pts", "devpts", "devpts", "nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"),
+            Mount("/sys", "sysfs", "sysfs", "nosuid", "noexec", "nodev", "ro"),
+            Mount("/sys/fs/cgroup", "cgroup", "cgroup", "ro", "nosuid", "noexec", "nodev"),
+            Mount("/dev/mqueue", "mqueue", "mqueue", "nosuid", "noexec", "nodev"),
+            Mount("/dev/shm", "tmpfs", "shm", "nosuid", "noexec", "nodev", "mode=1777", "size=65536k"),
+        ];
+        if (hostsPath is not null)
+        {
+            // As docker does: the agent rewrites this file in place when the switch's members change.
+            mounts.Add(Mount("/etc/hosts", "bind", hostsPath, "rbind", "rprivate", "nosuid", "noexec", "nodev"));
+        }
+
+        return mounts;
+    }
 
     private static JsonObject Mount(string destination, string type, string source, params string[] options) => new()
     {
@@ -86,7 +100,9 @@ internal static class OciSpecBuilder
         var namespaces = new JsonArray();
         foreach (var ns in request.CgroupNamespace ? ["pid", "network", "ipc", "uts", "mount", "cgroup"] : new[] { "pid", "network", "ipc", "uts", "mount" })
         {
-            namespaces.Add(new JsonObject { ["type"] = ns });
+            namespaces.Add(ns == "network" && request.NetworkNamespacePath is { } path
+                ? new JsonObject { ["type"] = ns, ["path"] = path }
+                : new JsonObject { ["type"] = ns });
         }
 
         var devices = new JsonArray(new JsonObject { ["allow"] = false, ["access"] = "rwm" });

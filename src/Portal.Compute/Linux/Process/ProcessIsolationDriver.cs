@@ -68,6 +68,8 @@ internal sealed class ProcessIsolationDriver : IIsolationDriver, IOrphanCleaner,
                 Limits = record.Limits,
                 DefaultPidsLimit = DefaultPidsLimit,
                 CgroupNamespace = Cgroups.Mode == CgroupMode.V2,
+                NetworkNamespacePath = context.Network?.NamespacePath,
+                HostsPath = context.Network?.HostsPath,
             });
             await File.WriteAllTextAsync(Path.Combine(dir, "config.json"), spec.ToJsonString(), ct).ConfigureAwait(false);
             Exits.Forget(record.Id);

@@ -51,6 +51,9 @@ internal sealed class GuestChannel : IAsyncDisposable
     /// <summary>Why the channel closed, once it has.</summary>
     public string? CloseReason { get; private set; }
 
+    /// <summary>The protocol version agreed in the Hello (networking needs <see cref="GuestProtocol.NetworkingVersion"/>).</summary>
+    public int Version { get; private set; } = GuestProtocol.MinimumVersion;
+
     /// <summary>The guest kernel's release, from the Hello response.</summary>
     public string? GuestKernel { get; private set; }
 
@@ -90,6 +93,11 @@ internal sealed class GuestChannel : IAsyncDisposable
                 {
                     response = await hello.ConfigureAwait(false);
                 }
+                catch (GuestChannelException e) when (e.FromGuest)
+                {
+                    // A guest older than this host refuses its version: speak the oldest one (it then has no networking).
+                    response = await channel.RequestAsync(new HelloRequest(GuestProtocol.MinimumVersion), deadline.Token).ConfigureAwait(false);
+                }
                 catch (Exception e) when (e is OperationCanceledException or GuestChannelException { FromGuest: false } && !deadline.IsCancellationRequested)
                 {
                     await channel.DisposeAsync().ConfigureAwait(false);
@@ -97,11 +105,13 @@ internal sealed class GuestChannel : IAsyncDisposable
                     continue;
                 }
 
-                if (response.Version is { } v && v != GuestProtocol.Version)
+                var version = response.Version ?? GuestProtocol.MinimumVersion;
+                if (version is < GuestProtocol.MinimumVersion or > GuestProtocol.Version)
                 {
-                    throw new GuestChannelException($"The guest agent speaks protocol version {v}; this host speaks {GuestProtocol.Version}. Rebuild the guest (deploy/guest/build).");
+                    throw new GuestChannelException($"The guest agent speaks protocol version {version}; this host speaks {GuestProtocol.MinimumVersion} to {GuestProtocol.Version}. Rebuild the guest (deploy/guest/build).");
                 }
 
+                channel.Version = version;
                 channel.GuestKernel = response.Kernel;
                 return channel;
             }

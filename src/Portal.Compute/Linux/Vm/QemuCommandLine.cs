@@ -15,6 +15,8 @@ internal sealed record VmWorkerSpec
     public required string KernelPath { get; init; }
     public required string InitramfsPath { get; init; }
     public string? KernelParameters { get; init; }
+    /// <summary>The MAC of the container's virtio-net interface, whose tap is handed over as <see cref="QemuCommandLine.TapFd"/>; null: no network device.</summary>
+    public string? MacAddress { get; init; }
 }
 
 /// <summary>
@@ -34,6 +36,9 @@ internal static class QemuCommandLine
     public const int ScratchFd = 5;
 
     public const int ScratchReadOnlyFd = 6;
+
+    /// <summary>The tap on the container's switch (opened by the agent: QEMU needs no privilege for it).</summary>
+    public const int TapFd = 7;
 
     /// <summary>
     /// The guest kernel's parameters, chosen by measurement (docs/vm-isolation.md): quiet console, a panic exits QEMU,
@@ -97,6 +102,11 @@ internal static class QemuCommandLine
             // once the guest loads virtio_balloon.
             "-device", "virtio-balloon-pci,free-page-reporting=on",
         ]);
+        if (spec.MacAddress is { } mac)
+        {
+            args.AddRange(["-netdev", $"tap,id=net0,fd={TapFd}", "-device", $"virtio-net-pci,netdev=net0,mac={mac}"]);
+        }
+
         return args;
     }
 

@@ -95,8 +95,13 @@ internal sealed class VmContainer : IContainer, IAsyncDisposable
     }
 
     /// <summary>Mounts the disks in the guest and starts the container's first process.</summary>
-    public async Task StartFirstProcessAsync(CancellationToken ct)
+    public async Task StartFirstProcessAsync(Networking.NetworkAttachment? network, CancellationToken ct)
     {
+        if (network?.Guest is not null && _channel.Version < GuestProtocol.NetworkingVersion)
+        {
+            throw new ComputeException(ComputeErrorCode.RuntimeFailure, $"The guest agent of container '{_record.Name}' speaks protocol {_channel.Version}, which has no networking: rebuild the guest (deploy/guest/build), or connect the container to switch none.");
+        }
+
         var request = new StartContainerRequest
         {
             Hostname = _record.Name,
@@ -111,6 +116,8 @@ internal sealed class VmContainer : IContainer, IAsyncDisposable
                 Tty = _record.Tty,
                 Stdin = _record.OpenStdin,
             },
+            Network = network?.Guest,
+            Hosts = network?.Hosts,
         };
         try
         {
@@ -181,6 +188,14 @@ internal sealed class VmContainer : IContainer, IAsyncDisposable
         _record.OpenStdin
             ? Task.FromResult<Stream>(new GuestStdinStream(_channel, FirstProcess))
             : throw new ComputeException(ComputeErrorCode.InvalidArgument, $"Container '{_record.Name}' was not created with an open stdin.");
+
+    public async Task UpdateHostsAsync(string hosts, CancellationToken ct = default)
+    {
+        if (_channel.Version >= GuestProtocol.NetworkingVersion)
+        {
+            await Request(new UpdateHostsRequest(hosts), ct).ConfigureAwait(false);
+        }
+    }
 
     public async Task ResizeAsync(int columns, int rows, CancellationToken ct = default)
     {

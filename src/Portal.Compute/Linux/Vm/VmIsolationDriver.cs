@@ -105,6 +105,7 @@ public sealed class VmIsolationDriver : IIsolationDriver, IOrphanCleaner, IDispo
                     KernelPath = _options.KernelPath,
                     InitramfsPath = _options.InitramfsPath,
                     KernelParameters = _options.KernelParameters,
+                    MacAddress = context.Network?.Tap is null ? null : context.Network.Guest?.MacAddress,
                 },
                 QemuPath = _qemuPath,
                 SetprivPath = _setprivPath,
@@ -114,10 +115,11 @@ public sealed class VmIsolationDriver : IIsolationDriver, IOrphanCleaner, IDispo
                 Uid = VmWorker.UidFor(record.Id, _options.WorkerUidBase),
                 Groups = Accelerator.Accelerator == VmAccelerator.Kvm && KvmGroup() is { } kvm ? [kvm] : [],
                 CgroupProcsFiles = cgroup.ProcsFiles,
+                Tap = context.Network?.Tap,
             });
             var container = await VmContainer.AttachAsync(record, worker, dir, context.LogPath, memory, _options, _options.BootTimeout, _logger, ct).ConfigureAwait(false);
             _live[record.Id] = container;
-            await container.StartFirstProcessAsync(ct).ConfigureAwait(false);
+            await container.StartFirstProcessAsync(context.Network, ct).ConfigureAwait(false);
             _logger.LogInformation("Started VM-isolated container {Name} in worker {Pid} ({Accelerator})", record.Name, worker.Pid, Accelerator.Name);
             return container;
         }

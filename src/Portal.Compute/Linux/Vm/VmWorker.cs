@@ -41,6 +41,8 @@ internal sealed class VmWorker
         public required uint Uid { get; init; }
         public IReadOnlyList<uint> Groups { get; init; } = [];
         public required IEnumerable<string> CgroupProcsFiles { get; init; }
+        /// <summary>The container's tap (with <see cref="VmWorkerSpec.MacAddress"/>); the worker gets its own copy.</summary>
+        public SafeFileHandle? Tap { get; init; }
     }
 
     /// <summary>One unprivileged account per VM, derived from the container id (Hyper-V's per-VM virtual accounts).</summary>
@@ -94,6 +96,11 @@ internal sealed class VmWorker
             new(QemuCommandLine.ScratchFd, ParentFd: Fd(scratch)),
             new(QemuCommandLine.ScratchReadOnlyFd, ParentFd: Fd(scratchReadOnly)),
         };
+        if (launch.Tap is { } tap)
+        {
+            files.Add(new(QemuCommandLine.TapFd, ParentFd: Fd(tap)));
+        }
+
         var pid = NativeSpawn.Spawn("/bin/sh", argv, env, files, newSession: true);
         WritePidFile(Path.Combine(dir, PidFileName), pid);
         return new VmWorker(launch.Spec.ContainerId, pid, ReapAsync(pid));

@@ -1,0 +1,45 @@
+using Portal.Contracts;
+using Portal.PowerShell.Client;
+
+namespace Portal.PowerShell.Model;
+
+/// <summary>What Get-VMSwitch and New-VMSwitch emit (Hyper-V's Name and SwitchType, plus the agent's details).</summary>
+public sealed record PortalSwitch
+{
+    public required string Name { get; init; }
+
+    public required string Id { get; init; }
+
+    public required SwitchType SwitchType { get; init; }
+
+    public string? Subnet { get; init; }
+
+    public string? Gateway { get; init; }
+
+    public string? Bridge { get; init; }
+
+    public IReadOnlyList<string> Aliases { get; init; } = [];
+
+    public bool IsDefault { get; init; }
+
+    /// <summary>Connected containers as name (address).</summary>
+    public IReadOnlyList<string> Containers { get; init; } = [];
+
+    public required AgentConnection Agent { get; init; }
+
+    public override string ToString() => Name;
+
+    public static PortalSwitch From(SwitchInfo s, AgentConnection agent) => new()
+    {
+        Name = s.Name,
+        Id = s.Id,
+        SwitchType = s.Type,
+        Subnet = s.Subnet,
+        Gateway = s.Gateway,
+        Bridge = s.Bridge,
+        Aliases = s.Aliases,
+        IsDefault = s.IsDefault,
+        Containers = s.Containers.Select(c => c.IpAddress is null ? c.ContainerName : $"{c.ContainerName} ({c.IpAddress})").ToList(),
+        Agent = agent,
+    };
+}

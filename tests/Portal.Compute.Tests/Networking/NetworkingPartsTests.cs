@@ -1,0 +1,130 @@
+using System.Net;
+using Portal.Compute.Containers;
+using Portal.Compute.Linux.Vm;
+using Portal.Compute.Networking;
+using Portal.Contracts;
+
+namespace Portal.Compute.Tests.Networking;
+
+/// <summary>The pure parts of virtual switches: subnets, addresses, MACs, the nftables table, hosts files, the worker's NIC.</summary>
+public sealed class NetworkingPartsTests
+{
+    [Theory]
+    [InlineData("10.89.0.0/24", "10.89.0.1", 254)]
+    [InlineData("192.168.7.0/29", "192.168.7.1", 6)]
+    [InlineData("10.0.0.0/8", "10.0.0.1", 16777214)]
+    public void Subnets_parse_with_their_gateway_and_size(string text, string gateway, long hosts)
+    {
+        var subnet = Ipv4Subnet.Parse(text);
+        Assert.Equal(text, subnet.ToString());
+        Assert.Equal(gateway, subnet.Gateway.ToString());
+        Assert.Equal(hosts, subnet.HostCount);
+        Assert.True(subnet.Contains(IPAddress.Parse(gateway)));
+    }
+
+    [Theory]
+    [InlineData("10.89.0.1/24", "host bits")]
+    [InlineData("10.89.0.0/30", "/8 to /29")]
+    [InlineData("10.89.0.0", "CIDR")]
+    [InlineData("fd00::/64", "CIDR")]
+    [InlineData("banana", "CIDR")]
+    public void Bad_subnets_say_what_is_wrong(string text, string hint)
+    {
+        var e = Assert.Throws<ComputeException>(() => Ipv4Subnet.Parse(text));
+        Assert.Equal(ComputeErrorCode.InvalidArgument, e.Code);
+        Assert.Contains(hint, e.Message);
+    }
+
+    [Theory]
+    [InlineData("10.89.0.0/24", "10.89.0.0/16", true)]
+    [InlineData("10.89.0.0/24", "10.89.1.0/24", false)]
+    [InlineData("10.0.0.0/8", "10.200.3.0/24", true)]
+    [InlineData("192.168.0.0/24", "10.0.0.0/8", false)]
+    public void Overlap_is_symmetric(string a, string b, bool overlaps)
+    {
+        Assert.Equal(overlaps, Ipv4Subnet.Parse(a).Overlaps(Ipv4Subnet.Parse(b)));
+        Assert.Equal(overlaps, Ipv4Subnet.Parse(b).Overlaps(Ipv4Subnet.Parse(a)));
+    }
+
+    [Fact]
+    public void Addresses_are_the_lowest_free_ones_after_the_gateway_and_the_mac_follows_the_container_id()
+    {
+        var sw = Switch(SwitchType.Nat, "10.89.4.0/29");
+        var taken = new[] { Record("a", sw, "10.89.4.2"), Record("b", sw, "10.89.4.4") };
+        Assert.Equal(("10.89.4.3", "02:ab:cd:ef:01:23"), SwitchManager.Allocate(sw, "abcdef0123456789", taken));
+        var full = Enumerable.Range(2, 5).Select(i => Record($"c{i}", sw, $"10.89.4.{i}")).ToList();
+        Assert.Equal(ComputeErrorCode.SubnetOverlap, Assert.Throws<ComputeException>(() => SwitchManager.Allocate(sw, "abcdef0123456789", full)).Code);
+        Assert.Equal((null, null), SwitchManager.Allocate(SwitchManager.None, "abcdef0123456789", []));
+    }
+
+    [Fact]
+    public void Ports_are_published_only_on_NAT_switches_once_per_host_port()
+    {
+        var nat = Switch(SwitchType.Nat, "10.89.5.0/24");
+        var web = Record("web", nat, "10.89.5.2") with { Ports = [new PortMapping { HostPort = 18080, ContainerPort = 80 }] };
+        var clash = Assert.Throws<ComputeException>(() => SwitchManager.ValidatePorts(nat, [new PortMapping { HostIp = "127.0.0.1", HostPort = 18080, ContainerPort = 81 }], [web]));
+        Assert.Equal(ComputeErrorCode.PortInUse, clash.Code);
+        Assert.Contains("'web'", clash.Message);
+        Assert.Equal(ComputeErrorCode.InvalidArgument, Assert.Throws<ComputeException>(() => SwitchManager.ValidatePorts(Switch(SwitchType.Internal, "10.89.6.0/24"), [new PortMapping { ContainerPort = 80 }], [])).Code);
+        Assert.Equal(ComputeErrorCode.InvalidArgument, Assert.Throws<ComputeException>(() => SwitchManager.ValidatePorts(nat, [new PortMapping { ContainerPort = 53, Protocol = "udp" }], [])).Code);
+        Assert.Equal(ComputeErrorCode.InvalidArgument, Assert.Throws<ComputeException>(() => SwitchManager.ValidatePorts(nat, [new PortMapping { ContainerPort = 70000 }], [])).Code);
+        Assert.Equal(ComputeErrorCode.InvalidArgument, Assert.Throws<ComputeException>(() => SwitchManager.ValidatePorts(nat, [new PortMapping { HostIp = "::1", ContainerPort = 80 }], [])).Code);
+
+        var picked = SwitchManager.ValidatePorts(nat, [new PortMapping { HostIp = "127.0.0.1", ContainerPort = 80 }], [web]).Single();
+        Assert.InRange(picked.HostPort, 1, 65535); // port 0: a free one, chosen at create
+        Assert.Equal("tcp", picked.Protocol);
+    }
+
+    [Fact]
+    public void The_nftables_table_has_rules_per_switch_type_and_is_deleted_without_bridges()
+    {
+        var nat = Switch(SwitchType.Nat, "10.89.0.0/24");
+        var priv = Switch(SwitchType.Private, "10.89.1.0/24");
+        var script = NftRuleset.Build("portal", "ptl", [(nat, "ptlbr000001"), (priv, "ptlbr000002")]);
+        Assert.StartsWith("table ip portal\ndelete table ip portal\ntable ip portal {", script);
+        Assert.Contains("iifname \"ptlbr000001\" oifname != \"ptl*\" accept", script);
+        Assert.Contains("ip saddr 10.89.0.0/24 oifname != \"ptlbr000001\" masquerade", script);
+        Assert.DoesNotContain("10.89.1.0/24", script); // no masquerade for Private
+        Assert.Contains("chain input", script);
+        Assert.Contains("iifname \"ptlbr000002\" drop", script);
+        Assert.Equal("table ip portal\ndelete table ip portal\n", NftRuleset.Build("portal", "ptl", []));
+    }
+
+    [Fact]
+    public void Hosts_files_list_the_switch_members_by_name()
+    {
+        var text = HostsFile.Build("web", "10.89.0.2", [("db", "10.89.0.3"), ("cache", "10.89.0.4")]);
+        Assert.Equal("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n10.89.0.2\tweb\n10.89.0.4\tcache\n10.89.0.3\tdb\n", text);
+        Assert.EndsWith("127.0.1.1\tlonely\n", HostsFile.Build("lonely", null, []));
+    }
+
+    [Fact]
+    public void A_VM_on_a_switch_gets_a_virtio_net_device_on_the_handed_over_tap()
+    {
+        var spec = new VmWorkerSpec { ContainerId = "abcdef0123456789", ContainerName = "v", Accelerator = VmAccelerator.Tcg, MemoryMiB = 256, KernelPath = "/k", InitramfsPath = "/i", MacAddress = "02:ab:cd:ef:01:23" };
+        var args = string.Join(' ', QemuCommandLine.Build(spec));
+        Assert.Contains($"-netdev tap,id=net0,fd={QemuCommandLine.TapFd} -device virtio-net-pci,netdev=net0,mac=02:ab:cd:ef:01:23", args);
+        Assert.DoesNotContain("-netdev", string.Join(' ', QemuCommandLine.Build(spec with { MacAddress = null })));
+    }
+
+    private static SwitchRecord Switch(SwitchType type, string subnet) => new() { Id = Guid.NewGuid().ToString("N"), Name = type.ToString(), Type = type, Subnet = subnet, CreatedAt = DateTimeOffset.UtcNow };
+
+    private static ContainerRecord Record(string name, SwitchRecord sw, string address) => new()
+    {
+        Id = Guid.NewGuid().ToString("N"),
+        Name = name,
+        Image = "busybox",
+        ImageId = "x",
+        RuntimeType = RuntimeType.Default,
+        State = ContainerState.Created,
+        Command = ["true"],
+        Environment = [],
+        WorkingDirectory = "/",
+        Limits = new ContainerLimits(),
+        Labels = new Dictionary<string, string>(),
+        CreatedAt = DateTimeOffset.UtcNow,
+        SwitchId = sw.Id,
+        SwitchName = sw.Name,
+        IpAddress = address,
+    };
+}

@@ -1,0 +1,164 @@
+using System.Net;
+using System.Net.Sockets;
+using Portal.Compute.Networking;
+using Portal.Contracts;
+
+namespace Portal.Compute.Tests.Networking;
+
+/// <summary>Virtual switches with process-isolated containers: real bridges, veths, network namespaces and nftables. Needs root.</summary>
+[Trait("Requires", "root")]
+[Collection("vm")]
+public sealed class SwitchTests(NetworkFixture fixture) : IClassFixture<NetworkFixture>
+{
+    private ComputeService Compute => fixture.Compute;
+
+    [Fact]
+    public async Task Containers_reach_each_other_by_address_and_name_private_switches_stay_apart_and_nothing_remains_as_root()
+    {
+        var lab = await Compute.CreateSwitchAsync(new SwitchCreateSpec { Name = "lab" });
+        Assert.Equal(SwitchType.Nat, lab.Type);
+        Assert.NotNull(lab.Gateway);
+        var port = FreePort();
+        var p1 = await fixture.StartWebAsync("p1", RuntimeType.Default, "lab", new PortMapping { HostIp = "127.0.0.1", HostPort = port, ContainerPort = 80 });
+        var p2 = await fixture.StartWebAsync("p2", RuntimeType.Default, "lab");
+        Assert.Equal("lab", p1.SwitchName);
+        var subnet = Ipv4Subnet.Parse(lab.Subnet!);
+        Assert.True(subnet.Contains(IPAddress.Parse(p1.IpAddress!)) && subnet.Contains(IPAddress.Parse(p2.IpAddress!)));
+        Assert.NotEqual(p1.IpAddress, p2.IpAddress);
+
+        await fixture.AssertReachesAsync("p1", p2.IpAddress!, "p2");
+        await fixture.AssertReachesAsync("p1", "p2", "p2");
+        await fixture.AssertReachesAsync("p2", "p1", "p1");
+        Assert.Equal("hello-p1", await HostGetAsync(port));
+
+        // A member that joins later is known by name to those already running.
+        var p3 = await fixture.StartWebAsync("p3", RuntimeType.Default, "lab");
+        await fixture.AssertReachesAsync("p1", "p3", "p3");
+
+        // Restarts keep the address.
+        var restarted = await Compute.RestartContainerAsync("p2", TimeSpan.FromSeconds(2));
+        Assert.Equal(p2.IpAddress, restarted.IpAddress);
+        await fixture.AssertReachesAsync("p1", "p2", "p2");
+
+        // The agent restarts: switches, addresses, names and published ports are still there.
+        await fixture.RestartStackAsync();
+        Assert.Contains(Compute.ListSwitches(), s => s.Name == "lab" && s.Containers.Count == 3);
+        Assert.Equal("hello-p1", await HostGetAsync(port));
+        await fixture.AssertReachesAsync("p3", "p1", "p1");
+
+        // Private switches: containers on one reach each other, nothing crosses to another switch.
+        await Compute.CreateSwitchAsync(new SwitchCreateSpec { Name = "private-a", Type = SwitchType.Private });
+        await Compute.CreateSwitchAsync(new SwitchCreateSpec { Name = "private-b", Type = SwitchType.Private });
+        await fixture.StartWebAsync("a1", RuntimeType.Default, "private-a");
+        await fixture.StartWebAsync("a2", RuntimeType.Default, "private-a");
+        var b1 = await fixture.StartWebAsync("b1", RuntimeType.Default, "private-b");
+        await fixture.AssertReachesAsync("a1", "a2", "a2");
+        await AssertBlockedAsync("a1", b1.IpAddress!);
+        await AssertBlockedAsync("b1", Compute.GetContainer("a1").IpAddress!);
+        await AssertBlockedAsync("a1", p1.IpAddress!);
+        await AssertBlockedAsync("a1", lab.Gateway!);
+        var (code, _) = await fixture.ShAsync("a1", "ping -c1 -W2 b1");
+        Assert.NotEqual(0, code); // b1 is not a name on private-a
+
+        foreach (var c in Compute.ListContainers())
+        {
+            await Compute.RemoveContainerAsync(c.Id, force: true);
+        }
+
+        foreach (var s in Compute.ListSwitches().Where(s => !s.IsBuiltIn))
+        {
+            await Compute.RemoveSwitchAsync(s.Name);
+        }
+
+        Assert.Empty(fixture.NetworkLeftovers());
+    }
+
+    [Fact]
+    public async Task Bad_input_gets_a_clear_error_and_changes_nothing_as_root()
+    {
+        var baseSwitch = await Compute.CreateSwitchAsync(new SwitchCreateSpec { Name = "base" });
+        var switchesBefore = Compute.ListSwitches().Select(s => s.Name).Order().ToList();
+        var linksBefore = Portal.Tests.Shared.TestSandbox.LinksOf(fixture.Options.Networking.InterfacePrefix).Order().ToList();
+
+        var overlap = await Assert.ThrowsAsync<ComputeException>(() => Compute.CreateSwitchAsync(new SwitchCreateSpec { Name = "other", Subnet = baseSwitch.Subnet }));
+        Assert.Equal(ComputeErrorCode.SubnetOverlap, overlap.Code);
+        Assert.Contains("'base'", overlap.Message);
+        if (HostNetwork.HostRoutes().FirstOrDefault(r => !r.Device.StartsWith(fixture.Options.Networking.InterfacePrefix, StringComparison.Ordinal)) is { Device: not null } hostRoute
+            && hostRoute.Subnet.PrefixLength is >= 8 and <= 29)
+        {
+            var hostOverlap = await Assert.ThrowsAsync<ComputeException>(() => Compute.CreateSwitchAsync(new SwitchCreateSpec { Name = "other", Subnet = hostRoute.Subnet.ToString() }));
+            Assert.Equal(ComputeErrorCode.SubnetOverlap, hostOverlap.Code);
+            Assert.Contains(hostRoute.Device, hostOverlap.Message);
+        }
+
+        Assert.Equal(ComputeErrorCode.NameInUse, (await Assert.ThrowsAsync<ComputeException>(() => Compute.CreateSwitchAsync(new SwitchCreateSpec { Name = "BASE" }))).Code);
+        Assert.Equal(ComputeErrorCode.NameInUse, (await Assert.ThrowsAsync<ComputeException>(() => Compute.CreateSwitchAsync(new SwitchCreateSpec { Name = "Virtual Switch" }))).Code);
+        Assert.Equal(ComputeErrorCode.InvalidArgument, (await Assert.ThrowsAsync<ComputeException>(() => Compute.CreateSwitchAsync(new SwitchCreateSpec { Name = "x", Subnet = "10.1.2.3/24" }))).Code);
+        Assert.Equal(ComputeErrorCode.InvalidArgument, (await Assert.ThrowsAsync<ComputeException>(() => Compute.CreateSwitchAsync(new SwitchCreateSpec { Name = "bad/name" }))).Code);
+        Assert.Equal(ComputeErrorCode.InvalidArgument, (await Assert.ThrowsAsync<ComputeException>(() => Compute.RemoveSwitchAsync("none"))).Code);
+        Assert.Equal(ComputeErrorCode.SwitchNotFound, (await Assert.ThrowsAsync<ComputeException>(() => Compute.RemoveSwitchAsync("nonexistent"))).Code);
+
+        var port = FreePort();
+        var user = await Compute.CreateContainerAsync(new ContainerCreateSpec { Name = "user", Image = "busybox", SwitchName = "base", Ports = [new PortMapping { HostIp = "127.0.0.1", HostPort = port, ContainerPort = 80 }] });
+        var inUse = await Assert.ThrowsAsync<ComputeException>(() => Compute.RemoveSwitchAsync("base"));
+        Assert.Equal(ComputeErrorCode.SwitchInUse, inUse.Code);
+        Assert.Contains("user", inUse.Message);
+
+        var containersBefore = Compute.ListContainers().Count;
+        var taken = await Assert.ThrowsAsync<ComputeException>(() => Compute.CreateContainerAsync(new ContainerCreateSpec { Image = "busybox", SwitchName = "base", Ports = [new PortMapping { HostPort = port, ContainerPort = 81 }] }));
+        Assert.Equal(ComputeErrorCode.PortInUse, taken.Code);
+        Assert.Contains("'user'", taken.Message);
+        using (var holder = new TcpListener(IPAddress.Loopback, 0))
+        {
+            holder.Start();
+            var held = ((IPEndPoint)holder.LocalEndpoint).Port;
+            var occupied = await Assert.ThrowsAsync<ComputeException>(() => Compute.CreateContainerAsync(new ContainerCreateSpec { Image = "busybox", SwitchName = "base", Ports = [new PortMapping { HostIp = "127.0.0.1", HostPort = held, ContainerPort = 80 }] }));
+            Assert.Equal(ComputeErrorCode.PortInUse, occupied.Code);
+            Assert.Contains("in use by another program", occupied.Message);
+        }
+
+        await Compute.CreateSwitchAsync(new SwitchCreateSpec { Name = "closed", Type = SwitchType.Private });
+        Assert.Equal(ComputeErrorCode.InvalidArgument, (await Assert.ThrowsAsync<ComputeException>(() => Compute.CreateContainerAsync(new ContainerCreateSpec { Image = "busybox", SwitchName = "closed", Ports = [new PortMapping { HostPort = 0, ContainerPort = 80 }] }))).Code);
+        Assert.Equal(ComputeErrorCode.SwitchNotFound, (await Assert.ThrowsAsync<ComputeException>(() => Compute.CreateContainerAsync(new ContainerCreateSpec { Image = "busybox", SwitchName = "nowhere" }))).Code);
+        Assert.Equal(containersBefore, Compute.ListContainers().Count);
+        await Compute.RemoveSwitchAsync("closed");
+
+        Assert.Equal(switchesBefore, Compute.ListSwitches().Select(s => s.Name).Order().ToList());
+        Assert.Equal(linksBefore, Portal.Tests.Shared.TestSandbox.LinksOf(fixture.Options.Networking.InterfacePrefix).Order().ToList());
+        await Compute.RemoveContainerAsync(user.Id);
+        await Compute.RemoveSwitchAsync("base");
+    }
+
+    private async Task AssertBlockedAsync(string from, string address)
+    {
+        var (code, output) = await fixture.ShAsync(from, $"ping -c1 -W2 {address} && exit 0; timeout 5 wget -q -O - http://{address}/ && exit 0; exit 1");
+        Assert.True(code != 0, $"{from} reached {address}: {output}");
+    }
+
+    internal static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    internal static async Task<string> HostGetAsync(int port)
+    {
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
+        Exception? last = null;
+        for (var i = 0; i < 20; i++)
+        {
+            try
+            {
+                return (await http.GetStringAsync($"http://127.0.0.1:{port}/")).Trim();
+            }
+            catch (HttpRequestException e)
+            {
+                last = e;
+                await Task.Delay(500);
+            }
+        }
+
+        throw new InvalidOperationException($"The host did not reach 127.0.0.1:{port}", last);
+    }
+}
