@@ -143,7 +143,7 @@ public sealed class AgentClient : IAgentClient
     }
 
     public Task RemoveImageAsync(string image, CancellationToken ct) =>
-        SendAsync<JsonElement?>(HttpMethod.Delete, $"api/images/{Uri.EscapeDataString(image)}", null, ct);
+        SendAsync<JsonElement?>(HttpMethod.Delete, $"api/images/{string.Join('/', image.Split('/').Select(Uri.EscapeDataString))}", null, ct);
 
     public async ValueTask DisposeAsync()
     {
