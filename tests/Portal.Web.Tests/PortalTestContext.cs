@@ -64,6 +64,13 @@ public sealed class PortalTestContext : BunitContext
         return client;
     }
 
+    /// <summary>MudBlazor's providers, rendered beside the component under test, so dialogs, snackbars and popovers show.</summary>
+    public (IRenderedComponent<MudBlazor.MudDialogProvider> Dialogs, IRenderedComponent<MudBlazor.MudSnackbarProvider> Snackbars) RenderProviders()
+    {
+        Render<MudBlazor.MudPopoverProvider>();
+        return (Render<MudBlazor.MudDialogProvider>(), Render<MudBlazor.MudSnackbarProvider>());
+    }
+
     /// <summary>Polls until <paramref name="probe"/> returns something (background work is asynchronous).</summary>
     public static async Task<T> Eventually<T>(Func<T?> probe, int timeoutMs = 5000)
         where T : class
