@@ -23,6 +23,9 @@ public static class PortalServices
         }
 
         builder.WebHost.UseUrls(options.Url);
+        // Serve MudBlazor's and our static files from the build output too (deploy/portal runs the build, not a publish);
+        // a published portal has no static web assets manifest and this is a no-op there.
+        builder.WebHost.UseStaticWebAssets();
 
         builder.Services.AddRazorComponents().AddInteractiveServerComponents();
         builder.Services.AddMudServices();
@@ -53,13 +56,7 @@ public static class PortalServices
         });
         builder.Services.AddAuthorizationBuilder()
             .SetFallbackPolicy(new Microsoft.AspNetCore.Authorization.AuthorizationPolicyBuilder().RequireAuthenticatedUser().Build());
-        builder.Services.AddIdentityCore<PortalUser>(o =>
-            {
-                o.Password.RequiredLength = 12;
-                o.Lockout.MaxFailedAccessAttempts = 5;
-                o.Lockout.DefaultLockoutTimeSpan = TimeSpan.FromMinutes(5);
-                o.User.RequireUniqueEmail = false;
-            })
+        builder.Services.AddIdentityCore<PortalUser>(IdentityRules)
             .AddEntityFrameworkStores<PortalDbContext>()
             .AddSignInManager()
             .AddClaimsPrincipalFactory<PortalClaims>()
@@ -72,5 +69,14 @@ public static class PortalServices
         builder.Services.AddSingleton<Fleet>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<Fleet>());
         builder.Services.AddScoped<ContainerOperations>();
+    }
+
+    /// <summary>Password and lockout rules (the change-password page states the same).</summary>
+    public static void IdentityRules(IdentityOptions o)
+    {
+        o.Password.RequiredLength = 12;
+        o.Lockout.MaxFailedAccessAttempts = 5;
+        o.Lockout.DefaultLockoutTimeSpan = TimeSpan.FromMinutes(5);
+        o.User.RequireUniqueEmail = false;
     }
 }

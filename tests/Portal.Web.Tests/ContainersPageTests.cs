@@ -31,7 +31,7 @@ public sealed class ContainersPageTests : IAsyncLifetime
         {
             var rows = page.FindAll("tr.container-row");
             Assert.Equal(3, rows.Count);
-            Assert.Contains(rows, r => r.TextContent.Contains("vm1") && r.TextContent.Contains("beta") && r.TextContent.Contains("HyperV (VM)"));
+            Assert.Contains(rows, r => r.TextContent.Contains("vm1") && r.TextContent.Contains("beta") && r.TextContent.Contains("VM"));
             Assert.Contains(rows, r => r.TextContent.Contains("db") && r.TextContent.Contains("Stopped"));
         });
     }

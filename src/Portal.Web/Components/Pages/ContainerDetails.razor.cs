@@ -17,6 +17,7 @@ public sealed partial class ContainerDetails
 {
     private const int MaxLogLines = 5000;
     private const int MaxSamples = 120;
+    private static readonly TimeSpan LogFlushInterval = TimeSpan.FromMilliseconds(100);
 
     private readonly List<LogEntry> _log = [];
     private readonly List<ContainerUsage> _samples = [];
@@ -125,7 +126,7 @@ public sealed partial class ContainerDetails
         _ = Task.Run(async () =>
         {
             var pending = new List<LogEntry>();
-            var lastRender = DateTime.UtcNow;
+            var flushScheduled = 0;
             try
             {
                 await foreach (var entry in host.Client.LogsAsync(id, tail, follow, cts.Token))
@@ -135,17 +136,29 @@ public sealed partial class ContainerDetails
                         pending.Add(entry);
                     }
 
-                    // Output can come by the thousand lines a second: hand it over in slices of a tenth of a second.
-                    if (DateTime.UtcNow - lastRender > TimeSpan.FromMilliseconds(100))
+                    // Output can come by the thousand lines a second: hand it to the page in slices of a tenth of a second.
+                    if (Interlocked.Exchange(ref flushScheduled, 1) == 0)
                     {
-                        lastRender = DateTime.UtcNow;
-                        await InvokeAsync(() => Flush(pending));
+                        _ = Task.Delay(LogFlushInterval, cts.Token).ContinueWith(
+                            _ => InvokeAsync(() =>
+                            {
+                                Interlocked.Exchange(ref flushScheduled, 0);
+                                Flush(pending);
+                            }),
+                            CancellationToken.None,
+                            TaskContinuationOptions.OnlyOnRanToCompletion,
+                            TaskScheduler.Default);
                     }
                 }
             }
             catch (AgentException e)
             {
-                await InvokeAsync(() => _logError = e.Message);
+                await InvokeAsync(() =>
+                {
+                    _logError = e.Message;
+                    _logsLoading = false;
+                    StateHasChanged();
+                });
             }
             catch (OperationCanceledException)
             {
@@ -154,12 +167,7 @@ public sealed partial class ContainerDetails
 
             if (!cts.IsCancellationRequested)
             {
-                await InvokeAsync(() =>
-                {
-                    Flush(pending);
-                    _logsLoading = false;
-                    StateHasChanged();
-                });
+                await InvokeAsync(() => Flush(pending));
             }
         });
     }

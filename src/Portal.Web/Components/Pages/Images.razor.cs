@@ -47,6 +47,7 @@ public sealed partial class Images
     private async Task SelectHostAsync(string hostId)
     {
         _hostId = hostId;
+        _error = null;
         _knownImageCount = null;
         await LoadAsync();
     }
@@ -63,7 +64,6 @@ public sealed partial class Images
         try
         {
             _images = [.. (await host.Client.ListImagesAsync(CancellationToken.None)).OrderBy(Name, StringComparer.Ordinal)];
-            _error = null;
         }
         catch (AgentException e)
         {
@@ -153,6 +153,7 @@ public sealed partial class Images
         }
 
         _removing = reference;
+        _error = null;
         try
         {
             await host.Client.RemoveImageAsync(reference, CancellationToken.None);
