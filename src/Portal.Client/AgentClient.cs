@@ -1,7 +1,5 @@
-using System.Globalization;
 using System.Net;
 using System.Net.Http.Headers;
-using System.Net.Http.Json;
 using System.Net.Sockets;
 using System.Net.WebSockets;
 using System.Runtime.CompilerServices;
@@ -18,15 +16,13 @@ namespace Portal.Client;
 /// <summary>The real client: the typed hub at /hubs/agent and the REST API under /api, over TCP with a key or the unix socket.</summary>
 public sealed class AgentClient : IAgentClient
 {
-    public static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web) { Converters = { new JsonStringEnumConverter() } };
-
     private readonly HttpClient _http;
     private readonly HubConnection _hub;
 
     public AgentClient(AgentEndpoint endpoint)
     {
         Endpoint = endpoint;
-        _http = new HttpClient(AgentTransport.CreateHandler(endpoint)) { BaseAddress = endpoint.BaseAddress, Timeout = Timeout.InfiniteTimeSpan };
+        _http = new HttpClient(AgentTransport.CreateHandler(endpoint.SocketPath)) { BaseAddress = endpoint.BaseAddress, Timeout = Timeout.InfiniteTimeSpan };
         if (endpoint.ApiKey is { } key)
         {
             _http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", key);
@@ -40,10 +36,10 @@ public sealed class AgentClient : IAgentClient
                     options.AccessTokenProvider = () => Task.FromResult<string?>(apiKey);
                 }
 
-                if (endpoint.SocketPath is not null)
+                if (endpoint.SocketPath is { } socketPath)
                 {
-                    options.HttpMessageHandlerFactory = _ => AgentTransport.CreateHandler(endpoint);
-                    options.WebSocketFactory = (context, ct) => AgentTransport.ConnectWebSocketAsync(endpoint, context.Uri, ct);
+                    options.HttpMessageHandlerFactory = _ => AgentTransport.CreateHandler(socketPath);
+                    options.WebSocketFactory = (context, ct) => AgentTransport.ConnectWebSocketAsync(socketPath, context.Uri, ct);
                 }
             })
             .AddJsonProtocol(o => o.PayloadSerializerOptions.Converters.Add(new JsonStringEnumConverter()))
@@ -221,70 +217,8 @@ public sealed class AgentClient : IAgentClient
         }
     }
 
-    private async Task<T> SendAsync<T>(HttpMethod method, string path, object? body, CancellationToken ct)
-    {
-        using var request = new HttpRequestMessage(method, path);
-        request.Content = body switch
-        {
-            null => null,
-            HttpContent content => content,
-            _ => JsonContent.Create(body, body.GetType(), options: Json),
-        };
-
-        HttpResponseMessage response;
-        try
-        {
-            response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, ct).ConfigureAwait(false);
-        }
-        catch (HttpRequestException e)
-        {
-            throw UnreachableError(e);
-        }
-
-        using (response)
-        {
-            if (!response.IsSuccessStatusCode)
-            {
-                throw await ProblemAsync(response, ct).ConfigureAwait(false);
-            }
-
-            if (response.StatusCode == HttpStatusCode.NoContent || response.Content.Headers.ContentLength == 0)
-            {
-                return default!;
-            }
-
-            return (await response.Content.ReadFromJsonAsync<T>(Json, ct).ConfigureAwait(false))!;
-        }
-    }
-
-    /// <summary>The agent's problem document (code and detail) as an AgentException.</summary>
-    private static async Task<AgentException> ProblemAsync(HttpResponseMessage response, CancellationToken ct)
-    {
-        var status = (int)response.StatusCode;
-        var text = await response.Content.ReadAsStringAsync(ct).ConfigureAwait(false);
-        string? code = null;
-        string? detail = null;
-        try
-        {
-            using var document = JsonDocument.Parse(text);
-            var root = document.RootElement;
-            code = root.TryGetProperty("code", out var c) ? c.GetString() : root.TryGetProperty("title", out var t) ? t.GetString() : null;
-            detail = root.TryGetProperty("detail", out var d) ? d.GetString() : null;
-        }
-        catch (JsonException)
-        {
-            // Not a problem document: the raw text is the message.
-        }
-
-        code ??= response.StatusCode switch
-        {
-            HttpStatusCode.Unauthorized => "Unauthorized",
-            HttpStatusCode.Forbidden => "Forbidden",
-            HttpStatusCode.NotFound => "NotFound",
-            _ => "RuntimeFailure",
-        };
-        return new AgentException(code, detail ?? (text.Length > 0 ? text : $"The agent answered {status.ToString(CultureInfo.InvariantCulture)} {response.ReasonPhrase}."), status);
-    }
+    private Task<T> SendAsync<T>(HttpMethod method, string path, object? body, CancellationToken ct) =>
+        AgentTransport.SendAsync<T>(_http, method, path, body, UnreachableError, ct);
 
     private AgentException UnreachableError(Exception e)
     {

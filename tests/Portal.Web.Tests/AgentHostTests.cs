@@ -7,18 +7,8 @@ using Portal.Web.Tests.Fakes;
 namespace Portal.Web.Tests;
 
 /// <summary>The live view of one agent: reconnect with capped backoff and a fresh snapshot, errors kept, statistics sampled.</summary>
-public sealed class AgentHostTests : IAsyncLifetime
+public sealed class AgentHostTests : PortalTest
 {
-    private readonly PortalTestContext _ctx = new();
-
-    public Task InitializeAsync() => Task.CompletedTask;
-
-    public async Task DisposeAsync()
-    {
-        await _ctx.Fleet.DisposeAsync();
-        await _ctx.DisposeAsync();
-    }
-
     [Theory]
     [InlineData(1, 1)]
     [InlineData(2, 2)]
@@ -32,12 +22,12 @@ public sealed class AgentHostTests : IAsyncLifetime
     [Fact]
     public async Task A_dropped_connection_reconnects_and_starts_again_from_a_fresh_snapshot()
     {
-        var first = await _ctx.AddHostAsync("alpha", Views.View("a", ContainerState.Running), Views.View("b", ContainerState.Stopped));
-        var host = _ctx.Fleet.Hosts.Single();
+        var first = await Ctx.AddHostAsync("alpha", Views.View("a", ContainerState.Running), Views.View("b", ContainerState.Stopped));
+        var host = Ctx.Fleet.Hosts.Single();
         Assert.Equal(2, host.Containers.Count);
 
         await first.DropAsync("connection reset by peer");
-        var second = await PortalTestContext.Eventually(() => _ctx.Clients.Created.Count > 1 && _ctx.Clients.Created[^1].Connected ? _ctx.Clients.Created[^1] : null);
+        var second = await PortalTestContext.Eventually(() => Ctx.Clients.Created.Count > 1 && Ctx.Clients.Created[^1].Connected ? Ctx.Clients.Created[^1] : null);
         Assert.True(first.Disposed);
         Assert.Equal(HostConnectionState.Reconnecting, host.State);
         Assert.Contains("connection reset by peer", host.LastError);
@@ -53,8 +43,8 @@ public sealed class AgentHostTests : IAsyncLifetime
     [Fact]
     public async Task Failed_attempts_keep_the_agents_message_and_count_up()
     {
-        _ctx.Clients.Configure = c => c.ConnectError = new AgentException("Unauthorized", "The agent at http://alpha.test:5081 refused the API key (401).");
-        var host = await _ctx.Fleet.AddAsync("alpha", "http://alpha.test:5081", "pk_wrong", CancellationToken.None);
+        Ctx.Clients.Configure = c => c.ConnectError = new AgentException("Unauthorized", "The agent at http://alpha.test:5081 refused the API key (401).");
+        var host = await Ctx.Fleet.AddAsync("alpha", "http://alpha.test:5081", "pk_wrong", CancellationToken.None);
 
         await PortalTestContext.Eventually(() => host.FailedAttempts >= 3);
         Assert.Equal(HostConnectionState.Reconnecting, host.State);
@@ -62,8 +52,8 @@ public sealed class AgentHostTests : IAsyncLifetime
         Assert.NotNull(host.NextAttemptAt);
         Assert.Throws<AgentException>(() => host.Client);
 
-        _ctx.Clients.Configure = null;
-        var client = await PortalTestContext.Eventually(() => _ctx.Clients.Created[^1] is { Connected: true } c ? c : null);
+        Ctx.Clients.Configure = null;
+        var client = await PortalTestContext.Eventually(() => Ctx.Clients.Created[^1] is { Connected: true } c ? c : null);
         client.Push(Views.Snapshot());
         await PortalTestContext.Eventually(() => host.State == HostConnectionState.Connected);
         Assert.Same(client, host.Client);
@@ -73,8 +63,8 @@ public sealed class AgentHostTests : IAsyncLifetime
     public async Task Statistics_of_running_containers_give_cpu_percent_from_two_samples()
     {
         var web = Views.View("web", ContainerState.Running);
-        var client = await _ctx.AddHostAsync("alpha", web, Views.View("idle", ContainerState.Stopped));
-        var host = _ctx.Fleet.Hosts.Single();
+        var client = await Ctx.AddHostAsync("alpha", web, Views.View("idle", ContainerState.Stopped));
+        var host = Ctx.Fleet.Hosts.Single();
         var start = DateTimeOffset.UtcNow;
         client.Statistics[web.Container.Id] = Sample(start, cpuSeconds: 10, memory: 50 << 20);
         await PortalTestContext.Eventually(() => host.Usage.ContainsKey(web.Container.Id));
@@ -89,15 +79,15 @@ public sealed class AgentHostTests : IAsyncLifetime
     [Fact]
     public async Task Removing_a_host_closes_its_connection()
     {
-        var client = await _ctx.AddHostAsync("alpha", Views.View("web", ContainerState.Running));
-        var host = _ctx.Fleet.Hosts.Single();
+        var client = await Ctx.AddHostAsync("alpha", Views.View("web", ContainerState.Running));
+        var host = Ctx.Fleet.Hosts.Single();
 
-        await _ctx.Fleet.RemoveAsync(host.Id, CancellationToken.None);
+        await Ctx.Fleet.RemoveAsync(host.Id, CancellationToken.None);
 
-        Assert.Empty(_ctx.Fleet.Hosts);
+        Assert.Empty(Ctx.Fleet.Hosts);
         Assert.True(client.Disposed);
         Assert.Equal(HostConnectionState.Stopped, host.State);
-        Assert.Empty(await _ctx.Services.GetRequiredService<HostRegistry>().ListAsync(CancellationToken.None));
+        Assert.Empty(await Ctx.Services.GetRequiredService<HostRegistry>().ListAsync(CancellationToken.None));
     }
 
     private static ContainerStatistics Sample(DateTimeOffset at, double cpuSeconds, long memory) =>

@@ -6,26 +6,16 @@ using Portal.Web.Tests.Fakes;
 
 namespace Portal.Web.Tests;
 
-public sealed class ContainersPageTests : IAsyncLifetime
+public sealed class ContainersPageTests : PortalTest
 {
-    private readonly PortalTestContext _ctx = new();
-
-    public Task InitializeAsync() => Task.CompletedTask;
-
-    public async Task DisposeAsync()
-    {
-        await _ctx.Fleet.DisposeAsync();
-        await _ctx.DisposeAsync();
-    }
-
     [Fact]
     public async Task Grid_shows_containers_of_every_host()
     {
-        await _ctx.AddHostAsync("alpha", Views.View("web", ContainerState.Running), Views.View("db", ContainerState.Stopped));
-        await _ctx.AddHostAsync("beta", Views.View("vm1", ContainerState.Running, RuntimeType.HyperV));
-        _ctx.RenderProviders();
+        await Ctx.AddHostAsync("alpha", Views.View("web", ContainerState.Running), Views.View("db", ContainerState.Stopped));
+        await Ctx.AddHostAsync("beta", Views.View("vm1", ContainerState.Running, RuntimeType.HyperV));
+        Ctx.RenderProviders();
 
-        var page = _ctx.Render<Containers>();
+        var page = Ctx.Render<Containers>();
 
         page.WaitForAssertion(() =>
         {
@@ -40,9 +30,9 @@ public sealed class ContainersPageTests : IAsyncLifetime
     public async Task Grid_follows_changes_without_reloading()
     {
         var web = Views.View("web", ContainerState.Running);
-        var agent = await _ctx.AddHostAsync("alpha", web);
-        _ctx.RenderProviders();
-        var page = _ctx.Render<Containers>();
+        var agent = await Ctx.AddHostAsync("alpha", web);
+        Ctx.RenderProviders();
+        var page = Ctx.Render<Containers>();
         page.WaitForAssertion(() => Assert.Single(page.FindAll("tr.container-row")));
 
         agent.Push(Views.Upsert(Views.View("worker", ContainerState.Created), Views.View(web.Container with { State = ContainerState.Stopped, ExitCode = 137 })));
@@ -59,10 +49,10 @@ public sealed class ContainersPageTests : IAsyncLifetime
     [Fact]
     public async Task Search_narrows_the_grid_by_name_image_or_host()
     {
-        await _ctx.AddHostAsync("alpha", Views.View("web", ContainerState.Running), Views.View("db", ContainerState.Stopped));
-        await _ctx.AddHostAsync("beta", Views.View("cache", ContainerState.Running));
-        _ctx.RenderProviders();
-        var page = _ctx.Render<Containers>();
+        await Ctx.AddHostAsync("alpha", Views.View("web", ContainerState.Running), Views.View("db", ContainerState.Stopped));
+        await Ctx.AddHostAsync("beta", Views.View("cache", ContainerState.Running));
+        Ctx.RenderProviders();
+        var page = Ctx.Render<Containers>();
         page.WaitForAssertion(() => Assert.Equal(3, page.FindAll("tr.container-row").Count));
 
         page.Find("input[type=text]").Input("beta");
@@ -75,9 +65,9 @@ public sealed class ContainersPageTests : IAsyncLifetime
     [Fact]
     public async Task Actions_follow_the_commands_the_agent_advertises()
     {
-        await _ctx.AddHostAsync("alpha", Views.View("web", ContainerState.Running));
-        _ctx.RenderProviders();
-        var page = _ctx.Render<Containers>();
+        await Ctx.AddHostAsync("alpha", Views.View("web", ContainerState.Running));
+        Ctx.RenderProviders();
+        var page = Ctx.Render<Containers>();
         page.WaitForAssertion(() => Assert.Single(page.FindAll("tr.container-row")));
 
         Assert.True(Button(page, "Start web").HasAttribute("disabled"));
@@ -88,10 +78,10 @@ public sealed class ContainersPageTests : IAsyncLifetime
     [Fact]
     public async Task Stop_runs_at_once_and_shows_the_agents_error()
     {
-        var agent = await _ctx.AddHostAsync("alpha", Views.View("web", ContainerState.Running));
+        var agent = await Ctx.AddHostAsync("alpha", Views.View("web", ContainerState.Running));
         agent.Failures["StopContainer"] = new AgentException("InvalidTransition", "Container 'web' is stopping; wait until it has stopped.");
-        var (_, snackbars) = _ctx.RenderProviders();
-        var page = _ctx.Render<Containers>();
+        var (_, snackbars) = Ctx.RenderProviders();
+        var page = Ctx.Render<Containers>();
         page.WaitForAssertion(() => Assert.Single(page.FindAll("tr.container-row")));
 
         await Button(page, "Stop web").ClickAsync(new());
@@ -103,9 +93,9 @@ public sealed class ContainersPageTests : IAsyncLifetime
     [Fact]
     public async Task Remove_asks_first_and_does_nothing_when_cancelled()
     {
-        var agent = await _ctx.AddHostAsync("alpha", Views.View("web", ContainerState.Running));
-        var (dialogs, _) = _ctx.RenderProviders();
-        var page = _ctx.Render<Containers>();
+        var agent = await Ctx.AddHostAsync("alpha", Views.View("web", ContainerState.Running));
+        var (dialogs, _) = Ctx.RenderProviders();
+        var page = Ctx.Render<Containers>();
         page.WaitForAssertion(() => Assert.Single(page.FindAll("tr.container-row")));
 
         _ = Button(page, "Remove web").ClickAsync(new());
@@ -123,10 +113,10 @@ public sealed class ContainersPageTests : IAsyncLifetime
     [Fact]
     public async Task A_running_operation_shows_progress_in_its_row()
     {
-        var agent = await _ctx.AddHostAsync("alpha", Views.View("vm1", ContainerState.Stopped));
+        var agent = await Ctx.AddHostAsync("alpha", Views.View("vm1", ContainerState.Stopped));
         var gate = agent.Gates["ConvertContainer"] = new TaskCompletionSource();
-        _ctx.RenderProviders();
-        var page = _ctx.Render<Containers>();
+        Ctx.RenderProviders();
+        var page = Ctx.Render<Containers>();
         page.WaitForAssertion(() => Assert.Single(page.FindAll("tr.container-row")));
 
         _ = Button(page, "Convert to HyperV vm1").ClickAsync(new());
@@ -141,10 +131,10 @@ public sealed class ContainersPageTests : IAsyncLifetime
     [Fact]
     public async Task A_disconnected_host_is_named_with_the_reason()
     {
-        _ctx.Clients.Configure = c => c.ConnectError = new AgentException(AgentException.Unreachable, "The agent at http://gone.test:5081 is not reachable: connection refused.");
-        await _ctx.Fleet.AddAsync("gone", "http://gone.test:5081", "pk_x", CancellationToken.None);
-        _ctx.RenderProviders();
-        var page = _ctx.Render<Containers>();
+        Ctx.Clients.Configure = c => c.ConnectError = new AgentException(AgentException.Unreachable, "The agent at http://gone.test:5081 is not reachable: connection refused.");
+        await Ctx.Fleet.AddAsync("gone", "http://gone.test:5081", "pk_x", CancellationToken.None);
+        Ctx.RenderProviders();
+        var page = Ctx.Render<Containers>();
 
         page.WaitForAssertion(() =>
         {

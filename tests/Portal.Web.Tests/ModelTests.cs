@@ -92,6 +92,17 @@ public sealed class ModelTests
     }
 
     [Theory]
+    [InlineData("ContainerNotFound: No such container: 'x'.", "ContainerNotFound", "No such container: 'x'.")]
+    [InlineData("An unexpected error occurred invoking 'StartContainer' on the server. HubException: InvalidTransition: Container 'web' is running; stop it first.", "InvalidTransition", "Container 'web' is running; stop it first.")]
+    [InlineData("An unexpected error occurred invoking 'StartContainer' on the server.", "RuntimeFailure", "An unexpected error occurred invoking 'StartContainer' on the server.")]
+    public void Hub_errors_split_into_the_agents_code_and_message(string hubMessage, string code, string message)
+    {
+        var e = Portal.Client.AgentException.FromHub(new Microsoft.AspNetCore.SignalR.HubException(hubMessage));
+        Assert.Equal(code, e.Code);
+        Assert.Equal(message, e.Message);
+    }
+
+    [Theory]
     [InlineData(0L, "0 B")]
     [InlineData(1536L, "1.5 KiB")]
     [InlineData(64L << 20, "64 MiB")]

@@ -11,34 +11,24 @@ using Portal.Web.Tests.Fakes;
 namespace Portal.Web.Tests;
 
 /// <summary>The hosts, create, details, images and compute systems pages against fake agents.</summary>
-public sealed class PageTests : IAsyncLifetime
+public sealed class PageTests : PortalTest
 {
-    private readonly PortalTestContext _ctx = new();
-
-    public Task InitializeAsync() => Task.CompletedTask;
-
-    public async Task DisposeAsync()
-    {
-        await _ctx.Fleet.DisposeAsync();
-        await _ctx.DisposeAsync();
-    }
-
     [Fact]
     public async Task Hosts_page_refuses_a_bad_address_then_adds_shows_and_removes_a_host()
     {
-        var (dialogs, _) = _ctx.RenderProviders();
-        var page = _ctx.Render<HostsPage>();
+        var (dialogs, _) = Ctx.RenderProviders();
+        var page = Ctx.Render<HostsPage>();
         var inputs = page.FindAll("input");
         inputs[0].Change("web-01");
         inputs[1].Change("web-01:5081");
         inputs[2].Change("pk_secret");
         await page.Find("[data-testid=add-host]").ClickAsync(new());
         page.WaitForAssertion(() => Assert.Contains("has scheme 'web-01'", page.Find("[role=alert]").TextContent));
-        Assert.Empty(_ctx.Fleet.Hosts);
+        Assert.Empty(Ctx.Fleet.Hosts);
 
         page.FindAll("input")[1].Change("http://web-01.test:5081");
         await page.Find("[data-testid=add-host]").ClickAsync(new());
-        var client = await PortalTestContext.Eventually(() => _ctx.Clients.Created.FirstOrDefault(c => c.Connected));
+        var client = await PortalTestContext.Eventually(() => Ctx.Clients.Created.FirstOrDefault(c => c.Connected));
         Assert.Equal("pk_secret", client.Endpoint.ApiKey);
         client.Push(Views.Snapshot());
         client.Push(Views.Host("web-01"));
@@ -60,9 +50,9 @@ public sealed class PageTests : IAsyncLifetime
     [Fact]
     public async Task Create_dialog_lists_mistakes_then_creates_and_starts_on_the_chosen_host()
     {
-        var agent = await _ctx.AddHostAsync("alpha");
-        var (dialogs, _) = _ctx.RenderProviders();
-        var service = _ctx.Services.GetRequiredService<IDialogService>();
+        var agent = await Ctx.AddHostAsync("alpha");
+        var (dialogs, _) = Ctx.RenderProviders();
+        var service = Ctx.Services.GetRequiredService<IDialogService>();
         await dialogs.InvokeAsync(() => service.ShowAsync<CreateContainerDialog>("New container"));
         dialogs.WaitForAssertion(() => Assert.NotNull(dialogs.Find("[data-testid=create-submit]")));
 
@@ -90,10 +80,10 @@ public sealed class PageTests : IAsyncLifetime
     [Fact]
     public async Task Create_dialog_shows_the_agents_refusal()
     {
-        var agent = await _ctx.AddHostAsync("alpha");
+        var agent = await Ctx.AddHostAsync("alpha");
         agent.Failures["CreateContainer"] = new AgentException("NameInUse", "The name 'web' is in use by container 1a2b3c4d5e6f: pick another name or remove that container.");
-        var (dialogs, _) = _ctx.RenderProviders();
-        var service = _ctx.Services.GetRequiredService<IDialogService>();
+        var (dialogs, _) = Ctx.RenderProviders();
+        var service = Ctx.Services.GetRequiredService<IDialogService>();
         await dialogs.InvokeAsync(() => service.ShowAsync<CreateContainerDialog>("New container"));
         dialogs.WaitForAssertion(() => Assert.NotNull(dialogs.Find("[data-testid=create-submit]")));
 
@@ -107,7 +97,7 @@ public sealed class PageTests : IAsyncLifetime
     public async Task Details_page_shows_settings_logs_and_processes()
     {
         var web = Views.View(Views.Info("web", ContainerState.Running) with { Environment = ["MODE=demo"], HostPid = 4242 });
-        var agent = await _ctx.AddHostAsync("alpha", web);
+        var agent = await Ctx.AddHostAsync("alpha", web);
         agent.LogEntries.Add(new LogEntry(DateTimeOffset.UtcNow, LogStream.Stdout, "hello from web\n"));
         agent.LogEntries.Add(new LogEntry(DateTimeOffset.UtcNow, LogStream.Stderr, "a warning\n"));
         agent.Isolation = new IsolationView
@@ -116,10 +106,10 @@ public sealed class PageTests : IAsyncLifetime
             Inside = [new ContainerProcessInfo { Pid = 1, HostPid = 4242, User = "root", Name = "sh", CommandLine = "sh -c sleep 3600", CpuSeconds = 0.5, MemoryBytes = 1 << 20 }],
             SeenFromHost = [],
         };
-        _ctx.RenderProviders();
-        var host = _ctx.Fleet.Hosts.Single();
+        Ctx.RenderProviders();
+        var host = Ctx.Fleet.Hosts.Single();
 
-        var page = _ctx.Render<ContainerDetails>(p => p.Add(x => x.HostId, host.Id).Add(x => x.ContainerId, "web"));
+        var page = Ctx.Render<ContainerDetails>(p => p.Add(x => x.HostId, host.Id).Add(x => x.ContainerId, "web"));
 
         page.WaitForAssertion(() =>
         {
@@ -144,10 +134,10 @@ public sealed class PageTests : IAsyncLifetime
     [Fact]
     public async Task Details_page_names_a_container_that_is_gone()
     {
-        await _ctx.AddHostAsync("alpha");
-        var host = _ctx.Fleet.Hosts.Single();
+        await Ctx.AddHostAsync("alpha");
+        var host = Ctx.Fleet.Hosts.Single();
 
-        var page = _ctx.Render<ContainerDetails>(p => p.Add(x => x.HostId, host.Id).Add(x => x.ContainerId, "ghost"));
+        var page = Ctx.Render<ContainerDetails>(p => p.Add(x => x.HostId, host.Id).Add(x => x.ContainerId, "ghost"));
 
         page.WaitForAssertion(() => Assert.Contains("has no container 'ghost'", page.Markup));
     }
@@ -155,12 +145,12 @@ public sealed class PageTests : IAsyncLifetime
     [Fact]
     public async Task Images_page_lists_imports_with_progress_and_shows_a_refused_removal()
     {
-        var agent = await _ctx.AddHostAsync("alpha");
+        var agent = await Ctx.AddHostAsync("alpha");
         agent.Images.Add(new ImageInfo { Id = "sha256:" + new string('a', 64), Tags = ["busybox:latest"], SizeBytes = 2 << 20, CreatedAt = DateTimeOffset.UnixEpoch, Layers = ["sha256:l1"] });
         agent.Failures["RemoveImage"] = new AgentException("ImageInUse", "Image 'sha256:aaa' is used by container(s) 'web': remove them first.");
-        var (dialogs, snackbars) = _ctx.RenderProviders();
+        var (dialogs, snackbars) = Ctx.RenderProviders();
 
-        var page = _ctx.Render<Images>();
+        var page = Ctx.Render<Images>();
         page.WaitForAssertion(() => Assert.Contains("busybox:latest", page.Find("[data-testid=images]").TextContent));
 
         Input(page, "Name it (optional)").Change("team/app:1");
@@ -178,15 +168,15 @@ public sealed class PageTests : IAsyncLifetime
     [Fact]
     public async Task Compute_systems_page_shows_containers_and_their_vms_with_the_worker_pid()
     {
-        var agent = await _ctx.AddHostAsync("alpha");
+        var agent = await Ctx.AddHostAsync("alpha");
         agent.Push(new ChangeBatch<ComputeSystemInfo>(true,
         [
             new(ChangeKind.Upsert, "abc", new ComputeSystemInfo { Id = "abc", Name = "vm1", Owner = "portal", Type = ComputeSystemType.Container, RuntimeType = RuntimeType.HyperV, State = ContainerState.Running }),
             new(ChangeKind.Upsert, "abc@vm", new ComputeSystemInfo { Id = "abc@vm", Name = "vm1", Owner = "portal", Type = ComputeSystemType.VirtualMachine, RuntimeType = RuntimeType.HyperV, State = ContainerState.Running, HostPid = 31337 }),
         ], DateTimeOffset.UtcNow));
-        _ctx.RenderProviders();
+        Ctx.RenderProviders();
 
-        var page = _ctx.Render<ComputeSystems>();
+        var page = Ctx.Render<ComputeSystems>();
 
         page.WaitForAssertion(() =>
         {
