@@ -13,6 +13,7 @@ public abstract class FleetComponent : ComponentBase, IDisposable
 
     private IDisposable? _subscription;
     private int _pending;
+    private bool _disposed;
 
     [Inject]
     protected Fleet Fleet { get; set; } = default!;
@@ -30,6 +31,7 @@ public abstract class FleetComponent : ComponentBase, IDisposable
 
     public void Dispose()
     {
+        _disposed = true;
         _subscription?.Dispose();
         Dispose(true);
         GC.SuppressFinalize(this);
@@ -50,6 +52,11 @@ public abstract class FleetComponent : ComponentBase, IDisposable
         {
             await Task.Delay(RefreshWindow);
             Interlocked.Exchange(ref _pending, 0);
+            if (_disposed)
+            {
+                return;
+            }
+
             OnFleetChangedCore();
             StateHasChanged();
         });
