@@ -157,7 +157,7 @@ public sealed class AgentClient : IAgentClient
         {
             throw AgentException.FromHub(e);
         }
-        catch (InvalidOperationException e) when (_hub.State != HubConnectionState.Connected)
+        catch (Exception e) when (IsConnectionLoss(e))
         {
             throw UnreachableError(e);
         }
@@ -173,7 +173,7 @@ public sealed class AgentClient : IAgentClient
         {
             throw AgentException.FromHub(e);
         }
-        catch (InvalidOperationException e) when (_hub.State != HubConnectionState.Connected)
+        catch (Exception e) when (IsConnectionLoss(e))
         {
             throw UnreachableError(e);
         }
@@ -207,7 +207,7 @@ public sealed class AgentClient : IAgentClient
                 {
                     throw AgentException.FromHub(e);
                 }
-                catch (InvalidOperationException e) when (_hub.State != HubConnectionState.Connected)
+                catch (Exception e) when (IsConnectionLoss(e))
                 {
                     throw UnreachableError(e);
                 }
@@ -219,6 +219,11 @@ public sealed class AgentClient : IAgentClient
 
     private Task<T> SendAsync<T>(HttpMethod method, string path, object? body, CancellationToken ct) =>
         AgentTransport.SendAsync<T>(_http, method, path, body, UnreachableError, ct);
+
+    /// <summary>The connection went (or was never there) while a call ran: the caller hears AgentUnreachable, not a transport error.</summary>
+    private bool IsConnectionLoss(Exception e) =>
+        e is IOException or WebSocketException or SocketException or HttpRequestException
+        || (e is InvalidOperationException && _hub.State != HubConnectionState.Connected);
 
     private AgentException UnreachableError(Exception e)
     {
