@@ -4,10 +4,8 @@ using System.Net.Sockets;
 using System.Net.WebSockets;
 using System.Runtime.CompilerServices;
 using System.Text.Json;
-using System.Text.Json.Serialization;
 using Microsoft.AspNetCore.SignalR;
 using Microsoft.AspNetCore.SignalR.Client;
-using Microsoft.Extensions.DependencyInjection;
 using Portal.Contracts;
 using Portal.Contracts.Hub;
 
@@ -22,28 +20,8 @@ public sealed class AgentClient : IAgentClient
     public AgentClient(AgentEndpoint endpoint)
     {
         Endpoint = endpoint;
-        _http = new HttpClient(AgentTransport.CreateHandler(endpoint.SocketPath)) { BaseAddress = endpoint.BaseAddress, Timeout = Timeout.InfiniteTimeSpan };
-        if (endpoint.ApiKey is { } key)
-        {
-            _http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", key);
-        }
-
-        _hub = new HubConnectionBuilder()
-            .WithUrl(new Uri(endpoint.BaseAddress, "hubs/agent"), options =>
-            {
-                if (endpoint.ApiKey is { } apiKey)
-                {
-                    options.AccessTokenProvider = () => Task.FromResult<string?>(apiKey);
-                }
-
-                if (endpoint.SocketPath is { } socketPath)
-                {
-                    options.HttpMessageHandlerFactory = _ => AgentTransport.CreateHandler(socketPath);
-                    options.WebSocketFactory = (context, ct) => AgentTransport.ConnectWebSocketAsync(socketPath, context.Uri, ct);
-                }
-            })
-            .AddJsonProtocol(o => o.PayloadSerializerOptions.Converters.Add(new JsonStringEnumConverter()))
-            .Build();
+        _http = AgentTransport.CreateHttpClient(endpoint.BaseAddress, endpoint.SocketPath, endpoint.ApiKey);
+        _hub = AgentTransport.CreateHubConnection(endpoint.BaseAddress, endpoint.SocketPath, endpoint.ApiKey);
         _hub.Closed += e => Closed?.Invoke(e) ?? Task.CompletedTask;
     }
 

@@ -1,9 +1,12 @@
 using System.Net;
+using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using System.Net.Sockets;
 using System.Net.WebSockets;
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using Microsoft.AspNetCore.SignalR.Client;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace Portal.Client;
 
@@ -55,6 +58,38 @@ public static class AgentTransport
             return (await response.Content.ReadFromJsonAsync<T>(Json, ct).ConfigureAwait(false))!;
         }
     }
+
+    /// <summary>An HTTP client for the REST API: no timeout of its own (logs follow, imports take long), the key as a bearer token.</summary>
+    public static HttpClient CreateHttpClient(Uri baseAddress, string? socketPath, string? apiKey)
+    {
+        var http = new HttpClient(CreateHandler(socketPath)) { BaseAddress = baseAddress, Timeout = Timeout.InfiniteTimeSpan };
+        if (apiKey is { } key)
+        {
+            http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", key);
+        }
+
+        return http;
+    }
+
+    /// <summary>A connection to the agent's hub (/hubs/agent), not started: the key as its access token, the socket as its transport.</summary>
+    public static HubConnection CreateHubConnection(Uri baseAddress, string? socketPath, string? apiKey) =>
+        new HubConnectionBuilder()
+            .WithUrl(new Uri(baseAddress, "hubs/agent"), options =>
+            {
+                if (apiKey is { } key)
+                {
+                    options.AccessTokenProvider = () => Task.FromResult<string?>(key);
+                }
+
+                if (socketPath is { } path)
+                {
+                    options.HttpMessageHandlerFactory = _ => CreateHandler(path);
+                    // The websocket upgrade goes over the same unix socket.
+                    options.WebSocketFactory = (context, ct) => ConnectWebSocketAsync(path, context.Uri, ct);
+                }
+            })
+            .AddJsonProtocol(o => o.PayloadSerializerOptions.Converters.Add(new JsonStringEnumConverter()))
+            .Build();
 
     /// <summary>A handler that connects to <paramref name="socketPath"/> when given, else over TCP.</summary>
     public static SocketsHttpHandler CreateHandler(string? socketPath)

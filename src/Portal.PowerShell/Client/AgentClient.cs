@@ -1,13 +1,10 @@
 using System.Collections.Concurrent;
 using System.Net;
-using System.Net.Http.Headers;
 using System.Net.Sockets;
 using System.Net.WebSockets;
 using System.Text.Json;
-using System.Text.Json.Serialization;
 using Microsoft.AspNetCore.SignalR;
 using Microsoft.AspNetCore.SignalR.Client;
-using Microsoft.Extensions.DependencyInjection;
 using Portal.Contracts;
 using Portal.Contracts.Hub;
 
@@ -29,11 +26,7 @@ public sealed class AgentClient
     private AgentClient(AgentConnection connection)
     {
         Connection = connection;
-        _http = new HttpClient(AgentTransport.CreateHandler(connection.SocketPath)) { BaseAddress = connection.BaseAddress, Timeout = Timeout.InfiniteTimeSpan };
-        if (connection.ApiKey is { } key)
-        {
-            _http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", key);
-        }
+        _http = AgentTransport.CreateHttpClient(connection.BaseAddress, connection.SocketPath, connection.ApiKey);
     }
 
     public AgentConnection Connection { get; }
@@ -66,27 +59,7 @@ public sealed class AgentClient
     public Task<ComputeSystemInfo[]> ListComputeSystemsAsync(CancellationToken ct) => SendAsync<ComputeSystemInfo[]>(HttpMethod.Get, "api/compute-systems", null, ct);
 
     /// <summary>A hub connection for streams; the caller starts and disposes it.</summary>
-    public HubConnection CreateHubConnection()
-    {
-        var connection = Connection;
-        return new HubConnectionBuilder()
-            .WithUrl(new Uri(connection.BaseAddress, "hubs/agent"), options =>
-            {
-                if (connection.ApiKey is { } key)
-                {
-                    options.AccessTokenProvider = () => Task.FromResult<string?>(key);
-                }
-
-                if (connection.SocketPath is { } socketPath)
-                {
-                    options.HttpMessageHandlerFactory = _ => AgentTransport.CreateHandler(socketPath);
-                    // The websocket upgrade goes over the same unix socket.
-                    options.WebSocketFactory = (context, ct) => AgentTransport.ConnectWebSocketAsync(socketPath, context.Uri, ct);
-                }
-            })
-            .AddJsonProtocol(o => o.PayloadSerializerOptions.Converters.Add(new JsonStringEnumConverter()))
-            .Build();
-    }
+    public HubConnection CreateHubConnection() => AgentTransport.CreateHubConnection(Connection.BaseAddress, Connection.SocketPath, Connection.ApiKey);
 
     /// <summary>Starts a hub connection, mapping failures to AgentUnreachable or the agent's refusal.</summary>
     public async Task<HubConnection> ConnectHubAsync(CancellationToken ct)
