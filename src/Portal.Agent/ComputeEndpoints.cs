@@ -87,14 +87,36 @@ public static class ComputeEndpoints
                 Owners = owner is null ? [] : [owner],
                 Names = name is null ? [] : [name],
             })).WithTags("Compute systems");
-        api.MapGet("/images", async (ComputeHostService c) => (await Service(c)).Images.List().Select(i => new ImageInfo
+        var images = api.MapGroup("/images").WithTags("Images");
+        images.MapGet("/", async (ComputeHostService c) => (await Service(c)).Images.List().Select(ImageView));
+        var imageAdmin = images.MapGroup("").RequireAuthorization(AgentPolicies.Operate);
+        imageAdmin.MapPost("/", async Task<IResult> (string? tag, HttpContext http, ComputeHostService c, CancellationToken ct) =>
         {
-            Id = i.Id,
-            Tags = i.Tags,
-            SizeBytes = i.SizeBytes,
-            CreatedAt = i.CreatedAt,
-            Layers = i.Layers,
-        })).WithTags("Images");
+            if (http.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } limit)
+            {
+                limit.MaxRequestBodySize = null; // the image store bounds what an archive may unpack
+            }
+
+            var imported = await (await Service(c)).Images.ImportAsync(http.Request.Body, string.IsNullOrWhiteSpace(tag) ? null : tag, null, ct);
+            return Results.Json(imported.Select(ImageView).ToList(), statusCode: StatusCodes.Status201Created);
+        }).Accepts<Stream>("application/x-tar", "application/gzip", "application/octet-stream");
+        // A catch-all: references may hold slashes (registry:5000/team/app:1).
+        imageAdmin.MapDelete("/{**reference}", async Task<IResult> (string reference, ComputeHostService c, CancellationToken ct) =>
+        {
+            var service = await Service(c);
+            var image = service.Images.Resolve(reference);
+            // One of several tags only loses that tag, as with docker rmi; the image stays for its other names.
+            var tag = Portal.Compute.Images.ImageReference.TryParse(reference)?.ToString();
+            var untagOnly = tag is not null && image.Tags.Count > 1 && image.Tags.Contains(tag, StringComparer.Ordinal);
+            var users = service.ListContainers().Where(ci => ci.ImageId == image.Id).Select(ci => ci.Name).ToList();
+            if (!untagOnly && users.Count > 0)
+            {
+                throw new ComputeException(ComputeErrorCode.ImageInUse, $"Image '{reference}' is used by container(s) {string.Join(", ", users.Select(u => $"'{u}'"))}: remove them first.");
+            }
+
+            await service.Images.RemoveAsync(reference, ct);
+            return Results.NoContent();
+        });
 
         var switches = api.MapGroup("/switches").WithTags("Switches");
         switches.MapGet("/", async (ComputeHostService c) => (await Service(c)).ListSwitches());
@@ -116,6 +138,15 @@ public static class ComputeEndpoints
         keys.MapPost("/{keyId}/rotate", async (string keyId, ApiKeyStore store, CancellationToken ct) => await store.RotateAsync(keyId, ct));
         keys.MapDelete("/{keyId}", async (string keyId, ApiKeyStore store, CancellationToken ct) => await store.RevokeAsync(keyId, ct));
     }
+
+    private static ImageInfo ImageView(Portal.Compute.Images.ImageRecord i) => new()
+    {
+        Id = i.Id,
+        Tags = i.Tags,
+        SizeBytes = i.SizeBytes,
+        CreatedAt = i.CreatedAt,
+        Layers = i.Layers,
+    };
 
     private static async Task<ComputeService> Service(ComputeHostService compute) => (await compute.Ready).Service;
 

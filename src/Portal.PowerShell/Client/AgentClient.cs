@@ -1,14 +1,10 @@
 using System.Collections.Concurrent;
 using System.Net;
-using System.Net.Http.Headers;
-using System.Net.Http.Json;
 using System.Net.Sockets;
 using System.Net.WebSockets;
 using System.Text.Json;
-using System.Text.Json.Serialization;
 using Microsoft.AspNetCore.SignalR;
 using Microsoft.AspNetCore.SignalR.Client;
-using Microsoft.Extensions.DependencyInjection;
 using Portal.Contracts;
 using Portal.Contracts.Hub;
 
@@ -20,7 +16,7 @@ namespace Portal.PowerShell.Client;
 /// </summary>
 public sealed class AgentClient
 {
-    public static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web) { Converters = { new JsonStringEnumConverter() } };
+    public static readonly JsonSerializerOptions Json = AgentTransport.Json;
 
     // One HTTP client per agent address for the process's life: cmdlets are short, connections are not.
     private static readonly ConcurrentDictionary<AgentConnection, AgentClient> Clients = new();
@@ -30,11 +26,7 @@ public sealed class AgentClient
     private AgentClient(AgentConnection connection)
     {
         Connection = connection;
-        _http = new HttpClient(CreateHandler(connection)) { BaseAddress = connection.BaseAddress, Timeout = Timeout.InfiniteTimeSpan };
-        if (connection.ApiKey is { } key)
-        {
-            _http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", key);
-        }
+        _http = AgentTransport.CreateHttpClient(connection.BaseAddress, connection.SocketPath, connection.ApiKey);
     }
 
     public AgentConnection Connection { get; }
@@ -73,40 +65,7 @@ public sealed class AgentClient
     public Task RemoveSwitchAsync(string name, CancellationToken ct) => SendAsync<JsonElement?>(HttpMethod.Delete, $"api/switches/{Escape(name)}", null, ct);
 
     /// <summary>A hub connection for streams; the caller starts and disposes it.</summary>
-    public HubConnection CreateHubConnection()
-    {
-        var connection = Connection;
-        return new HubConnectionBuilder()
-            .WithUrl(new Uri(connection.BaseAddress, "hubs/agent"), options =>
-            {
-                if (connection.ApiKey is { } key)
-                {
-                    options.AccessTokenProvider = () => Task.FromResult<string?>(key);
-                }
-
-                if (connection.SocketPath is not null)
-                {
-                    options.HttpMessageHandlerFactory = _ => CreateHandler(connection);
-                    // The websocket upgrade goes over the same unix socket.
-                    options.WebSocketFactory = async (context, ct) =>
-                    {
-                        var socket = new ClientWebSocket();
-                        try
-                        {
-                            await socket.ConnectAsync(context.Uri, new HttpMessageInvoker(CreateHandler(connection)), ct).ConfigureAwait(false);
-                            return socket;
-                        }
-                        catch
-                        {
-                            socket.Dispose();
-                            throw;
-                        }
-                    };
-                }
-            })
-            .AddJsonProtocol(o => o.PayloadSerializerOptions.Converters.Add(new JsonStringEnumConverter()))
-            .Build();
-    }
+    public HubConnection CreateHubConnection() => AgentTransport.CreateHubConnection(Connection.BaseAddress, Connection.SocketPath, Connection.ApiKey);
 
     /// <summary>Starts a hub connection, mapping failures to AgentUnreachable or the agent's refusal.</summary>
     public async Task<HubConnection> ConnectHubAsync(CancellationToken ct)
@@ -130,79 +89,10 @@ public sealed class AgentClient
     }
 
     /// <summary>HubException messages are "Code: message"; split them back into an AgentException.</summary>
-    public static AgentException FromHub(HubException e)
-    {
-        var message = e.Message;
-        const string prefix = "An unexpected error occurred invoking";
-        var separator = message.IndexOf(": ", StringComparison.Ordinal);
-        if (separator > 0 && !message.StartsWith(prefix, StringComparison.Ordinal) && !message[..separator].Contains(' ', StringComparison.Ordinal))
-        {
-            return new AgentException(message[..separator], message[(separator + 2)..], null, e);
-        }
+    public static AgentException FromHub(HubException e) => AgentException.FromHub(e);
 
-        return new AgentException("RuntimeFailure", message, null, e);
-    }
-
-    private async Task<T> SendAsync<T>(HttpMethod method, string path, object? body, CancellationToken ct)
-    {
-        using var request = new HttpRequestMessage(method, path);
-        if (body is not null)
-        {
-            request.Content = JsonContent.Create(body, body.GetType(), options: Json);
-        }
-
-        HttpResponseMessage response;
-        try
-        {
-            response = await _http.SendAsync(request, ct).ConfigureAwait(false);
-        }
-        catch (HttpRequestException e)
-        {
-            throw Unreachable(e);
-        }
-
-        using (response)
-        {
-            if (!response.IsSuccessStatusCode)
-            {
-                throw await ProblemAsync(response, ct).ConfigureAwait(false);
-            }
-
-            if (response.StatusCode == HttpStatusCode.NoContent || response.Content.Headers.ContentLength == 0)
-            {
-                return default!;
-            }
-
-            return (await response.Content.ReadFromJsonAsync<T>(Json, ct).ConfigureAwait(false))!;
-        }
-    }
-
-    private static async Task<AgentException> ProblemAsync(HttpResponseMessage response, CancellationToken ct)
-    {
-        var status = (int)response.StatusCode;
-        var text = await response.Content.ReadAsStringAsync(ct).ConfigureAwait(false);
-        string? code = null;
-        string? detail = null;
-        try
-        {
-            using var document = JsonDocument.Parse(text);
-            var root = document.RootElement;
-            code = root.TryGetProperty("code", out var c) ? c.GetString() : root.TryGetProperty("title", out var t) ? t.GetString() : null;
-            detail = root.TryGetProperty("detail", out var d) ? d.GetString() : null;
-        }
-        catch (JsonException)
-        {
-        }
-
-        code ??= response.StatusCode switch
-        {
-            HttpStatusCode.Unauthorized => "Unauthorized",
-            HttpStatusCode.Forbidden => "Forbidden",
-            HttpStatusCode.NotFound => "ContainerNotFound",
-            _ => "RuntimeFailure",
-        };
-        return new AgentException(code, detail ?? (text.Length > 0 ? text : $"The agent answered {status} {response.ReasonPhrase}."), status);
-    }
+    private Task<T> SendAsync<T>(HttpMethod method, string path, object? body, CancellationToken ct) =>
+        AgentTransport.SendAsync<T>(_http, method, path, body, Unreachable, ct);
 
     private AgentException Unreachable(Exception e)
     {
@@ -211,30 +101,6 @@ public sealed class AgentClient
             : "Start the agent (./deploy/portal up) or check -AgentUri; run as root to use the local socket /run/portal/agent.sock.";
         var reason = Connection.SocketPath is { } path && !File.Exists(path) ? $"there is no socket at {path}." : e.Message;
         return new AgentException("AgentUnreachable", $"The agent at {Connection} is not reachable: {reason} {hint}", null, e);
-    }
-
-    private static SocketsHttpHandler CreateHandler(AgentConnection connection)
-    {
-        var handler = new SocketsHttpHandler { PooledConnectionIdleTimeout = TimeSpan.FromSeconds(30) };
-        if (connection.SocketPath is { } path)
-        {
-            handler.ConnectCallback = async (_, ct) =>
-            {
-                var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
-                try
-                {
-                    await socket.ConnectAsync(new UnixDomainSocketEndPoint(path), ct).ConfigureAwait(false);
-                    return new NetworkStream(socket, ownsSocket: true);
-                }
-                catch
-                {
-                    socket.Dispose();
-                    throw;
-                }
-            };
-        }
-
-        return handler;
     }
 
     private static string Escape(string segment) => Uri.EscapeDataString(segment);

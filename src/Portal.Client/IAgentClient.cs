@@ -1,0 +1,71 @@
+using Portal.Contracts;
+using Portal.Contracts.Hub;
+
+namespace Portal.Client;
+
+/// <summary>
+/// One connection to one agent: the hub for live state, commands and process streams, REST for uploads and queries the
+/// hub does not carry. Every failure is an <see cref="AgentException"/>. The connection does not reconnect by itself: its
+/// owner reconnects (with backoff) and subscribes again for a fresh snapshot, as the streaming contract asks.
+/// </summary>
+public interface IAgentClient : IAsyncDisposable
+{
+    AgentEndpoint Endpoint { get; }
+
+    /// <summary>Raised once when an open connection closes (the error, or null when closed on purpose).</summary>
+    event Func<Exception?, Task>? Closed;
+
+    /// <summary>Opens the hub connection; throws AgentUnreachable, Unauthorized or Forbidden.</summary>
+    Task ConnectAsync(CancellationToken ct);
+
+    IAsyncEnumerable<ChangeBatch<ContainerView>> SubscribeContainersAsync(CancellationToken ct);
+
+    IAsyncEnumerable<ChangeBatch<ComputeSystemInfo>> SubscribeComputeSystemsAsync(CancellationToken ct);
+
+    IAsyncEnumerable<HostInfo> SubscribeHostAsync(CancellationToken ct);
+
+    IAsyncEnumerable<ContainerEvent> SubscribeEventsAsync(CancellationToken ct);
+
+    IAsyncEnumerable<IsolationView> SubscribeProcessesAsync(string container, CancellationToken ct);
+
+    IAsyncEnumerable<LogEntry> LogsAsync(string container, int? tail, bool follow, CancellationToken ct);
+
+    Task<ContainerInfo> CreateContainerAsync(ContainerCreateSpec spec, CancellationToken ct);
+
+    Task<ContainerInfo> StartContainerAsync(string container, CancellationToken ct);
+
+    Task<ContainerInfo> StopContainerAsync(string container, double? timeoutSeconds, CancellationToken ct);
+
+    Task KillContainerAsync(string container, int signal, CancellationToken ct);
+
+    Task<ContainerInfo> RestartContainerAsync(string container, double? timeoutSeconds, CancellationToken ct);
+
+    Task RemoveContainerAsync(string container, bool force, CancellationToken ct);
+
+    Task<ContainerInfo> ConvertContainerAsync(string container, RuntimeType runtimeType, bool restart, CancellationToken ct);
+
+    /// <summary>Runs a process in the container; output until the last message, which carries the exit code.</summary>
+    IAsyncEnumerable<ProcessOutput> ExecAsync(string container, ExecStart start, IAsyncEnumerable<ProcessInput> input, CancellationToken ct);
+
+    /// <summary>Attaches to the container's first process.</summary>
+    IAsyncEnumerable<ProcessOutput> AttachAsync(string container, IAsyncEnumerable<ProcessInput> input, CancellationToken ct);
+
+    Task<HostInfo> GetHostAsync(CancellationToken ct);
+
+    Task<IReadOnlyList<HostProcessInfo>> GetHostProcessesAsync(string? match, CancellationToken ct);
+
+    Task<ContainerStatistics> GetStatisticsAsync(string container, CancellationToken ct);
+
+    Task<IReadOnlyList<ImageInfo>> ListImagesAsync(CancellationToken ct);
+
+    /// <summary>Uploads an image archive (docker save, OCI layout or a root filesystem tar); progress counts bytes sent.</summary>
+    Task<IReadOnlyList<ImageInfo>> ImportImageAsync(Stream archive, long? length, string? tag, IProgress<long>? progress, CancellationToken ct);
+
+    Task RemoveImageAsync(string image, CancellationToken ct);
+}
+
+/// <summary>Makes clients; the portal's seam for tests, which hand it a fake.</summary>
+public interface IAgentClientFactory
+{
+    IAgentClient Create(AgentEndpoint endpoint);
+}

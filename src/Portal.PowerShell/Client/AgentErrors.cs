@@ -1,0 +1,30 @@
+// The agent client's one error type (Portal.Client) serves the module too; only its PowerShell mapping lives here.
+global using AgentException = Portal.Client.AgentException;
+global using AgentTransport = Portal.Client.AgentTransport;
+using System.Management.Automation;
+
+namespace Portal.PowerShell.Client;
+
+/// <summary>The one mapping from the agent's error codes to PowerShell's error categories and records.</summary>
+public static class AgentErrors
+{
+    extension(AgentException e)
+    {
+        public ErrorCategory Category => e.Code switch
+        {
+            "ContainerNotFound" or "ImageNotFound" or "SwitchNotFound" or "NotFound" => ErrorCategory.ObjectNotFound,
+            "InvalidArgument" or "ImageRejected" => ErrorCategory.InvalidArgument,
+            "NameInUse" or "PortInUse" => ErrorCategory.ResourceExists,
+            "InvalidTransition" or "ImageInUse" or "SwitchInUse" or "SubnetOverlap" => ErrorCategory.InvalidOperation,
+            "NotSupported" => ErrorCategory.NotImplemented,
+            "Unauthorized" => ErrorCategory.AuthenticationError,
+            "Forbidden" => ErrorCategory.PermissionDenied,
+            "Timeout" => ErrorCategory.OperationTimeout,
+            "AgentUnreachable" => ErrorCategory.ConnectionError,
+            "QuotaExceeded" => ErrorCategory.QuotaExceeded,
+            _ => ErrorCategory.NotSpecified,
+        };
+
+        public ErrorRecord ToErrorRecord(object? target) => new(e, e.Code, e.Category, target);
+    }
+}

@@ -1,0 +1,24 @@
+using System.Security.Claims;
+using Microsoft.AspNetCore.Identity;
+using Microsoft.Extensions.Options;
+using Portal.Web.Data;
+
+namespace Portal.Web.Account;
+
+/// <summary>Adds the "must change password" mark to the sign-in cookie, so every request can be sent to change it first.</summary>
+public sealed class PortalClaims(UserManager<PortalUser> users, IOptions<IdentityOptions> options)
+    : UserClaimsPrincipalFactory<PortalUser>(users, options)
+{
+    public const string MustChangePassword = "portal:must-change-password";
+
+    protected override async Task<ClaimsIdentity> GenerateClaimsAsync(PortalUser user)
+    {
+        var identity = await base.GenerateClaimsAsync(user);
+        if (user.MustChangePassword)
+        {
+            identity.AddClaim(new Claim(MustChangePassword, "true"));
+        }
+
+        return identity;
+    }
+}

@@ -1,0 +1,25 @@
+namespace Portal.Web;
+
+/// <summary>The portal's settings: the "Portal" section of the root appsettings.json.</summary>
+public sealed class PortalOptions
+{
+    /// <summary>Where the portal listens.</summary>
+    public string Url { get; set; } = "http://127.0.0.1:5080";
+
+    /// <summary>The SQLite database with users and the host registry.</summary>
+    public string Database { get; set; } = "/var/lib/portal/portal.db";
+
+    /// <summary>The ASP.NET Data Protection key ring (protects sign-in cookies and the agents' API keys at rest).</summary>
+    public string KeysDirectory { get; set; } = "/var/lib/portal/portal-keys";
+
+    /// <summary>The local agent's socket, registered as host "local" at first start when it exists and the portal may use it.</summary>
+    public string LocalAgentSocket { get; set; } = "/run/portal/agent.sock";
+
+    /// <summary>The first wait before reconnecting to an agent; it doubles up to <see cref="ReconnectMaxDelay"/>.</summary>
+    public TimeSpan ReconnectInitialDelay { get; set; } = TimeSpan.FromSeconds(1);
+
+    public TimeSpan ReconnectMaxDelay { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>How often the CPU and memory of running containers are sampled.</summary>
+    public TimeSpan StatisticsInterval { get; set; } = TimeSpan.FromSeconds(5);
+}

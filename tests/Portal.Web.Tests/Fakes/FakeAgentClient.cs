@@ -1,0 +1,235 @@
+using System.Collections.Concurrent;
+using System.Runtime.CompilerServices;
+using System.Threading.Channels;
+using Portal.Client;
+using Portal.Contracts;
+using Portal.Contracts.Hub;
+
+namespace Portal.Web.Tests.Fakes;
+
+/// <summary>
+/// A hand-written agent client: tests push batches and host info into its channels, drop its connection, make calls
+/// fail with the agent's errors, and read which calls the portal made.
+/// </summary>
+public sealed class FakeAgentClient(AgentEndpoint endpoint) : IAgentClient
+{
+    private readonly Channel<ChangeBatch<ContainerView>> _containers = Channel.CreateUnbounded<ChangeBatch<ContainerView>>();
+    private readonly Channel<ChangeBatch<ComputeSystemInfo>> _computeSystems = Channel.CreateUnbounded<ChangeBatch<ComputeSystemInfo>>();
+    private readonly Channel<HostInfo> _host = Channel.CreateUnbounded<HostInfo>();
+
+    public AgentEndpoint Endpoint { get; } = endpoint;
+
+    public event Func<Exception?, Task>? Closed;
+
+    /// <summary>Thrown by ConnectAsync when set.</summary>
+    public Exception? ConnectError { get; set; }
+
+    public bool Connected { get; private set; }
+
+    public bool Disposed { get; private set; }
+
+    /// <summary>Every call as "Method arg1 arg2".</summary>
+    public ConcurrentQueue<string> Calls { get; } = new();
+
+    /// <summary>Makes the named method (for example "StopContainer") throw this.</summary>
+    public ConcurrentDictionary<string, Exception> Failures { get; } = new();
+
+    /// <summary>Holds the named method until the test releases it (to see progress while it runs).</summary>
+    public ConcurrentDictionary<string, TaskCompletionSource> Gates { get; } = new();
+
+    public Dictionary<string, ContainerStatistics> Statistics { get; } = [];
+
+    public List<ImageInfo> Images { get; } = [];
+
+    public List<LogEntry> LogEntries { get; } = [];
+
+    public IsolationView? Isolation { get; set; }
+
+    public void Push(ChangeBatch<ContainerView> batch) => _containers.Writer.TryWrite(batch);
+
+    public void Push(ChangeBatch<ComputeSystemInfo> batch) => _computeSystems.Writer.TryWrite(batch);
+
+    public void Push(HostInfo info) => _host.Writer.TryWrite(info);
+
+    /// <summary>The connection drops, as when the agent stops.</summary>
+    public Task DropAsync(string message = "connection reset") => Closed?.Invoke(new IOException(message)) ?? Task.CompletedTask;
+
+    public Task ConnectAsync(CancellationToken ct)
+    {
+        Record("Connect");
+        if (ConnectError is { } e)
+        {
+            throw e;
+        }
+
+        Connected = true;
+        return Task.CompletedTask;
+    }
+
+    public IAsyncEnumerable<ChangeBatch<ContainerView>> SubscribeContainersAsync(CancellationToken ct) => _containers.Reader.ReadAllAsync(ct);
+
+    public IAsyncEnumerable<ChangeBatch<ComputeSystemInfo>> SubscribeComputeSystemsAsync(CancellationToken ct) => _computeSystems.Reader.ReadAllAsync(ct);
+
+    public IAsyncEnumerable<HostInfo> SubscribeHostAsync(CancellationToken ct) => _host.Reader.ReadAllAsync(ct);
+
+    public async IAsyncEnumerable<ContainerEvent> SubscribeEventsAsync([EnumeratorCancellation] CancellationToken ct)
+    {
+        await Task.Delay(Timeout.Infinite, ct);
+        yield break;
+    }
+
+    public async IAsyncEnumerable<IsolationView> SubscribeProcessesAsync(string container, [EnumeratorCancellation] CancellationToken ct)
+    {
+        await RunAsync("SubscribeProcesses", container);
+        if (Isolation is { } view)
+        {
+            yield return view;
+        }
+
+        await Task.Delay(Timeout.Infinite, ct);
+    }
+
+    public async IAsyncEnumerable<LogEntry> LogsAsync(string container, int? tail, bool follow, [EnumeratorCancellation] CancellationToken ct)
+    {
+        await RunAsync("Logs", container, tail, follow);
+        foreach (var entry in LogEntries)
+        {
+            yield return entry;
+        }
+
+        if (follow)
+        {
+            await Task.Delay(Timeout.Infinite, ct);
+        }
+    }
+
+    public async Task<ContainerInfo> CreateContainerAsync(ContainerCreateSpec spec, CancellationToken ct)
+    {
+        await RunAsync("CreateContainer", spec.Name, spec.Image, spec.RuntimeType);
+        return Views.Info(spec.Name ?? "created", ContainerState.Created, spec.RuntimeType ?? RuntimeType.Default) with { Image = spec.Image };
+    }
+
+    public async Task<ContainerInfo> StartContainerAsync(string container, CancellationToken ct)
+    {
+        await RunAsync("StartContainer", container);
+        return Views.Info(container, ContainerState.Running);
+    }
+
+    public async Task<ContainerInfo> StopContainerAsync(string container, double? timeoutSeconds, CancellationToken ct)
+    {
+        await RunAsync("StopContainer", container);
+        return Views.Info(container, ContainerState.Stopped);
+    }
+
+    public Task KillContainerAsync(string container, int signal, CancellationToken ct) => RunAsync("KillContainer", container, signal);
+
+    public async Task<ContainerInfo> RestartContainerAsync(string container, double? timeoutSeconds, CancellationToken ct)
+    {
+        await RunAsync("RestartContainer", container);
+        return Views.Info(container, ContainerState.Running);
+    }
+
+    public Task RemoveContainerAsync(string container, bool force, CancellationToken ct) => RunAsync("RemoveContainer", container, force);
+
+    public async Task<ContainerInfo> ConvertContainerAsync(string container, RuntimeType runtimeType, bool restart, CancellationToken ct)
+    {
+        await RunAsync("ConvertContainer", container, runtimeType, restart);
+        return Views.Info(container, restart ? ContainerState.Running : ContainerState.Stopped, runtimeType);
+    }
+
+    public IAsyncEnumerable<ProcessOutput> ExecAsync(string container, ExecStart start, IAsyncEnumerable<ProcessInput> input, CancellationToken ct) =>
+        throw new NotSupportedException("The fake has no exec.");
+
+    public IAsyncEnumerable<ProcessOutput> AttachAsync(string container, IAsyncEnumerable<ProcessInput> input, CancellationToken ct) =>
+        throw new NotSupportedException("The fake has no attach.");
+
+    public async Task<HostInfo> GetHostAsync(CancellationToken ct)
+    {
+        await RunAsync("GetHost");
+        return Views.Host("fake");
+    }
+
+    public async Task<IReadOnlyList<HostProcessInfo>> GetHostProcessesAsync(string? match, CancellationToken ct)
+    {
+        await RunAsync("GetHostProcesses", match);
+        return [];
+    }
+
+    public async Task<ContainerStatistics> GetStatisticsAsync(string container, CancellationToken ct)
+    {
+        await RunAsync("GetStatistics", container);
+        return Statistics.TryGetValue(container, out var s) ? s : throw new AgentException("ContainerNotFound", $"No such container: '{container}'.");
+    }
+
+    public async Task<IReadOnlyList<ImageInfo>> ListImagesAsync(CancellationToken ct)
+    {
+        await RunAsync("ListImages");
+        return [.. Images];
+    }
+
+    public async Task<IReadOnlyList<ImageInfo>> ImportImageAsync(Stream archive, long? length, string? tag, IProgress<long>? progress, CancellationToken ct)
+    {
+        var buffer = new byte[4096];
+        long total = 0;
+        int read;
+        while ((read = await archive.ReadAsync(buffer, ct)) > 0)
+        {
+            total += read;
+            progress?.Report(total);
+        }
+
+        await RunAsync("ImportImage", tag, total);
+        var image = new ImageInfo { Id = $"sha256:{total:x12}", Tags = tag is null ? [] : [tag], SizeBytes = total, CreatedAt = DateTimeOffset.UnixEpoch, Layers = [] };
+        Images.Add(image);
+        return [image];
+    }
+
+    public Task RemoveImageAsync(string image, CancellationToken ct) => RunAsync("RemoveImage", image);
+
+    public ValueTask DisposeAsync()
+    {
+        Disposed = true;
+        _containers.Writer.TryComplete();
+        _computeSystems.Writer.TryComplete();
+        _host.Writer.TryComplete();
+        return ValueTask.CompletedTask;
+    }
+
+    private void Record(string method, params object?[] args) =>
+        Calls.Enqueue(string.Join(' ', new[] { method }.Concat(args.Select(a => a?.ToString() ?? "null"))));
+
+    private async Task RunAsync(string method, params object?[] args)
+    {
+        Record(method, args);
+        if (Gates.TryGetValue(method, out var gate))
+        {
+            await gate.Task;
+        }
+
+        if (Failures.TryGetValue(method, out var e))
+        {
+            throw e;
+        }
+    }
+}
+
+/// <summary>Hands out a new fake per connection attempt and keeps them, so tests can reach the current one.</summary>
+public sealed class FakeAgentClientFactory : IAgentClientFactory
+{
+    private readonly ConcurrentQueue<FakeAgentClient> _created = new();
+
+    /// <summary>Adjusts each new client before the portal uses it (for example: make it refuse to connect).</summary>
+    public Action<FakeAgentClient>? Configure { get; set; }
+
+    public IReadOnlyList<FakeAgentClient> Created => [.. _created];
+
+    public FakeAgentClient Latest(string display) => _created.Last(c => c.Endpoint.Display == display);
+
+    public IAgentClient Create(AgentEndpoint endpoint)
+    {
+        var client = new FakeAgentClient(endpoint);
+        Configure?.Invoke(client);
+        _created.Enqueue(client);
+        return client;
+    }
+}

@@ -1,0 +1,145 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using System.Text.RegularExpressions;
+
+namespace Portal.Web.Tests.Integration;
+
+/// <summary>
+/// The real portal process on a private port, database and key ring: nothing for anonymous visitors, the first-run
+/// administrator's one-time password printed once, and a forced password change before anything else.
+/// </summary>
+public sealed partial class PortalSignInTests : IAsyncLifetime
+{
+    private readonly string _directory = Directory.CreateTempSubdirectory("portal-signin-").FullName;
+    private readonly List<string> _output = [];
+    private readonly CookieContainer _cookies = new();
+    private Process? _portal;
+    private HttpClient _http = null!;
+    private string? _password;
+
+    public async Task InitializeAsync()
+    {
+        var port = FreePort();
+        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = AppContext.BaseDirectory };
+        psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "Portal.Web.dll"));
+        psi.Environment["Portal__Url"] = $"http://127.0.0.1:{port}";
+        psi.Environment["Portal__Database"] = Path.Combine(_directory, "portal.db");
+        psi.Environment["Portal__KeysDirectory"] = Path.Combine(_directory, "keys");
+        psi.Environment["Portal__LocalAgentSocket"] = "";
+        _portal = Process.Start(psi)!;
+        _portal.OutputDataReceived += (_, line) => Keep(line.Data);
+        _portal.ErrorDataReceived += (_, line) => Keep(line.Data);
+        _portal.BeginOutputReadLine();
+        _portal.BeginErrorReadLine();
+        _http = new HttpClient(new HttpClientHandler { CookieContainer = _cookies, AllowAutoRedirect = false }) { BaseAddress = new Uri($"http://127.0.0.1:{port}/") };
+
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while (true)
+        {
+            Assert.False(_portal.HasExited, $"The portal exited while starting:\n{string.Join('\n', _output)}");
+            try
+            {
+                await _http.GetAsync("account/login");
+                lock (_output)
+                {
+                    _password = _output.Select(l => OneTimePassword().Match(l)).FirstOrDefault(m => m.Success)?.Groups[1].Value;
+                }
+
+                if (_password is not null)
+                {
+                    return;
+                }
+            }
+            catch (HttpRequestException) when (DateTime.UtcNow < deadline)
+            {
+            }
+
+            Assert.True(DateTime.UtcNow < deadline, $"The portal did not start within 60 s:\n{string.Join('\n', _output)}");
+            await Task.Delay(200);
+        }
+    }
+
+    public async Task DisposeAsync()
+    {
+        if (_portal is { HasExited: false })
+        {
+            _portal.Kill();
+            await _portal.WaitForExitAsync();
+        }
+
+        _portal?.Dispose();
+        _http.Dispose();
+        Directory.Delete(_directory, recursive: true);
+    }
+
+    [Fact]
+    public async Task Anonymous_visitors_see_nothing_and_the_first_admin_must_change_the_one_time_password()
+    {
+        foreach (var path in new[] { "", "hosts", "images", "containers/x/y", "terminal", "demo" })
+        {
+            var anonymous = await _http.GetAsync(path);
+            Assert.Equal(HttpStatusCode.Redirect, anonymous.StatusCode);
+            Assert.StartsWith("/account/login", anonymous.Headers.Location!.PathAndQuery);
+        }
+
+        var wrong = await PostFormAsync("account/login", "login", new() { ["Input.UserName"] = "admin", ["Input.Password"] = "not-the-password" });
+        Assert.Equal(HttpStatusCode.OK, wrong.StatusCode);
+        Assert.Contains("Wrong user name or password", await wrong.Content.ReadAsStringAsync());
+
+        var signedIn = await PostFormAsync("account/login", "login", new() { ["Input.UserName"] = "admin", ["Input.Password"] = _password! });
+        Assert.Equal(HttpStatusCode.Redirect, signedIn.StatusCode);
+
+        // With the one-time password, every page leads to changing it.
+        var home = await _http.GetAsync("");
+        Assert.Equal("/account/change-password", home.Headers.Location!.OriginalString);
+
+        var weak = await PostFormAsync("account/change-password", "change-password", new() { ["Input.Current"] = _password!, ["Input.New"] = "short", ["Input.Confirm"] = "short" });
+        Assert.Contains("at least 12 characters", await weak.Content.ReadAsStringAsync());
+
+        var changed = await PostFormAsync("account/change-password", "change-password", new() { ["Input.Current"] = _password!, ["Input.New"] = "Correct-Horse-42", ["Input.Confirm"] = "Correct-Horse-42" });
+        Assert.Equal(HttpStatusCode.Redirect, changed.StatusCode);
+
+        var page = await _http.GetAsync("hosts");
+        Assert.Equal(HttpStatusCode.OK, page.StatusCode);
+        Assert.Contains("Add an agent", await page.Content.ReadAsStringAsync());
+
+        // The one-time password no longer works; the new one does.
+        _cookies.GetAllCookies().ToList().ForEach(c => c.Expired = true);
+        Assert.Equal(HttpStatusCode.OK, (await PostFormAsync("account/login", "login", new() { ["Input.UserName"] = "admin", ["Input.Password"] = _password! })).StatusCode);
+        Assert.Equal(HttpStatusCode.Redirect, (await PostFormAsync("account/login", "login", new() { ["Input.UserName"] = "admin", ["Input.Password"] = "Correct-Horse-42" })).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await _http.GetAsync("")).StatusCode);
+    }
+
+    private async Task<HttpResponseMessage> PostFormAsync(string path, string handler, Dictionary<string, string> fields)
+    {
+        var form = await (await _http.GetAsync(path)).Content.ReadAsStringAsync();
+        fields["_handler"] = handler;
+        fields["__RequestVerificationToken"] = AntiforgeryToken().Match(form).Groups[1].Value;
+        return await _http.PostAsync(path, new FormUrlEncodedContent(fields));
+    }
+
+    private void Keep(string? line)
+    {
+        if (line is not null)
+        {
+            lock (_output)
+            {
+                _output.Add(line);
+            }
+        }
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    [GeneratedRegex("one-time password (\\S+)")]
+    private static partial Regex OneTimePassword();
+
+    [GeneratedRegex("name=\"__RequestVerificationToken\" value=\"([^\"]+)\"")]
+    private static partial Regex AntiforgeryToken();
+}

@@ -1,0 +1,111 @@
+using Microsoft.AspNetCore.DataProtection;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
+using MudBlazor.Services;
+using Portal.Client;
+using Portal.Contracts.Hub;
+using Portal.Web.Data;
+using Portal.Web.Hosts;
+using Portal.Web.Model;
+using Portal.Web.Tests.Fakes;
+
+namespace Portal.Web.Tests;
+
+/// <summary>
+/// A bUnit context with the portal's real services (host registry in a private SQLite file, the fleet, operations) in
+/// front of <see cref="FakeAgentClient"/>s, and MudBlazor set up as its docs ask for tests.
+/// </summary>
+public sealed class PortalTestContext : BunitContext
+{
+    private readonly string _directory = Directory.CreateTempSubdirectory("portal-web-tests-").FullName;
+
+    public PortalTestContext()
+    {
+        JSInterop.Mode = JSRuntimeMode.Loose;
+        // Two shared cores run several builds at once here: give renders time.
+        DefaultWaitTimeout = TimeSpan.FromSeconds(10);
+        Services.AddMudServices();
+        Services.AddSingleton(TimeProvider.System);
+        Services.AddSingleton(Microsoft.Extensions.Options.Options.Create(Options));
+        Services.AddSingleton<ILoggerFactory>(NullLoggerFactory.Instance);
+        Services.AddDbContextFactory<PortalDbContext>(o => o.UseSqlite($"Data Source={Path.Combine(_directory, "portal.db")}"));
+        Services.AddSingleton<IDataProtectionProvider>(new EphemeralDataProtectionProvider());
+        Services.AddSingleton<HostRegistry>();
+        Services.AddSingleton<IAgentClientFactory>(Clients);
+        Services.AddSingleton<Fleet>();
+        Services.AddScoped<ContainerOperations>();
+        AddAuthorization().SetAuthorized("admin");
+        using var db = Services.GetRequiredService<IDbContextFactory<PortalDbContext>>().CreateDbContext();
+        db.Database.EnsureCreated();
+    }
+
+    public PortalOptions Options { get; } = new()
+    {
+        ReconnectInitialDelay = TimeSpan.FromMilliseconds(20),
+        ReconnectMaxDelay = TimeSpan.FromMilliseconds(100),
+        StatisticsInterval = TimeSpan.FromMilliseconds(50),
+    };
+
+    public FakeAgentClientFactory Clients { get; } = new();
+
+    public Fleet Fleet => Services.GetRequiredService<Fleet>();
+
+    /// <summary>Registers a host and waits until the portal connected to its fake; returns that fake.</summary>
+    public async Task<FakeAgentClient> AddHostAsync(string name, params ContainerView[] containers)
+    {
+        var host = await Fleet.AddAsync(name, $"http://{name}.test:5081", "pk_test_secret", CancellationToken.None);
+        var client = await Eventually(() => Clients.Created.LastOrDefault(c => c.Endpoint.Display == $"http://{name}.test:5081" && c.Connected));
+        client.Push(Views.Snapshot(containers));
+        client.Push(Views.Host(name));
+        await Eventually(() => host.State == HostConnectionState.Connected ? host : null);
+        return client;
+    }
+
+    /// <summary>MudBlazor's providers, rendered beside the component under test, so dialogs, snackbars and popovers show.</summary>
+    public (IRenderedComponent<MudBlazor.MudDialogProvider> Dialogs, IRenderedComponent<MudBlazor.MudSnackbarProvider> Snackbars) RenderProviders()
+    {
+        Render<MudBlazor.MudPopoverProvider>();
+        return (Render<MudBlazor.MudDialogProvider>(), Render<MudBlazor.MudSnackbarProvider>());
+    }
+
+    /// <summary>Polls until <paramref name="probe"/> returns something (background work is asynchronous).</summary>
+    public static async Task<T> Eventually<T>(Func<T?> probe, int timeoutMs = 5000)
+        where T : class
+    {
+        var deadline = DateTime.UtcNow.AddMilliseconds(timeoutMs);
+        while (true)
+        {
+            if (probe() is { } value)
+            {
+                return value;
+            }
+
+            if (DateTime.UtcNow > deadline)
+            {
+                throw new TimeoutException("The condition did not hold in time.");
+            }
+
+            await Task.Delay(10);
+        }
+    }
+
+    public static Task Eventually(Func<bool> probe, int timeoutMs = 5000) =>
+        Eventually(() => probe() ? "" : null, timeoutMs);
+
+    protected override void Dispose(bool disposing)
+    {
+        base.Dispose(disposing);
+        Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+        try
+        {
+            Directory.Delete(_directory, recursive: true);
+        }
+        catch (IOException)
+        {
+            // A file still open; the temp directory is cleaned by the system.
+        }
+    }
+}
