@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Net;
-using System.Net.Sockets;
 using System.Text.RegularExpressions;
 
 namespace Portal.Tests.Shared;
@@ -12,7 +11,7 @@ namespace Portal.Tests.Shared;
 /// </summary>
 public sealed partial class PortalProcess : IAsyncDisposable
 {
-    private readonly System.Collections.Concurrent.ConcurrentQueue<string> _log = new();
+    private readonly RecentOutput _log = new();
     private readonly string _agentSocket;
     private Process? _process;
 
@@ -20,7 +19,7 @@ public sealed partial class PortalProcess : IAsyncDisposable
     {
         Sandbox = sandbox;
         _agentSocket = agentSocket;
-        Port = FreePort();
+        Port = FreeTcpPort.Next();
         Root = Path.Combine(sandbox.PrivateRoot, "portal");
     }
 
@@ -38,7 +37,7 @@ public sealed partial class PortalProcess : IAsyncDisposable
 
     public int Pid => _process?.Id ?? 0;
 
-    public string RecentLog => string.Join('\n', _log);
+    public string RecentLog => _log.ToString();
 
     /// <summary>The portal's build output: the same configuration as the caller's, under src/Portal.Web/bin.</summary>
     public static string FindBuild()
@@ -79,13 +78,13 @@ public sealed partial class PortalProcess : IAsyncDisposable
         _process = Process.Start(psi) ?? throw new InvalidOperationException("dotnet did not start.");
         _process.OutputDataReceived += (_, line) =>
         {
-            Keep(line.Data);
+            _log.Add(line.Data);
             if (line.Data is { } text && PasswordLine().Match(text) is { Success: true } match)
             {
                 OneTimePassword = match.Groups[1].Value;
             }
         };
-        _process.ErrorDataReceived += (_, line) => Keep(line.Data);
+        _process.ErrorDataReceived += (_, line) => _log.Add(line.Data);
         _process.BeginOutputReadLine();
         _process.BeginErrorReadLine();
 
@@ -129,25 +128,4 @@ public sealed partial class PortalProcess : IAsyncDisposable
 
     [GeneratedRegex(@"one-time password (\S+)")]
     private static partial Regex PasswordLine();
-
-    private void Keep(string? line)
-    {
-        if (line is null)
-        {
-            return;
-        }
-
-        _log.Enqueue(line);
-        while (_log.Count > 200)
-        {
-            _log.TryDequeue(out _);
-        }
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
 }
