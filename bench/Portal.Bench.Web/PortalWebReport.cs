@@ -23,6 +23,9 @@ public sealed record PortalWebReport
     public int CircuitsOpened { get; init; }
     public double CircuitsOpenSeconds { get; init; }
 
+    /// <summary>Why fewer circuits than asked for were measured, when that happened.</summary>
+    public string? CircuitsFailure { get; init; }
+
     /// <summary>What each circuit beyond the first added to the portal's resident memory.</summary>
     public double? MemoryPerCircuitMiB => MemoryOneCircuit is { } one && MemoryManyCircuits is { } many && CircuitsOpened > 1
         ? Math.Round((many.RssBytes - one.RssBytes) / 1048576.0 / (CircuitsOpened - 1), 2)
@@ -42,6 +45,11 @@ public sealed record PortalWebReport
         s.AppendLine(c, $"- Processes: the real agent and the real portal (Release, ASPNETCORE_ENVIRONMENT=Development so the build output serves wwwroot), each its own process, and Debian's Chromium (headless, Playwright), all on this machine's {Environment.ProcessorCount} CPUs");
         s.AppendLine(c, $"- Machine load (1, 5, 15 min averages from /proc/loadavg): {LoadAtStart} at the start, {LoadAtEnd} at the end (other work shared the 2 CPUs; every step of the path waits for a CPU)");
         s.AppendLine(c, $"- Containers: {Setup.Created} running busybox `sleep 3600` containers (process isolation) of {Setup.Requested} requested, created and started in {Setup.Seconds:0.0} s ({Options.SetupParallelism} at a time){(Setup.Failure is { } f ? $"; creating more failed: {f}" : "")}");
+        if (CircuitsFailure is { } failure)
+        {
+            s.AppendLine(c, $"- Circuits: {CircuitsOpened} of {Options.Circuits} requested: {failure}");
+        }
+
         s.AppendLine(c, $"- Events: {Options.Events} per phase: one of the first {8} containers by name (rows the virtualized grid has in its DOM) terminated (SIGKILL) or started through the agent's REST API, {Options.Interval.TotalMilliseconds:0} ms after the previous one was shown");
         s.AppendLine();
         s.AppendLine("Latency: t0 = `ContainerEvent.At`, stamped by the agent's compute service as it raises the event (read on a separate `SubscribeEvents` connection of the portal's client library). t1 = the browser's clock (`performance.timeOrigin + performance.now()`) at the first DOM mutation after which that container's row in the containers grid shows the new state (a MutationObserver in the page). Same machine, same system clock. The path in between: agent hub -> the portal's one connection per host (AgentHost) -> Fleet -> the page's coalescing window (50 ms) -> render -> the circuit's websocket -> the browser's DOM.");
