@@ -82,6 +82,12 @@ public sealed class PortalTests(PortalFixture fixture)
         await Assertions.Expect(page.GetByRole(AriaRole.Tab)).ToHaveCountAsync(2);
         var second = page.GetByTestId("terminal-session").Nth(1);
         await RunInTerminalAsync(page, second, "echo proc-$((6*7))", "proc-42");
+
+        // Paste: the clipboard's text reaches the shell as if typed.
+        await page.EvaluateAsync("text => navigator.clipboard.writeText(text)", "echo pasted-$((2*21))");
+        await second.GetByRole(AriaRole.Button, new() { Name = "Paste into the terminal" }).ClickAsync();
+        await page.Keyboard.PressAsync("Enter");
+        await Assertions.Expect(second.GetByTestId("terminal-screen").Locator(".xterm-rows")).ToContainTextAsync("pasted-42");
         await page.Context.CloseAsync();
     }
 
