@@ -18,4 +18,21 @@ public static class ResultsDirectory
 
         throw new DirectoryNotFoundException("Cannot find the repository (Portal.sln) above the current or the bench's directory; run the bench from the repository (bench/run, bench/run-hub).");
     }
+
+    /// <summary>Writes a run's results: <paramref name="name"/>.json (everything, NaN where nothing was measured) and .md (the summary).</summary>
+    public static async Task<string> WriteAsync(string name, object report, string markdown)
+    {
+        var results = Find();
+        Directory.CreateDirectory(results);
+        var json = System.Text.Json.JsonSerializer.Serialize(report, report.GetType(), new System.Text.Json.JsonSerializerOptions(System.Text.Json.JsonSerializerDefaults.Web)
+        {
+            WriteIndented = true,
+            Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
+            NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals,
+            Converters = { new System.Text.Json.Serialization.JsonStringEnumConverter() },
+        });
+        await File.WriteAllTextAsync(Path.Combine(results, name + ".json"), json + "\n");
+        await File.WriteAllTextAsync(Path.Combine(results, name + ".md"), markdown);
+        return results;
+    }
 }

@@ -16,14 +16,14 @@ public sealed class AgentProcess : IAsyncDisposable
 {
     public static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web) { Converters = { new JsonStringEnumConverter() } };
 
-    private readonly System.Collections.Concurrent.ConcurrentQueue<string> _log = new();
+    private readonly RecentOutput _log = new();
     private Process? _process;
 
     public AgentProcess(TestSandbox sandbox)
     {
         Sandbox = sandbox;
         SocketPath = Path.Combine(sandbox.Options.RunRoot, "agent.sock");
-        Port = FreePort();
+        Port = FreeTcpPort.Next();
         Socket = new HttpClient(new SocketsHttpHandler
         {
             ConnectCallback = async (_, ct) =>
@@ -62,7 +62,7 @@ public sealed class AgentProcess : IAsyncDisposable
     public string DockerSocketPath => Path.Combine(Path.GetDirectoryName(SocketPath)!, "docker.sock");
 
     /// <summary>The agent's last lines of output, for failure messages.</summary>
-    public string RecentLog => string.Join('\n', _log);
+    public string RecentLog => _log.ToString();
 
     /// <summary>The admin key the agent printed at its first start.</summary>
     public string? AdminKey { get; private set; }
@@ -96,13 +96,13 @@ public sealed class AgentProcess : IAsyncDisposable
         _process = Process.Start(psi)!;
         _process.OutputDataReceived += (_, line) =>
         {
-            Keep(line.Data);
+            _log.Add(line.Data);
             if (line.Data?.StartsWith(Portal.Agent.Auth.ApiKeyBootstrap.Banner, StringComparison.Ordinal) == true)
             {
                 AdminKey = line.Data[Portal.Agent.Auth.ApiKeyBootstrap.Banner.Length..].Trim();
             }
         };
-        _process.ErrorDataReceived += (_, line) => Keep(line.Data);
+        _process.ErrorDataReceived += (_, line) => _log.Add(line.Data);
         _process.BeginOutputReadLine();
         _process.BeginErrorReadLine();
         var deadline = DateTime.UtcNow.AddSeconds(60);
@@ -182,26 +182,5 @@ public sealed class AgentProcess : IAsyncDisposable
         _process?.Dispose();
         Socket.Dispose();
         Tcp.Dispose();
-    }
-
-    private void Keep(string? line)
-    {
-        if (line is null)
-        {
-            return;
-        }
-
-        _log.Enqueue(line);
-        while (_log.Count > 200)
-        {
-            _log.TryDequeue(out _);
-        }
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 }

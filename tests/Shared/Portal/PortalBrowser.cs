@@ -1,0 +1,70 @@
+using Microsoft.Playwright;
+
+namespace Portal.Tests.Shared;
+
+/// <summary>
+/// Debian's Chromium driven by Playwright (no browser download), and what every browser run of the portal does first:
+/// the first-run sign-in with the one-time password and the forced password change.
+/// </summary>
+public static class PortalBrowser
+{
+    public const string Chromium = "/usr/bin/chromium";
+
+    public static BrowserTypeLaunchOptions LaunchOptions => new()
+    {
+        ExecutablePath = Chromium,
+        Headless = true,
+        Args = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run"],
+    };
+
+    /// <summary>Starts Playwright's driver and Chromium; a missing chromium is a setup failure that says what to install.</summary>
+    public static async Task<(IPlaywright Playwright, IBrowser Browser)> LaunchAsync()
+    {
+        if (!File.Exists(Chromium))
+        {
+            throw new InvalidOperationException($"{Chromium} is missing: install Debian's chromium (apt-get install -y chromium; deploy/portal lists it).");
+        }
+
+        Environment.SetEnvironmentVariable("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1");
+        var playwright = await Playwright.CreateAsync();
+        try
+        {
+            return (playwright, await playwright.Chromium.LaunchAsync(LaunchOptions));
+        }
+        catch
+        {
+            playwright.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>The first-run flow: admin with the one-time password, then the forced change to <paramref name="newPassword"/>.</summary>
+    public static async Task FirstSignInAsync(IPage page, PortalProcess portal, string newPassword)
+    {
+        try
+        {
+            await page.GotoAsync($"{portal.Url}/");
+            await page.WaitForURLAsync("**/account/login**");
+            await page.Locator("#username").FillAsync("admin");
+            await page.Locator("#password").FillAsync(portal.OneTimePassword!);
+            await page.GetByRole(AriaRole.Button, new() { Name = "Sign in" }).ClickAsync();
+            await page.WaitForURLAsync("**/account/change-password**");
+            await page.Locator("#current").FillAsync(portal.OneTimePassword!);
+            await page.Locator("#new").FillAsync(newPassword);
+            await page.Locator("#confirm").FillAsync(newPassword);
+            await page.GetByRole(AriaRole.Button, new() { Name = "Change password" }).ClickAsync();
+            await page.GetByRole(AriaRole.Heading, new() { Name = "Containers" }).WaitForAsync();
+        }
+        catch (Exception e) when (e is TimeoutException or PlaywrightException)
+        {
+            throw new InvalidOperationException($"The first sign-in failed at {page.Url}: {e.Message}\nPortal log:\n{portal.RecentLog}", e);
+        }
+    }
+
+    /// <summary>Goes to a page and waits until its circuit is interactive (a prerendered page ignores clicks until then).</summary>
+    public static async Task OpenAsync(IPage page, string path)
+    {
+        await page.GotoAsync(path);
+        await page.Locator("[data-portal-interactive=true]").WaitForAsync(new() { State = WaitForSelectorState.Attached });
+    }
+}
