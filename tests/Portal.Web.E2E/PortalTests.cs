@@ -54,7 +54,7 @@ public sealed class PortalTests(PortalFixture fixture)
 
         var row = page.Locator("tr.container-row", new() { HasText = name });
         await Assertions.Expect(row).ToContainTextAsync("Running", new() { Timeout = Long });
-        await Assertions.Expect(row).ToContainTextAsync("HyperV (VM)");
+        await Assertions.Expect(row.Locator("[data-runtime=HyperV]")).ToBeVisibleAsync();
 
         // A shell in it: the grid's terminal button opens the Terminal page with a session.
         await row.GetByRole(AriaRole.Link, new() { NameRegex = new Regex("^Exec|terminal", RegexOptions.IgnoreCase) }).ClickAsync();
@@ -68,7 +68,7 @@ public sealed class PortalTests(PortalFixture fixture)
         row = page.Locator("tr.container-row", new() { HasText = name });
         await row.Locator("[data-command=convert]").ClickAsync();
         await page.GetByRole(AriaRole.Dialog).GetByRole(AriaRole.Button, new() { NameRegex = new Regex("^Convert") }).ClickAsync();
-        await Assertions.Expect(row).ToContainTextAsync("Default (process)", new() { Timeout = Long });
+        await Assertions.Expect(row.Locator("[data-runtime=Default]")).ToBeVisibleAsync(new() { Timeout = Long });
         await Assertions.Expect(row).ToContainTextAsync("Running", new() { Timeout = Long });
 
         // Two sessions at once, in tabs, now under process isolation.
