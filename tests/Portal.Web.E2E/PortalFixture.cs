@@ -27,11 +27,19 @@ public sealed class PortalFixture : IAsyncLifetime
 
     public IBrowser Browser { get; private set; } = default!;
 
-    /// <summary>docs/screenshots of the repository the tests were built from.</summary>
+    /// <summary>
+    /// Where the screenshots go: the test output's screenshots/ folder, so a test run leaves the checkout as it was; with
+    /// PORTAL_UPDATE_SCREENSHOTS=1, docs/screenshots of the repository the tests were built from (to refresh the docs).
+    /// </summary>
     public static string ScreenshotDirectory
     {
         get
         {
+            if (Environment.GetEnvironmentVariable("PORTAL_UPDATE_SCREENSHOTS") != "1")
+            {
+                return Path.Combine(AppContext.BaseDirectory, "screenshots");
+            }
+
             for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
             {
                 if (File.Exists(Path.Combine(dir.FullName, "Portal.sln")))

@@ -7,7 +7,7 @@ namespace Portal.Web.E2E;
 
 /// <summary>
 /// The portal as a person uses it, in Chromium, against the real agent: signing in, a VM-isolated container made with
-/// the dialog, a shell in its terminal, converting it, and the isolation demo. Screenshots go to docs/screenshots.
+/// the dialog, a shell in its terminal, converting it, and the isolation demo. Screenshots go to the test output's screenshots/ (docs/screenshots with PORTAL_UPDATE_SCREENSHOTS=1).
 /// Waits are generous (a VM boots in seconds under TCG on a busy machine); nothing asserts a duration.
 /// </summary>
 [Collection(PortalCollection.Name)]
