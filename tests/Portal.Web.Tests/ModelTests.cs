@@ -66,6 +66,20 @@ public sealed class ModelTests
         Assert.Contains(errors, e => e.Contains("unclosed"));
     }
 
+    [Theory]
+    [InlineData("10.89.3", true)]
+    [InlineData("edge", true)]
+    [InlineData("EDGE", true)]
+    [InlineData("ed", false)]
+    [InlineData("10.89.4", false)]
+    public void The_grid_search_finds_a_container_by_its_switch_or_address(string search, bool found)
+    {
+        var info = Fakes.Views.Info("web", ContainerState.Running) with { SwitchName = "edge", IpAddress = "10.89.3.2" };
+        var row = new ContainerRow("h1", "alpha", Fakes.Views.View(info), null);
+
+        Assert.Equal(found, new ContainerFilter { Search = search }.Matches(row));
+    }
+
     [Fact]
     public void Published_ports_and_the_switch_reach_the_spec()
     {
