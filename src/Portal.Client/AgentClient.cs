@@ -119,6 +119,15 @@ public sealed class AgentClient : IAgentClient
     public Task RemoveImageAsync(string image, CancellationToken ct) =>
         SendAsync<JsonElement?>(HttpMethod.Delete, $"api/images/{string.Join('/', image.Split('/').Select(Uri.EscapeDataString))}", null, ct);
 
+    public Task<IReadOnlyList<SwitchInfo>> ListSwitchesAsync(CancellationToken ct) =>
+        Invoke<IReadOnlyList<SwitchInfo>>(nameof(IAgentHub.ListSwitches), [], ct);
+
+    public Task<SwitchInfo> CreateSwitchAsync(SwitchCreateSpec spec, CancellationToken ct) =>
+        Invoke<SwitchInfo>(nameof(IAgentHub.CreateSwitch), [spec], ct);
+
+    public Task RemoveSwitchAsync(string name, CancellationToken ct) =>
+        Invoke(nameof(IAgentHub.RemoveSwitch), [name], ct);
+
     public async ValueTask DisposeAsync()
     {
         await _hub.DisposeAsync().ConfigureAwait(false);

@@ -62,6 +62,15 @@ public interface IAgentClient : IAsyncDisposable
     Task<IReadOnlyList<ImageInfo>> ImportImageAsync(Stream archive, long? length, string? tag, IProgress<long>? progress, CancellationToken ct);
 
     Task RemoveImageAsync(string image, CancellationToken ct);
+
+    /// <summary>The host's virtual switches (the built-in none first), each with the containers connected to it.</summary>
+    Task<IReadOnlyList<SwitchInfo>> ListSwitchesAsync(CancellationToken ct);
+
+    /// <summary>Creates a switch; the agent refuses a taken name (NameInUse) or an overlapping subnet (SubnetOverlap).</summary>
+    Task<SwitchInfo> CreateSwitchAsync(SwitchCreateSpec spec, CancellationToken ct);
+
+    /// <summary>Removes a switch; the agent refuses one that containers use (SwitchInUse).</summary>
+    Task RemoveSwitchAsync(string name, CancellationToken ct);
 }
 
 /// <summary>Makes clients; the portal's seam for tests, which hand it a fake.</summary>

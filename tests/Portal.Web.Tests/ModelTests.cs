@@ -67,6 +67,101 @@ public sealed class ModelTests
     }
 
     [Theory]
+    [InlineData("10.89.3", true)]
+    [InlineData("edge", true)]
+    [InlineData("EDGE", true)]
+    [InlineData("ed", false)]
+    [InlineData("10.89.4", false)]
+    public void The_grid_search_finds_a_container_by_its_switch_or_address(string search, bool found)
+    {
+        var info = Fakes.Views.Info("web", ContainerState.Running) with { SwitchName = "edge", IpAddress = "10.89.3.2" };
+        var row = new ContainerRow("h1", "alpha", Fakes.Views.View(info), null);
+
+        Assert.Equal(found, new ContainerFilter { Search = search }.Matches(row));
+    }
+
+    [Fact]
+    public void Published_ports_and_the_switch_reach_the_spec()
+    {
+        var (spec, errors) = new CreateContainerForm
+        {
+            HostId = "h1",
+            Image = "busybox:latest",
+            SwitchName = "lab",
+            SwitchType = SwitchType.Nat,
+            Ports = "8080:80, 127.0.0.1:8443:443/tcp 9000",
+        }.ToSpec();
+
+        Assert.Empty(errors);
+        Assert.NotNull(spec);
+        Assert.Equal("lab", spec.SwitchName);
+        Assert.Equal(
+            [
+                new PortMapping { HostIp = null, HostPort = 8080, ContainerPort = 80, Protocol = "tcp" },
+                new PortMapping { HostIp = "127.0.0.1", HostPort = 8443, ContainerPort = 443, Protocol = "tcp" },
+                new PortMapping { HostIp = null, HostPort = 0, ContainerPort = 9000, Protocol = "tcp" },
+            ],
+            spec.Ports);
+    }
+
+    [Fact]
+    public void No_switch_takes_the_hosts_default_and_no_ports_publish_nothing()
+    {
+        var (spec, errors) = new CreateContainerForm { HostId = "h1", Image = "busybox:latest", SwitchName = " ", Ports = " , " }.ToSpec();
+
+        Assert.Empty(errors);
+        Assert.Null(spec!.SwitchName);
+        Assert.Empty(spec.Ports);
+    }
+
+    [Theory]
+    [InlineData("8080:80/udp", "uses protocol 'udp': only tcp is published")]
+    [InlineData("80:http", "'http' as the container port")]
+    [InlineData("99999:80", "'99999' as the host port")]
+    [InlineData("8080:0", "'0' as the container port")]
+    [InlineData("localhost:8080:80", "'localhost' as its host address, which is not an IPv4 address")]
+    [InlineData("::1:8080:80", "too many parts")]
+    [InlineData(":80", "'' as the host port")]
+    public void A_bad_published_port_says_what_is_wrong_and_the_form_to_use(string ports, string expected)
+    {
+        var (spec, errors) = new CreateContainerForm { HostId = "h1", Image = "busybox:latest", Ports = $"8080:80, {ports}" }.ToSpec();
+
+        Assert.Null(spec);
+        var error = Assert.Single(errors);
+        Assert.Contains($"Published port '{ports}' ", error);
+        Assert.Contains(expected, error);
+        Assert.Contains("such as 8080:80", error);
+    }
+
+    [Fact]
+    public void Published_ports_on_a_switch_that_is_not_nat_are_refused()
+    {
+        var (spec, errors) = new CreateContainerForm { HostId = "h1", Image = "busybox:latest", SwitchName = "lab", SwitchType = SwitchType.Internal, Ports = "8080:80" }.ToSpec();
+
+        Assert.Null(spec);
+        Assert.Contains("Published ports need a NAT switch, and 'lab' is Internal", Assert.Single(errors));
+    }
+
+    [Fact]
+    public void The_switch_form_becomes_the_agents_spec_or_lists_its_mistakes()
+    {
+        var (spec, errors) = new CreateSwitchForm { Name = " lab ", Type = SwitchType.Private, Subnet = " 10.89.5.0/24 " }.ToSpec();
+        Assert.Empty(errors);
+        Assert.Equal(new SwitchCreateSpec { Name = "lab", Type = SwitchType.Private, Subnet = "10.89.5.0/24" }, spec);
+
+        Assert.Null(new CreateSwitchForm { Name = "lab" }.ToSpec().Spec!.Subnet);
+
+        (spec, errors) = new CreateSwitchForm { Name = "-lab", Type = SwitchType.None, Subnet = "10.89.5.0" }.ToSpec();
+        Assert.Null(spec);
+        Assert.Contains(errors, e => e.Contains("'-lab' is not a switch name"));
+        Assert.Contains(errors, e => e.Contains("A None switch cannot be created"));
+        Assert.Contains(errors, e => e.Contains("'10.89.5.0' is not an IPv4 subnet: write it in CIDR form"));
+
+        Assert.Contains("use /8 to /29", Assert.Single(new CreateSwitchForm { Name = "lab", Subnet = "10.0.0.0/30" }.ToSpec().Errors));
+        Assert.Contains("Enter a name", Assert.Single(new CreateSwitchForm().ToSpec().Errors));
+    }
+
+    [Theory]
     [InlineData(null, "/")]
     [InlineData("", "/")]
     [InlineData("hosts", "/hosts")]

@@ -2,7 +2,7 @@ using Portal.Contracts;
 
 namespace Portal.Web.Model;
 
-/// <summary>The containers grid's filter: free text over name, id, image and host, plus host, state and runtime type.</summary>
+/// <summary>The containers grid's filter: free text over name, id, image, host, switch and IP address, plus host, state and runtime type.</summary>
 public sealed record ContainerFilter
 {
     public string? Search { get; init; }
@@ -23,6 +23,8 @@ public sealed record ContainerFilter
                 c.Name.Contains(s, StringComparison.OrdinalIgnoreCase)
                 || c.Id.StartsWith(s, StringComparison.OrdinalIgnoreCase)
                 || c.Image.Contains(s, StringComparison.OrdinalIgnoreCase)
-                || row.HostName.Contains(s, StringComparison.OrdinalIgnoreCase)));
+                || row.HostName.Contains(s, StringComparison.OrdinalIgnoreCase)
+                || c.SwitchName.Equals(s, StringComparison.OrdinalIgnoreCase)
+                || (c.IpAddress?.StartsWith(s, StringComparison.Ordinal) ?? false)));
     }
 }

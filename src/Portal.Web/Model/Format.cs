@@ -38,4 +38,12 @@ public static class Format
 
     /// <summary>Default is process isolation, HyperV is VM isolation (the seed's terms with ours).</summary>
     public static string Isolation(RuntimeType runtimeType) => runtimeType == RuntimeType.HyperV ? "HyperV (VM)" : "Default (process)";
+
+    /// <summary>A switch type as Hyper-V names it: NAT, Internal, Private, None.</summary>
+    public static string SwitchType(SwitchType type) => type == Portal.Contracts.SwitchType.Nat ? "NAT" : type.ToString();
+
+    /// <summary>Published ports as docker shows them: 127.0.0.1:8080->80/tcp, comma-separated.</summary>
+    public static string Ports(IEnumerable<PortMapping> ports) =>
+        string.Join(", ", ports.Select(p => string.Create(CultureInfo.InvariantCulture,
+            $"{(string.IsNullOrEmpty(p.HostIp) ? "" : p.HostIp + ":")}{p.HostPort}->{p.ContainerPort}/{p.Protocol}")));
 }

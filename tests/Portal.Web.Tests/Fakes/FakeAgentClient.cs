@@ -43,6 +43,12 @@ public sealed class FakeAgentClient(AgentEndpoint endpoint) : IAgentClient
 
     public List<LogEntry> LogEntries { get; } = [];
 
+    /// <summary>The host's switches; CreateSwitch adds to it, RemoveSwitch removes from it.</summary>
+    public List<SwitchInfo> Switches { get; } = [];
+
+    /// <summary>The last spec CreateContainer received.</summary>
+    public ContainerCreateSpec? LastCreateSpec { get; private set; }
+
     public IsolationView? Isolation { get; set; }
 
     public void Push(ChangeBatch<ContainerView> batch) => _containers.Writer.TryWrite(batch);
@@ -106,6 +112,7 @@ public sealed class FakeAgentClient(AgentEndpoint endpoint) : IAgentClient
     public async Task<ContainerInfo> CreateContainerAsync(ContainerCreateSpec spec, CancellationToken ct)
     {
         await RunAsync("CreateContainer", spec.Name, spec.Image, spec.RuntimeType);
+        LastCreateSpec = spec;
         return Views.Info(spec.Name ?? "created", ContainerState.Created, spec.RuntimeType ?? RuntimeType.Default) with { Image = spec.Image };
     }
 
@@ -185,6 +192,36 @@ public sealed class FakeAgentClient(AgentEndpoint endpoint) : IAgentClient
     }
 
     public Task RemoveImageAsync(string image, CancellationToken ct) => RunAsync("RemoveImage", image);
+
+    public async Task<IReadOnlyList<SwitchInfo>> ListSwitchesAsync(CancellationToken ct)
+    {
+        await RunAsync("ListSwitches");
+        lock (Switches)
+        {
+            return [.. Switches];
+        }
+    }
+
+    public async Task<SwitchInfo> CreateSwitchAsync(SwitchCreateSpec spec, CancellationToken ct)
+    {
+        await RunAsync("CreateSwitch", spec.Name, spec.Type, spec.Subnet);
+        var created = Views.Switch(spec.Name, spec.Type, spec.Subnet ?? "10.89.9.0/24");
+        lock (Switches)
+        {
+            Switches.Add(created);
+        }
+
+        return created;
+    }
+
+    public async Task RemoveSwitchAsync(string name, CancellationToken ct)
+    {
+        await RunAsync("RemoveSwitch", name);
+        lock (Switches)
+        {
+            Switches.RemoveAll(s => s.Name == name);
+        }
+    }
 
     public ValueTask DisposeAsync()
     {

@@ -67,4 +67,24 @@ public static class Views
         Images = 1,
         Version = "test",
     };
+
+    /// <summary>A switch as the agent lists it: Nat and Internal have a gateway (the subnet's first address), None has no subnet.</summary>
+    public static SwitchInfo Switch(string name, SwitchType type, string? subnet, bool isDefault = false, params SwitchEndpoint[] containers) => new()
+    {
+        Id = $"{Math.Abs(name.GetHashCode(StringComparison.Ordinal)):x8}00000000",
+        Name = name,
+        Type = type,
+        Subnet = type == SwitchType.None ? null : subnet,
+        Gateway = type is SwitchType.Nat or SwitchType.Internal && subnet is not null ? subnet[..subnet.LastIndexOf('.')] + ".1" : null,
+        Bridge = type == SwitchType.None ? null : $"ptlbr{name}",
+        Aliases = isDefault ? ["Virtual Switch", "Default Switch"] : [],
+        IsDefault = isDefault,
+        IsBuiltIn = type == SwitchType.None,
+        Containers = containers,
+        CreatedAt = DateTimeOffset.UnixEpoch,
+    };
+
+    /// <summary>The switches a fresh agent has: none (built in) and the default NAT switch.</summary>
+    public static IEnumerable<SwitchInfo> DefaultSwitches() =>
+        [Switch("none", SwitchType.None, null), Switch("NAT", SwitchType.Nat, "10.89.0.0/24", isDefault: true)];
 }

@@ -96,6 +96,36 @@ public sealed class AgentClientTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Switches_are_listed_created_and_removed_and_refusals_keep_the_agents_codes()
+    {
+        await using var client = new AgentClient(AgentEndpoint.Socket(_agent.SocketPath));
+        await client.ConnectAsync(CancellationToken.None);
+
+        var before = await client.ListSwitchesAsync(CancellationToken.None);
+        Assert.Contains(before, s => s.Name == "none" && s.IsBuiltIn && s.Type == SwitchType.None);
+        var nat = Assert.Single(before, s => s.IsDefault);
+
+        var lab = await client.CreateSwitchAsync(new SwitchCreateSpec { Name = "portal-lab", Type = SwitchType.Internal }, CancellationToken.None);
+        Assert.Equal(SwitchType.Internal, lab.Type);
+        Assert.NotNull(lab.Subnet);
+        Assert.Equal("NameInUse", (await Assert.ThrowsAsync<AgentException>(() => client.CreateSwitchAsync(new SwitchCreateSpec { Name = "portal-lab" }, CancellationToken.None))).Code);
+        var overlap = await Assert.ThrowsAsync<AgentException>(() => client.CreateSwitchAsync(new SwitchCreateSpec { Name = "portal-lab2", Subnet = nat.Subnet }, CancellationToken.None));
+        Assert.Equal("SubnetOverlap", overlap.Code);
+        Assert.Contains("choose another subnet", overlap.Message);
+
+        var container = await client.CreateContainerAsync(new ContainerCreateSpec { Name = "on-lab", Image = "busybox", SwitchName = "portal-lab" }, CancellationToken.None);
+        Assert.Equal("portal-lab", container.SwitchName);
+        Assert.NotNull(container.IpAddress);
+        var attached = Assert.Single(await client.ListSwitchesAsync(CancellationToken.None), s => s.Name == "portal-lab");
+        Assert.Equal(container.IpAddress, Assert.Single(attached.Containers).IpAddress);
+        Assert.Equal("SwitchInUse", (await Assert.ThrowsAsync<AgentException>(() => client.RemoveSwitchAsync("portal-lab", CancellationToken.None))).Code);
+
+        await client.RemoveContainerAsync(container.Id, force: true, CancellationToken.None);
+        await client.RemoveSwitchAsync("portal-lab", CancellationToken.None);
+        Assert.DoesNotContain(await client.ListSwitchesAsync(CancellationToken.None), s => s.Name == "portal-lab");
+    }
+
+    [Fact]
     public async Task The_live_host_reconnects_after_the_agent_restarts_and_takes_a_fresh_snapshot()
     {
         var options = new PortalOptions { ReconnectInitialDelay = TimeSpan.FromMilliseconds(200), ReconnectMaxDelay = TimeSpan.FromSeconds(1), StatisticsInterval = TimeSpan.FromSeconds(1) };

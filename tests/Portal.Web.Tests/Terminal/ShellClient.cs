@@ -104,4 +104,10 @@ public sealed class ShellClient : IAgentClient
     public Task<IReadOnlyList<ImageInfo>> ImportImageAsync(Stream archive, long? length, string? tag, IProgress<long>? progress, CancellationToken ct) => throw Refused();
 
     public Task RemoveImageAsync(string image, CancellationToken ct) => throw Refused();
+
+    public Task<IReadOnlyList<SwitchInfo>> ListSwitchesAsync(CancellationToken ct) => throw Refused();
+
+    public Task<SwitchInfo> CreateSwitchAsync(SwitchCreateSpec spec, CancellationToken ct) => throw Refused();
+
+    public Task RemoveSwitchAsync(string name, CancellationToken ct) => throw Refused();
 }
