@@ -30,7 +30,7 @@ public sealed class AgentProcess : IAsyncDisposable
     {
         Sandbox = sandbox;
         _agentDll = agentDll;
-        Port = FreePort();
+        Port = FreeTcpPort.Next();
         BaseAddress = new Uri($"http://127.0.0.1:{Port}/");
     }
 
@@ -181,12 +181,5 @@ public sealed class AgentProcess : IAsyncDisposable
                 _lastOutput.Dequeue();
             }
         }
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 }

@@ -233,7 +233,7 @@ public sealed class DockerCliTests(DockerAgentFixture fixture) : IClassFixture<D
         var subnet = (await Agent.DockerAsync("network", "inspect", "lab-net", "-f", "{{(index .IPAM.Config 0).Subnet}}")).Stdout.Trim();
         Assert.Matches(@"^\d+\.\d+\.\d+\.0/24$", subnet);
 
-        var port = FreePort();
+        var port = FreeTcpPort.Next();
         var web = await Agent.DockerAsync("run", "-d", "--name", "web", "--network", "lab-net", "-p", $"127.0.0.1:{port}:80", "busybox",
             "sh", "-c", "mkdir -p /www && echo hello-$HOSTNAME > /www/index.html && exec httpd -f -p 80 -h /www");
         Assert.True(web.ExitCode == 0, web.ToString());
@@ -274,12 +274,5 @@ public sealed class DockerCliTests(DockerAgentFixture fixture) : IClassFixture<D
         Assert.True(removed.ExitCode == 0, removed.ToString());
         var missing = await Agent.DockerAsync("network", "inspect", "lab-net");
         Assert.NotEqual(0, missing.ExitCode);
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
-        listener.Start();
-        return ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
     }
 }

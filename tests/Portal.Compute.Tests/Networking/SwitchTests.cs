@@ -18,7 +18,7 @@ public sealed class SwitchTests(NetworkFixture fixture) : IClassFixture<NetworkF
         var lab = await Compute.CreateSwitchAsync(new SwitchCreateSpec { Name = "lab" });
         Assert.Equal(SwitchType.Nat, lab.Type);
         Assert.NotNull(lab.Gateway);
-        var port = FreePort();
+        var port = Portal.Tests.Shared.FreeTcpPort.Next();
         var p1 = await fixture.StartWebAsync("p1", RuntimeType.Default, "lab", new PortMapping { HostIp = "127.0.0.1", HostPort = port, ContainerPort = 80 });
         var p2 = await fixture.StartWebAsync("p2", RuntimeType.Default, "lab");
         Assert.Equal("lab", p1.SwitchName);
@@ -98,7 +98,7 @@ public sealed class SwitchTests(NetworkFixture fixture) : IClassFixture<NetworkF
         Assert.Equal(ComputeErrorCode.InvalidArgument, (await Assert.ThrowsAsync<ComputeException>(() => Compute.RemoveSwitchAsync("none"))).Code);
         Assert.Equal(ComputeErrorCode.SwitchNotFound, (await Assert.ThrowsAsync<ComputeException>(() => Compute.RemoveSwitchAsync("nonexistent"))).Code);
 
-        var port = FreePort();
+        var port = Portal.Tests.Shared.FreeTcpPort.Next();
         var user = await Compute.CreateContainerAsync(new ContainerCreateSpec { Name = "user", Image = "busybox", SwitchName = "base", Ports = [new PortMapping { HostIp = "127.0.0.1", HostPort = port, ContainerPort = 80 }] });
         var inUse = await Assert.ThrowsAsync<ComputeException>(() => Compute.RemoveSwitchAsync("base"));
         Assert.Equal(ComputeErrorCode.SwitchInUse, inUse.Code);
@@ -133,13 +133,6 @@ public sealed class SwitchTests(NetworkFixture fixture) : IClassFixture<NetworkF
     {
         var (code, output) = await fixture.ShAsync(from, $"ping -c1 -W2 {address} && exit 0; timeout 5 wget -q -O - http://{address}/ && exit 0; exit 1");
         Assert.True(code != 0, $"{from} reached {address}: {output}");
-    }
-
-    internal static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 
     internal static async Task<string> HostGetAsync(int port)

@@ -15,7 +15,7 @@ public sealed class VmSwitchTests(NetworkFixture fixture) : IClassFixture<Networ
     [Fact]
     public async Task VMs_and_processes_reach_each_other_by_address_and_name_the_host_reaches_a_VM_port_and_conversion_keeps_the_address_as_root()
     {
-        var port = SwitchTests.FreePort();
+        var port = Portal.Tests.Shared.FreeTcpPort.Next();
         var v1 = await fixture.StartWebAsync("v1", RuntimeType.HyperV, "Virtual Switch", new PortMapping { HostIp = "127.0.0.1", HostPort = port, ContainerPort = 80 });
         var v2 = await fixture.StartWebAsync("v2", RuntimeType.HyperV, "NAT");
         var p1 = await fixture.StartWebAsync("p1", RuntimeType.Default, null);

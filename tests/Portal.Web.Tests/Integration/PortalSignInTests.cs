@@ -20,7 +20,7 @@ public sealed partial class PortalSignInTests : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        var port = FreePort();
+        var port = FreeTcpPort.Next();
         var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = AppContext.BaseDirectory };
         psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "Portal.Web.dll"));
         psi.Environment["Portal__Url"] = $"http://127.0.0.1:{port}";
@@ -128,13 +128,6 @@ public sealed partial class PortalSignInTests : IAsyncLifetime
                 _output.Add(line);
             }
         }
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 
     [GeneratedRegex("one-time password (\\S+)")]
