@@ -24,6 +24,7 @@ public static class ComputeEndpoints
         api.MapGet("/host", async (ComputeHostService c) => (await c.Ready).GetHostInfo());
         api.MapGet("/host/processes", async (string? match, ComputeHostService c) => (await Service(c)).FindHostProcesses(match));
 
+        api.MapGet("/stats", async (ComputeHostService c, CancellationToken ct) => await (await Service(c)).GetAllStatisticsAsync(ct)).WithTags("Containers");
         var containers = api.MapGroup("/containers").WithTags("Containers");
         containers.MapGet("/", async (ComputeHostService c) => (await Service(c)).ListContainers().Select(ContainerCommands.View));
         containers.MapGet("/{id}", async (string id, ComputeHostService c) => ContainerCommands.View((await Service(c)).GetContainer(id)));

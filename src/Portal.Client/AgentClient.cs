@@ -100,6 +100,9 @@ public sealed class AgentClient : IAgentClient
     public Task<ContainerStatistics> GetStatisticsAsync(string container, CancellationToken ct) =>
         SendAsync<ContainerStatistics>(HttpMethod.Get, $"api/containers/{Uri.EscapeDataString(container)}/stats", null, ct);
 
+    public async Task<IReadOnlyDictionary<string, ContainerStatistics>> GetAllStatisticsAsync(CancellationToken ct) =>
+        await SendAsync<Dictionary<string, ContainerStatistics>>(HttpMethod.Get, "api/stats", null, ct);
+
     public async Task<IReadOnlyList<ImageInfo>> ListImagesAsync(CancellationToken ct) =>
         await SendAsync<ImageInfo[]>(HttpMethod.Get, "api/images", null, ct).ConfigureAwait(false);
 

@@ -56,6 +56,9 @@ public interface IAgentClient : IAsyncDisposable
 
     Task<ContainerStatistics> GetStatisticsAsync(string container, CancellationToken ct);
 
+    /// <summary>Statistics of every running container on the host by container id, in one call.</summary>
+    Task<IReadOnlyDictionary<string, ContainerStatistics>> GetAllStatisticsAsync(CancellationToken ct);
+
     Task<IReadOnlyList<ImageInfo>> ListImagesAsync(CancellationToken ct);
 
     /// <summary>Uploads an image archive (docker save, OCI layout or a root filesystem tar); progress counts bytes sent.</summary>

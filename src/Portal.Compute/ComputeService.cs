@@ -219,6 +219,27 @@ public sealed class ComputeService : IAsyncDisposable
         });
     }
 
+    /// <summary>
+    /// Statistics of every running container by id, sampled concurrently: one call for a whole host's grid instead of one
+    /// per container. A container that stops while it is sampled (or whose guest does not answer) is left out.
+    /// </summary>
+    public async Task<IReadOnlyDictionary<string, ContainerStatistics>> GetAllStatisticsAsync(CancellationToken ct = default)
+    {
+        var running = _containers.Values.Select(e => (e.Record.Id, Container: e.Running)).Where(e => e.Container is not null).ToList();
+        var samples = await Task.WhenAll(running.Select(async e =>
+        {
+            try
+            {
+                return (e.Id, Statistics: await e.Container!.GetStatisticsAsync(ct).ConfigureAwait(false));
+            }
+            catch (ComputeException)
+            {
+                return (e.Id, Statistics: (ContainerStatistics?)null);
+            }
+        })).ConfigureAwait(false);
+        return samples.Where(s => s.Statistics is not null).ToDictionary(s => s.Id, s => s.Statistics!);
+    }
+
     /// <summary>The container's output, optionally only the last <paramref name="tail"/> entries, optionally following it while it runs.</summary>
     public IAsyncEnumerable<LogEntry> ReadLogsAsync(string idOrName, int? tail, bool follow, CancellationToken ct = default)
     {

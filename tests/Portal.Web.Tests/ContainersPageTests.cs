@@ -1,6 +1,7 @@
 using AngleSharp.Dom;
 using Portal.Client;
 using Portal.Contracts;
+using Portal.Web.Components.Controls;
 using Portal.Web.Components.Pages;
 using Portal.Web.Tests.Fakes;
 
@@ -44,6 +45,44 @@ public sealed class ContainersPageTests : PortalTest
 
         agent.Push(Views.Delete(web));
         page.WaitForAssertion(() => Assert.Contains("worker", Assert.Single(page.FindAll("tr.container-row")).TextContent));
+    }
+
+    [Fact]
+    public async Task A_column_header_sorts_the_grid_and_says_how()
+    {
+        await Ctx.AddHostAsync("alpha", Views.View("b-web", ContainerState.Running), Views.View("a-db", ContainerState.Stopped), Views.View("c-vm", ContainerState.Running, RuntimeType.HyperV));
+        Ctx.RenderProviders();
+        var page = Ctx.Render<Containers>();
+        string[] Names() => [.. page.FindAll("tr.container-row").Select(r => r.GetAttribute("data-container")!)];
+        page.WaitForAssertion(() => Assert.Equal(["a-db", "b-web", "c-vm"], Names()));
+        Assert.Equal("ascending", page.Find("th:has(button[aria-label='Sort by Name'])").GetAttribute("aria-sort"));
+
+        page.Find("button[aria-label='Sort by Name']").Click();
+        page.WaitForAssertion(() => Assert.Equal(["c-vm", "b-web", "a-db"], Names()));
+        Assert.Equal("descending", page.Find("th:has(button[aria-label='Sort by Name'])").GetAttribute("aria-sort"));
+
+        page.Find("button[aria-label='Sort by State']").Click();
+        page.WaitForAssertion(() => Assert.Equal(["b-web", "c-vm", "a-db"], Names()));
+        Assert.Equal("none", page.Find("th:has(button[aria-label='Sort by Name'])").GetAttribute("aria-sort"));
+    }
+
+    [Fact]
+    public async Task A_change_to_one_container_renders_only_its_row()
+    {
+        var web = Views.View("web", ContainerState.Running);
+        var agent = await Ctx.AddHostAsync("alpha", web, Views.View("db", ContainerState.Stopped), Views.View("cache", ContainerState.Stopped));
+        Ctx.RenderProviders();
+        var page = Ctx.Render<Containers>();
+        page.WaitForAssertion(() => Assert.Equal(3, page.FindAll("tr.container-row").Count));
+        var counts = page.FindComponents<ContainerGridRow>().ToDictionary(r => r.Instance.Row.Container.Name, r => r.RenderCount);
+
+        agent.Push(Views.Upsert(Views.View(web.Container with { State = ContainerState.Stopped, ExitCode = 0, StartedAt = null })));
+        page.WaitForAssertion(() => Assert.Contains("Stopped", page.Find("tr[data-container=web]").TextContent));
+
+        var rows = page.FindComponents<ContainerGridRow>().ToDictionary(r => r.Instance.Row.Container.Name, r => r.RenderCount);
+        Assert.True(rows["web"] > counts["web"]);
+        Assert.Equal(counts["db"], rows["db"]);
+        Assert.Equal(counts["cache"], rows["cache"]);
     }
 
     [Fact]

@@ -3,6 +3,7 @@ using Microsoft.Extensions.Options;
 using Portal.Contracts;
 using Portal.Web.Components.Account;
 using Portal.Web.Data;
+using Portal.Web.Hosts;
 using Portal.Web.Model;
 
 namespace Portal.Web.Tests;
@@ -78,6 +79,22 @@ public sealed class ModelTests
         var row = new ContainerRow("h1", "alpha", Fakes.Views.View(info), null);
 
         Assert.Equal(found, new ContainerFilter { Search = search }.Matches(row));
+    }
+
+    [Fact]
+    public void The_grid_sorts_by_a_column_either_way_with_names_breaking_ties()
+    {
+        var now = DateTimeOffset.UtcNow;
+        ContainerRow Row(string name, ContainerState state, double? cpu) =>
+            new("h1", "alpha", Fakes.Views.View(name, state), cpu is null ? null : new ContainerUsage(cpu, 1, null, 1, now));
+        ContainerRow[] rows = [Row("web", ContainerState.Running, 5), Row("db", ContainerState.Stopped, null), Row("api", ContainerState.Running, 5), Row("cache", ContainerState.Running, 20)];
+        string[] Names(ContainerSort sort) => [.. sort.Apply(rows, now).Select(r => r.Container.Name)];
+
+        var sort = new ContainerSort();
+        Assert.Equal(["api", "cache", "db", "web"], Names(sort));
+        Assert.Equal(["web", "db", "cache", "api"], Names(sort = sort.Toggle(ContainerColumn.Name)));
+        Assert.Equal(["db", "api", "web", "cache"], Names(sort = sort.Toggle(ContainerColumn.Cpu)));
+        Assert.Equal(["cache", "api", "web", "db"], Names(sort.Toggle(ContainerColumn.Cpu)));
     }
 
     [Fact]

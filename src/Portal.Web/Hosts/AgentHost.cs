@@ -201,28 +201,28 @@ public sealed class AgentHost : IAsyncDisposable
         }
     }
 
-    /// <summary>CPU and memory of running containers every interval; CPU percent from the difference of two samples.</summary>
+    /// <summary>
+    /// CPU and memory of every running container, one call per interval for the whole host; CPU percent from the
+    /// difference of two samples.
+    /// </summary>
     private async Task SampleStatisticsAsync(IAgentClient client, CancellationToken ct)
     {
-        var previous = new Dictionary<string, ContainerStatistics>();
+        IReadOnlyDictionary<string, ContainerStatistics> previous = new Dictionary<string, ContainerStatistics>();
         using var timer = new PeriodicTimer(_options.StatisticsInterval, _time);
         do
         {
-            var running = _containers.Values.Where(v => v.Container.State == ContainerState.Running).Select(v => v.Container.Id).ToList();
-            var samples = new System.Collections.Concurrent.ConcurrentDictionary<string, ContainerStatistics>();
-            await Parallel.ForEachAsync(running, new ParallelOptions { MaxDegreeOfParallelism = 4, CancellationToken = ct }, async (id, token) =>
+            if (!_containers.Values.Any(v => v.Container.State == ContainerState.Running))
             {
-                try
+                if (!_usage.IsEmpty)
                 {
-                    samples[id] = await client.GetStatisticsAsync(id, token);
+                    _usage = _usage.Clear();
+                    Raise();
                 }
-                catch (AgentException e)
-                {
-                    // It stopped or vanished between the list and the sample; the next round knows.
-                    _logger.LogDebug("No statistics for {Container} on {Host}: {Error}", id, Name, e.Message);
-                }
-            });
 
+                continue;
+            }
+
+            var samples = await client.GetAllStatisticsAsync(ct);
             var usage = ImmutableDictionary.CreateBuilder<string, ContainerUsage>();
             foreach (var (id, now) in samples)
             {
@@ -232,12 +232,9 @@ public sealed class AgentHost : IAsyncDisposable
                 usage[id] = new ContainerUsage(cpu, now.MemoryBytes, now.MemoryLimitBytes, now.Pids, now.Timestamp);
             }
 
-            previous = new Dictionary<string, ContainerStatistics>(samples);
+            previous = samples;
             _usage = usage.ToImmutable();
-            if (samples.Count > 0)
-            {
-                Raise();
-            }
+            Raise();
         }
         while (await timer.WaitForNextTickAsync(ct));
     }

@@ -168,6 +168,12 @@ public sealed class FakeAgentClient(AgentEndpoint endpoint) : IAgentClient
         return Statistics.TryGetValue(container, out var s) ? s : throw new AgentException("ContainerNotFound", $"No such container: '{container}'.");
     }
 
+    public async Task<IReadOnlyDictionary<string, ContainerStatistics>> GetAllStatisticsAsync(CancellationToken ct)
+    {
+        await RunAsync("GetAllStatistics");
+        return new Dictionary<string, ContainerStatistics>(Statistics);
+    }
+
     public async Task<IReadOnlyList<ImageInfo>> ListImagesAsync(CancellationToken ct)
     {
         await RunAsync("ListImages");

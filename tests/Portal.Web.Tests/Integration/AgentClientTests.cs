@@ -52,6 +52,8 @@ public sealed class AgentClientTests : IAsyncLifetime
         Assert.Contains(RuntimeType.Default, view.RuntimeTypes);
         var stats = await client.GetStatisticsAsync(created.Id, CancellationToken.None);
         Assert.True(stats.MemoryBytes > 0);
+        var all = await client.GetAllStatisticsAsync(CancellationToken.None);
+        Assert.True(all[created.Id].MemoryBytes > 0);
         var log = new StringBuilder();
         await foreach (var entry in client.LogsAsync(created.Id, 10, follow: false, cts.Token))
         {

@@ -99,6 +99,8 @@ public sealed class ShellClient : IAgentClient
 
     public Task<ContainerStatistics> GetStatisticsAsync(string container, CancellationToken ct) => throw Refused();
 
+    public Task<IReadOnlyDictionary<string, ContainerStatistics>> GetAllStatisticsAsync(CancellationToken ct) => throw Refused();
+
     public Task<IReadOnlyList<ImageInfo>> ListImagesAsync(CancellationToken ct) => throw Refused();
 
     public Task<IReadOnlyList<ImageInfo>> ImportImageAsync(Stream archive, long? length, string? tag, IProgress<long>? progress, CancellationToken ct) => throw Refused();
