@@ -47,6 +47,12 @@ public static class ContainerLog
             {
                 yield return entry;
             }
+
+            // Not following: exactly the last n as of the scan (`docker logs --tail 2` of a busy container prints 2 lines).
+            if (!stillWriting())
+            {
+                yield break;
+            }
         }
 
         // Woken by inotify when the writer appends (conmon or our VM log writer), so a follower sees a line as soon as it

@@ -35,7 +35,16 @@ public sealed class ContainerLogTests
         {
             await File.WriteAllLinesAsync(path, Enumerable.Range(1, 10).Select(i => $"2024-05-01T10:00:00.000000000+00:00 stdout F line {i}"));
             var entries = new List<LogEntry>();
-            await foreach (var e in ContainerLog.ReadAsync(path, tail: 3, stillWriting: () => false))
+            var written = 10;
+
+            // The container keeps writing while its tail is read: a line appended after the scan is not part of the tail.
+            bool WritesMore()
+            {
+                File.AppendAllText(path, $"2024-05-01T10:00:01.000000000+00:00 stdout F line {++written}\n");
+                return false;
+            }
+
+            await foreach (var e in ContainerLog.ReadAsync(path, tail: 3, stillWriting: WritesMore))
             {
                 entries.Add(e);
             }
