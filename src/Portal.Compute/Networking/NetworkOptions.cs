@@ -18,6 +18,12 @@ public sealed record NetworkOptions
 
     public int SubnetPrefixLength { get; init; } = 24;
 
+    /// <summary>
+    /// The default switch's size: a /22 holds 1021 containers (a /24 would stop a busy host at 253, all of which
+    /// land on the default switch unless they name another).
+    /// </summary>
+    public int DefaultSwitchPrefixLength { get; init; } = 22;
+
     /// <summary>The NAT switch made at the first start; containers that ask for no switch are connected to it.</summary>
     public string DefaultSwitch { get; init; } = "NAT";
 

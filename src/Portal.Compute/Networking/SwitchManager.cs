@@ -80,7 +80,7 @@ public sealed partial class SwitchManager : IAsyncDisposable
             var switches = _store.Load().ToList();
             if (firstStart)
             {
-                switches.Add(NewRecord(_options.DefaultSwitch, SwitchType.Nat, FreeSubnet(switches)));
+                switches.Add(NewRecord(_options.DefaultSwitch, SwitchType.Nat, FreeSubnet(switches, _options.DefaultSwitchPrefixLength)));
                 await _store.SaveAsync(switches, ct).ConfigureAwait(false);
                 _logger.LogInformation("Created the default NAT switch '{Name}' ({Subnet})", switches[^1].Name, switches[^1].Subnet);
             }
@@ -177,7 +177,7 @@ public sealed partial class SwitchManager : IAsyncDisposable
                 throw new ComputeException(ComputeErrorCode.NameInUse, $"'{name}' is an alias of switch '{_options.SwitchAliases[alias]}' (Compute:Networking:SwitchAliases): choose another name.");
             }
 
-            var subnet = spec.Subnet is { Length: > 0 } text ? Ipv4Subnet.Parse(text) : FreeSubnet(switches);
+            var subnet = spec.Subnet is { Length: > 0 } text ? Ipv4Subnet.Parse(text) : FreeSubnet(switches, _options.SubnetPrefixLength);
             if (spec.Subnet is { Length: > 0 })
             {
                 EnsureFree(subnet, switches);
@@ -537,10 +537,11 @@ public sealed partial class SwitchManager : IAsyncDisposable
         }
     }
 
-    private Ipv4Subnet FreeSubnet(IReadOnlyList<SwitchRecord> switches)
+    /// <summary>The first /<paramref name="prefixLength"/> of the pool (the whole pool when it is smaller) that no switch or host route uses.</summary>
+    private Ipv4Subnet FreeSubnet(IReadOnlyList<SwitchRecord> switches, int prefixLength)
     {
         var pool = Ipv4Subnet.Parse(_options.AddressPool);
-        var length = Math.Max(_options.SubnetPrefixLength, pool.PrefixLength);
+        var length = Math.Max(prefixLength, pool.PrefixLength);
         var count = 1L << (length - pool.PrefixLength);
         var routes = HostNetwork.HostRoutes();
         for (long i = 0; i < count; i++)
