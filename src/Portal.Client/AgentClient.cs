@@ -83,8 +83,23 @@ public sealed class AgentClient : IAgentClient
     public Task RemoveContainerAsync(string container, bool force, CancellationToken ct) =>
         Invoke(nameof(IAgentHub.RemoveContainer), [container, force], ct);
 
-    public Task<ContainerInfo> ConvertContainerAsync(string container, RuntimeType runtimeType, bool restart, CancellationToken ct) =>
-        Invoke<ContainerInfo>(nameof(IAgentHub.ConvertContainer), [container, runtimeType, restart], ct);
+    public async Task<ContainerInfo> ConvertContainerAsync(string container, RuntimeType runtimeType, bool restart, IProgress<OperationStep>? progress, CancellationToken ct)
+    {
+        await foreach (var update in Stream<ConversionUpdate>(nameof(IAgentHub.ConvertContainer), [container, runtimeType, restart], ct).ConfigureAwait(false))
+        {
+            if (update.Container is { } converted)
+            {
+                return converted;
+            }
+
+            if (update.Step is { } step)
+            {
+                progress?.Report(step);
+            }
+        }
+
+        throw new AgentException(AgentException.Unreachable, $"The agent ended the conversion of '{container}' without saying how it went; check the container's runtime type.");
+    }
 
     public IAsyncEnumerable<ProcessOutput> ExecAsync(string container, ExecStart start, IAsyncEnumerable<ProcessInput> input, CancellationToken ct) =>
         Stream<ProcessOutput>(nameof(IAgentHub.Exec), [container, start, input], ct);
@@ -124,6 +139,9 @@ public sealed class AgentClient : IAgentClient
 
     public Task<IReadOnlyList<SwitchInfo>> ListSwitchesAsync(CancellationToken ct) =>
         Invoke<IReadOnlyList<SwitchInfo>>(nameof(IAgentHub.ListSwitches), [], ct);
+
+    public IAsyncEnumerable<IReadOnlyList<SwitchInfo>> SubscribeSwitchesAsync(CancellationToken ct) =>
+        Stream<IReadOnlyList<SwitchInfo>>(nameof(IAgentHub.SubscribeSwitches), [], ct);
 
     public Task<SwitchInfo> CreateSwitchAsync(SwitchCreateSpec spec, CancellationToken ct) =>
         Invoke<SwitchInfo>(nameof(IAgentHub.CreateSwitch), [spec], ct);

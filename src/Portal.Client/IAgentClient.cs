@@ -42,7 +42,8 @@ public interface IAgentClient : IAsyncDisposable
 
     Task RemoveContainerAsync(string container, bool force, CancellationToken ct);
 
-    Task<ContainerInfo> ConvertContainerAsync(string container, RuntimeType runtimeType, bool restart, CancellationToken ct);
+    /// <summary>Converts the container to <paramref name="runtimeType"/>, reporting each step to <paramref name="progress"/> as it begins.</summary>
+    Task<ContainerInfo> ConvertContainerAsync(string container, RuntimeType runtimeType, bool restart, IProgress<OperationStep>? progress, CancellationToken ct);
 
     /// <summary>Runs a process in the container; output until the last message, which carries the exit code.</summary>
     IAsyncEnumerable<ProcessOutput> ExecAsync(string container, ExecStart start, IAsyncEnumerable<ProcessInput> input, CancellationToken ct);
@@ -68,6 +69,9 @@ public interface IAgentClient : IAsyncDisposable
 
     /// <summary>The host's virtual switches (the built-in none first), each with the containers connected to it.</summary>
     Task<IReadOnlyList<SwitchInfo>> ListSwitchesAsync(CancellationToken ct);
+
+    /// <summary>The switches now, then again whenever a switch or a container's connection changes.</summary>
+    IAsyncEnumerable<IReadOnlyList<SwitchInfo>> SubscribeSwitchesAsync(CancellationToken ct);
 
     /// <summary>Creates a switch; the agent refuses a taken name (NameInUse) or an overlapping subnet (SubnetOverlap).</summary>
     Task<SwitchInfo> CreateSwitchAsync(SwitchCreateSpec spec, CancellationToken ct);

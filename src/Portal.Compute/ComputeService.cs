@@ -597,7 +597,7 @@ public sealed class ComputeService : IAsyncDisposable
     /// time does not depend on the disk's size. A running container is refused unless <paramref name="restart"/> is set
     /// (then it is stopped, converted and started again).
     /// </summary>
-    public async Task<ContainerInfo> ConvertContainerAsync(string idOrName, RuntimeType target, bool restart = false, IProgress<string>? progress = null, CancellationToken ct = default)
+    public async Task<ContainerInfo> ConvertContainerAsync(string idOrName, RuntimeType target, bool restart = false, IProgress<OperationStep>? progress = null, CancellationToken ct = default)
     {
         var entry = Find(idOrName);
         if (!Enum.IsDefined(target))
@@ -612,6 +612,7 @@ public sealed class ComputeService : IAsyncDisposable
         }
 
         var wasRunning = entry.Record.State is ContainerState.Running or ContainerState.Stopping;
+        var steps = wasRunning ? 3 : 1;
         if (wasRunning)
         {
             if (!restart)
@@ -619,7 +620,7 @@ public sealed class ComputeService : IAsyncDisposable
                 ContainerLifecycle.Ensure(entry.Record.State, ContainerOperation.Convert, entry.Record.Name);
             }
 
-            progress?.Report($"stopping {entry.Record.Name}");
+            progress?.Report(new OperationStep(1, steps, $"Stopping {entry.Record.Name}"));
             await ShutdownContainerAsync(entry.Record.Id, null, ct).ConfigureAwait(false);
         }
 
@@ -629,7 +630,7 @@ public sealed class ComputeService : IAsyncDisposable
         {
             var record = entry.Record;
             ContainerLifecycle.Ensure(record.State, ContainerOperation.Convert, record.Name);
-            progress?.Report($"converting {record.Name} from {record.RuntimeType} to {target}");
+            progress?.Report(new OperationStep(steps == 1 ? 1 : 2, steps, $"Converting {record.Name} from {record.RuntimeType} to {target}"));
             await Driver(record.RuntimeType).CleanupAsync(Context(record), ct).ConfigureAwait(false);
             converted = record with { RuntimeType = target };
             await SaveAsync(entry, converted, ct).ConfigureAwait(false);
@@ -642,7 +643,7 @@ public sealed class ComputeService : IAsyncDisposable
         Raise(ContainerEventKind.Converted, converted, $"converted to {target}");
         if (wasRunning)
         {
-            progress?.Report($"starting {converted.Name} with {target}");
+            progress?.Report(new OperationStep(3, steps, $"Starting {converted.Name} with {target}"));
             return await StartContainerAsync(converted.Id, ct).ConfigureAwait(false);
         }
 

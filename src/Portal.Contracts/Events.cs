@@ -14,6 +14,12 @@ public enum ContainerEventKind
 /// <summary>Something that happened to a container; Container is its state right after.</summary>
 public sealed record ContainerEvent(ContainerEventKind Kind, ContainerInfo Container, DateTimeOffset At, string? Message = null);
 
+/// <summary>Where a long operation is: step <see cref="Step"/> of <see cref="Steps"/>, and what that step does.</summary>
+public sealed record OperationStep(int Step, int Steps, string Message);
+
+/// <summary>A conversion's stream: each step as it begins, then (as the last item) the converted container.</summary>
+public sealed record ConversionUpdate(OperationStep? Step, ContainerInfo? Container);
+
 public enum LogStream
 {
     Stdout,

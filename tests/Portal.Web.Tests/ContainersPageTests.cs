@@ -159,11 +159,11 @@ public sealed class ContainersPageTests : PortalTest
         page.WaitForAssertion(() => Assert.Single(page.FindAll("tr.container-row")));
 
         _ = Button(page, "Convert to HyperV vm1").ClickAsync(new());
-        page.WaitForAssertion(() => Assert.Contains("Converting to HyperV ...", page.Markup));
+        page.WaitForAssertion(() => Assert.Matches("Converting vm1-[0-9a-f]+ to HyperV \\(step 1 of 1\\)", page.Find("tr.container-row").TextContent));
         Assert.True(Button(page, "Start vm1").HasAttribute("disabled"));
 
         gate.SetResult();
-        page.WaitForAssertion(() => Assert.DoesNotContain("Converting to HyperV ...", page.Markup));
+        page.WaitForAssertion(() => Assert.DoesNotContain("Converting", page.Find("tr.container-row").TextContent));
         Assert.Contains(agent.Calls, c => c.StartsWith("ConvertContainer vm1-", StringComparison.Ordinal) && c.EndsWith("HyperV False", StringComparison.Ordinal));
     }
 

@@ -178,8 +178,34 @@ public sealed class AgentHub(ComputeHostService compute, ContainerFeed feed) : M
     public async Task RemoveContainer(string container, bool force) => await (await ServiceAsync()).RemoveContainerAsync(container, force, Context.ConnectionAborted);
 
     [Authorize(Policy = AgentPolicies.Operate)]
-    public async Task<ContainerInfo> ConvertContainer(string container, RuntimeType runtimeType, bool restart) =>
-        await (await ServiceAsync()).ConvertContainerAsync(container, runtimeType, restart, null, Context.ConnectionAborted);
+    public IAsyncEnumerable<ConversionUpdate> ConvertContainer(string container, RuntimeType runtimeType, bool restart, CancellationToken cancellationToken) =>
+        HubErrors.Guard(ConvertContainerCore(container, runtimeType, restart, cancellationToken), cancellationToken);
+
+    private async IAsyncEnumerable<ConversionUpdate> ConvertContainerCore(string container, RuntimeType runtimeType, bool restart, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        var service = await ServiceAsync().ConfigureAwait(false);
+        var steps = Channel.CreateUnbounded<ConversionUpdate>(new UnboundedChannelOptions { SingleReader = true });
+        var conversion = Task.Run(async () =>
+        {
+            try
+            {
+                var converted = await service.ConvertContainerAsync(container, runtimeType, restart,
+                    new SynchronousProgress<OperationStep>(s => steps.Writer.TryWrite(new ConversionUpdate(s, null))), cancellationToken).ConfigureAwait(false);
+                steps.Writer.TryWrite(new ConversionUpdate(null, converted));
+                steps.Writer.TryComplete();
+            }
+            catch (Exception e)
+            {
+                steps.Writer.TryComplete(e);
+            }
+        }, CancellationToken.None);
+        await foreach (var update in steps.Reader.ReadAllAsync(CancellationToken.None).ConfigureAwait(false))
+        {
+            yield return update;
+        }
+
+        await conversion.ConfigureAwait(false);
+    }
 
     public async Task<IReadOnlyList<SwitchInfo>> ListSwitches() => (await ServiceAsync()).ListSwitches();
 

@@ -80,7 +80,8 @@ public interface IAgentHub
 
     Task RemoveContainer(string container, bool force);
 
-    Task<ContainerInfo> ConvertContainer(string container, RuntimeType runtimeType, bool restart);
+    /// <summary>Set-Container -RuntimeType: each step as it begins, then the converted container as the last item.</summary>
+    IAsyncEnumerable<ConversionUpdate> ConvertContainer(string container, RuntimeType runtimeType, bool restart, CancellationToken cancellationToken);
 
     /// <summary>Virtual switches (the built-in none first), each with the containers connected to it.</summary>
     Task<IReadOnlyList<SwitchInfo>> ListSwitches();

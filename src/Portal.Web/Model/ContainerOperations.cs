@@ -56,7 +56,9 @@ public sealed class ContainerOperations(Fleet fleet, IDialogService dialogs, ISn
                     await client.RemoveContainerAsync(id, force: true, CancellationToken.None);
                     break;
                 case "convert":
-                    await client.ConvertContainerAsync(id, Other(container.RuntimeType), restart: container.State == ContainerState.Running, CancellationToken.None);
+                    // Each step the agent reports replaces the row's progress text (the circuit's context keeps them in order).
+                    var steps = new Progress<OperationStep>(s => Update(hostId, id, $"{s.Message} (step {s.Step} of {s.Steps})"));
+                    await client.ConvertContainerAsync(id, Other(container.RuntimeType), restart: container.State == ContainerState.Running, steps, CancellationToken.None);
                     break;
                 default:
                     throw new AgentException("NotSupported", $"The portal does not know the command '{command.Name}'; update the portal.");
@@ -91,6 +93,16 @@ public sealed class ContainerOperations(Fleet fleet, IDialogService dialogs, ISn
         finally
         {
             _running.TryRemove(key, out _);
+            Changed?.Invoke();
+        }
+    }
+
+    /// <summary>A running operation's new progress text; ignored once the operation has ended.</summary>
+    private void Update(string hostId, string containerId, string progress)
+    {
+        var key = Key(hostId, containerId);
+        if (_running.TryGetValue(key, out var current) && _running.TryUpdate(key, progress, current))
+        {
             Changed?.Invoke();
         }
     }

@@ -161,9 +161,12 @@ public sealed class ComputeServiceTests : IAsyncLifetime
         Assert.Contains("start DEMO", _vmDriver.Calls);
         await AssertFails(ComputeErrorCode.InvalidTransition, () => _compute.ConvertContainerAsync("DEMO", RuntimeType.Default), "convert with restart");
 
-        var progress = new List<string>();
-        var restarted = await _compute.ConvertContainerAsync("DEMO", RuntimeType.Default, restart: true, new Progress<string>(progress.Add));
+        var progress = new List<OperationStep>();
+        var restarted = await _compute.ConvertContainerAsync("DEMO", RuntimeType.Default, restart: true, new SynchronousProgress<OperationStep>(progress.Add));
         Assert.Equal(RuntimeType.Default, restarted.RuntimeType);
+        Assert.Equal(["Stopping DEMO", "Converting DEMO from HyperV to Default", "Starting DEMO with Default"], progress.Select(s => s.Message));
+        Assert.All(progress, s => Assert.Equal(3, s.Steps));
+        Assert.Equal([1, 2, 3], progress.Select(s => s.Step));
         Assert.Equal(ContainerState.Running, restarted.State);
         Assert.Contains("start DEMO", _driver.Calls);
         Assert.Contains(_events, e => e.Kind == ContainerEventKind.Converted);

@@ -138,8 +138,9 @@ public sealed class FakeAgentClient(AgentEndpoint endpoint) : IAgentClient
 
     public Task RemoveContainerAsync(string container, bool force, CancellationToken ct) => RunAsync("RemoveContainer", container, force);
 
-    public async Task<ContainerInfo> ConvertContainerAsync(string container, RuntimeType runtimeType, bool restart, CancellationToken ct)
+    public async Task<ContainerInfo> ConvertContainerAsync(string container, RuntimeType runtimeType, bool restart, IProgress<OperationStep>? progress, CancellationToken ct)
     {
+        progress?.Report(new OperationStep(1, 1, $"Converting {container} to {runtimeType}"));
         await RunAsync("ConvertContainer", container, runtimeType, restart);
         return Views.Info(container, restart ? ContainerState.Running : ContainerState.Stopped, runtimeType);
     }
@@ -208,6 +209,38 @@ public sealed class FakeAgentClient(AgentEndpoint endpoint) : IAgentClient
         }
     }
 
+    /// <summary>The list now, then again after every CreateSwitch, RemoveSwitch or <see cref="NotifySwitches"/>.</summary>
+    public async IAsyncEnumerable<IReadOnlyList<SwitchInfo>> SubscribeSwitchesAsync([System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken ct)
+    {
+        await RunAsync("SubscribeSwitches");
+        var wake = System.Threading.Channels.Channel.CreateBounded<bool>(new System.Threading.Channels.BoundedChannelOptions(1) { FullMode = System.Threading.Channels.BoundedChannelFullMode.DropWrite });
+        void OnChanged() => wake.Writer.TryWrite(true);
+        SwitchesChanged += OnChanged;
+        try
+        {
+            do
+            {
+                List<SwitchInfo> now;
+                lock (Switches)
+                {
+                    now = [.. Switches];
+                }
+
+                yield return now;
+            }
+            while (await wake.Reader.WaitToReadAsync(ct) && wake.Reader.TryRead(out _));
+        }
+        finally
+        {
+            SwitchesChanged -= OnChanged;
+        }
+    }
+
+    /// <summary>Tells switch subscribers that <see cref="Switches"/> changed (as another client's change would).</summary>
+    public void NotifySwitches() => SwitchesChanged?.Invoke();
+
+    private event Action? SwitchesChanged;
+
     public async Task<SwitchInfo> CreateSwitchAsync(SwitchCreateSpec spec, CancellationToken ct)
     {
         await RunAsync("CreateSwitch", spec.Name, spec.Type, spec.Subnet);
@@ -216,6 +249,8 @@ public sealed class FakeAgentClient(AgentEndpoint endpoint) : IAgentClient
         {
             Switches.Add(created);
         }
+
+        NotifySwitches();
 
         return created;
     }
@@ -227,6 +262,8 @@ public sealed class FakeAgentClient(AgentEndpoint endpoint) : IAgentClient
         {
             Switches.RemoveAll(s => s.Name == name);
         }
+
+        NotifySwitches();
     }
 
     public ValueTask DisposeAsync()

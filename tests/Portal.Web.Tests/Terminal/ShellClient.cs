@@ -89,7 +89,9 @@ public sealed class ShellClient : IAgentClient
 
     public Task RemoveContainerAsync(string container, bool force, CancellationToken ct) => throw Refused();
 
-    public Task<ContainerInfo> ConvertContainerAsync(string container, RuntimeType runtimeType, bool restart, CancellationToken ct) => throw Refused();
+    public IAsyncEnumerable<IReadOnlyList<SwitchInfo>> SubscribeSwitchesAsync(CancellationToken ct) => throw Refused();
+
+    public Task<ContainerInfo> ConvertContainerAsync(string container, RuntimeType runtimeType, bool restart, IProgress<OperationStep>? progress, CancellationToken ct) => throw Refused();
 
     public IAsyncEnumerable<ProcessOutput> AttachAsync(string container, IAsyncEnumerable<ProcessInput> input, CancellationToken ct) => throw Refused();
 
