@@ -43,6 +43,25 @@ public sealed class SwitchesPageTests : PortalTest
     }
 
     [Fact]
+    public async Task A_switch_made_elsewhere_appears_without_reloading()
+    {
+        var agent = await Ctx.AddHostAsync("alpha");
+        agent.Switches.AddRange(Views.DefaultSwitches());
+        Ctx.RenderProviders();
+        var page = Ctx.Render<Switches>();
+        page.WaitForAssertion(() => Assert.Equal(2, page.FindAll("tr.switch-row").Count));
+
+        lock (agent.Switches)
+        {
+            agent.Switches.Add(Lab); // as `docker network create` or New-VMSwitch on the host would
+        }
+
+        agent.NotifySwitches();
+        page.WaitForAssertion(() => Assert.Contains("10.89.3.2", page.Find("tr[data-switch=lab]").TextContent));
+        Assert.Single(agent.Calls, c => c.StartsWith("SubscribeSwitches", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task Create_shows_the_agents_refusal_in_the_dialog_then_creates()
     {
         var agent = await Ctx.AddHostAsync("alpha");

@@ -14,70 +14,88 @@ public sealed partial class Switches
     private string? _hostId;
     private string? _error;
     private string? _removing;
-    private (HostConnectionState State, int? Containers)? _known;
+    private HostConnectionState? _followed;
+    private CancellationTokenSource? _follow;
     private bool _loading;
 
-    protected override async Task OnInitializedAsync()
+    protected override void OnInitialized()
     {
+        base.OnInitialized();
         _hostId = Fleet.Hosts.FirstOrDefault(h => h.State == HostConnectionState.Connected)?.Id ?? Fleet.Hosts.FirstOrDefault()?.Id;
-        _known = Observed();
-        await LoadAsync();
+        Follow();
     }
 
-    /// <summary>
-    /// Containers join a switch when created and leave it when removed, anywhere (docker, PowerShell): reload when the host's
-    /// container count moves or it reconnects.
-    /// </summary>
+    /// <summary>The agent pushes the list whenever it changes; a host that reconnects is followed again from a fresh list.</summary>
     protected override void OnFleetChangedCore()
     {
-        if (_hostId is null || Observed() is not { } now || now == _known)
+        var state = _hostId is not null ? Fleet.Find(_hostId)?.State : null;
+        if (state == HostConnectionState.Connected && _followed != HostConnectionState.Connected)
         {
-            return;
+            Follow();
         }
 
-        _known = now;
-        if (!_loading && _removing is null && now.State == HostConnectionState.Connected)
-        {
-            _ = InvokeAsync(LoadAsync);
-        }
+        _followed = state;
     }
 
-    private (HostConnectionState State, int? Containers)? Observed() =>
-        _hostId is not null && Fleet.Find(_hostId) is { } host ? (host.State, host.Info?.Containers) : null;
-
-    private async Task SelectHostAsync(string hostId)
+    private void SelectHost(string hostId)
     {
         _hostId = hostId;
-        _error = null;
-        _known = Observed();
         _switches = [];
-        await LoadAsync();
+        Follow();
     }
 
-    private async Task LoadAsync()
+    /// <summary>(Re)subscribes to the selected host's switches: the first list is the snapshot, then every change.</summary>
+    private void Follow()
     {
-        if (_hostId is null || Fleet.Find(_hostId) is not { } host)
+        _follow?.Cancel();
+        _follow?.Dispose();
+        _follow = null;
+        _error = null;
+        var host = _hostId is null ? null : Fleet.Find(_hostId);
+        _followed = host?.State;
+        if (host is null)
         {
             _switches = [];
             return;
         }
 
+        _follow = new CancellationTokenSource();
         _loading = true;
+        _ = FollowAsync(host, _follow.Token);
+    }
+
+    private async Task FollowAsync(AgentHost host, CancellationToken ct)
+    {
         try
         {
-            var switches = await host.Client.ListSwitchesAsync(CancellationToken.None);
-            _switches = [.. switches.OrderBy(s => !s.IsBuiltIn).ThenBy(s => !s.IsDefault).ThenBy(s => s.Name, StringComparer.OrdinalIgnoreCase)];
+            await foreach (var switches in host.Client.SubscribeSwitchesAsync(ct))
+            {
+                await InvokeAsync(() =>
+                {
+                    _switches = [.. switches.OrderBy(s => !s.IsBuiltIn).ThenBy(s => !s.IsDefault).ThenBy(s => s.Name, StringComparer.OrdinalIgnoreCase)];
+                    _loading = false;
+                    StateHasChanged();
+                });
+            }
         }
-        catch (AgentException e)
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
         {
-            _switches = [];
-            _error = e.Message;
         }
-        finally
+        catch (AgentException e) when (!ct.IsCancellationRequested)
         {
-            _loading = false;
-            StateHasChanged();
+            await InvokeAsync(() =>
+            {
+                _error = e.Message;
+                _loading = false;
+                StateHasChanged();
+            });
         }
+    }
+
+    protected override void Dispose(bool disposing)
+    {
+        _follow?.Cancel();
+        _follow?.Dispose();
     }
 
     private async Task CreateAsync()
@@ -89,11 +107,7 @@ public sealed partial class Switches
 
         var parameters = new DialogParameters<CreateSwitchDialog> { { d => d.HostId, _hostId } };
         var dialog = await Dialogs.ShowAsync<CreateSwitchDialog>("New switch", parameters, new DialogOptions { MaxWidth = MaxWidth.Small, FullWidth = true, CloseOnEscapeKey = true });
-        if (await dialog.Result is { Canceled: false })
-        {
-            _error = null;
-            await LoadAsync();
-        }
+        await dialog.Result; // the new switch arrives through the subscription
     }
 
     private async Task RemoveAsync(SwitchInfo sw)
@@ -128,7 +142,5 @@ public sealed partial class Switches
         {
             _removing = null;
         }
-
-        await LoadAsync();
     }
 }
