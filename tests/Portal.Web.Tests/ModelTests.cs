@@ -228,6 +228,9 @@ public sealed class ModelTests
         Assert.Equal("3m 5s", Format.Duration(TimeSpan.FromSeconds(185)));
         Assert.Equal("2h 1m", Format.Duration(TimeSpan.FromMinutes(121)));
         Assert.Equal("3d 4h", Format.Duration(TimeSpan.FromHours(76)));
+        Assert.Equal("42s", Format.Uptime(TimeSpan.FromSeconds(42)));
+        Assert.Equal("3m", Format.Uptime(TimeSpan.FromSeconds(185)));
+        Assert.Equal("2h 1m", Format.Uptime(TimeSpan.FromSeconds(7265)));
     }
 
     private sealed class NoStore : IUserStore<PortalUser>

@@ -34,6 +34,12 @@ public static class Format
         { } d => $"{Math.Max(0, (int)d.TotalSeconds)}s",
     };
 
+    /// <summary>
+    /// How long something has run, to the minute once it is past one (as docker ps): a grid of running containers then
+    /// changes once a minute, not every second.
+    /// </summary>
+    public static string Uptime(TimeSpan? uptime) => uptime is { TotalHours: < 1, TotalMinutes: >= 1 } d ? $"{(int)d.TotalMinutes}m" : Duration(uptime);
+
     public static string Percent(double? percent) => percent is { } p ? string.Create(CultureInfo.InvariantCulture, $"{p:0.0} %") : "";
 
     /// <summary>Default is process isolation, HyperV is VM isolation (the seed's terms with ours).</summary>

@@ -4,7 +4,7 @@ using Portal.Web.Hosts;
 namespace Portal.Web.Components.Controls;
 
 /// <summary>
-/// A page that shows live fleet state: it subscribes on init, coalesces bursts of changes into one render per
+/// A page that shows live fleet state: it subscribes on init, coalesces bursts of changes into at most one render per
 /// <see cref="RefreshWindow"/> (500 containers changing at once cost one render, not 500), and unsubscribes on dispose.
 /// </summary>
 public abstract class FleetComponent : ComponentBase, IDisposable
@@ -13,6 +13,7 @@ public abstract class FleetComponent : ComponentBase, IDisposable
 
     private IDisposable? _subscription;
     private int _pending;
+    private long _renderedAt;
     private bool _disposed;
 
     [Inject]
@@ -41,6 +42,11 @@ public abstract class FleetComponent : ComponentBase, IDisposable
     {
     }
 
+    /// <summary>
+    /// The first change after a quiet window renders at once; the changes that follow within the window wait for its
+    /// end and render together (a throttle with a leading edge: a single event is not delayed, a burst costs one render
+    /// per window).
+    /// </summary>
     private void OnFleetChanged()
     {
         if (Interlocked.Exchange(ref _pending, 1) == 1)
@@ -50,13 +56,19 @@ public abstract class FleetComponent : ComponentBase, IDisposable
 
         _ = InvokeAsync(async () =>
         {
-            await Task.Delay(RefreshWindow);
+            var wait = (long)RefreshWindow.TotalMilliseconds - (Environment.TickCount64 - Interlocked.Read(ref _renderedAt));
+            if (wait > 0)
+            {
+                await Task.Delay(TimeSpan.FromMilliseconds(wait));
+            }
+
             Interlocked.Exchange(ref _pending, 0);
             if (_disposed)
             {
                 return;
             }
 
+            Interlocked.Exchange(ref _renderedAt, Environment.TickCount64);
             OnFleetChangedCore();
             StateHasChanged();
         });
