@@ -2,7 +2,7 @@ using System.Globalization;
 using Portal.Bench.Shared;
 using Portal.Bench.Web;
 
-const string Usage = "usage: bench/run-web [--containers N (500)] [--circuits N (50)] [--events N (60)] [--parallelism N (4)]";
+const string Usage = "usage: bench/run-web [--containers N (500)] [--circuits N (50)] [--events N (60)] [--parallelism N (4)] [--load-foreground (the other circuits' browser at normal priority, not in the background)]";
 var options = new PortalWebOptions();
 for (var i = 0; i < args.Length; i++)
 {
@@ -24,6 +24,9 @@ for (var i = 0; i < args.Length; i++)
         case "--parallelism" when Number(out var n):
             options = options with { SetupParallelism = n };
             i++;
+            break;
+        case "--load-foreground":
+            options = options with { BackgroundLoad = false };
             break;
         case "-h" or "--help":
             Console.WriteLine(Usage);

@@ -51,7 +51,8 @@ public sealed class TestSandbox
     /// <summary>A directory of the caller's own, removed with the sandbox.</summary>
     public string PrivateRoot => Path.Combine(RunRoot, "private");
 
-    private string TempRoot => Path.Combine(Path.GetTempPath(), Tag);
+    /// <summary>The sandbox's folder under the temp directory (removed by Clean).</summary>
+    public string TempRoot => Path.Combine(Path.GetTempPath(), Tag);
 
     public static void RequireRoot()
     {
