@@ -66,6 +66,15 @@ public sealed class AgentClientTests : IAsyncLifetime
         Assert.Equal("ContainerNotFound", refused.Code);
         Assert.Contains("no-such-container", refused.Message);
 
+        // Conversion through the hub's stream: refused while running (the agent's code arrives as is), then step by step.
+        var running = await Assert.ThrowsAsync<AgentException>(() => client.ConvertContainerAsync(created.Id, RuntimeType.HyperV, restart: false, null, CancellationToken.None));
+        Assert.Equal("InvalidTransition", running.Code);
+        await client.StopContainerAsync(created.Id, 1, CancellationToken.None);
+        var steps = new List<OperationStep>();
+        var converted = await client.ConvertContainerAsync(created.Id, RuntimeType.HyperV, restart: false, new SyncProgress<OperationStep>(steps.Add), CancellationToken.None);
+        Assert.Equal(RuntimeType.HyperV, converted.RuntimeType);
+        Assert.Equal("Converting web-client from Default to HyperV", Assert.Single(steps).Message);
+
         await client.RemoveContainerAsync(created.Id, force: true, CancellationToken.None);
         await UntilAsync(batches, b => b.Changes.Any(c => c.Kind == ChangeKind.Delete && c.Key == created.Id));
     }
@@ -84,7 +93,7 @@ public sealed class AgentClientTests : IAsyncLifetime
         await client.ConnectAsync(CancellationToken.None);
         var archive = RootfsArchive();
         var reported = new List<long>();
-        var imported = await client.ImportImageAsync(new MemoryStream(archive), archive.Length, "portal-web/rootfs:1", new SyncProgress(reported.Add), CancellationToken.None);
+        var imported = await client.ImportImageAsync(new MemoryStream(archive), archive.Length, "portal-web/rootfs:1", new SyncProgress<long>(reported.Add), CancellationToken.None);
 
         var image = Assert.Single(imported);
         Assert.Contains("portal-web/rootfs:1", image.Tags);
@@ -103,13 +112,21 @@ public sealed class AgentClientTests : IAsyncLifetime
         await using var client = new AgentClient(AgentEndpoint.Socket(_agent.SocketPath));
         await client.ConnectAsync(CancellationToken.None);
 
+        await using var live = client.SubscribeSwitchesAsync(CancellationToken.None).GetAsyncEnumerator();
+        Assert.True(await live.MoveNextAsync());
         var before = await client.ListSwitchesAsync(CancellationToken.None);
+        Assert.Equal(before.Select(s => s.Name).Order(), live.Current.Select(s => s.Name).Order());
         Assert.Contains(before, s => s.Name == "none" && s.IsBuiltIn && s.Type == SwitchType.None);
         var nat = Assert.Single(before, s => s.IsDefault);
 
         var lab = await client.CreateSwitchAsync(new SwitchCreateSpec { Name = "portal-lab", Type = SwitchType.Internal }, CancellationToken.None);
         Assert.Equal(SwitchType.Internal, lab.Type);
         Assert.NotNull(lab.Subnet);
+        while (await live.MoveNextAsync() && !live.Current.Any(s => s.Name == "portal-lab"))
+        {
+        }
+
+        Assert.Contains(live.Current, s => s.Name == "portal-lab"); // the subscription saw it without asking
         Assert.Equal("NameInUse", (await Assert.ThrowsAsync<AgentException>(() => client.CreateSwitchAsync(new SwitchCreateSpec { Name = "portal-lab" }, CancellationToken.None))).Code);
         var overlap = await Assert.ThrowsAsync<AgentException>(() => client.CreateSwitchAsync(new SwitchCreateSpec { Name = "portal-lab2", Subnet = nat.Subnet }, CancellationToken.None));
         Assert.Equal("SubnetOverlap", overlap.Code);
@@ -186,8 +203,8 @@ public sealed class AgentClientTests : IAsyncLifetime
     }
 
     /// <summary>Progress without a synchronization context hop, so the last report is in before the call returns.</summary>
-    private sealed class SyncProgress(Action<long> report) : IProgress<long>
+    private sealed class SyncProgress<T>(Action<T> report) : IProgress<T>
     {
-        public void Report(long value) => report(value);
+        public void Report(T value) => report(value);
     }
 }
