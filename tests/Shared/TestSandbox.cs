@@ -12,9 +12,18 @@ namespace Portal.Tests.Shared;
 /// </summary>
 public sealed class TestSandbox
 {
+    private const string OwnerFile = "owner";
+
+    private static readonly Lazy<int> StaleCleaned = new(CleanStale);
+
     public TestSandbox(string prefix = "portal-test")
+        : this($"{prefix}-{Guid.NewGuid():N}"[..(prefix.Length + 9)], claim: true)
     {
-        Tag = $"{prefix}-{Guid.NewGuid():N}"[..(prefix.Length + 9)];
+    }
+
+    private TestSandbox(string tag, bool claim)
+    {
+        Tag = tag;
         var hex = Tag[^8..];
         Options = new ComputeOptions
         {
@@ -33,6 +42,12 @@ public sealed class TestSandbox
             ScratchDiskBytes = 1L << 30,
             DefaultStopTimeout = TimeSpan.FromSeconds(5),
         };
+        if (claim && Environment.UserName == "root")
+        {
+            _ = StaleCleaned.Value;
+            Directory.CreateDirectory(RunRoot);
+            File.WriteAllText(Path.Combine(RunRoot, OwnerFile), Self());
+        }
     }
 
     public string Tag { get; }
@@ -139,6 +154,67 @@ public sealed class TestSandbox
         Add("nftables tables", NftTableExists(Networking.NftTable) ? [Networking.NftTable] : []);
         Add("directories", new[] { RunRoot, TempRoot }.Where(Directory.Exists).ToList());
         return left;
+    }
+
+    /// <summary>
+    /// Cleans up after earlier runs that could not (a test host killed by a timeout, a machine reset): every sandbox whose
+    /// owning process is gone. Once per process, before its first sandbox; sandboxes of live runs are left alone.
+    /// </summary>
+    public static int CleanStale()
+    {
+        var tags = new[] { "/run", Path.GetTempPath() }
+            .Where(Directory.Exists)
+            .SelectMany(Directory.EnumerateDirectories)
+            .Select(d => Path.GetFileName(d.TrimEnd('/')))
+            .Where(n => System.Text.RegularExpressions.Regex.IsMatch(n, "^portal-[a-z-]+-[0-9a-f]{8}$"))
+            .Distinct()
+            .ToList();
+        var cleaned = 0;
+        foreach (var sandbox in tags.Select(t => new TestSandbox(t, claim: false)).Where(s => s.IsStale()))
+        {
+            Console.Error.WriteLine($"Cleaning up sandbox {sandbox.Tag}, left by an earlier run whose process is gone");
+            try
+            {
+                sandbox.Clean();
+                cleaned++;
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                // Another test process starting at the same moment cleans the same sandbox: whoever is second finds less.
+            }
+        }
+
+        return cleaned;
+    }
+
+    /// <summary>Its owner (pid and start time) is no longer running; a sandbox without an owner file is stale after a minute.</summary>
+    private bool IsStale()
+    {
+        var owner = Path.Combine(RunRoot, OwnerFile);
+        if (File.Exists(owner))
+        {
+            var text = File.ReadAllText(owner).Trim().Split(' ');
+            return text.Length != 2 || !int.TryParse(text[0], out var pid) || StartTime(pid) != text[1];
+        }
+
+        var newest = new[] { RunRoot, TempRoot }.Where(Directory.Exists).Select(Directory.GetLastWriteTimeUtc).DefaultIfEmpty(DateTime.MinValue).Max();
+        return DateTime.UtcNow - newest > TimeSpan.FromMinutes(1);
+    }
+
+    private static string Self() => $"{Environment.ProcessId} {StartTime(Environment.ProcessId)}";
+
+    /// <summary>The process's start time in clock ticks since boot (field 22 of /proc/PID/stat), or null when it is gone.</summary>
+    private static string? StartTime(int pid)
+    {
+        try
+        {
+            var stat = File.ReadAllText($"/proc/{pid}/stat");
+            return stat[(stat.LastIndexOf(')') + 2)..].Split(' ')[19];
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return null;
+        }
     }
 
     /// <summary>The host's network interfaces whose names start with <paramref name="prefix"/>.</summary>
