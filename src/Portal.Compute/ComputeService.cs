@@ -232,8 +232,9 @@ public sealed class ComputeService : IAsyncDisposable
             {
                 return (e.Id, Statistics: await e.Container!.GetStatisticsAsync(ct).ConfigureAwait(false));
             }
-            catch (ComputeException)
+            catch (Exception x) when (x is ComputeException or IOException or UnauthorizedAccessException)
             {
+                // Its cgroup went away with it, or its guest did not answer: the others still count.
                 return (e.Id, Statistics: (ContainerStatistics?)null);
             }
         })).ConfigureAwait(false);

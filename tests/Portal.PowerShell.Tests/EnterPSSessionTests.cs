@@ -51,7 +51,8 @@ public sealed class EnterPSSessionTests(AgentFixture fixture) : IAsyncLifetime
         Assert.Superset(new HashSet<string> { "ComputerName", "SSHHost", "Session", "Uri", "Id", "Name", "ContainerId" }, sets.ToHashSet());
 
         // Any other set reaches Microsoft.PowerShell.Core\Enter-PSSession (which needs an interactive host here).
-        var other = ps.Run("Enter-PSSession -HostName nobody@127.0.0.1 -Port 1");
+        // (-Id, not -HostName: PowerShell's SSH transport can crash its process with a broken pipe when ssh exits at once.)
+        var other = ps.Run("Enter-PSSession -Id 424242");
         Assert.Contains(other.Errors, e => e.FullyQualifiedErrorId.EndsWith("Microsoft.PowerShell.Commands.EnterPSSessionCommand", StringComparison.Ordinal));
 
         var missing = ps.Run("Enter-PSSession -ContainerId no-such-container");

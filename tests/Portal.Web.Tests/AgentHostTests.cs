@@ -73,7 +73,23 @@ public sealed class AgentHostTests : PortalTest
         var usage = await PortalTestContext.Eventually(() => host.Usage.GetValueOrDefault(web.Container.Id) is { CpuPercent: not null } u ? u : null);
         Assert.Equal(50, usage.CpuPercent!.Value, precision: 1);
         Assert.Equal(60 << 20, usage.MemoryBytes);
-        Assert.DoesNotContain(client.Calls, c => c.StartsWith("GetStatistics idle", StringComparison.Ordinal));
+        Assert.DoesNotContain(client.Calls, c => c.StartsWith("GetStatistics ", StringComparison.Ordinal)); // one call per round for the host
+    }
+
+    [Fact]
+    public async Task A_failed_statistics_round_keeps_the_connection()
+    {
+        var web = Views.View("web", ContainerState.Running);
+        var client = await Ctx.AddHostAsync("alpha", web);
+        var host = Ctx.Fleet.Hosts.Single();
+        client.Failures["GetAllStatistics"] = new AgentException("RuntimeFailure", "The engine failed unexpectedly; the agent's log has the details.");
+        await PortalTestContext.Eventually(() => client.Calls.Count(c => c.StartsWith("GetAllStatistics", StringComparison.Ordinal)) >= 2 ? client : null);
+        Assert.Equal(HostConnectionState.Connected, host.State);
+        Assert.Single(Ctx.Clients.Created);
+
+        client.Failures.TryRemove("GetAllStatistics", out _);
+        client.Statistics[web.Container.Id] = Sample(DateTimeOffset.UtcNow, cpuSeconds: 1, memory: 10 << 20);
+        await PortalTestContext.Eventually(() => host.Usage.GetValueOrDefault(web.Container.Id));
     }
 
     [Fact]

@@ -222,7 +222,18 @@ public sealed class AgentHost : IAsyncDisposable
                 continue;
             }
 
-            var samples = await client.GetAllStatisticsAsync(ct);
+            IReadOnlyDictionary<string, ContainerStatistics> samples;
+            try
+            {
+                samples = await client.GetAllStatisticsAsync(ct);
+            }
+            catch (AgentException e) when (e.Code != AgentException.Unreachable)
+            {
+                // A failed round keeps the last values; the connection and its subscriptions carry on.
+                _logger.LogWarning("No statistics from {Host} this round: {Error}", Name, e.Message);
+                continue;
+            }
+
             var usage = ImmutableDictionary.CreateBuilder<string, ContainerUsage>();
             foreach (var (id, now) in samples)
             {
