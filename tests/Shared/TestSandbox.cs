@@ -277,17 +277,19 @@ public sealed class TestSandbox
                 continue;
             }
 
-            string cmdline;
+            // The command line names the sandbox for conmon and the runtime; an agent gets its paths in its environment.
+            string cmdline, environment;
             try
             {
                 cmdline = File.ReadAllText(Path.Combine(dir, "cmdline"));
+                environment = File.ReadAllText(Path.Combine(dir, "environ"));
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
                 continue;
             }
 
-            if (cmdline.Contains(tag, StringComparison.Ordinal))
+            if (cmdline.Contains(tag, StringComparison.Ordinal) || environment.Contains(tag, StringComparison.Ordinal))
             {
                 yield return pid;
             }

@@ -19,8 +19,14 @@ public sealed class SandboxTests
             File.WriteAllText($"/run/{stale}/owner", "2147483646 1"); // no such process
             Directory.CreateDirectory($"/tmp/{stale}/state/containers");
             Directory.CreateDirectory(cgroup);
+            // An agent the killed run started: its sandbox is named only in its environment.
+            var psi = new System.Diagnostics.ProcessStartInfo("sleep", "300");
+            psi.Environment["Compute__RunRoot"] = $"/run/{stale}";
+            using var orphan = System.Diagnostics.Process.Start(psi)!;
 
             Assert.True(TestSandbox.CleanStale() >= 1);
+
+            Assert.True(orphan.WaitForExit(5000), "the orphaned agent of the stale sandbox still runs");
 
             Assert.False(Directory.Exists($"/run/{stale}"));
             Assert.False(Directory.Exists($"/tmp/{stale}"));
