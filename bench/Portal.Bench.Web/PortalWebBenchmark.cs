@@ -45,7 +45,8 @@ public static class PortalWebBenchmark
         IPlaywright? playwright = null;
         IBrowser? browser = null;
         IBrowser? loadBrowser = null;
-        var loadCgroup = $"/sys/fs/cgroup/cpu/{Path.GetFileName(sandbox.TempRoot)}-browsers";
+        // Under the sandbox's cgroup parent, so its clean-up (and Leftovers) covers it like the containers' cgroups.
+        var loadCgroup = Path.Combine("/sys/fs/cgroup/cpu", sandbox.CgroupParent, "load-browsers");
         var report = new PortalWebReport { Options = options, StartedAt = DateTimeOffset.UtcNow, LoadAtStart = Load() };
         try
         {
@@ -126,7 +127,6 @@ public static class PortalWebBenchmark
             }
 
             playwright?.Dispose();
-            await RemoveCgroupAsync(loadCgroup);
             if (portal is not null)
             {
                 await portal.DisposeAsync();
@@ -144,9 +144,9 @@ public static class PortalWebBenchmark
     }
 
     /// <summary>
-    /// A second Chromium for the other circuits. With <paramref name="background"/> it runs in a cpu cgroup of its own
-    /// marked idle (cpu.idle: its processes get a CPU only when nothing else wants one), standing in for browsers on
-    /// other computers; every process it starts stays in that cgroup.
+    /// A second Chromium for the other circuits. Given a <paramref name="cgroup"/>, it runs in that cpu cgroup marked idle
+    /// (cpu.idle: its processes get a CPU only when nothing else wants one), standing in for browsers on other computers;
+    /// every process it starts stays in that cgroup.
     /// </summary>
     private static async Task<IBrowser> LaunchLoadBrowserAsync(IPlaywright playwright, TestSandbox sandbox, string? cgroup)
     {
@@ -167,22 +167,6 @@ public static class PortalWebBenchmark
         }
 
         return await playwright.Chromium.LaunchAsync(options);
-    }
-
-    /// <summary>Removes the load browser's cgroup once its processes are gone (they leave it as they exit).</summary>
-    private static async Task RemoveCgroupAsync(string cgroup)
-    {
-        for (var attempt = 0; Directory.Exists(cgroup); attempt++)
-        {
-            try
-            {
-                Directory.Delete(cgroup);
-            }
-            catch (IOException) when (attempt < 50)
-            {
-                await Task.Delay(100);
-            }
-        }
     }
 
     /// <summary>N `sleep` containers under process isolation; stops at the first failure and says how many fit.</summary>

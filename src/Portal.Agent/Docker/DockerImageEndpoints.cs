@@ -196,7 +196,7 @@ internal static class DockerImageEndpoints
     {
         try
         {
-            return await service.Images.ImportAsync(body, null, new Progress(progress), ct).ConfigureAwait(false);
+            return await service.Images.ImportAsync(body, null, new SynchronousProgress<ImageImportProgress>(p => progress.TryWrite(p)), ct).ConfigureAwait(false);
         }
         finally
         {
@@ -236,10 +236,5 @@ internal static class DockerImageEndpoints
         {
             throw new DockerApiException(StatusCodes.Status404NotFound, $"No such image: {reference}");
         }
-    }
-
-    private sealed class Progress(ChannelWriter<ImageImportProgress> writer) : IProgress<ImageImportProgress>
-    {
-        public void Report(ImageImportProgress value) => writer.TryWrite(value);
     }
 }

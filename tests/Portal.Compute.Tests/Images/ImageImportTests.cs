@@ -182,7 +182,7 @@ public sealed class ImageImportTests
         var archive = sandbox.WriteFile("r.tar", RootfsWithShell().ToBytes());
         using var cts = new CancellationTokenSource();
         var stages = new List<string>();
-        var progress = new SynchronousProgress(p =>
+        var progress = new SynchronousProgress<ImageImportProgress>(p =>
         {
             stages.Add(p.Stage);
             if (p.Stage == "extract")
@@ -230,10 +230,5 @@ public sealed class ImageImportTests
         var output = await process.StandardOutput.ReadToEndAsync();
         await process.WaitForExitAsync();
         return output.Trim();
-    }
-
-    private sealed class SynchronousProgress(Action<ImageImportProgress> report) : IProgress<ImageImportProgress>
-    {
-        public void Report(ImageImportProgress value) => report(value);
     }
 }

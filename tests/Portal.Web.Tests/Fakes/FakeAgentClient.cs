@@ -210,10 +210,10 @@ public sealed class FakeAgentClient(AgentEndpoint endpoint) : IAgentClient
     }
 
     /// <summary>The list now, then again after every CreateSwitch, RemoveSwitch or <see cref="NotifySwitches"/>.</summary>
-    public async IAsyncEnumerable<IReadOnlyList<SwitchInfo>> SubscribeSwitchesAsync([System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken ct)
+    public async IAsyncEnumerable<IReadOnlyList<SwitchInfo>> SubscribeSwitchesAsync([EnumeratorCancellation] CancellationToken ct)
     {
         await RunAsync("SubscribeSwitches");
-        var wake = System.Threading.Channels.Channel.CreateBounded<bool>(new System.Threading.Channels.BoundedChannelOptions(1) { FullMode = System.Threading.Channels.BoundedChannelFullMode.DropWrite });
+        var wake = Channel.CreateBounded<bool>(new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropWrite });
         void OnChanged() => wake.Writer.TryWrite(true);
         SwitchesChanged += OnChanged;
         try

@@ -2,6 +2,7 @@ using System.Formats.Tar;
 using System.Text;
 using Microsoft.Extensions.Logging.Abstractions;
 using Portal.Client;
+using Portal.Compute;
 using Portal.Contracts;
 using Portal.Contracts.Hub;
 using Portal.Web.Hosts;
@@ -71,7 +72,7 @@ public sealed class AgentClientTests : IAsyncLifetime
         Assert.Equal("InvalidTransition", running.Code);
         await client.StopContainerAsync(created.Id, 1, CancellationToken.None);
         var steps = new List<OperationStep>();
-        var converted = await client.ConvertContainerAsync(created.Id, RuntimeType.HyperV, restart: false, new SyncProgress<OperationStep>(steps.Add), CancellationToken.None);
+        var converted = await client.ConvertContainerAsync(created.Id, RuntimeType.HyperV, restart: false, new SynchronousProgress<OperationStep>(steps.Add), CancellationToken.None);
         Assert.Equal(RuntimeType.HyperV, converted.RuntimeType);
         Assert.Equal("Converting web-client from Default to HyperV", Assert.Single(steps).Message);
 
@@ -93,7 +94,7 @@ public sealed class AgentClientTests : IAsyncLifetime
         await client.ConnectAsync(CancellationToken.None);
         var archive = RootfsArchive();
         var reported = new List<long>();
-        var imported = await client.ImportImageAsync(new MemoryStream(archive), archive.Length, "portal-web/rootfs:1", new SyncProgress<long>(reported.Add), CancellationToken.None);
+        var imported = await client.ImportImageAsync(new MemoryStream(archive), archive.Length, "portal-web/rootfs:1", new SynchronousProgress<long>(reported.Add), CancellationToken.None);
 
         var image = Assert.Single(imported);
         Assert.Contains("portal-web/rootfs:1", image.Tags);
@@ -203,8 +204,4 @@ public sealed class AgentClientTests : IAsyncLifetime
     }
 
     /// <summary>Progress without a synchronization context hop, so the last report is in before the call returns.</summary>
-    private sealed class SyncProgress<T>(Action<T> report) : IProgress<T>
-    {
-        public void Report(T value) => report(value);
-    }
 }
