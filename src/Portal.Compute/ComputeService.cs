@@ -678,7 +678,7 @@ public sealed class ComputeService : IAsyncDisposable
             }
         }
 
-        var userName = Linux.Process.ContainerUser.NameLookup("/");
+        var userName = Linux.ProcessIsolation.ContainerUser.NameLookup("/");
         return Linux.ProcessTable.All()
             .Where(p => match is null || p.Name.Contains(match, StringComparison.OrdinalIgnoreCase) || p.CommandLine.Contains(match, StringComparison.OrdinalIgnoreCase))
             .Select(p =>

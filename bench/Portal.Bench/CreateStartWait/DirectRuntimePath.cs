@@ -4,7 +4,7 @@ using System.Text.Json.Nodes;
 using Portal.Compute.Containers;
 using Portal.Compute.Images;
 using Portal.Compute.Linux;
-using Portal.Compute.Linux.Process;
+using Portal.Compute.Linux.ProcessIsolation;
 using Portal.Compute.Storage;
 using Portal.Contracts;
 

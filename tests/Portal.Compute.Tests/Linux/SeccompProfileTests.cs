@@ -1,6 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
-using Portal.Compute.Linux.Process;
+using Portal.Compute.Linux.ProcessIsolation;
 
 namespace Portal.Compute.Tests.Linux;
 

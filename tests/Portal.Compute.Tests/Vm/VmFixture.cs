@@ -3,7 +3,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 using Portal.Compute.Containers;
 using Portal.Compute.Images;
 using Portal.Compute.Linux;
-using Portal.Compute.Linux.Process;
+using Portal.Compute.Linux.ProcessIsolation;
 using Portal.Compute.Linux.Vm;
 using Portal.Compute.Networking;
 using Portal.Contracts;

@@ -1,6 +1,6 @@
 using System.Text.Json.Nodes;
 
-namespace Portal.Compute.Linux.Process;
+namespace Portal.Compute.Linux.ProcessIsolation;
 
 /// <summary>
 /// Builds the OCI runtime-spec <c>linux.seccomp</c> object for a container on an x86_64 host.

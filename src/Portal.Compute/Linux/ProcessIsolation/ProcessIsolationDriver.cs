@@ -4,7 +4,7 @@ using Portal.Compute.Containers;
 using Portal.Compute.Storage;
 using Portal.Contracts;
 
-namespace Portal.Compute.Linux.Process;
+namespace Portal.Compute.Linux.ProcessIsolation;
 
 /// <summary>
 /// Process isolation on Linux: the image disk and the scratch disk are loop-mounted and overlaid into the

@@ -2,7 +2,7 @@ using System.Collections.Concurrent;
 using System.Globalization;
 using Portal.Compute.Containers;
 
-namespace Portal.Compute.Linux.Process;
+namespace Portal.Compute.Linux.ProcessIsolation;
 
 /// <summary>
 /// Turns conmon's exit files into completed tasks. inotify tells us at once; a slow poll catches what

@@ -3,7 +3,7 @@ using System.Text.Json;
 using Portal.Compute.Linux;
 using Portal.Contracts;
 
-namespace Portal.Compute.Linux.Process;
+namespace Portal.Compute.Linux.ProcessIsolation;
 
 /// <summary>The OCI runtime binary this host uses (crun or runc), and the calls we make to it.</summary>
 internal sealed class OciRuntime

@@ -1,7 +1,7 @@
 using System.Net.Sockets;
 using Portal.Compute.Linux;
 
-namespace Portal.Compute.Linux.Process;
+namespace Portal.Compute.Linux.ProcessIsolation;
 
 /// <summary>conmon's attach socket (SOCK_SEQPACKET in the bundle directory): stdin goes in; output comes out, which we drain (the log has it).</summary>
 internal static class ConmonAttach

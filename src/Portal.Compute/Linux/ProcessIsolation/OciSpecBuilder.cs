@@ -1,7 +1,7 @@
 using System.Text.Json.Nodes;
 using Portal.Contracts;
 
-namespace Portal.Compute.Linux.Process;
+namespace Portal.Compute.Linux.ProcessIsolation;
 
 /// <summary>What goes into one OCI bundle's config.json.</summary>
 internal sealed record OciSpecRequest

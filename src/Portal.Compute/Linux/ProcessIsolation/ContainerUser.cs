@@ -1,6 +1,6 @@
 using System.Globalization;
 
-namespace Portal.Compute.Linux.Process;
+namespace Portal.Compute.Linux.ProcessIsolation;
 
 /// <summary>A user spec ("name", "uid", "name:group", "uid:gid") resolved against the container's own /etc/passwd and /etc/group.</summary>
 internal sealed record ContainerUser(uint Uid, uint Gid, IReadOnlyList<uint> AdditionalGids, string Name)

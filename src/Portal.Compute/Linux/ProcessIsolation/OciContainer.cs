@@ -1,7 +1,7 @@
 using Portal.Compute.Containers;
 using Portal.Contracts;
 
-namespace Portal.Compute.Linux.Process;
+namespace Portal.Compute.Linux.ProcessIsolation;
 
 /// <summary>A process-isolated container: namespaces and cgroups on the host kernel, run by the OCI runtime under conmon.</summary>
 internal sealed class OciContainer : IContainer

@@ -2,7 +2,7 @@ using System.Text.Json;
 using Microsoft.Win32.SafeHandles;
 using Portal.Compute.Linux;
 
-namespace Portal.Compute.Linux.Process;
+namespace Portal.Compute.Linux.ProcessIsolation;
 
 /// <summary>
 /// Launches conmon, the per-container monitor: it runs the OCI runtime's create, then holds the container's

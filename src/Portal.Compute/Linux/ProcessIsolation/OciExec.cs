@@ -2,7 +2,7 @@ using System.Diagnostics;
 using Portal.Compute.Containers;
 using Portal.Compute.Linux;
 
-namespace Portal.Compute.Linux.Process;
+namespace Portal.Compute.Linux.ProcessIsolation;
 
 /// <summary>Runs another process in a process-isolated container through the OCI runtime's exec.</summary>
 internal static class OciExec

@@ -1,4 +1,4 @@
-namespace Portal.Compute.Linux.Process;
+namespace Portal.Compute.Linux.ProcessIsolation;
 
 /// <summary>Docker's defaults, which every process-isolated container gets (and nothing looser).</summary>
 internal static class SecurityDefaults
