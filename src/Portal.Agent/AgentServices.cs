@@ -16,6 +16,7 @@ public static class AgentServices
         builder.Services.Configure<AgentOptions>(builder.Configuration.GetSection("Agent"));
         builder.Services.AddSingleton<ComputeHostService>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<ComputeHostService>());
+        builder.Services.AddSingleton<IComputeHost>(sp => sp.GetRequiredService<ComputeHostService>());
         builder.Services.AddDockerApi(builder.Configuration);
         builder.Services.AddSingleton<ApiKeyStore>();
         builder.Services.AddHostedService<ApiKeyBootstrap>();

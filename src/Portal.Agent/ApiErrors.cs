@@ -15,6 +15,7 @@ public static class ApiErrors
             or ComputeErrorCode.SwitchInUse or ComputeErrorCode.SubnetOverlap or ComputeErrorCode.PortInUse => StatusCodes.Status409Conflict,
         ComputeErrorCode.NotSupported => StatusCodes.Status501NotImplemented,
         ComputeErrorCode.Timeout => StatusCodes.Status504GatewayTimeout,
+        ComputeErrorCode.Unavailable => StatusCodes.Status503ServiceUnavailable,
         _ => StatusCodes.Status500InternalServerError,
     };
 

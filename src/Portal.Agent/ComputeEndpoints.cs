@@ -20,20 +20,20 @@ public static class ComputeEndpoints
             : Results.Json(new { status = "starting" }, statusCode: StatusCodes.Status503ServiceUnavailable))
             .AllowAnonymous().ExcludeFromDescription();
 
-        var api = app.MapGroup("/api").RequireAuthorization(AgentPolicies.Read);
-        api.MapGet("/host", async (ComputeHostService c) => (await c.Ready).GetHostInfo());
-        api.MapGet("/host/processes", async (string? match, ComputeHostService c) => (await Service(c)).FindHostProcesses(match));
+        var api = app.MapGroup("/api").RequireAuthorization(AgentPolicies.Read).RequireComputeReady();
+        api.MapGet("/host", (IComputeHost c) => c.GetHostInfo());
+        api.MapGet("/host/processes", (string? match, IComputeHost c) => c.HostProcesses.FindHostProcesses(match));
 
-        api.MapGet("/stats", async (ComputeHostService c, CancellationToken ct) => await (await Service(c)).GetAllStatisticsAsync(ct)).WithTags("Containers");
+        api.MapGet("/stats", async (IComputeHost c, CancellationToken ct) => await c.Containers.GetAllStatisticsAsync(ct)).WithTags("Containers");
         var containers = api.MapGroup("/containers").WithTags("Containers");
-        containers.MapGet("/", async (ComputeHostService c) => (await Service(c)).ListContainers().Select(ContainerCommands.View));
-        containers.MapGet("/{id}", async (string id, ComputeHostService c) => ContainerCommands.View((await Service(c)).GetContainer(id)));
-        containers.MapGet("/{id}/processes", async (string id, ComputeHostService c, CancellationToken ct) => await (await Service(c)).GetProcessesAsync(id, ct));
-        containers.MapGet("/{id}/isolation", async (string id, ComputeHostService c, CancellationToken ct) => await (await Service(c)).GetIsolationViewAsync(id, ct));
-        containers.MapGet("/{id}/stats", async (string id, ComputeHostService c, CancellationToken ct) => await (await Service(c)).GetStatisticsAsync(id, ct));
-        containers.MapGet("/{id}/logs", async (string id, int? tail, bool? follow, HttpContext http, ComputeHostService c, CancellationToken ct) =>
+        containers.MapGet("/", (IComputeHost c) => c.Containers.ListContainers().Select(ContainerCommands.View));
+        containers.MapGet("/{id}", (string id, IComputeHost c) => ContainerCommands.View(c.Containers.GetContainer(id)));
+        containers.MapGet("/{id}/processes", async (string id, IComputeHost c, CancellationToken ct) => await c.Containers.GetProcessesAsync(id, ct));
+        containers.MapGet("/{id}/isolation", async (string id, IComputeHost c, CancellationToken ct) => await c.HostProcesses.GetIsolationViewAsync(id, ct));
+        containers.MapGet("/{id}/stats", async (string id, IComputeHost c, CancellationToken ct) => await c.Containers.GetStatisticsAsync(id, ct));
+        containers.MapGet("/{id}/logs", async (string id, int? tail, bool? follow, HttpContext http, IComputeHost c, CancellationToken ct) =>
         {
-            var entries = (await Service(c)).ReadLogsAsync(id, tail, follow ?? false, ct);
+            var entries = c.Containers.ReadLogsAsync(id, tail, follow ?? false, ct);
             http.Response.ContentType = "text/plain; charset=utf-8";
             await foreach (var entry in entries)
             {
@@ -41,95 +41,84 @@ public static class ComputeEndpoints
                 await http.Response.Body.FlushAsync(ct);
             }
         });
-        containers.MapPost("/{id}/wait", async (string id, ComputeHostService c, CancellationToken ct) => await (await Service(c)).WaitAsync(id, ct));
+        containers.MapPost("/{id}/wait", async (string id, IComputeHost c, CancellationToken ct) => await c.Containers.WaitAsync(id, ct));
 
         var operate = containers.MapGroup("").RequireAuthorization(AgentPolicies.Operate);
-        operate.MapPost("/", async Task<IResult> (ContainerCreateSpec spec, ComputeHostService c, CancellationToken ct) =>
+        operate.MapPost("/", async Task<IResult> (ContainerCreateSpec spec, IComputeHost c, CancellationToken ct) =>
         {
-            var created = await (await Service(c)).CreateContainerAsync(spec, ct);
+            var created = await c.Containers.CreateContainerAsync(spec, ct);
             return Results.Created($"/api/containers/{created.Id}", created);
         });
-        operate.MapPost("/{id}/start", async (string id, ComputeHostService c, CancellationToken ct) => await (await Service(c)).StartContainerAsync(id, ct));
-        operate.MapPost("/{id}/stop", async (string id, double? timeout, ComputeHostService c, CancellationToken ct) =>
-            await (await Service(c)).ShutdownContainerAsync(id, Seconds(timeout), ct));
-        operate.MapPost("/{id}/restart", async (string id, double? timeout, ComputeHostService c, CancellationToken ct) =>
-            await (await Service(c)).RestartContainerAsync(id, Seconds(timeout), ct));
-        operate.MapPost("/{id}/terminate", async (string id, ComputeHostService c, CancellationToken ct) => await (await Service(c)).TerminateContainerAsync(id, ct));
-        operate.MapPost("/{id}/kill", async Task<IResult> (string id, int? signal, ComputeHostService c, CancellationToken ct) =>
+        operate.MapPost("/{id}/start", async (string id, IComputeHost c, CancellationToken ct) => await c.Containers.StartContainerAsync(id, ct));
+        operate.MapPost("/{id}/stop", async (string id, double? timeout, IComputeHost c, CancellationToken ct) =>
+            await c.Containers.ShutdownContainerAsync(id, Seconds(timeout), ct));
+        operate.MapPost("/{id}/restart", async (string id, double? timeout, IComputeHost c, CancellationToken ct) =>
+            await c.Containers.RestartContainerAsync(id, Seconds(timeout), ct));
+        operate.MapPost("/{id}/terminate", async (string id, IComputeHost c, CancellationToken ct) => await c.Containers.TerminateContainerAsync(id, ct));
+        operate.MapPost("/{id}/kill", async Task<IResult> (string id, int? signal, IComputeHost c, CancellationToken ct) =>
         {
-            await (await Service(c)).KillContainerAsync(id, signal ?? 9, ct);
+            await c.Containers.KillContainerAsync(id, signal ?? 9, ct);
             return Results.NoContent();
         });
-        operate.MapPost("/{id}/convert", async (string id, RuntimeType runtimeType, bool? restart, ComputeHostService c, CancellationToken ct) =>
-            await (await Service(c)).ConvertContainerAsync(id, runtimeType, restart ?? false, null, ct));
-        operate.MapDelete("/{id}", async Task<IResult> (string id, bool? force, ComputeHostService c, CancellationToken ct) =>
+        operate.MapPost("/{id}/convert", async (string id, RuntimeType runtimeType, bool? restart, IComputeHost c, CancellationToken ct) =>
+            await c.Containers.ConvertContainerAsync(id, runtimeType, restart ?? false, null, ct));
+        operate.MapDelete("/{id}", async Task<IResult> (string id, bool? force, IComputeHost c, CancellationToken ct) =>
         {
-            await (await Service(c)).RemoveContainerAsync(id, force ?? false, ct);
+            await c.Containers.RemoveContainerAsync(id, force ?? false, ct);
             return Results.NoContent();
         });
-        operate.MapPost("/{id}/exec", async Task<ExecResult> (string id, ExecStart request, ComputeHostService c, CancellationToken ct) =>
+        operate.MapPost("/{id}/exec", async Task<ExecResult> (string id, ExecStart request, IComputeHost c, CancellationToken ct) =>
         {
             if (request.Tty || request.Stdin)
             {
                 throw new ComputeException(ComputeErrorCode.InvalidArgument, "REST exec runs a command to completion without a terminal or input; use the hub's Exec stream (or docker exec -it) for interactive processes.");
             }
 
-            await using var process = await (await Service(c)).ExecAsync(id, ProcessStreams.Spec(request), ct);
+            await using var process = await c.Containers.ExecAsync(id, ProcessStreams.Spec(request), ct);
             var stdout = new StreamReader(process.StandardOutput, Encoding.UTF8).ReadToEndAsync(ct);
             var stderr = new StreamReader(process.StandardError!, Encoding.UTF8).ReadToEndAsync(ct);
             var code = await process.WaitAsync(ct);
             return new ExecResult(code, await stdout, await stderr);
         });
 
-        api.MapGet("/compute-systems", async (string? type, string? owner, string? name, ComputeHostService c) =>
-            (await Service(c)).EnumerateComputeSystems(new ComputeSystemQuery
+        api.MapGet("/compute-systems", (string? type, string? owner, string? name, IComputeHost c) =>
+            c.HostProcesses.EnumerateComputeSystems(new ComputeSystemQuery
             {
                 Types = type is null ? [] : [Enum.TryParse<ComputeSystemType>(type, ignoreCase: true, out var t) ? t : throw new ComputeException(ComputeErrorCode.InvalidArgument, $"Unknown compute system type '{type}': use Container or VirtualMachine.")],
                 Owners = owner is null ? [] : [owner],
                 Names = name is null ? [] : [name],
             })).WithTags("Compute systems");
         var images = api.MapGroup("/images").WithTags("Images");
-        images.MapGet("/", async (ComputeHostService c) => (await Service(c)).Images.List().Select(ImageView));
+        images.MapGet("/", (IComputeHost c) => c.Images.List().Select(ImageView));
         var imageAdmin = images.MapGroup("").RequireAuthorization(AgentPolicies.Operate);
-        imageAdmin.MapPost("/", async Task<IResult> (string? tag, HttpContext http, ComputeHostService c, CancellationToken ct) =>
+        imageAdmin.MapPost("/", async Task<IResult> (string? tag, HttpContext http, IComputeHost c, CancellationToken ct) =>
         {
             if (http.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } limit)
             {
                 limit.MaxRequestBodySize = null; // the image store bounds what an archive may unpack
             }
 
-            var imported = await (await Service(c)).Images.ImportAsync(http.Request.Body, string.IsNullOrWhiteSpace(tag) ? null : tag, null, ct);
+            var imported = await c.Images.ImportAsync(http.Request.Body, string.IsNullOrWhiteSpace(tag) ? null : tag, null, ct);
             return Results.Json(imported.Select(ImageView).ToList(), statusCode: StatusCodes.Status201Created);
         }).Accepts<Stream>("application/x-tar", "application/gzip", "application/octet-stream");
         // A catch-all: references may hold slashes (registry:5000/team/app:1).
-        imageAdmin.MapDelete("/{**reference}", async Task<IResult> (string reference, ComputeHostService c, CancellationToken ct) =>
+        imageAdmin.MapDelete("/{**reference}", async Task<IResult> (string reference, IComputeHost c, CancellationToken ct) =>
         {
-            var service = await Service(c);
-            var image = service.Images.Resolve(reference);
-            // One of several tags only loses that tag, as with docker rmi; the image stays for its other names.
-            var tag = Portal.Compute.Images.ImageReference.TryParse(reference)?.ToString();
-            var untagOnly = tag is not null && image.Tags.Count > 1 && image.Tags.Contains(tag, StringComparer.Ordinal);
-            var users = service.ListContainers().Where(ci => ci.ImageId == image.Id).Select(ci => ci.Name).ToList();
-            if (!untagOnly && users.Count > 0)
-            {
-                throw new ComputeException(ComputeErrorCode.ImageInUse, $"Image '{reference}' is used by container(s) {string.Join(", ", users.Select(u => $"'{u}'"))}: remove them first.");
-            }
-
-            await service.Images.RemoveAsync(reference, ct);
+            await c.Images.RemoveAsync(reference, force: false, ct);
             return Results.NoContent();
         });
 
         var switches = api.MapGroup("/switches").WithTags("Switches");
-        switches.MapGet("/", async (ComputeHostService c) => (await Service(c)).ListSwitches());
-        switches.MapGet("/{name}", async (string name, ComputeHostService c) => (await Service(c)).GetSwitch(name));
-        switches.MapPost("/", async Task<IResult> (SwitchCreateSpec spec, ComputeHostService c, CancellationToken ct) =>
+        switches.MapGet("/", (IComputeHost c) => c.Switches.ListSwitches());
+        switches.MapGet("/{name}", (string name, IComputeHost c) => c.Switches.GetSwitch(name));
+        switches.MapPost("/", async Task<IResult> (SwitchCreateSpec spec, IComputeHost c, CancellationToken ct) =>
         {
-            var created = await (await Service(c)).CreateSwitchAsync(spec, ct);
+            var created = await c.Switches.CreateSwitchAsync(spec, ct);
             return Results.Created($"/api/switches/{created.Id}", created);
         }).RequireAuthorization(AgentPolicies.Operate);
-        switches.MapDelete("/{name}", async Task<IResult> (string name, ComputeHostService c, CancellationToken ct) =>
+        switches.MapDelete("/{name}", async Task<IResult> (string name, IComputeHost c, CancellationToken ct) =>
         {
-            await (await Service(c)).RemoveSwitchAsync(name, ct);
+            await c.Switches.RemoveSwitchAsync(name, ct);
             return Results.NoContent();
         }).RequireAuthorization(AgentPolicies.Operate);
 
@@ -148,8 +137,6 @@ public static class ComputeEndpoints
         CreatedAt = i.CreatedAt,
         Layers = i.Layers,
     };
-
-    private static async Task<ComputeService> Service(ComputeHostService compute) => (await compute.Ready).Service;
 
     private static TimeSpan? Seconds(double? seconds) => seconds is { } s ? TimeSpan.FromSeconds(s) : null;
 }

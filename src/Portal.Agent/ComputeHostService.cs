@@ -1,16 +1,38 @@
 using Microsoft.Extensions.Options;
 using Portal.Compute;
+using Portal.Compute.Containers;
+using Portal.Compute.Images;
+using Portal.Compute.Networking;
+using Portal.Contracts;
 
 namespace Portal.Agent;
 
-/// <summary>Starts the compute stack with the agent and hands it to the endpoints once ready.</summary>
-public sealed class ComputeHostService(IOptions<ComputeOptions> options, ILoggerFactory loggers, ILogger<ComputeHostService> logger) : IHostedService, IAsyncDisposable
+/// <summary>
+/// Starts the compute stack with the agent and is the agent's <see cref="IComputeHost"/>: every front end (REST, hub,
+/// docker socket) holds this one object. Until the stack is ready the REST and docker APIs answer 503 (one endpoint
+/// filter each, <see cref="ComputeReadiness"/>) and hub calls wait for it (<see cref="Hub.ComputeErrorHubFilter"/>).
+/// </summary>
+public sealed class ComputeHostService(IOptions<ComputeOptions> options, ILoggerFactory loggers, ILogger<ComputeHostService> logger) : IHostedService, IComputeHost, IAsyncDisposable
 {
     private readonly TaskCompletionSource<ComputeHost> _ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private volatile ComputeHost? _host;
 
-    public Task<ComputeHost> Ready => _ready.Task;
+    /// <summary>Completes when the compute stack is ready (fails when it could not start).</summary>
+    public Task Ready => _ready.Task;
 
-    public bool IsReady => _ready.Task.IsCompletedSuccessfully;
+    public bool IsReady => _host is not null;
+
+    public IContainerService Containers => Host.Containers;
+
+    public IImageService Images => Host.Images;
+
+    public ISwitchService Switches => Host.Switches;
+
+    public IHostProcessView HostProcesses => Host.HostProcesses;
+
+    public HostInfo GetHostInfo() => Host.GetHostInfo();
+
+    private ComputeHost Host => _host ?? throw new ComputeException(ComputeErrorCode.Unavailable, "The agent is still starting (probing runtimes, loading containers): try again in a few seconds.");
 
     public async Task StartAsync(CancellationToken cancellationToken)
     {
@@ -21,6 +43,7 @@ public sealed class ComputeHostService(IOptions<ComputeOptions> options, ILogger
             logger.LogInformation(
                 "Compute ready: {Runtime} {Version} ({Reason}); cgroups {Cgroups}; {Containers} containers ({Running} running), {Images} images",
                 info.ProcessRuntime.Name, info.ProcessRuntime.Version, info.ProcessRuntime.Reason, info.CgroupMode, info.Containers, info.RunningContainers, info.Images);
+            _host = host;
             _ready.SetResult(host);
         }
         catch (Exception e)
@@ -34,9 +57,9 @@ public sealed class ComputeHostService(IOptions<ComputeOptions> options, ILogger
 
     public async ValueTask DisposeAsync()
     {
-        if (_ready.Task.IsCompletedSuccessfully)
+        if (_host is { } host)
         {
-            await (await _ready.Task).DisposeAsync();
+            await host.DisposeAsync();
         }
     }
 }

@@ -17,6 +17,8 @@ public enum ComputeErrorCode
     SwitchInUse,
     SubnetOverlap,
     PortInUse,
+    /// <summary>The host is not ready yet (starting); the same call succeeds later.</summary>
+    Unavailable,
 }
 
 /// <summary>A failure a caller can act on: the message says what was wrong and what to do.</summary>

@@ -5,26 +5,39 @@ using Portal.Compute.Images;
 using Portal.Compute.Linux;
 using Portal.Compute.Linux.ProcessIsolation;
 using Portal.Compute.Linux.Vm;
+using Portal.Compute.Networking;
 using Portal.Contracts;
 
 namespace Portal.Compute;
 
 /// <summary>Assembles the compute stack for this host: probes the runtime, opens the image store, loads and re-adopts containers.</summary>
-public sealed class ComputeHost : IAsyncDisposable
+public sealed class ComputeHost : IComputeHost, IAsyncDisposable
 {
     private readonly RuntimeChoice _runtime;
     private readonly CgroupHost _cgroups;
     private readonly AcceleratorChoice? _accelerator;
 
-    private ComputeHost(ComputeService service, RuntimeChoice runtime, CgroupHost cgroups, AcceleratorChoice? accelerator)
+    private readonly ComputeService _service;
+
+    private ComputeHost(ComputeService service, ImageStore images, RuntimeChoice runtime, CgroupHost cgroups, AcceleratorChoice? accelerator)
     {
-        Service = service;
+        _service = service;
+        Images = new ImageService(images, service);
         _runtime = runtime;
         _cgroups = cgroups;
         _accelerator = accelerator;
     }
 
-    public ComputeService Service { get; }
+    /// <summary>The service behind the role interfaces (tests and benchmarks drive it directly).</summary>
+    public ComputeService Service => _service;
+
+    public IContainerService Containers => _service;
+
+    public IImageService Images { get; }
+
+    public ISwitchService Switches => _service;
+
+    public IHostProcessView HostProcesses => _service;
 
     public static async Task<ComputeHost> StartAsync(ComputeOptions options, ILoggerFactory loggerFactory, CancellationToken ct)
     {
@@ -76,15 +89,15 @@ public sealed class ComputeHost : IAsyncDisposable
             loggerFactory.CreateLogger<ComputeHost>().LogWarning("VM isolation is not available on this host: {Reason}", e.Message);
         }
 
-        var switches = new Networking.SwitchManager(options.Networking, options.StateRoot, options.RunRoot, loggerFactory.CreateLogger<Networking.SwitchManager>());
+        var switches = new SwitchManager(options.Networking, options.StateRoot, options.RunRoot, loggerFactory.CreateLogger<SwitchManager>());
         var service = new ComputeService(options, images, drivers, loggerFactory.CreateLogger<ComputeService>(), switches);
         await service.InitializeAsync(ct).ConfigureAwait(false);
-        return new ComputeHost(service, runtime.Choice, cgroups, vm?.Accelerator);
+        return new ComputeHost(service, images, runtime.Choice, cgroups, vm?.Accelerator);
     }
 
     public HostInfo GetHostInfo()
     {
-        var containers = Service.ListContainers();
+        var containers = Containers.ListContainers();
         return new HostInfo
         {
             Hostname = Environment.MachineName,
@@ -101,10 +114,10 @@ public sealed class ComputeHost : IAsyncDisposable
             ProcessRuntime = _runtime,
             VmAccelerator = _accelerator?.Name,
             VmAcceleratorReason = _accelerator?.Reason ?? "VM isolation is not available: QEMU or setpriv is missing (./deploy/portal up installs them).",
-            RuntimeTypes = Service.RuntimeTypes.Order().ToList(),
+            RuntimeTypes = Containers.RuntimeTypes.Order().ToList(),
             Containers = containers.Count,
             RunningContainers = containers.Count(c => c.State is ContainerState.Running or ContainerState.Stopping),
-            Images = Service.Images.List().Count,
+            Images = Images.List().Count,
             Version = typeof(ComputeHost).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? "0.0.0",
         };
     }
@@ -121,5 +134,5 @@ public sealed class ComputeHost : IAsyncDisposable
         return line is null ? 0 : long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], System.Globalization.CultureInfo.InvariantCulture) * 1024;
     }
 
-    public ValueTask DisposeAsync() => Service.DisposeAsync();
+    public ValueTask DisposeAsync() => _service.DisposeAsync();
 }

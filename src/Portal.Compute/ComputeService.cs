@@ -14,7 +14,7 @@ namespace Portal.Compute;
 /// terminated, enumerated and queried. It owns the lifecycle state machine and persistence; the isolation
 /// drivers own only how a container runs.
 /// </summary>
-public sealed class ComputeService : IAsyncDisposable
+public sealed class ComputeService : IContainerService, ISwitchService, IHostProcessView, IAsyncDisposable
 {
     private const int SigKill = 9;
     private const int SigTerm = 15;
@@ -47,6 +47,8 @@ public sealed class ComputeService : IAsyncDisposable
     public ImageStore Images { get; }
 
     public IReadOnlyCollection<RuntimeType> RuntimeTypes => _drivers.Keys.ToArray();
+
+    public RuntimeType DefaultRuntimeType => _options.DefaultRuntimeType;
 
     private string ContainersRoot => Path.Combine(_options.StateRoot, "containers");
 

@@ -9,7 +9,7 @@ namespace Portal.Agent.Docker;
 /// </summary>
 public sealed class DockerAutoRemover(DockerEngine engine, ILogger<DockerAutoRemover> logger) : IDisposable
 {
-    private ComputeService? _service;
+    private IComputeHost? _service;
 
     public void Start() => _ = StartAsync();
 
@@ -19,8 +19,8 @@ public sealed class DockerAutoRemover(DockerEngine engine, ILogger<DockerAutoRem
         {
             var service = await engine.ServiceAsync().ConfigureAwait(false);
             _service = service;
-            service.Changed += OnChanged;
-            foreach (var container in service.ListContainers().Where(c => c.State == ContainerState.Stopped && DockerContainerView.AutoRemove(c)))
+            service.Containers.Changed += OnChanged;
+            foreach (var container in service.Containers.ListContainers().Where(c => c.State == ContainerState.Stopped && DockerContainerView.AutoRemove(c)))
             {
                 _ = RemoveAsync(service, container);
             }
@@ -41,13 +41,13 @@ public sealed class DockerAutoRemover(DockerEngine engine, ILogger<DockerAutoRem
         }
     }
 
-    private async Task RemoveAsync(ComputeService service, ContainerInfo container)
+    private async Task RemoveAsync(IComputeHost service, ContainerInfo container)
     {
         for (var attempt = 0; attempt < 20; attempt++)
         {
             try
             {
-                await service.RemoveContainerAsync(container.Id, force: false).ConfigureAwait(false);
+                await service.Containers.RemoveContainerAsync(container.Id, force: false).ConfigureAwait(false);
                 return;
             }
             catch (ComputeException e) when (e.Code == ComputeErrorCode.ContainerNotFound)
@@ -60,7 +60,7 @@ public sealed class DockerAutoRemover(DockerEngine engine, ILogger<DockerAutoRem
                 await Task.Delay(250).ConfigureAwait(false);
                 try
                 {
-                    if (service.GetContainer(container.Id).State is ContainerState.Running)
+                    if (service.Containers.GetContainer(container.Id).State is ContainerState.Running)
                     {
                         return; // it runs again; its next stop removes it
                     }
@@ -82,7 +82,7 @@ public sealed class DockerAutoRemover(DockerEngine engine, ILogger<DockerAutoRem
     {
         if (_service is { } service)
         {
-            service.Changed -= OnChanged;
+            service.Containers.Changed -= OnChanged;
         }
     }
 }

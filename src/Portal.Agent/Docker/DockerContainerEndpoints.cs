@@ -25,7 +25,7 @@ internal static class DockerContainerEndpoints
         var request = await DockerJson.ReadBodyAsync<DockerCreateRequest>(http).ConfigureAwait(false);
         var spec = DockerCreateMapper.ToSpec(request, DockerQuery.String(http, "name"));
         var service = await Service(http).ConfigureAwait(false);
-        var created = await service.CreateContainerAsync(spec, http.RequestAborted).ConfigureAwait(false);
+        var created = await service.Containers.CreateContainerAsync(spec, http.RequestAborted).ConfigureAwait(false);
         await DockerJson.WriteAsync(http, new DockerIdResponse(created.Id, []), StatusCodes.Status201Created).ConfigureAwait(false);
     }
 
@@ -36,7 +36,7 @@ internal static class DockerContainerEndpoints
         var limit = DockerQuery.Int(http, "limit") ?? -1;
         var all = DockerQuery.Bool(http, "all") || filters.ContainsKey("status") || limit > 0;
         var now = DateTimeOffset.UtcNow;
-        IEnumerable<ContainerInfo> containers = service.ListContainers()
+        IEnumerable<ContainerInfo> containers = service.Containers.ListContainers()
             .Where(c => all || c.State is ContainerState.Running or ContainerState.Stopping)
             .Where(c => Matches(c, filters))
             .OrderByDescending(c => c.CreatedAt);
@@ -51,29 +51,29 @@ internal static class DockerContainerEndpoints
     private static async Task InspectAsync(HttpContext http)
     {
         var service = await Service(http).ConfigureAwait(false);
-        var container = service.GetContainer(DockerQuery.Route(http, "id"));
-        var sw = service.ListSwitches().FirstOrDefault(s => s.Id == container.SwitchId);
+        var container = service.Containers.GetContainer(DockerQuery.Route(http, "id"));
+        var sw = service.Switches.ListSwitches().FirstOrDefault(s => s.Id == container.SwitchId);
         await DockerJson.WriteAsync(http, DockerContainerView.Inspect(container, sw)).ConfigureAwait(false);
     }
 
     private static async Task StartAsync(HttpContext http)
     {
         var service = await Service(http).ConfigureAwait(false);
-        var container = service.GetContainer(DockerQuery.Route(http, "id"));
+        var container = service.Containers.GetContainer(DockerQuery.Route(http, "id"));
         if (container.State is ContainerState.Running or ContainerState.Stopping)
         {
             http.Response.StatusCode = StatusCodes.Status304NotModified; // dockerd: already started
             return;
         }
 
-        await service.StartContainerAsync(container.Id, http.RequestAborted).ConfigureAwait(false);
+        await service.Containers.StartContainerAsync(container.Id, http.RequestAborted).ConfigureAwait(false);
         http.Response.StatusCode = StatusCodes.Status204NoContent;
     }
 
     private static async Task StopAsync(HttpContext http)
     {
         var service = await Service(http).ConfigureAwait(false);
-        var container = service.GetContainer(DockerQuery.Route(http, "id"));
+        var container = service.Containers.GetContainer(DockerQuery.Route(http, "id"));
         var timeout = Timeout(http);
         if (container.State is ContainerState.Created or ContainerState.Stopped)
         {
@@ -81,7 +81,7 @@ internal static class DockerContainerEndpoints
             return;
         }
 
-        await service.ShutdownContainerAsync(container.Id, timeout, http.RequestAborted).ConfigureAwait(false);
+        await service.Containers.ShutdownContainerAsync(container.Id, timeout, http.RequestAborted).ConfigureAwait(false);
         http.Response.StatusCode = StatusCodes.Status204NoContent;
     }
 
@@ -89,34 +89,34 @@ internal static class DockerContainerEndpoints
     {
         var service = await Service(http).ConfigureAwait(false);
         var signal = DockerSignals.Parse(DockerQuery.String(http, "signal"), 9);
-        var container = service.GetContainer(DockerQuery.Route(http, "id"));
+        var container = service.Containers.GetContainer(DockerQuery.Route(http, "id"));
         if (container.State is ContainerState.Created or ContainerState.Stopped)
         {
             throw new DockerApiException(StatusCodes.Status409Conflict, $"cannot kill container: {container.Name}: container {container.Id} is not running");
         }
 
-        await service.KillContainerAsync(container.Id, signal, http.RequestAborted).ConfigureAwait(false);
+        await service.Containers.KillContainerAsync(container.Id, signal, http.RequestAborted).ConfigureAwait(false);
         http.Response.StatusCode = StatusCodes.Status204NoContent;
     }
 
     private static async Task RestartAsync(HttpContext http)
     {
         var service = await Service(http).ConfigureAwait(false);
-        var container = service.GetContainer(DockerQuery.Route(http, "id"));
+        var container = service.Containers.GetContainer(DockerQuery.Route(http, "id"));
         var timeout = Timeout(http);
         if (container.State is ContainerState.Running or ContainerState.Stopping)
         {
-            await service.ShutdownContainerAsync(container.Id, timeout, http.RequestAborted).ConfigureAwait(false);
+            await service.Containers.ShutdownContainerAsync(container.Id, timeout, http.RequestAborted).ConfigureAwait(false);
         }
 
-        await service.StartContainerAsync(container.Id, http.RequestAborted).ConfigureAwait(false);
+        await service.Containers.StartContainerAsync(container.Id, http.RequestAborted).ConfigureAwait(false);
         http.Response.StatusCode = StatusCodes.Status204NoContent;
     }
 
     private static async Task DeleteAsync(HttpContext http)
     {
         var service = await Service(http).ConfigureAwait(false);
-        var container = service.GetContainer(DockerQuery.Route(http, "id"));
+        var container = service.Containers.GetContainer(DockerQuery.Route(http, "id"));
         var force = DockerQuery.Bool(http, "force");
         if (!force && container.State is ContainerState.Running or ContainerState.Stopping)
         {
@@ -125,7 +125,7 @@ internal static class DockerContainerEndpoints
 
         try
         {
-            await service.RemoveContainerAsync(container.Id, force, http.RequestAborted).ConfigureAwait(false);
+            await service.Containers.RemoveContainerAsync(container.Id, force, http.RequestAborted).ConfigureAwait(false);
         }
         catch (ComputeException e) when (e.Code == ComputeErrorCode.ContainerNotFound)
         {
@@ -138,7 +138,7 @@ internal static class DockerContainerEndpoints
     private static async Task ResizeAsync(HttpContext http)
     {
         var service = await Service(http).ConfigureAwait(false);
-        var container = service.GetContainer(DockerQuery.Route(http, "id"));
+        var container = service.Containers.GetContainer(DockerQuery.Route(http, "id"));
         var (columns, rows) = TerminalSize(http);
         if (http.RequestServices.GetRequiredService<DockerAttachments>().Find(container.Id) is { } attachment)
         {
@@ -160,7 +160,7 @@ internal static class DockerContainerEndpoints
         return (columns, rows);
     }
 
-    public static Task<ComputeService> Service(HttpContext http) => http.RequestServices.GetRequiredService<DockerEngine>().ServiceAsync();
+    public static Task<IComputeHost> Service(HttpContext http) => http.RequestServices.GetRequiredService<DockerEngine>().ServiceAsync();
 
     private static TimeSpan? Timeout(HttpContext http) => DockerQuery.Int(http, "t") switch
     {

@@ -22,13 +22,13 @@ internal static class DockerContainerMetrics
     private static async Task TopAsync(HttpContext http)
     {
         var service = await DockerContainerEndpoints.Service(http).ConfigureAwait(false);
-        var container = service.GetContainer(DockerQuery.Route(http, "id"));
+        var container = service.Containers.GetContainer(DockerQuery.Route(http, "id"));
         if (container.State is not (ContainerState.Running or ContainerState.Stopping))
         {
             throw new DockerApiException(StatusCodes.Status409Conflict, $"container {container.Id} is not running");
         }
 
-        var processes = await service.GetProcessesAsync(container.Id, http.RequestAborted).ConfigureAwait(false);
+        var processes = await service.Containers.GetProcessesAsync(container.Id, http.RequestAborted).ConfigureAwait(false);
         var hostView = container.RuntimeType == RuntimeType.Default;
         var hostPidOf = processes.Where(p => p.HostPid is not null).ToDictionary(p => p.Pid, p => p.HostPid!.Value);
         string Shown(int? insidePid) => insidePid is not { } pid || pid == 0
@@ -51,14 +51,14 @@ internal static class DockerContainerMetrics
     private static async Task StatsAsync(HttpContext http)
     {
         var service = await DockerContainerEndpoints.Service(http).ConfigureAwait(false);
-        var container = service.GetContainer(DockerQuery.Route(http, "id"));
+        var container = service.Containers.GetContainer(DockerQuery.Route(http, "id"));
         var stream = DockerQuery.Bool(http, "stream", fallback: true);
         var oneShot = DockerQuery.Bool(http, "one-shot");
         var ct = http.RequestAborted;
         var memTotal = (await http.RequestServices.GetRequiredService<DockerEngine>().HostAsync().ConfigureAwait(false)).GetHostInfo().MemoryBytes;
 
         async Task<Sample> SampleAsync() =>
-            new(await service.GetStatisticsAsync(container.Id, ct).ConfigureAwait(false), SystemCpuNanoseconds());
+            new(await service.Containers.GetStatisticsAsync(container.Id, ct).ConfigureAwait(false), SystemCpuNanoseconds());
 
         http.Response.StatusCode = StatusCodes.Status200OK;
         http.Response.ContentType = "application/json";
@@ -83,7 +83,7 @@ internal static class DockerContainerMetrics
             await Task.Delay(TimeSpan.FromSeconds(1), ct).ConfigureAwait(false);
             try
             {
-                service.GetContainer(container.Id);
+                service.Containers.GetContainer(container.Id);
             }
             catch (Portal.Compute.ComputeException)
             {

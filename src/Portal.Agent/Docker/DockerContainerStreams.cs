@@ -18,7 +18,7 @@ internal static class DockerContainerStreams
     private static async Task AttachAsync(HttpContext http)
     {
         var service = await DockerContainerEndpoints.Service(http).ConfigureAwait(false);
-        var container = service.GetContainer(DockerQuery.Route(http, "id"));
+        var container = service.Containers.GetContainer(DockerQuery.Route(http, "id"));
         var stream = DockerQuery.Bool(http, "stream");
         var logs = DockerQuery.Bool(http, "logs");
         var wantStdin = DockerQuery.Bool(http, "stdin") && container.OpenStdin;
@@ -30,7 +30,7 @@ internal static class DockerContainerStreams
         if (!stream)
         {
             // logs=1 alone: what was written so far, then the connection ends.
-            var past = logs ? service.ReadLogsAsync(container.Id, null, follow: false, ct) : Nothing();
+            var past = logs ? service.Containers.ReadLogsAsync(container.Id, null, follow: false, ct) : Nothing();
             var connection = await DockerHijack.StartAsync(http, multiplexed).ConfigureAwait(false);
             await WriteEntriesAsync(new DockerStreamWriter(connection.Output, multiplexed), past, wantStdout, wantStderr, timestamps: false, ct).ConfigureAwait(false);
             return;
@@ -39,7 +39,7 @@ internal static class DockerContainerStreams
         // Not the request's abort token: Kestrel signals it when the client half-closes, which the docker CLI does at
         // once when it has no stdin to send. A client that really left is noticed when a write fails.
         using var outputDone = new CancellationTokenSource();
-        await using var attachment = await service.AttachAsync(container.Id, includeEarlierOutput: logs, stdin: wantStdin, outputDone.Token).ConfigureAwait(false);
+        await using var attachment = await service.Containers.AttachAsync(container.Id, includeEarlierOutput: logs, stdin: wantStdin, outputDone.Token).ConfigureAwait(false);
         using var registration = http.RequestServices.GetRequiredService<DockerAttachments>().Register(container.Id, attachment);
         var hijacked = await DockerHijack.StartAsync(http, multiplexed).ConfigureAwait(false);
         ct = outputDone.Token;
@@ -82,7 +82,7 @@ internal static class DockerContainerStreams
     private static async Task LogsAsync(HttpContext http)
     {
         var service = await DockerContainerEndpoints.Service(http).ConfigureAwait(false);
-        var container = service.GetContainer(DockerQuery.Route(http, "id"));
+        var container = service.Containers.GetContainer(DockerQuery.Route(http, "id"));
         var stdout = DockerQuery.Bool(http, "stdout");
         var stderr = DockerQuery.Bool(http, "stderr");
         if (!stdout && !stderr)
@@ -96,7 +96,7 @@ internal static class DockerContainerStreams
             : throw DockerApiException.BadParameter($"invalid value for tail: \"{tailText}\": use a number or all");
         var follow = DockerQuery.Bool(http, "follow");
         var timestamps = DockerQuery.Bool(http, "timestamps");
-        var entries = service.ReadLogsAsync(container.Id, tail, follow, http.RequestAborted);
+        var entries = service.Containers.ReadLogsAsync(container.Id, tail, follow, http.RequestAborted);
         var multiplexed = !container.Tty;
         http.Response.StatusCode = StatusCodes.Status200OK;
         http.Response.ContentType = DockerStreamWriter.ContentType(multiplexed);

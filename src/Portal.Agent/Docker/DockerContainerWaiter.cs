@@ -9,17 +9,17 @@ namespace Portal.Agent.Docker;
 /// </summary>
 internal sealed class DockerContainerWaiter : IDisposable
 {
-    private readonly ComputeService _service;
+    private readonly IComputeHost _service;
     private readonly string _id;
     private readonly TaskCompletionSource<int> _exited = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly TaskCompletionSource<int> _removed = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-    public DockerContainerWaiter(ComputeService service, string idOrName)
+    public DockerContainerWaiter(IComputeHost service, string idOrName)
     {
         _service = service;
-        _id = service.GetContainer(idOrName).Id;
-        service.Changed += OnChanged;
-        Current = service.GetContainer(_id);
+        _id = service.Containers.GetContainer(idOrName).Id;
+        service.Containers.Changed += OnChanged;
+        Current = service.Containers.GetContainer(_id);
     }
 
     /// <summary>The container as it was right after subscribing.</summary>
@@ -71,5 +71,5 @@ internal sealed class DockerContainerWaiter : IDisposable
         }
     }
 
-    public void Dispose() => _service.Changed -= OnChanged;
+    public void Dispose() => _service.Containers.Changed -= OnChanged;
 }

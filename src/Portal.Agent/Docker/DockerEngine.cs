@@ -18,9 +18,13 @@ public sealed class DockerEngine(ComputeHostService compute, IOptions<ComputeOpt
 
     public RuntimeType DefaultRuntimeType => computeOptions.Value.DefaultRuntimeType;
 
-    public async Task<ComputeHost> HostAsync() => await compute.Ready.ConfigureAwait(false);
+    public async Task<IComputeHost> HostAsync()
+    {
+        await compute.Ready.ConfigureAwait(false);
+        return compute;
+    }
 
-    public async Task<ComputeService> ServiceAsync() => (await compute.Ready.ConfigureAwait(false)).Service;
+    public Task<IComputeHost> ServiceAsync() => HostAsync();
 
     /// <summary>Docker's isolation names for the runtime types.</summary>
     public static string IsolationName(RuntimeType runtimeType) => runtimeType == RuntimeType.HyperV ? "hyperv" : "process";

@@ -18,7 +18,7 @@ internal static class DockerExecEndpoints
     {
         var request = await DockerJson.ReadBodyAsync<DockerExecCreateRequest>(http).ConfigureAwait(false);
         var service = await DockerContainerEndpoints.Service(http).ConfigureAwait(false);
-        var container = service.GetContainer(DockerQuery.Route(http, "id"));
+        var container = service.Containers.GetContainer(DockerQuery.Route(http, "id"));
         if (request.Cmd is not { Count: > 0 } cmd || cmd[0].Length == 0)
         {
             throw DockerApiException.BadParameter("No exec command specified");
@@ -92,7 +92,7 @@ internal static class DockerExecEndpoints
         try
         {
             // Started before the hijack, so a failure is still an HTTP error the CLI prints.
-            process = await service.ExecAsync(exec.ContainerId, spec with { Stdin = spec.Stdin && !detach }, http.RequestAborted).ConfigureAwait(false);
+            process = await service.Containers.ExecAsync(exec.ContainerId, spec with { Stdin = spec.Stdin && !detach }, http.RequestAborted).ConfigureAwait(false);
         }
         catch
         {

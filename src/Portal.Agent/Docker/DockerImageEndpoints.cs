@@ -22,7 +22,7 @@ internal static class DockerImageEndpoints
     private static async Task ListAsync(HttpContext http)
     {
         var service = await DockerContainerEndpoints.Service(http).ConfigureAwait(false);
-        var containers = service.ListContainers();
+        var containers = service.Containers.ListContainers();
         var images = service.Images.List().Select(i => new DockerImageSummary
         {
             Id = i.Id,
@@ -112,12 +112,12 @@ internal static class DockerImageEndpoints
         var byTag = tag is not null && image.Tags.Contains(tag);
         if (byTag && image.Tags.Count > 1)
         {
-            await service.Images.RemoveAsync(tag!, http.RequestAborted).ConfigureAwait(false);
+            await service.Images.RemoveAsync(tag!, force, http.RequestAborted).ConfigureAwait(false);
             await DockerJson.WriteAsync(http, new[] { new DockerImageDeleteItem { Untagged = tag } }).ConfigureAwait(false);
             return;
         }
 
-        var users = service.ListContainers().Where(c => c.ImageId == image.Id).ToList();
+        var users = service.Containers.ListContainers().Where(c => c.ImageId == image.Id).ToList();
         if (users.FirstOrDefault(c => c.State is ContainerState.Running or ContainerState.Stopping) is { } running)
         {
             throw new DockerApiException(StatusCodes.Status409Conflict, $"conflict: unable to delete {image.ShortId} (cannot be forced) - image is being used by running container {running.Id[..12]}");
@@ -135,7 +135,7 @@ internal static class DockerImageEndpoints
             throw new DockerApiException(StatusCodes.Status409Conflict, $"conflict: unable to delete {image.ShortId} (must be forced) - image is referenced in multiple repositories");
         }
 
-        await service.Images.RemoveAsync(image.Id, http.RequestAborted).ConfigureAwait(false);
+        await service.Images.RemoveAsync(image.Id, force, http.RequestAborted).ConfigureAwait(false);
         var items = image.Tags.Select(t => new DockerImageDeleteItem { Untagged = t }).Append(new DockerImageDeleteItem { Deleted = image.Id }).ToList();
         await DockerJson.WriteAsync(http, items).ConfigureAwait(false);
     }
@@ -192,7 +192,7 @@ internal static class DockerImageEndpoints
         }
     }
 
-    private static async Task<IReadOnlyList<ImageRecord>> ImportAsync(ComputeService service, Stream body, ChannelWriter<ImageImportProgress> progress, CancellationToken ct)
+    private static async Task<IReadOnlyList<ImageRecord>> ImportAsync(IComputeHost service, Stream body, ChannelWriter<ImageImportProgress> progress, CancellationToken ct)
     {
         try
         {
@@ -226,7 +226,7 @@ internal static class DockerImageEndpoints
         _ => stage,
     };
 
-    private static ImageRecord Resolve(ComputeService service, string reference)
+    private static ImageRecord Resolve(IComputeHost service, string reference)
     {
         try
         {

@@ -23,7 +23,7 @@ internal static class DockerNetworkEndpoints
     {
         var service = await DockerContainerEndpoints.Service(http).ConfigureAwait(false);
         var filters = DockerContainerEndpoints.ParseFilters(DockerQuery.String(http, "filters"));
-        var networks = service.ListSwitches().Select(View).Where(n =>
+        var networks = service.Switches.ListSwitches().Select(View).Where(n =>
             (!filters.TryGetValue("name", out var names) || names.Any(x => n.Name.Contains(x, StringComparison.OrdinalIgnoreCase))) &&
             (!filters.TryGetValue("id", out var ids) || ids.Any(x => n.Id.StartsWith(x, StringComparison.OrdinalIgnoreCase))) &&
             (!filters.TryGetValue("driver", out var drivers) || drivers.Contains(n.Driver, StringComparer.Ordinal)))
@@ -38,7 +38,7 @@ internal static class DockerNetworkEndpoints
         SwitchInfo sw;
         try
         {
-            sw = service.GetSwitch(name);
+            sw = service.Switches.GetSwitch(name);
         }
         catch (ComputeException e) when (e.Code == ComputeErrorCode.SwitchNotFound)
         {
@@ -77,7 +77,7 @@ internal static class DockerNetworkEndpoints
             throw DockerApiException.BadParameter("this engine takes one IPAM subnet per network (--subnet); the gateway is always the subnet's first address and ranges are not supported");
         }
 
-        var created = await service.CreateSwitchAsync(
+        var created = await service.Switches.CreateSwitchAsync(
             new SwitchCreateSpec { Name = DockerCreateMapper.NoNul(request.Name ?? "", "Name"), Type = type, Subnet = configs.FirstOrDefault()?.Subnet },
             http.RequestAborted).ConfigureAwait(false);
         await DockerJson.WriteAsync(http, new DockerNetworkCreateResponse(created.Id, ""), StatusCodes.Status201Created).ConfigureAwait(false);
@@ -86,7 +86,7 @@ internal static class DockerNetworkEndpoints
     private static async Task RemoveAsync(HttpContext http)
     {
         var service = await DockerContainerEndpoints.Service(http).ConfigureAwait(false);
-        await service.RemoveSwitchAsync(DockerQuery.Route(http, "id"), http.RequestAborted).ConfigureAwait(false);
+        await service.Switches.RemoveSwitchAsync(DockerQuery.Route(http, "id"), http.RequestAborted).ConfigureAwait(false);
         http.Response.StatusCode = StatusCodes.Status204NoContent;
     }
 

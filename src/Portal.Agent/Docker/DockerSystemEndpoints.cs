@@ -73,7 +73,7 @@ internal static class DockerSystemEndpoints
         var engine = http.RequestServices.GetRequiredService<DockerEngine>();
         var host = await engine.HostAsync().ConfigureAwait(false);
         var info = host.GetHostInfo();
-        var containers = host.Service.ListContainers();
+        var containers = host.Containers.ListContainers();
         var runtimes = new Dictionary<string, DockerRuntime> { [info.ProcessRuntime.Name] = new(info.ProcessRuntime.Path) };
         if (info.RuntimeTypes.Contains(RuntimeType.HyperV))
         {
@@ -100,7 +100,7 @@ internal static class DockerSystemEndpoints
             IndexServerAddress = "",
             NCPU = info.Cpus,
             MemTotal = info.MemoryBytes,
-            DockerRootDir = host.Service.Images.Root,
+            DockerRootDir = host.Images.Root,
             Name = info.Hostname,
             ServerVersion = EngineVersion,
             Runtimes = runtimes,

@@ -14,21 +14,19 @@ namespace Portal.Agent.Hub;
 
 /// <summary>The typed hub every client (portal, scripts) uses: snapshot-plus-changes subscriptions, commands, exec and attach.</summary>
 [Authorize(Policy = AgentPolicies.Read)]
-public sealed class AgentHub(ComputeHostService compute, ContainerFeed feed) : Microsoft.AspNetCore.SignalR.Hub, IAgentHub
+public sealed class AgentHub(IComputeHost compute, ContainerFeed feed) : Microsoft.AspNetCore.SignalR.Hub, IAgentHub
 {
     private static readonly TimeSpan ProcessRefresh = TimeSpan.FromSeconds(1);
     private static readonly TimeSpan HostRefresh = TimeSpan.FromSeconds(5);
-
-    private async Task<ComputeService> ServiceAsync() => (await compute.Ready.ConfigureAwait(false)).Service;
 
     public IAsyncEnumerable<ChangeBatch<ContainerView>> SubscribeContainers(CancellationToken cancellationToken) =>
         HubErrors.Guard(SubscribeContainersCore(cancellationToken), cancellationToken);
 
     private async IAsyncEnumerable<ChangeBatch<ContainerView>> SubscribeContainersCore([EnumeratorCancellation] CancellationToken cancellationToken)
     {
-        var service = await ServiceAsync().ConfigureAwait(false);
-        using var subscription = await feed.SubscribeAsync().ConfigureAwait(false);
-        yield return new ChangeBatch<ContainerView>(true, service.ListContainers().Select(c => Upsert(c.Id, ContainerCommands.View(c))).ToList(), DateTimeOffset.UtcNow);
+        var service = compute;
+        using var subscription = feed.Subscribe();
+        yield return new ChangeBatch<ContainerView>(true, service.Containers.ListContainers().Select(c => Upsert(c.Id, ContainerCommands.View(c))).ToList(), DateTimeOffset.UtcNow);
         await foreach (var batch in subscription.ReadBatchesAsync(cancellationToken).ConfigureAwait(false))
         {
             // Only the latest state of each container matters within a batch.
@@ -46,9 +44,9 @@ public sealed class AgentHub(ComputeHostService compute, ContainerFeed feed) : M
 
     private async IAsyncEnumerable<ChangeBatch<ComputeSystemInfo>> SubscribeComputeSystemsCore([EnumeratorCancellation] CancellationToken cancellationToken)
     {
-        var service = await ServiceAsync().ConfigureAwait(false);
-        using var subscription = await feed.SubscribeAsync().ConfigureAwait(false);
-        var known = service.EnumerateComputeSystems().ToDictionary(s => s.Id);
+        var service = compute;
+        using var subscription = feed.Subscribe();
+        var known = service.HostProcesses.EnumerateComputeSystems().ToDictionary(s => s.Id);
         yield return new ChangeBatch<ComputeSystemInfo>(true, known.Values.Select(s => Upsert(s.Id, s)).ToList(), DateTimeOffset.UtcNow);
         await foreach (var batch in subscription.ReadBatchesAsync(cancellationToken).ConfigureAwait(false))
         {
@@ -56,7 +54,7 @@ public sealed class AgentHub(ComputeHostService compute, ContainerFeed feed) : M
             foreach (var id in batch.Select(e => e.Container.Id).Distinct())
             {
                 // A container's systems: itself, and its utility VM while one runs.
-                var now = service.EnumerateComputeSystems(new ComputeSystemQuery { Ids = [id] }).Where(s => s.Id == id || s.Id == id + "@vm").ToDictionary(s => s.Id);
+                var now = service.HostProcesses.EnumerateComputeSystems(new ComputeSystemQuery { Ids = [id] }).Where(s => s.Id == id || s.Id == id + "@vm").ToDictionary(s => s.Id);
                 foreach (var gone in known.Keys.Where(k => (k == id || k == id + "@vm") && !now.ContainsKey(k)).ToList())
                 {
                     known.Remove(gone);
@@ -79,8 +77,8 @@ public sealed class AgentHub(ComputeHostService compute, ContainerFeed feed) : M
 
     private async IAsyncEnumerable<HostInfo> SubscribeHostCore([EnumeratorCancellation] CancellationToken cancellationToken)
     {
-        var host = await compute.Ready.ConfigureAwait(false);
-        using var subscription = await feed.SubscribeAsync().ConfigureAwait(false);
+        var host = compute;
+        using var subscription = feed.Subscribe();
         var last = "";
         var batches = subscription.ReadBatchesAsync(cancellationToken).GetAsyncEnumerator(cancellationToken);
         var next = batches.MoveNextAsync().AsTask();
@@ -112,7 +110,7 @@ public sealed class AgentHub(ComputeHostService compute, ContainerFeed feed) : M
 
     private async IAsyncEnumerable<ContainerEvent> SubscribeEventsCore([EnumeratorCancellation] CancellationToken cancellationToken)
     {
-        using var subscription = await feed.SubscribeAsync().ConfigureAwait(false);
+        using var subscription = feed.Subscribe();
         await foreach (var batch in subscription.ReadBatchesAsync(cancellationToken).ConfigureAwait(false))
         {
             foreach (var change in batch)
@@ -127,13 +125,13 @@ public sealed class AgentHub(ComputeHostService compute, ContainerFeed feed) : M
 
     private async IAsyncEnumerable<IsolationView> SubscribeProcessesCore(string container, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
-        var service = await ServiceAsync().ConfigureAwait(false);
+        var service = compute;
         while (!cancellationToken.IsCancellationRequested)
         {
             IsolationView view;
             try
             {
-                view = await service.GetIsolationViewAsync(container, cancellationToken).ConfigureAwait(false);
+                view = await service.HostProcesses.GetIsolationViewAsync(container, cancellationToken).ConfigureAwait(false);
             }
             catch (ComputeException e) when (e.Code == ComputeErrorCode.InvalidTransition)
             {
@@ -150,32 +148,32 @@ public sealed class AgentHub(ComputeHostService compute, ContainerFeed feed) : M
 
     private async IAsyncEnumerable<LogEntry> LogsCore(string container, int? tail, bool follow, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
-        var service = await ServiceAsync().ConfigureAwait(false);
-        await foreach (var entry in service.ReadLogsAsync(container, tail, follow, cancellationToken).ConfigureAwait(false))
+        var service = compute;
+        await foreach (var entry in service.Containers.ReadLogsAsync(container, tail, follow, cancellationToken).ConfigureAwait(false))
         {
             yield return entry;
         }
     }
 
     [Authorize(Policy = AgentPolicies.Operate)]
-    public async Task<ContainerInfo> CreateContainer(ContainerCreateSpec spec) => await (await ServiceAsync()).CreateContainerAsync(spec, Context.ConnectionAborted);
+    public async Task<ContainerInfo> CreateContainer(ContainerCreateSpec spec) => await compute.Containers.CreateContainerAsync(spec, Context.ConnectionAborted);
 
     [Authorize(Policy = AgentPolicies.Operate)]
-    public async Task<ContainerInfo> StartContainer(string container) => await (await ServiceAsync()).StartContainerAsync(container, Context.ConnectionAborted);
+    public async Task<ContainerInfo> StartContainer(string container) => await compute.Containers.StartContainerAsync(container, Context.ConnectionAborted);
 
     [Authorize(Policy = AgentPolicies.Operate)]
     public async Task<ContainerInfo> StopContainer(string container, double? timeoutSeconds) =>
-        await (await ServiceAsync()).ShutdownContainerAsync(container, Seconds(timeoutSeconds), Context.ConnectionAborted);
+        await compute.Containers.ShutdownContainerAsync(container, Seconds(timeoutSeconds), Context.ConnectionAborted);
 
     [Authorize(Policy = AgentPolicies.Operate)]
-    public async Task KillContainer(string container, int signal) => await (await ServiceAsync()).KillContainerAsync(container, signal, Context.ConnectionAborted);
+    public async Task KillContainer(string container, int signal) => await compute.Containers.KillContainerAsync(container, signal, Context.ConnectionAborted);
 
     [Authorize(Policy = AgentPolicies.Operate)]
     public async Task<ContainerInfo> RestartContainer(string container, double? timeoutSeconds) =>
-        await (await ServiceAsync()).RestartContainerAsync(container, Seconds(timeoutSeconds), Context.ConnectionAborted);
+        await compute.Containers.RestartContainerAsync(container, Seconds(timeoutSeconds), Context.ConnectionAborted);
 
     [Authorize(Policy = AgentPolicies.Operate)]
-    public async Task RemoveContainer(string container, bool force) => await (await ServiceAsync()).RemoveContainerAsync(container, force, Context.ConnectionAborted);
+    public async Task RemoveContainer(string container, bool force) => await compute.Containers.RemoveContainerAsync(container, force, Context.ConnectionAborted);
 
     [Authorize(Policy = AgentPolicies.Operate)]
     public IAsyncEnumerable<ConversionUpdate> ConvertContainer(string container, RuntimeType runtimeType, bool restart, CancellationToken cancellationToken) =>
@@ -183,13 +181,13 @@ public sealed class AgentHub(ComputeHostService compute, ContainerFeed feed) : M
 
     private async IAsyncEnumerable<ConversionUpdate> ConvertContainerCore(string container, RuntimeType runtimeType, bool restart, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
-        var service = await ServiceAsync().ConfigureAwait(false);
+        var service = compute;
         var steps = Channel.CreateUnbounded<ConversionUpdate>(new UnboundedChannelOptions { SingleReader = true });
         var conversion = Task.Run(async () =>
         {
             try
             {
-                var converted = await service.ConvertContainerAsync(container, runtimeType, restart,
+                var converted = await service.Containers.ConvertContainerAsync(container, runtimeType, restart,
                     new SynchronousProgress<OperationStep>(s => steps.Writer.TryWrite(new ConversionUpdate(s, null))), cancellationToken).ConfigureAwait(false);
                 steps.Writer.TryWrite(new ConversionUpdate(null, converted));
                 steps.Writer.TryComplete();
@@ -207,31 +205,31 @@ public sealed class AgentHub(ComputeHostService compute, ContainerFeed feed) : M
         await conversion.ConfigureAwait(false);
     }
 
-    public async Task<IReadOnlyList<SwitchInfo>> ListSwitches() => (await ServiceAsync()).ListSwitches();
+    public async Task<IReadOnlyList<SwitchInfo>> ListSwitches() => compute.Switches.ListSwitches();
 
     [Authorize(Policy = AgentPolicies.Operate)]
-    public async Task<SwitchInfo> CreateSwitch(SwitchCreateSpec spec) => await (await ServiceAsync()).CreateSwitchAsync(spec, Context.ConnectionAborted);
+    public async Task<SwitchInfo> CreateSwitch(SwitchCreateSpec spec) => await compute.Switches.CreateSwitchAsync(spec, Context.ConnectionAborted);
 
     [Authorize(Policy = AgentPolicies.Operate)]
-    public async Task RemoveSwitch(string name) => await (await ServiceAsync()).RemoveSwitchAsync(name, Context.ConnectionAborted);
+    public async Task RemoveSwitch(string name) => await compute.Switches.RemoveSwitchAsync(name, Context.ConnectionAborted);
 
     public IAsyncEnumerable<IReadOnlyList<SwitchInfo>> SubscribeSwitches(CancellationToken cancellationToken) =>
         HubErrors.Guard(SubscribeSwitchesCore(cancellationToken), cancellationToken);
 
     private async IAsyncEnumerable<IReadOnlyList<SwitchInfo>> SubscribeSwitchesCore([EnumeratorCancellation] CancellationToken cancellationToken)
     {
-        var service = await ServiceAsync().ConfigureAwait(false);
+        var service = compute;
         var wake = Channel.CreateBounded<bool>(new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropWrite, SingleReader = true });
         void OnSwitches() => wake.Writer.TryWrite(true);
         void OnContainer(ContainerEvent _) => wake.Writer.TryWrite(true);
-        service.SwitchesChanged += OnSwitches;
-        service.Changed += OnContainer;
+        service.Switches.SwitchesChanged += OnSwitches;
+        service.Containers.Changed += OnContainer;
         try
         {
             var last = "";
             while (!cancellationToken.IsCancellationRequested)
             {
-                var switches = service.ListSwitches();
+                var switches = service.Switches.ListSwitches();
                 var json = JsonSerializer.Serialize(switches);
                 if (json != last)
                 {
@@ -244,8 +242,8 @@ public sealed class AgentHub(ComputeHostService compute, ContainerFeed feed) : M
         }
         finally
         {
-            service.SwitchesChanged -= OnSwitches;
-            service.Changed -= OnContainer;
+            service.Switches.SwitchesChanged -= OnSwitches;
+            service.Containers.Changed -= OnContainer;
         }
     }
 
@@ -255,8 +253,8 @@ public sealed class AgentHub(ComputeHostService compute, ContainerFeed feed) : M
 
     private async IAsyncEnumerable<ProcessOutput> ExecCore(string container, ExecStart start, IAsyncEnumerable<ProcessInput> input, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
-        var service = await ServiceAsync().ConfigureAwait(false);
-        await using var process = await service.ExecAsync(container, ProcessStreams.Spec(start), cancellationToken).ConfigureAwait(false);
+        var service = compute;
+        await using var process = await service.Containers.ExecAsync(container, ProcessStreams.Spec(start), cancellationToken).ConfigureAwait(false);
         var output = Channel.CreateUnbounded<ProcessOutput>();
         _ = ProcessStreams.PumpInputAsync(input, process.StandardInput, (c, r) => { process.Resize(c, r); return Task.CompletedTask; }, cancellationToken);
         _ = ProcessStreams.PumpOutputAsync(process, output.Writer, cancellationToken);
@@ -274,16 +272,16 @@ public sealed class AgentHub(ComputeHostService compute, ContainerFeed feed) : M
 
     private async IAsyncEnumerable<ProcessOutput> AttachCore(string container, IAsyncEnumerable<ProcessInput> input, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
-        var service = await ServiceAsync().ConfigureAwait(false);
-        var info = service.GetContainer(container);
-        await using var attachment = await service.AttachAsync(container, includeEarlierOutput: true, stdin: info.OpenStdin, cancellationToken).ConfigureAwait(false);
+        var service = compute;
+        var info = service.Containers.GetContainer(container);
+        await using var attachment = await service.Containers.AttachAsync(container, includeEarlierOutput: true, stdin: info.OpenStdin, cancellationToken).ConfigureAwait(false);
         _ = ProcessStreams.PumpInputAsync(input, attachment.Stdin, (c, r) => attachment.ResizeAsync(c, r, cancellationToken), cancellationToken);
         await foreach (var entry in attachment.Output.WithCancellation(cancellationToken).ConfigureAwait(false))
         {
             yield return new ProcessOutput { Stream = entry.Stream, Data = Encoding.UTF8.GetBytes(entry.Text) };
         }
 
-        yield return new ProcessOutput { ExitCode = (await service.WaitAsync(container, cancellationToken).ConfigureAwait(false)).ExitCode };
+        yield return new ProcessOutput { ExitCode = (await service.Containers.WaitAsync(container, cancellationToken).ConfigureAwait(false)).ExitCode };
     }
 
     private static TimeSpan? Seconds(double? seconds) => seconds is { } s ? TimeSpan.FromSeconds(s) : null;

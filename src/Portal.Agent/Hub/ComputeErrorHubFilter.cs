@@ -4,13 +4,17 @@ using Portal.Compute;
 
 namespace Portal.Agent.Hub;
 
-/// <summary>Maps ComputeException to a HubException the client sees as "Code: message" (the one error model, hub edition).</summary>
+/// <summary>
+/// Every hub call waits until the compute host is ready (the hub's one readiness check), and a ComputeException becomes
+/// a HubException the client sees as "Code: message" (the one error model, hub edition).
+/// </summary>
 public sealed class ComputeErrorHubFilter : IHubFilter
 {
     public async ValueTask<object?> InvokeMethodAsync(HubInvocationContext invocationContext, Func<HubInvocationContext, ValueTask<object?>> next)
     {
         try
         {
+            await invocationContext.ServiceProvider.GetRequiredService<ComputeHostService>().Ready.WaitAsync(invocationContext.Context.ConnectionAborted);
             return await next(invocationContext);
         }
         catch (ComputeException e)

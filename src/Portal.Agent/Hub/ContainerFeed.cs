@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Threading.Channels;
+using Portal.Compute;
 using Portal.Contracts;
 
 namespace Portal.Agent.Hub;
@@ -12,21 +13,20 @@ public sealed class ContainerFeed : IDisposable
 {
     private readonly HashSet<Channel<ContainerEvent>> _subscribers = [];
     private readonly Lock _lock = new();
-    private readonly ComputeHostService _compute;
+    private readonly IComputeHost _compute;
     private bool _hooked;
 
-    public ContainerFeed(ComputeHostService compute) => _compute = compute;
+    public ContainerFeed(IComputeHost compute) => _compute = compute;
 
     /// <summary>Starts receiving events now; take the snapshot after this call so nothing falls between the two.</summary>
-    public async Task<Subscription> SubscribeAsync()
+    public Subscription Subscribe()
     {
-        var host = await _compute.Ready.ConfigureAwait(false);
         var channel = Channel.CreateUnbounded<ContainerEvent>(new UnboundedChannelOptions { SingleReader = true });
         lock (_lock)
         {
             if (!_hooked)
             {
-                host.Service.Changed += Publish;
+                _compute.Containers.Changed += Publish;
                 _hooked = true;
             }
 
