@@ -39,8 +39,7 @@ try
     var driver = await VmIsolationDriver.CreateAsync(vmOptions, NullLogger.Instance, CancellationToken.None);
     var images = new ImageStore(new ImageStoreOptions { Root = Path.Combine(options.StateRoot, "images") }, NullLogger<ImageStore>.Instance);
     await images.EnsureBusyboxAsync(options.BusyboxPath, CancellationToken.None);
-    await using var compute = new ComputeService(options, images, [driver], NullLogger<ComputeService>.Instance);
-    await compute.InitializeAsync(CancellationToken.None);
+    await using var compute = await ComputeHost.OpenAsync(options, images, [driver], NullLoggerFactory.Instance, CancellationToken.None);
     var trivial = Path.Combine(options.StateRoot, "trivial-initramfs.img");
     WriteTrivialInitramfs(trivial, options.BusyboxPath);
     var accel = driver.Accelerator.Accelerator == VmAccelerator.Kvm ? new[] { "-accel", "kvm", "-cpu", "host" } : ["-accel", $"tcg,tb-size={vmOptions.TcgTranslationCacheMiB}"];
@@ -106,9 +105,9 @@ try
         .AppendLine(CultureInfo.InvariantCulture, $"Where the RSS is (smaps): guest RAM resident {memory.GuestRam:0.0} MiB, TCG translation cache {memory.TranslationCache:0.0} MiB (none under KVM), QEMU itself (heap, TLB, libraries, binary) {result.RssBreakdownMiB.Qemu:0.0} MiB. Private to this worker (RSS without the library and binary pages all workers share): {memory.Private:0.0} MiB, i.e. {result.PrivateOverheadMiB:0.0} MiB beyond the guest's use.");
     await File.WriteAllTextAsync(Path.Combine(results, "vm-start.md"), md.ToString());
     Console.WriteLine(md);
-    foreach (var c in compute.ListContainers())
+    foreach (var c in compute.Containers.ListContainers())
     {
-        await compute.RemoveContainerAsync(c.Id, force: true);
+        await compute.Containers.RemoveContainerAsync(c.Id, force: true);
     }
 }
 finally
@@ -148,22 +147,22 @@ static async Task<(double Wall, double Cpu)> RawBootAsync(string kernel, string 
     return seen ?? throw new InvalidOperationException("The raw boot never reached init: " + await qemu.StandardError.ReadToEndAsync());
 }
 
-static async Task<(double Wall, double Cpu)> ContainerFirstOutputAsync(ComputeService compute, int run)
+static async Task<(double Wall, double Cpu)> ContainerFirstOutputAsync(IComputeHost compute, int run)
 {
     // The sleep keeps the worker alive while its CPU time is read.
-    var created = await compute.CreateContainerAsync(new ContainerCreateSpec { Name = $"bench-vm-{run}", Image = "busybox", Command = ["sh", "-c", "echo hello; sleep 1"], RuntimeType = RuntimeType.HyperV, SwitchName = "none" }); // the raw boot has no NIC either
+    var created = await compute.Containers.CreateContainerAsync(new ContainerCreateSpec { Name = $"bench-vm-{run}", Image = "busybox", Command = ["sh", "-c", "echo hello; sleep 1"], RuntimeType = RuntimeType.HyperV, SwitchName = "none" }); // the raw boot has no NIC either
     var watch = Stopwatch.StartNew();
-    await compute.StartContainerAsync(created.Id);
-    var worker = compute.EnumerateComputeSystems().Single(s => s.Id == created.Id + "@vm").HostPid!.Value;
+    await compute.Containers.StartContainerAsync(created.Id);
+    var worker = compute.HostProcesses.EnumerateComputeSystems().Single(s => s.Id == created.Id + "@vm").HostPid!.Value;
     (double Wall, double Cpu)? first = null;
-    await foreach (var _ in compute.ReadLogsAsync(created.Id, null, follow: true))
+    await foreach (var _ in compute.Containers.ReadLogsAsync(created.Id, null, follow: true))
     {
         first = (watch.Elapsed.TotalSeconds, CpuSeconds(worker));
         break;
     }
 
-    await compute.WaitAsync(created.Id);
-    await compute.RemoveContainerAsync(created.Id);
+    await compute.Containers.WaitAsync(created.Id);
+    await compute.Containers.RemoveContainerAsync(created.Id);
     return first ?? throw new InvalidOperationException("The VM container printed nothing.");
 }
 
@@ -171,12 +170,12 @@ static double Median(List<double> values) => Math.Round(Percentiles.Median(value
 
 // The worker's memory once it has settled: the guest reports the pages its boot touched and freed (free page
 // reporting, a few seconds after virtio_balloon loads), so RSS is sampled until it stops falling.
-static async Task<(double Rss, double Private, double GuestInUse, double GuestRam, double TranslationCache, double SettledAfter)> WorkerMemoryAsync(ComputeService compute, long guestMemoryBytes)
+static async Task<(double Rss, double Private, double GuestInUse, double GuestRam, double TranslationCache, double SettledAfter)> WorkerMemoryAsync(IComputeHost compute, long guestMemoryBytes)
 {
-    var created = await compute.CreateContainerAsync(new ContainerCreateSpec { Name = "bench-vm-memory", Image = "busybox", Command = ["sleep", "600"], RuntimeType = RuntimeType.HyperV, SwitchName = "none" }); // the raw boot has no NIC either
+    var created = await compute.Containers.CreateContainerAsync(new ContainerCreateSpec { Name = "bench-vm-memory", Image = "busybox", Command = ["sleep", "600"], RuntimeType = RuntimeType.HyperV, SwitchName = "none" }); // the raw boot has no NIC either
     var watch = Stopwatch.StartNew();
-    await compute.StartContainerAsync(created.Id);
-    var worker = compute.EnumerateComputeSystems().Single(s => s.Id == created.Id + "@vm").HostPid!.Value;
+    await compute.Containers.StartContainerAsync(created.Id);
+    var worker = compute.HostProcesses.EnumerateComputeSystems().Single(s => s.Id == created.Id + "@vm").HostPid!.Value;
     double Kb(string text, string key) => double.Parse(text.Split('\n').First(l => l.StartsWith(key + ":", StringComparison.Ordinal)).Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) / 1024;
     double Rss() => Kb(File.ReadAllText($"/proc/{worker}/status"), "VmRSS");
     var previous = Rss();
@@ -192,7 +191,7 @@ static async Task<(double Rss, double Private, double GuestInUse, double GuestRa
         previous = now;
     }
 
-    await using var process = await compute.ExecAsync(created.Id, new ProcessSpec { Command = ["cat", "/proc/meminfo"] });
+    await using var process = await compute.Containers.ExecAsync(created.Id, new ProcessSpec { Command = ["cat", "/proc/meminfo"] });
     var meminfo = await new StreamReader(process.StandardOutput).ReadToEndAsync();
     await process.WaitAsync();
     var rss = Rss();
@@ -200,7 +199,7 @@ static async Task<(double Rss, double Private, double GuestInUse, double GuestRa
     var privateMiB = Kb(rollup, "Private_Clean") + Kb(rollup, "Private_Dirty");
     var (guestRam, translationCache) = Mappings(worker, guestMemoryBytes);
     var inUse = Kb(meminfo, "MemTotal") - Kb(meminfo, "MemFree");
-    await compute.RemoveContainerAsync(created.Id, force: true);
+    await compute.Containers.RemoveContainerAsync(created.Id, force: true);
     return (Math.Round(rss, 1), Math.Round(privateMiB, 1), Math.Round(inUse, 1), Math.Round(guestRam, 1), Math.Round(translationCache, 1), Math.Round(watch.Elapsed.TotalSeconds));
 }
 

@@ -1,6 +1,7 @@
 using System.Reflection;
 using Microsoft.Extensions.Logging;
 using Portal.Compute.Containers;
+using Portal.Compute.Storage;
 using Portal.Compute.Images;
 using Portal.Compute.Linux;
 using Portal.Compute.Linux.ProcessIsolation;
@@ -10,34 +11,36 @@ using Portal.Contracts;
 
 namespace Portal.Compute;
 
-/// <summary>Assembles the compute stack for this host: probes the runtime, opens the image store, loads and re-adopts containers.</summary>
+/// <summary>
+/// Assembles the compute stack for this host (probes the runtime, opens the image store, loads and re-adopts containers)
+/// and is its <see cref="IComputeHost"/>.
+/// </summary>
 public sealed class ComputeHost : IComputeHost, IAsyncDisposable
 {
-    private readonly RuntimeChoice _runtime;
-    private readonly CgroupHost _cgroups;
-    private readonly AcceleratorChoice? _accelerator;
+    private readonly ContainerService _containers;
+    private readonly IAsyncDisposable? _network;
+    private readonly HostFacts _facts;
 
-    private readonly ComputeService _service;
-
-    private ComputeHost(ComputeService service, ImageStore images, RuntimeChoice runtime, CgroupHost cgroups, AcceleratorChoice? accelerator)
+    private ComputeHost(ContainerService containers, ImageStore images, ISwitchService switches, IAsyncDisposable? network, HostFacts facts)
     {
-        _service = service;
-        Images = new ImageService(images, service);
-        _runtime = runtime;
-        _cgroups = cgroups;
-        _accelerator = accelerator;
+        _containers = containers;
+        _network = network;
+        _facts = facts;
+        Images = new ImageService(images, containers);
+        Switches = switches;
+        HostProcesses = new HostProcessView(containers.Store, containers.Runs);
     }
 
-    /// <summary>The service behind the role interfaces (tests and benchmarks drive it directly).</summary>
-    public ComputeService Service => _service;
-
-    public IContainerService Containers => _service;
+    public IContainerService Containers => _containers;
 
     public IImageService Images { get; }
 
-    public ISwitchService Switches => _service;
+    public ISwitchService Switches { get; }
 
-    public IHostProcessView HostProcesses => _service;
+    public IHostProcessView HostProcesses { get; }
+
+    /// <summary>What this host found when it started: the OCI runtime, the cgroup layout and the VM accelerator, with the reasons.</summary>
+    public sealed record HostFacts(RuntimeChoice Runtime, CgroupMode CgroupMode, AcceleratorChoice? Accelerator);
 
     public static async Task<ComputeHost> StartAsync(ComputeOptions options, ILoggerFactory loggerFactory, CancellationToken ct)
     {
@@ -90,9 +93,31 @@ public sealed class ComputeHost : IComputeHost, IAsyncDisposable
         }
 
         var switches = new SwitchManager(options.Networking, options.StateRoot, options.RunRoot, loggerFactory.CreateLogger<SwitchManager>());
-        var service = new ComputeService(options, images, drivers, loggerFactory.CreateLogger<ComputeService>(), switches);
-        await service.InitializeAsync(ct).ConfigureAwait(false);
-        return new ComputeHost(service, images, runtime.Choice, cgroups, vm?.Accelerator);
+        return await OpenAsync(options, images, drivers, loggerFactory, ct, switches, facts: new HostFacts(runtime.Choice, cgroups.Mode, vm?.Accelerator)).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Opens a compute host from given parts and recovers its containers: the real stack (<see cref="StartAsync"/>),
+    /// and tests and benchmarks with drivers of their own. Without <paramref name="switches"/> the host has only the
+    /// switch none; without <paramref name="scratchDisks"/> scratch disks are ext4 files made from a template.
+    /// </summary>
+    public static async Task<ComputeHost> OpenAsync(ComputeOptions options, ImageStore images, IEnumerable<IIsolationDriver> drivers, ILoggerFactory loggerFactory, CancellationToken ct,
+        SwitchManager? switches = null, IScratchDiskFactory? scratchDisks = null, HostFacts? facts = null)
+    {
+        var store = new ContainerStore(Path.Combine(options.StateRoot, "containers"));
+        var scratch = scratchDisks ?? new ScratchDisk(Path.Combine(options.StateRoot, "cache"), options.ScratchDiskBytes);
+        var switchService = switches is null ? null : new SwitchService(switches, store, loggerFactory.CreateLogger<SwitchService>());
+        var (switchView, network) = switchService is null ? NoNetwork() : (switchService, switchService);
+        var containers = new ContainerService(options, store, images, scratch, network, drivers, loggerFactory);
+        await containers.InitializeAsync(ct).ConfigureAwait(false);
+        facts ??= new HostFacts(new RuntimeChoice { Name = "none", Path = "", Version = "", Reason = "assembled without an OCI runtime probe" }, CgroupHost.Detect().Mode, null);
+        return new ComputeHost(containers, images, switchView, switchService, facts);
+    }
+
+    private static (ISwitchService, IContainerNetwork) NoNetwork()
+    {
+        var none = new NoSwitches();
+        return (none, none);
     }
 
     public HostInfo GetHostInfo()
@@ -105,15 +130,15 @@ public sealed class ComputeHost : IComputeHost, IAsyncDisposable
             OperatingSystem = OsRelease() ?? "Linux",
             Cpus = Environment.ProcessorCount,
             MemoryBytes = MemTotal(),
-            CgroupMode = _cgroups.Mode switch
+            CgroupMode = _facts.CgroupMode switch
             {
                 CgroupMode.V1 => "v1",
                 CgroupMode.Hybrid => "hybrid",
                 _ => "v2",
             },
-            ProcessRuntime = _runtime,
-            VmAccelerator = _accelerator?.Name,
-            VmAcceleratorReason = _accelerator?.Reason ?? "VM isolation is not available: QEMU or setpriv is missing (./deploy/portal up installs them).",
+            ProcessRuntime = _facts.Runtime,
+            VmAccelerator = _facts.Accelerator?.Name,
+            VmAcceleratorReason = _facts.Accelerator?.Reason ?? "VM isolation is not available: QEMU or setpriv is missing (./deploy/portal up installs them).",
             RuntimeTypes = Containers.RuntimeTypes.Order().ToList(),
             Containers = containers.Count,
             RunningContainers = containers.Count(c => c.State is ContainerState.Running or ContainerState.Stopping),
@@ -134,5 +159,13 @@ public sealed class ComputeHost : IComputeHost, IAsyncDisposable
         return line is null ? 0 : long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], System.Globalization.CultureInfo.InvariantCulture) * 1024;
     }
 
-    public ValueTask DisposeAsync() => _service.DisposeAsync();
+    /// <summary>Stops watching containers (they keep running and are re-adopted next time) and closes published ports.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        await _containers.DisposeAsync().ConfigureAwait(false);
+        if (_network is not null)
+        {
+            await _network.DisposeAsync().ConfigureAwait(false);
+        }
+    }
 }

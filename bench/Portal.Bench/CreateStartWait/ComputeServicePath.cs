@@ -10,8 +10,8 @@ public sealed record LibrarySample(double CreateMs, double StartMs, double WaitM
     public double TotalMs => CreateMs + StartMs + WaitMs;
 }
 
-/// <summary>Runs /bin/true through <see cref="ComputeService"/>: create, start, wait until stopped, then remove (untimed for the total).</summary>
-public sealed class ComputeServicePath(ComputeService compute)
+/// <summary>Runs /bin/true through <see cref="IComputeHost"/>: create, start, wait until stopped, then remove (untimed for the total).</summary>
+public sealed class ComputeServicePath(IComputeHost compute)
 {
     // Switch none: `runc run`, the peer, gives its container an empty network namespace too.
     private static readonly ContainerCreateSpec Spec = new() { Image = "busybox", Command = ["/bin/true"], SwitchName = "none" };
@@ -19,11 +19,11 @@ public sealed class ComputeServicePath(ComputeService compute)
     public async Task<LibrarySample> RunOnceAsync(CancellationToken ct)
     {
         var watch = Stopwatch.StartNew();
-        var created = await compute.CreateContainerAsync(Spec, ct);
+        var created = await compute.Containers.CreateContainerAsync(Spec, ct);
         var afterCreate = watch.Elapsed;
-        await compute.StartContainerAsync(created.Id, ct);
+        await compute.Containers.StartContainerAsync(created.Id, ct);
         var afterStart = watch.Elapsed;
-        var stopped = await compute.WaitAsync(created.Id, ct);
+        var stopped = await compute.Containers.WaitAsync(created.Id, ct);
         var afterWait = watch.Elapsed;
 
         if (stopped.State != ContainerState.Stopped || stopped.ExitCode != 0)
@@ -32,7 +32,7 @@ public sealed class ComputeServicePath(ComputeService compute)
         }
 
         var removeWatch = Stopwatch.StartNew();
-        await compute.RemoveContainerAsync(created.Id, force: true, ct);
+        await compute.Containers.RemoveContainerAsync(created.Id, force: true, ct);
         var removed = removeWatch.Elapsed;
 
         return new LibrarySample(

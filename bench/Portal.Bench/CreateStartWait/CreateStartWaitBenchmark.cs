@@ -26,10 +26,10 @@ public static class CreateStartWaitBenchmark
             var runtime = info.ProcessRuntime;
             log.WriteLine($"Runtime: {runtime.Name} {runtime.Version} at {runtime.Path} ({runtime.Reason})");
 
-            var image = host.Service.Images.Resolve("busybox");
+            var image = host.Images.Resolve("busybox");
             peer = new DirectRuntimePath(runtime, image, sandbox.PrivateRoot, sandbox.Options.CgroupParent, sandbox.Options.DefaultPidsLimit, info.CgroupMode == "v2");
             peer.Prepare();
-            var library = new ComputeServicePath(host.Service);
+            var library = new ComputeServicePath(host);
 
             var librarySamples = new List<LibrarySample>(iterations);
             var peerSamples = new List<double>(iterations);
@@ -75,9 +75,9 @@ public static class CreateStartWaitBenchmark
         log.WriteLine("Cleaning up ...");
         if (host is not null)
         {
-            foreach (var container in host.Service.ListContainers())
+            foreach (var container in host.Containers.ListContainers())
             {
-                await TryAsync(log, $"remove container {container.Name}", () => host.Service.RemoveContainerAsync(container.Id, force: true, CancellationToken.None));
+                await TryAsync(log, $"remove container {container.Name}", () => host.Containers.RemoveContainerAsync(container.Id, force: true, CancellationToken.None));
             }
 
             await TryAsync(log, "stop the compute stack", async () => await host.DisposeAsync());

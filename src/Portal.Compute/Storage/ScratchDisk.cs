@@ -8,7 +8,7 @@ namespace Portal.Compute.Storage;
 /// Both runtimes use it as is (loop-mounted for process isolation, virtio-blk for VM isolation).
 /// New disks are sparse copies of one pre-formatted template, so creating one costs a few MiB of I/O, not a mkfs.
 /// </summary>
-public sealed class ScratchDisk
+public sealed class ScratchDisk : IScratchDiskFactory
 {
     private readonly string _cacheDirectory;
     private readonly long _sizeBytes;

@@ -17,7 +17,7 @@ public sealed class ComputeFixture : IAsyncLifetime
 
     public ComputeHost Host { get; private set; } = null!;
 
-    public ComputeService Compute => Host.Service;
+    public IComputeHost Compute => Host;
 
     public async Task InitializeAsync()
     {
@@ -34,13 +34,13 @@ public sealed class ComputeFixture : IAsyncLifetime
 
     public async Task<ContainerInfo> RunAsync(string name, params string[] command)
     {
-        var created = await Compute.CreateContainerAsync(new ContainerCreateSpec { Name = name, Image = "busybox", Command = command });
-        return await Compute.StartContainerAsync(created.Id);
+        var created = await Compute.Containers.CreateContainerAsync(new ContainerCreateSpec { Name = name, Image = "busybox", Command = command });
+        return await Compute.Containers.StartContainerAsync(created.Id);
     }
 
-    public static async Task<(int ExitCode, string Stdout, string Stderr)> ExecAsync(ComputeService compute, string container, params string[] command)
+    public static async Task<(int ExitCode, string Stdout, string Stderr)> ExecAsync(IComputeHost compute, string container, params string[] command)
     {
-        await using var process = await compute.ExecAsync(container, new ProcessSpec { Command = command });
+        await using var process = await compute.Containers.ExecAsync(container, new ProcessSpec { Command = command });
         var stdout = new StreamReader(process.StandardOutput).ReadToEndAsync();
         var stderr = new StreamReader(process.StandardError!).ReadToEndAsync();
         var code = await process.WaitAsync();
@@ -53,9 +53,9 @@ public sealed class ComputeFixture : IAsyncLifetime
         {
             if (Host is not null)
             {
-                foreach (var container in Compute.ListContainers())
+                foreach (var container in Compute.Containers.ListContainers())
                 {
-                    await Compute.RemoveContainerAsync(container.Id, force: true);
+                    await Compute.Containers.RemoveContainerAsync(container.Id, force: true);
                 }
 
                 await Host.DisposeAsync();

@@ -7,12 +7,12 @@ namespace Portal.Compute.Tests.Integration;
 [Trait("Requires", "root")]
 public sealed class ContainerSettingsTests(ComputeFixture fixture) : IClassFixture<ComputeFixture>
 {
-    private ComputeService Compute => fixture.Compute;
+    private IComputeHost Compute => fixture.Compute;
 
     [Fact]
     public async Task Limits_user_environment_and_working_directory_apply()
     {
-        var created = await Compute.CreateContainerAsync(new ContainerCreateSpec
+        var created = await Compute.Containers.CreateContainerAsync(new ContainerCreateSpec
         {
             Name = "settings",
             Image = "NanoServer", // an alias of the built-in busybox image, so the seed's commands run unchanged
@@ -22,27 +22,27 @@ public sealed class ContainerSettingsTests(ComputeFixture fixture) : IClassFixtu
             Environment = ["GREETING=hallo"],
             Limits = new ContainerLimits { MemoryBytes = 64L << 20, Cpus = 0.5 },
         });
-        await Compute.StartContainerAsync(created.Id);
+        await Compute.Containers.StartContainerAsync(created.Id);
         try
         {
             var (_, output, _) = await ComputeFixture.ExecAsync(Compute, created.Id, "sh", "-c", "id -u; pwd; echo $GREETING");
             Assert.Equal(["65534", "/tmp", "hallo"], output.Trim().Split('\n'));
 
-            var hostPid = Compute.GetContainer(created.Id).HostPid!.Value;
+            var hostPid = Compute.Containers.GetContainer(created.Id).HostPid!.Value;
             var memoryCgroup = CgroupOf(hostPid, "memory");
             Assert.Equal((64L << 20).ToString(), File.ReadAllText($"/sys/fs/cgroup/memory{memoryCgroup}/memory.limit_in_bytes").Trim());
             var cpuCgroup = CgroupOf(hostPid, "cpu");
             Assert.Equal("50000", File.ReadAllText($"/sys/fs/cgroup/cpu{cpuCgroup}/cpu.cfs_quota_us").Trim());
 
-            var processes = await Compute.GetProcessesAsync(created.Id);
+            var processes = await Compute.Containers.GetProcessesAsync(created.Id);
             Assert.Equal("nobody", processes.Single(p => p.Pid == 1).User);
-            var stats = await Compute.GetStatisticsAsync(created.Id);
+            var stats = await Compute.Containers.GetStatisticsAsync(created.Id);
             Assert.True(stats.MemoryBytes > 0);
             Assert.Equal(64L << 20, stats.MemoryLimitBytes);
         }
         finally
         {
-            await Compute.RemoveContainerAsync(created.Id, force: true);
+            await Compute.Containers.RemoveContainerAsync(created.Id, force: true);
         }
     }
 
@@ -65,19 +65,20 @@ public sealed class ContainerSettingsTests(ComputeFixture fixture) : IClassFixtu
                 await writer.WriteEntryAsync(marker);
             }
 
-            var image = (await Compute.Images.ImportAsync(tar, "mini:1", null, CancellationToken.None)).Single();
+            await using var archive = File.OpenRead(tar);
+            var image = (await Compute.Images.ImportAsync(archive, "mini:1", null, CancellationToken.None)).Single();
             var prefix = image.Id["sha256:".Length..][..12];
-            var created = await Compute.CreateContainerAsync(new ContainerCreateSpec
+            var created = await Compute.Containers.CreateContainerAsync(new ContainerCreateSpec
             {
                 Name = "mini",
                 Image = prefix,
                 Command = ["/bin/sh", "-c", "/bin/busybox cat /data/marker; echo written > /data/new"],
             });
-            await Compute.StartContainerAsync(created.Id);
-            var done = await Compute.WaitAsync(created.Id).WaitAsync(TimeSpan.FromSeconds(30));
+            await Compute.Containers.StartContainerAsync(created.Id);
+            var done = await Compute.Containers.WaitAsync(created.Id).WaitAsync(TimeSpan.FromSeconds(30));
             Assert.Equal(0, done.ExitCode);
             var output = new List<string>();
-            await foreach (var entry in Compute.ReadLogsAsync(created.Id, null, follow: false))
+            await foreach (var entry in Compute.Containers.ReadLogsAsync(created.Id, null, follow: false))
             {
                 output.Add(entry.Text);
             }
@@ -85,18 +86,18 @@ public sealed class ContainerSettingsTests(ComputeFixture fixture) : IClassFixtu
             Assert.Equal(["from the image\n"], output);
 
             // The write went to this container's scratch disk, not to the shared image.
-            var other = await Compute.CreateContainerAsync(new ContainerCreateSpec { Name = "mini-check", Image = "mini:1", Command = ["/bin/busybox", "ls", "/data"] });
-            await Compute.StartContainerAsync(other.Id);
-            await Compute.WaitAsync(other.Id).WaitAsync(TimeSpan.FromSeconds(30));
+            var other = await Compute.Containers.CreateContainerAsync(new ContainerCreateSpec { Name = "mini-check", Image = "mini:1", Command = ["/bin/busybox", "ls", "/data"] });
+            await Compute.Containers.StartContainerAsync(other.Id);
+            await Compute.Containers.WaitAsync(other.Id).WaitAsync(TimeSpan.FromSeconds(30));
             var listing = new List<string>();
-            await foreach (var entry in Compute.ReadLogsAsync(other.Id, null, follow: false))
+            await foreach (var entry in Compute.Containers.ReadLogsAsync(other.Id, null, follow: false))
             {
                 listing.Add(entry.Text.Trim());
             }
 
             Assert.Equal(["marker"], listing); // another container from the same image does not see it
-            await Compute.RemoveContainerAsync(created.Id);
-            await Compute.RemoveContainerAsync(other.Id);
+            await Compute.Containers.RemoveContainerAsync(created.Id);
+            await Compute.Containers.RemoveContainerAsync(other.Id);
         }
         finally
         {

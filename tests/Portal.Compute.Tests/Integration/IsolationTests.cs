@@ -8,7 +8,7 @@ namespace Portal.Compute.Tests.Integration;
 [Trait("Requires", "root")]
 public sealed class IsolationTests(ComputeFixture fixture) : IClassFixture<ComputeFixture>
 {
-    private ComputeService Compute => fixture.Compute;
+    private IComputeHost Compute => fixture.Compute;
 
     // Docker's 14 default capabilities as a bit mask (CAP_CHOWN 0, DAC_OVERRIDE 1, FOWNER 3, FSETID 4, KILL 5, SETGID 6,
     // SETUID 7, SETPCAP 8, NET_BIND_SERVICE 10, NET_RAW 13, SYS_CHROOT 18, MKNOD 27, AUDIT_WRITE 29, SETFCAP 31).
@@ -48,31 +48,31 @@ public sealed class IsolationTests(ComputeFixture fixture) : IClassFixture<Compu
         }
         finally
         {
-            await Compute.RemoveContainerAsync(info.Id, force: true);
+            await Compute.Containers.RemoveContainerAsync(info.Id, force: true);
         }
     }
 
     [Fact]
     public async Task A_fork_loop_stops_at_the_pids_limit_and_the_host_is_unaffected()
     {
-        var created = await Compute.CreateContainerAsync(new ContainerCreateSpec
+        var created = await Compute.Containers.CreateContainerAsync(new ContainerCreateSpec
         {
             Name = "forkbomb",
             Image = "busybox",
             Command = ["sleep", "300"],
             Limits = new ContainerLimits { PidsLimit = 64 },
         });
-        await Compute.StartContainerAsync(created.Id);
+        await Compute.Containers.StartContainerAsync(created.Id);
         try
         {
             // Forks far past the limit; the shell's forks start failing once the container holds 64 processes.
             var bomb = await ComputeFixture.ExecAsync(Compute, created.Id, "sh", "-c", "for i in $(seq 200); do sleep 300 </dev/null >/dev/null 2>&1 & done").WaitAsync(TimeSpan.FromSeconds(60));
             Assert.Contains("can't fork", bomb.Stderr, StringComparison.OrdinalIgnoreCase);
 
-            var stats = await Compute.GetStatisticsAsync(created.Id);
+            var stats = await Compute.Containers.GetStatisticsAsync(created.Id);
             Assert.Equal(64, stats.PidsLimit);
             Assert.InRange(stats.Pids, 63, 64); // the limit, less the loop's own shell that has exited
-            Assert.InRange((await Compute.GetProcessesAsync(created.Id)).Count, 63, 64);
+            Assert.InRange((await Compute.Containers.GetProcessesAsync(created.Id)).Count, 63, 64);
 
             // The host still forks freely.
             using var host = System.Diagnostics.Process.Start("true")!;
@@ -81,7 +81,7 @@ public sealed class IsolationTests(ComputeFixture fixture) : IClassFixture<Compu
         }
         finally
         {
-            await Compute.RemoveContainerAsync(created.Id, force: true);
+            await Compute.Containers.RemoveContainerAsync(created.Id, force: true);
         }
     }
 
@@ -91,12 +91,12 @@ public sealed class IsolationTests(ComputeFixture fixture) : IClassFixture<Compu
         var info = await fixture.RunAsync("visible", "sh", "-c", "exec sleep 3001");
         try
         {
-            await using var exec = await Compute.ExecAsync(info.Id, new ProcessSpec { Command = ["sleep", "3002"] });
+            await using var exec = await Compute.Containers.ExecAsync(info.Id, new ProcessSpec { Command = ["sleep", "3002"] });
             ContainerProcessInfo? marker = null;
             for (var i = 0; i < 50 && marker is null; i++)
             {
                 await Task.Delay(100);
-                marker = (await Compute.GetProcessesAsync(info.Id)).FirstOrDefault(p => p.CommandLine == "sleep 3002");
+                marker = (await Compute.Containers.GetProcessesAsync(info.Id)).FirstOrDefault(p => p.CommandLine == "sleep 3002");
             }
 
             Assert.NotNull(marker);
@@ -108,12 +108,12 @@ public sealed class IsolationTests(ComputeFixture fixture) : IClassFixture<Compu
             Assert.Equal(marker.Pid, nspid[^1]);
             Assert.Equal("root", marker.User);
 
-            var first = (await Compute.GetProcessesAsync(info.Id)).Single(p => p.Pid == 1);
+            var first = (await Compute.Containers.GetProcessesAsync(info.Id)).Single(p => p.Pid == 1);
             Assert.Equal(info.HostPid, first.HostPid);
         }
         finally
         {
-            await Compute.RemoveContainerAsync(info.Id, force: true);
+            await Compute.Containers.RemoveContainerAsync(info.Id, force: true);
         }
     }
 
@@ -123,20 +123,20 @@ public sealed class IsolationTests(ComputeFixture fixture) : IClassFixture<Compu
         var info = await fixture.RunAsync("demo-process", "sh", "-c", "exec sleep 4242");
         try
         {
-            var seen = Compute.FindHostProcesses("sleep 4242");
+            var seen = Compute.HostProcesses.FindHostProcesses("sleep 4242");
             var marker = Assert.Single(seen);
             Assert.Equal(info.Id, marker.ContainerId);
             Assert.Equal(1, marker.ContainerPid);
             Assert.Equal(info.HostPid, marker.Pid);
             Assert.False(marker.IsVmWorker);
 
-            var view = await Compute.GetIsolationViewAsync("demo-process");
+            var view = await Compute.HostProcesses.GetIsolationViewAsync("demo-process");
             var inside = Assert.Single(view.Inside);
             Assert.Equal(inside.HostPid, Assert.Single(view.SeenFromHost).Pid);
         }
         finally
         {
-            await Compute.RemoveContainerAsync(info.Id, force: true);
+            await Compute.Containers.RemoveContainerAsync(info.Id, force: true);
         }
     }
 
@@ -146,7 +146,7 @@ public sealed class IsolationTests(ComputeFixture fixture) : IClassFixture<Compu
         var info = await fixture.RunAsync("tty", "sleep", "300");
         try
         {
-            await using var shell = await Compute.ExecAsync(info.Id, new ProcessSpec { Command = ["sh"], Tty = true, Stdin = true, Columns = 100, Rows = 30 });
+            await using var shell = await Compute.Containers.ExecAsync(info.Id, new ProcessSpec { Command = ["sh"], Tty = true, Stdin = true, Columns = 100, Rows = 30 });
             var output = new StringBuilder();
             var reader = Task.Run(async () =>
             {
@@ -191,7 +191,7 @@ public sealed class IsolationTests(ComputeFixture fixture) : IClassFixture<Compu
         }
         finally
         {
-            await Compute.RemoveContainerAsync(info.Id, force: true);
+            await Compute.Containers.RemoveContainerAsync(info.Id, force: true);
         }
     }
 }

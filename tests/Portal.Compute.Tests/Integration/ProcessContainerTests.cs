@@ -7,12 +7,12 @@ namespace Portal.Compute.Tests.Integration;
 [Trait("Requires", "root")]
 public sealed class ProcessContainerTests(ComputeFixture fixture) : IClassFixture<ComputeFixture>
 {
-    private ComputeService Compute => fixture.Compute;
+    private IComputeHost Compute => fixture.Compute;
 
     [Fact]
     public async Task Create_start_exec_logs_stop_remove_round_trip()
     {
-        var created = await Compute.CreateContainerAsync(new ContainerCreateSpec
+        var created = await Compute.Containers.CreateContainerAsync(new ContainerCreateSpec
         {
             Name = "roundtrip",
             Image = "busybox",
@@ -21,7 +21,7 @@ public sealed class ProcessContainerTests(ComputeFixture fixture) : IClassFixtur
         Assert.Equal(ContainerState.Created, created.State);
         Assert.Equal(RuntimeType.Default, created.RuntimeType);
 
-        var started = await Compute.StartContainerAsync("roundtrip");
+        var started = await Compute.Containers.StartContainerAsync("roundtrip");
         Assert.Equal(ContainerState.Running, started.State);
         Assert.NotNull(started.HostPid);
 
@@ -34,13 +34,13 @@ public sealed class ProcessContainerTests(ComputeFixture fixture) : IClassFixtur
         Assert.Contains(logs, l => l is { Stream: LogStream.Stdout, Text: "hello from roundtrip\n" });
         Assert.Contains(logs, l => l is { Stream: LogStream.Stderr, Text: "oops\n" });
 
-        var stopped = await Compute.ShutdownContainerAsync("roundtrip", TimeSpan.FromSeconds(5));
+        var stopped = await Compute.Containers.ShutdownContainerAsync("roundtrip", TimeSpan.FromSeconds(5));
         Assert.Equal(ContainerState.Stopped, stopped.State);
         Assert.Equal(3, stopped.ExitCode); // the graceful path: SIGTERM reached the trap
         Assert.Equal("stopped by request", stopped.StopReason);
 
-        await Compute.RemoveContainerAsync("roundtrip");
-        await Assert.ThrowsAsync<ComputeException>(() => Task.FromResult(Compute.GetContainer("roundtrip")));
+        await Compute.Containers.RemoveContainerAsync("roundtrip");
+        await Assert.ThrowsAsync<ComputeException>(() => Task.FromResult(Compute.Containers.GetContainer("roundtrip")));
         Assert.False(Directory.Exists(Path.Combine(fixture.Options.RunRoot, "containers", created.Id)));
         Assert.False(Directory.Exists(Path.Combine(fixture.Options.StateRoot, "containers", created.Id)));
     }
@@ -49,12 +49,12 @@ public sealed class ProcessContainerTests(ComputeFixture fixture) : IClassFixtur
     public async Task Exit_code_of_the_first_process_comes_back_exactly()
     {
         var info = await fixture.RunAsync("exits42", "sh", "-c", "echo bye; exit 42");
-        var done = await Compute.WaitAsync(info.Id).WaitAsync(TimeSpan.FromSeconds(30));
+        var done = await Compute.Containers.WaitAsync(info.Id).WaitAsync(TimeSpan.FromSeconds(30));
         Assert.Equal(ContainerState.Stopped, done.State);
         Assert.Equal(42, done.ExitCode);
         var logs = await ReadLogsAsync(info.Id, follow: false, until: _ => false);
         Assert.Equal(["bye\n"], logs.Select(l => l.Text));
-        await Compute.RemoveContainerAsync(info.Id);
+        await Compute.Containers.RemoveContainerAsync(info.Id);
     }
 
     [Fact]
@@ -62,29 +62,29 @@ public sealed class ProcessContainerTests(ComputeFixture fixture) : IClassFixtur
     {
         // PID 1 of a PID namespace ignores SIGTERM unless it handles it.
         var info = await fixture.RunAsync("stubborn", "sleep", "300");
-        var stopped = await Compute.ShutdownContainerAsync(info.Id, TimeSpan.FromMilliseconds(300));
+        var stopped = await Compute.Containers.ShutdownContainerAsync(info.Id, TimeSpan.FromMilliseconds(300));
         Assert.Equal(137, stopped.ExitCode);
         Assert.StartsWith("stopped by request; killed after ignoring SIGTERM", stopped.StopReason);
-        await Compute.RemoveContainerAsync(info.Id);
+        await Compute.Containers.RemoveContainerAsync(info.Id);
     }
 
     [Fact]
     public async Task A_container_with_a_terminal_runs_and_logs_its_output()
     {
-        var created = await Compute.CreateContainerAsync(new ContainerCreateSpec { Name = "with-tty", Image = "busybox", Tty = true, Command = ["sh", "-c", "[ -t 1 ] && echo on a terminal; echo $TERM; sleep 0.5; stty size; exit 9"] });
-        await Compute.StartContainerAsync(created.Id);
-        var done = await Compute.WaitAsync(created.Id).WaitAsync(TimeSpan.FromSeconds(30));
+        var created = await Compute.Containers.CreateContainerAsync(new ContainerCreateSpec { Name = "with-tty", Image = "busybox", Tty = true, Command = ["sh", "-c", "[ -t 1 ] && echo on a terminal; echo $TERM; sleep 0.5; stty size; exit 9"] });
+        await Compute.Containers.StartContainerAsync(created.Id);
+        var done = await Compute.Containers.WaitAsync(created.Id).WaitAsync(TimeSpan.FromSeconds(30));
         Assert.Equal(9, done.ExitCode);
         var logs = await ReadLogsAsync(created.Id, follow: false, until: l => l.Count >= 3);
         Assert.Equal("on a terminal\nxterm\n24 80\n", string.Concat(logs.Select(l => l.Text))); // sized 80x24 unless a client asked otherwise
-        await Compute.RemoveContainerAsync(created.Id);
+        await Compute.Containers.RemoveContainerAsync(created.Id);
     }
 
     [Fact]
     public async Task Attaching_before_start_sees_all_output_and_feeds_stdin()
     {
-        var created = await Compute.CreateContainerAsync(new ContainerCreateSpec { Name = "attached", Image = "busybox", OpenStdin = true, Command = ["sh", "-c", "echo ready; read line; echo got $line; exit 6"] });
-        await using var attachment = await Compute.AttachAsync(created.Id, includeEarlierOutput: true, stdin: true);
+        var created = await Compute.Containers.CreateContainerAsync(new ContainerCreateSpec { Name = "attached", Image = "busybox", OpenStdin = true, Command = ["sh", "-c", "echo ready; read line; echo got $line; exit 6"] });
+        await using var attachment = await Compute.Containers.AttachAsync(created.Id, includeEarlierOutput: true, stdin: true);
         var output = new List<string>();
         var reading = Task.Run(async () =>
         {
@@ -93,29 +93,29 @@ public sealed class ProcessContainerTests(ComputeFixture fixture) : IClassFixtur
                 output.Add(entry.Text);
             }
         });
-        await Compute.StartContainerAsync(created.Id);
+        await Compute.Containers.StartContainerAsync(created.Id);
         await attachment.Stdin!.WriteAsync("hallo\n"u8.ToArray());
         await reading.WaitAsync(TimeSpan.FromSeconds(30));
         Assert.Equal(["ready\n", "got hallo\n"], output);
-        Assert.Equal(6, (await Compute.WaitAsync(created.Id)).ExitCode);
-        await Compute.RemoveContainerAsync(created.Id);
+        Assert.Equal(6, (await Compute.Containers.WaitAsync(created.Id)).ExitCode);
+        await Compute.Containers.RemoveContainerAsync(created.Id);
     }
 
     [Fact]
     public async Task Closing_stdin_ends_a_process_that_reads_to_the_end_and_the_terminal_resizes()
     {
-        var cat = await Compute.CreateContainerAsync(new ContainerCreateSpec { Name = "cat", Image = "busybox", OpenStdin = true, Command = ["cat"] });
-        await using (var attachment = await Compute.AttachAsync(cat.Id, includeEarlierOutput: true, stdin: true))
+        var cat = await Compute.Containers.CreateContainerAsync(new ContainerCreateSpec { Name = "cat", Image = "busybox", OpenStdin = true, Command = ["cat"] });
+        await using (var attachment = await Compute.Containers.AttachAsync(cat.Id, includeEarlierOutput: true, stdin: true))
         {
-            await Compute.StartContainerAsync(cat.Id);
+            await Compute.Containers.StartContainerAsync(cat.Id);
             await attachment.Stdin!.WriteAsync("one\n"u8.ToArray());
         }
 
-        Assert.Equal(0, (await Compute.WaitAsync(cat.Id).WaitAsync(TimeSpan.FromSeconds(30))).ExitCode);
+        Assert.Equal(0, (await Compute.Containers.WaitAsync(cat.Id).WaitAsync(TimeSpan.FromSeconds(30))).ExitCode);
 
-        var shell = await Compute.CreateContainerAsync(new ContainerCreateSpec { Name = "tty-shell", Image = "busybox", Tty = true, OpenStdin = true, Command = ["sh"] });
-        await Compute.StartContainerAsync(shell.Id);
-        await using (var attachment = await Compute.AttachAsync(shell.Id, includeEarlierOutput: false, stdin: true))
+        var shell = await Compute.Containers.CreateContainerAsync(new ContainerCreateSpec { Name = "tty-shell", Image = "busybox", Tty = true, OpenStdin = true, Command = ["sh"] });
+        await Compute.Containers.StartContainerAsync(shell.Id);
+        await using (var attachment = await Compute.Containers.AttachAsync(shell.Id, includeEarlierOutput: false, stdin: true))
         {
             await attachment.ResizeAsync(132, 43);
             await attachment.Stdin!.WriteAsync("stty size; exit 0\n"u8.ToArray());
@@ -128,8 +128,8 @@ public sealed class ProcessContainerTests(ComputeFixture fixture) : IClassFixtur
             Assert.Contains("43 132", seen);
         }
 
-        await Compute.RemoveContainerAsync(shell.Id, force: true);
-        await Compute.RemoveContainerAsync(cat.Id);
+        await Compute.Containers.RemoveContainerAsync(shell.Id, force: true);
+        await Compute.Containers.RemoveContainerAsync(cat.Id);
     }
 
     [Fact]
@@ -138,13 +138,13 @@ public sealed class ProcessContainerTests(ComputeFixture fixture) : IClassFixtur
         var info = await fixture.RunAsync("keeps", "sleep", "300");
         var token = Guid.NewGuid().ToString("N");
         Assert.Equal(0, (await ComputeFixture.ExecAsync(Compute, info.Id, "sh", "-c", $"echo {token} > /root/note")).ExitCode);
-        await Compute.TerminateContainerAsync(info.Id);
+        await Compute.Containers.TerminateContainerAsync(info.Id);
         Assert.Empty(TestSandbox.MountsUnder(Path.Combine(fixture.Options.RunRoot, "containers", info.Id))); // stopped: nothing mounted
 
-        await Compute.StartContainerAsync(info.Id);
+        await Compute.Containers.StartContainerAsync(info.Id);
         var (_, note, _) = await ComputeFixture.ExecAsync(Compute, info.Id, "cat", "/root/note");
         Assert.Equal(token, note.Trim());
-        await Compute.RemoveContainerAsync(info.Id, force: true);
+        await Compute.Containers.RemoveContainerAsync(info.Id, force: true);
     }
 
     private async Task<List<LogEntry>> ReadLogsAsync(string container, bool follow, Func<List<LogEntry>, bool> until)
@@ -153,7 +153,7 @@ public sealed class ProcessContainerTests(ComputeFixture fixture) : IClassFixtur
         for (var attempt = 0; attempt < 50; attempt++)
         {
             result.Clear();
-            await foreach (var entry in Compute.ReadLogsAsync(container, tail: null, follow))
+            await foreach (var entry in Compute.Containers.ReadLogsAsync(container, tail: null, follow))
             {
                 result.Add(entry);
             }

@@ -15,7 +15,7 @@ public sealed class NetworkFixture : VmFixture
     /// <summary>A container serving "hello-NAME" over HTTP on port 80 (busybox httpd), started.</summary>
     public async Task<ContainerInfo> StartWebAsync(string name, RuntimeType runtime, string? switchName, params PortMapping[] ports)
     {
-        var created = await Compute.CreateContainerAsync(new ContainerCreateSpec
+        var created = await Compute.Containers.CreateContainerAsync(new ContainerCreateSpec
         {
             Name = name,
             Image = "busybox",
@@ -24,7 +24,7 @@ public sealed class NetworkFixture : VmFixture
             Ports = ports,
             Command = ["sh", "-c", "mkdir -p /www && echo hello-$HOSTNAME > /www/index.html && exec httpd -f -p 80 -h /www"],
         });
-        return await Compute.StartContainerAsync(created.Id);
+        return await Compute.Containers.StartContainerAsync(created.Id);
     }
 
     public Task<(int ExitCode, string Stdout, string Stderr)> ExecAsync(string container, params string[] command) =>

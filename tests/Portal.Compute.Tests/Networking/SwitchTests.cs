@@ -10,12 +10,12 @@ namespace Portal.Compute.Tests.Networking;
 [Collection("vm")]
 public sealed class SwitchTests(NetworkFixture fixture) : IClassFixture<NetworkFixture>
 {
-    private ComputeService Compute => fixture.Compute;
+    private IComputeHost Compute => fixture.Compute;
 
     [Fact]
     public async Task Containers_reach_each_other_by_address_and_name_private_switches_stay_apart_and_nothing_remains_as_root()
     {
-        var lab = await Compute.CreateSwitchAsync(new SwitchCreateSpec { Name = "lab" });
+        var lab = await Compute.Switches.CreateSwitchAsync(new SwitchCreateSpec { Name = "lab" });
         Assert.Equal(SwitchType.Nat, lab.Type);
         Assert.NotNull(lab.Gateway);
         var port = Portal.Tests.Shared.FreeTcpPort.Next();
@@ -36,38 +36,38 @@ public sealed class SwitchTests(NetworkFixture fixture) : IClassFixture<NetworkF
         await fixture.AssertReachesAsync("p1", "p3", "p3");
 
         // Restarts keep the address.
-        var restarted = await Compute.RestartContainerAsync("p2", TimeSpan.FromSeconds(2));
+        var restarted = await Compute.Containers.RestartContainerAsync("p2", TimeSpan.FromSeconds(2));
         Assert.Equal(p2.IpAddress, restarted.IpAddress);
         await fixture.AssertReachesAsync("p1", "p2", "p2");
 
         // The agent restarts: switches, addresses, names and published ports are still there.
         await fixture.RestartStackAsync();
-        Assert.Contains(Compute.ListSwitches(), s => s.Name == "lab" && s.Containers.Count == 3);
+        Assert.Contains(Compute.Switches.ListSwitches(), s => s.Name == "lab" && s.Containers.Count == 3);
         Assert.Equal("hello-p1", await HostGetAsync(port));
         await fixture.AssertReachesAsync("p3", "p1", "p1");
 
         // Private switches: containers on one reach each other, nothing crosses to another switch.
-        await Compute.CreateSwitchAsync(new SwitchCreateSpec { Name = "private-a", Type = SwitchType.Private });
-        await Compute.CreateSwitchAsync(new SwitchCreateSpec { Name = "private-b", Type = SwitchType.Private });
+        await Compute.Switches.CreateSwitchAsync(new SwitchCreateSpec { Name = "private-a", Type = SwitchType.Private });
+        await Compute.Switches.CreateSwitchAsync(new SwitchCreateSpec { Name = "private-b", Type = SwitchType.Private });
         await fixture.StartWebAsync("a1", RuntimeType.Default, "private-a");
         await fixture.StartWebAsync("a2", RuntimeType.Default, "private-a");
         var b1 = await fixture.StartWebAsync("b1", RuntimeType.Default, "private-b");
         await fixture.AssertReachesAsync("a1", "a2", "a2");
         await AssertBlockedAsync("a1", b1.IpAddress!);
-        await AssertBlockedAsync("b1", Compute.GetContainer("a1").IpAddress!);
+        await AssertBlockedAsync("b1", Compute.Containers.GetContainer("a1").IpAddress!);
         await AssertBlockedAsync("a1", p1.IpAddress!);
         await AssertBlockedAsync("a1", lab.Gateway!);
         var (code, _) = await fixture.ShAsync("a1", "ping -c1 -W2 b1");
         Assert.NotEqual(0, code); // b1 is not a name on private-a
 
-        foreach (var c in Compute.ListContainers())
+        foreach (var c in Compute.Containers.ListContainers())
         {
-            await Compute.RemoveContainerAsync(c.Id, force: true);
+            await Compute.Containers.RemoveContainerAsync(c.Id, force: true);
         }
 
-        foreach (var s in Compute.ListSwitches().Where(s => !s.IsBuiltIn))
+        foreach (var s in Compute.Switches.ListSwitches().Where(s => !s.IsBuiltIn))
         {
-            await Compute.RemoveSwitchAsync(s.Name);
+            await Compute.Switches.RemoveSwitchAsync(s.Name);
         }
 
         Assert.Empty(fixture.NetworkLeftovers());
@@ -76,57 +76,57 @@ public sealed class SwitchTests(NetworkFixture fixture) : IClassFixture<NetworkF
     [Fact]
     public async Task Bad_input_gets_a_clear_error_and_changes_nothing_as_root()
     {
-        var baseSwitch = await Compute.CreateSwitchAsync(new SwitchCreateSpec { Name = "base" });
-        var switchesBefore = Compute.ListSwitches().Select(s => s.Name).Order().ToList();
+        var baseSwitch = await Compute.Switches.CreateSwitchAsync(new SwitchCreateSpec { Name = "base" });
+        var switchesBefore = Compute.Switches.ListSwitches().Select(s => s.Name).Order().ToList();
         var linksBefore = Portal.Tests.Shared.TestSandbox.LinksOf(fixture.Options.Networking.InterfacePrefix).Order().ToList();
 
-        var overlap = await Assert.ThrowsAsync<ComputeException>(() => Compute.CreateSwitchAsync(new SwitchCreateSpec { Name = "other", Subnet = baseSwitch.Subnet }));
+        var overlap = await Assert.ThrowsAsync<ComputeException>(() => Compute.Switches.CreateSwitchAsync(new SwitchCreateSpec { Name = "other", Subnet = baseSwitch.Subnet }));
         Assert.Equal(ComputeErrorCode.SubnetOverlap, overlap.Code);
         Assert.Contains("'base'", overlap.Message);
         if (HostNetwork.HostRoutes().FirstOrDefault(r => !r.Device.StartsWith(fixture.Options.Networking.InterfacePrefix, StringComparison.Ordinal)) is { Device: not null } hostRoute
             && hostRoute.Subnet.PrefixLength is >= 8 and <= 29)
         {
-            var hostOverlap = await Assert.ThrowsAsync<ComputeException>(() => Compute.CreateSwitchAsync(new SwitchCreateSpec { Name = "other", Subnet = hostRoute.Subnet.ToString() }));
+            var hostOverlap = await Assert.ThrowsAsync<ComputeException>(() => Compute.Switches.CreateSwitchAsync(new SwitchCreateSpec { Name = "other", Subnet = hostRoute.Subnet.ToString() }));
             Assert.Equal(ComputeErrorCode.SubnetOverlap, hostOverlap.Code);
             Assert.Contains(hostRoute.Device, hostOverlap.Message);
         }
 
-        Assert.Equal(ComputeErrorCode.NameInUse, (await Assert.ThrowsAsync<ComputeException>(() => Compute.CreateSwitchAsync(new SwitchCreateSpec { Name = "BASE" }))).Code);
-        Assert.Equal(ComputeErrorCode.NameInUse, (await Assert.ThrowsAsync<ComputeException>(() => Compute.CreateSwitchAsync(new SwitchCreateSpec { Name = "Virtual Switch" }))).Code);
-        Assert.Equal(ComputeErrorCode.InvalidArgument, (await Assert.ThrowsAsync<ComputeException>(() => Compute.CreateSwitchAsync(new SwitchCreateSpec { Name = "x", Subnet = "10.1.2.3/24" }))).Code);
-        Assert.Equal(ComputeErrorCode.InvalidArgument, (await Assert.ThrowsAsync<ComputeException>(() => Compute.CreateSwitchAsync(new SwitchCreateSpec { Name = "bad/name" }))).Code);
-        Assert.Equal(ComputeErrorCode.InvalidArgument, (await Assert.ThrowsAsync<ComputeException>(() => Compute.RemoveSwitchAsync("none"))).Code);
-        Assert.Equal(ComputeErrorCode.SwitchNotFound, (await Assert.ThrowsAsync<ComputeException>(() => Compute.RemoveSwitchAsync("nonexistent"))).Code);
+        Assert.Equal(ComputeErrorCode.NameInUse, (await Assert.ThrowsAsync<ComputeException>(() => Compute.Switches.CreateSwitchAsync(new SwitchCreateSpec { Name = "BASE" }))).Code);
+        Assert.Equal(ComputeErrorCode.NameInUse, (await Assert.ThrowsAsync<ComputeException>(() => Compute.Switches.CreateSwitchAsync(new SwitchCreateSpec { Name = "Virtual Switch" }))).Code);
+        Assert.Equal(ComputeErrorCode.InvalidArgument, (await Assert.ThrowsAsync<ComputeException>(() => Compute.Switches.CreateSwitchAsync(new SwitchCreateSpec { Name = "x", Subnet = "10.1.2.3/24" }))).Code);
+        Assert.Equal(ComputeErrorCode.InvalidArgument, (await Assert.ThrowsAsync<ComputeException>(() => Compute.Switches.CreateSwitchAsync(new SwitchCreateSpec { Name = "bad/name" }))).Code);
+        Assert.Equal(ComputeErrorCode.InvalidArgument, (await Assert.ThrowsAsync<ComputeException>(() => Compute.Switches.RemoveSwitchAsync("none"))).Code);
+        Assert.Equal(ComputeErrorCode.SwitchNotFound, (await Assert.ThrowsAsync<ComputeException>(() => Compute.Switches.RemoveSwitchAsync("nonexistent"))).Code);
 
         var port = Portal.Tests.Shared.FreeTcpPort.Next();
-        var user = await Compute.CreateContainerAsync(new ContainerCreateSpec { Name = "user", Image = "busybox", SwitchName = "base", Ports = [new PortMapping { HostIp = "127.0.0.1", HostPort = port, ContainerPort = 80 }] });
-        var inUse = await Assert.ThrowsAsync<ComputeException>(() => Compute.RemoveSwitchAsync("base"));
+        var user = await Compute.Containers.CreateContainerAsync(new ContainerCreateSpec { Name = "user", Image = "busybox", SwitchName = "base", Ports = [new PortMapping { HostIp = "127.0.0.1", HostPort = port, ContainerPort = 80 }] });
+        var inUse = await Assert.ThrowsAsync<ComputeException>(() => Compute.Switches.RemoveSwitchAsync("base"));
         Assert.Equal(ComputeErrorCode.SwitchInUse, inUse.Code);
         Assert.Contains("user", inUse.Message);
 
-        var containersBefore = Compute.ListContainers().Count;
-        var taken = await Assert.ThrowsAsync<ComputeException>(() => Compute.CreateContainerAsync(new ContainerCreateSpec { Image = "busybox", SwitchName = "base", Ports = [new PortMapping { HostPort = port, ContainerPort = 81 }] }));
+        var containersBefore = Compute.Containers.ListContainers().Count;
+        var taken = await Assert.ThrowsAsync<ComputeException>(() => Compute.Containers.CreateContainerAsync(new ContainerCreateSpec { Image = "busybox", SwitchName = "base", Ports = [new PortMapping { HostPort = port, ContainerPort = 81 }] }));
         Assert.Equal(ComputeErrorCode.PortInUse, taken.Code);
         Assert.Contains("'user'", taken.Message);
         using (var holder = new TcpListener(IPAddress.Loopback, 0))
         {
             holder.Start();
             var held = ((IPEndPoint)holder.LocalEndpoint).Port;
-            var occupied = await Assert.ThrowsAsync<ComputeException>(() => Compute.CreateContainerAsync(new ContainerCreateSpec { Image = "busybox", SwitchName = "base", Ports = [new PortMapping { HostIp = "127.0.0.1", HostPort = held, ContainerPort = 80 }] }));
+            var occupied = await Assert.ThrowsAsync<ComputeException>(() => Compute.Containers.CreateContainerAsync(new ContainerCreateSpec { Image = "busybox", SwitchName = "base", Ports = [new PortMapping { HostIp = "127.0.0.1", HostPort = held, ContainerPort = 80 }] }));
             Assert.Equal(ComputeErrorCode.PortInUse, occupied.Code);
             Assert.Contains("in use by another program", occupied.Message);
         }
 
-        await Compute.CreateSwitchAsync(new SwitchCreateSpec { Name = "closed", Type = SwitchType.Private });
-        Assert.Equal(ComputeErrorCode.InvalidArgument, (await Assert.ThrowsAsync<ComputeException>(() => Compute.CreateContainerAsync(new ContainerCreateSpec { Image = "busybox", SwitchName = "closed", Ports = [new PortMapping { HostPort = 0, ContainerPort = 80 }] }))).Code);
-        Assert.Equal(ComputeErrorCode.SwitchNotFound, (await Assert.ThrowsAsync<ComputeException>(() => Compute.CreateContainerAsync(new ContainerCreateSpec { Image = "busybox", SwitchName = "nowhere" }))).Code);
-        Assert.Equal(containersBefore, Compute.ListContainers().Count);
-        await Compute.RemoveSwitchAsync("closed");
+        await Compute.Switches.CreateSwitchAsync(new SwitchCreateSpec { Name = "closed", Type = SwitchType.Private });
+        Assert.Equal(ComputeErrorCode.InvalidArgument, (await Assert.ThrowsAsync<ComputeException>(() => Compute.Containers.CreateContainerAsync(new ContainerCreateSpec { Image = "busybox", SwitchName = "closed", Ports = [new PortMapping { HostPort = 0, ContainerPort = 80 }] }))).Code);
+        Assert.Equal(ComputeErrorCode.SwitchNotFound, (await Assert.ThrowsAsync<ComputeException>(() => Compute.Containers.CreateContainerAsync(new ContainerCreateSpec { Image = "busybox", SwitchName = "nowhere" }))).Code);
+        Assert.Equal(containersBefore, Compute.Containers.ListContainers().Count);
+        await Compute.Switches.RemoveSwitchAsync("closed");
 
-        Assert.Equal(switchesBefore, Compute.ListSwitches().Select(s => s.Name).Order().ToList());
+        Assert.Equal(switchesBefore, Compute.Switches.ListSwitches().Select(s => s.Name).Order().ToList());
         Assert.Equal(linksBefore, Portal.Tests.Shared.TestSandbox.LinksOf(fixture.Options.Networking.InterfacePrefix).Order().ToList());
-        await Compute.RemoveContainerAsync(user.Id);
-        await Compute.RemoveSwitchAsync("base");
+        await Compute.Containers.RemoveContainerAsync(user.Id);
+        await Compute.Switches.RemoveSwitchAsync("base");
     }
 
     private async Task AssertBlockedAsync(string from, string address)

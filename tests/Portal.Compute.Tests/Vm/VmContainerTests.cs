@@ -10,17 +10,17 @@ namespace Portal.Compute.Tests.Vm;
 [Collection("vm")]
 public sealed class VmContainerTests(VmFixture fixture) : IClassFixture<VmFixture>
 {
-    private ComputeService Compute => fixture.Compute;
+    private IComputeHost Compute => fixture.Compute;
 
     [Fact]
     public async Task Runs_under_the_guest_kernel_with_output_and_exit_code_and_leaves_nothing_behind_as_root()
     {
         var started = await fixture.RunAsync("vm-uname", "sh", "-c", "uname -r; echo to-stderr >&2; printf partial; exit 3");
-        var stopped = await Compute.WaitAsync(started.Id).WaitAsync(TimeSpan.FromSeconds(120));
+        var stopped = await Compute.Containers.WaitAsync(started.Id).WaitAsync(TimeSpan.FromSeconds(120));
         Assert.Equal(3, stopped.ExitCode);
 
         var entries = new List<LogEntry>();
-        await foreach (var e in Compute.ReadLogsAsync(started.Id, null, follow: false))
+        await foreach (var e in Compute.Containers.ReadLogsAsync(started.Id, null, follow: false))
         {
             entries.Add(e);
         }
@@ -37,17 +37,17 @@ public sealed class VmContainerTests(VmFixture fixture) : IClassFixture<VmFixtur
     [Fact]
     public async Task Converts_Default_to_HyperV_and_back_keeping_what_each_phase_wrote_as_root()
     {
-        var created = await Compute.CreateContainerAsync(new ContainerCreateSpec { Name = "convertible", Image = "busybox", Command = ["sh", "-c", "echo $1 >> /root/phases; cat /root/phases; uname -r", "sh", "phase"] });
+        var created = await Compute.Containers.CreateContainerAsync(new ContainerCreateSpec { Name = "convertible", Image = "busybox", Command = ["sh", "-c", "echo $1 >> /root/phases; cat /root/phases; uname -r", "sh", "phase"] });
         Assert.Equal(RuntimeType.Default, created.RuntimeType);
         var scratch = new FileInfo(Path.Combine(fixture.Options.StateRoot, "containers", created.Id, "scratch.ext4"));
 
         async Task<string[]> RunPhaseAsync()
         {
             var offset = new FileInfo(Path.Combine(fixture.Options.StateRoot, "containers", created.Id, "container.log")) is { Exists: true } log ? log.Length : 0;
-            await Compute.StartContainerAsync(created.Id);
-            Assert.Equal(0, (await Compute.WaitAsync(created.Id).WaitAsync(TimeSpan.FromSeconds(120))).ExitCode);
+            await Compute.Containers.StartContainerAsync(created.Id);
+            Assert.Equal(0, (await Compute.Containers.WaitAsync(created.Id).WaitAsync(TimeSpan.FromSeconds(120))).ExitCode);
             var lines = new List<string>();
-            await foreach (var e in Compute.ReadLogsAsync(created.Id, null, follow: false))
+            await foreach (var e in Compute.Containers.ReadLogsAsync(created.Id, null, follow: false))
             {
                 lines.Add(e.Text.TrimEnd('\n'));
             }
@@ -59,21 +59,21 @@ public sealed class VmContainerTests(VmFixture fixture) : IClassFixture<VmFixtur
         Assert.Equal(File.ReadAllText("/proc/sys/kernel/osrelease").Trim(), first[^1]);
 
         var watch = System.Diagnostics.Stopwatch.StartNew();
-        var converted = await Compute.ConvertContainerAsync(created.Id, RuntimeType.HyperV);
+        var converted = await Compute.Containers.ConvertContainerAsync(created.Id, RuntimeType.HyperV);
         watch.Stop();
         Assert.Equal(RuntimeType.HyperV, converted.RuntimeType);
         Assert.True(watch.Elapsed < TimeSpan.FromSeconds(5), $"conversion copies nothing, yet took {watch.Elapsed}");
         var second = await RunPhaseAsync(); // VM isolation: the guest's kernel, the same disk
         Assert.NotEqual(File.ReadAllText("/proc/sys/kernel/osrelease").Trim(), second[^1]);
 
-        await Compute.ConvertContainerAsync(created.Id, RuntimeType.Default);
+        await Compute.Containers.ConvertContainerAsync(created.Id, RuntimeType.Default);
         var third = await RunPhaseAsync();
         Assert.Equal(File.ReadAllText("/proc/sys/kernel/osrelease").Trim(), third[^1]);
 
         // Each run appended "phase" to the same file on the one scratch disk, whatever the runtime.
         Assert.Equal(["phase", "phase", "phase"], third.Skip(second.Length).SkipLast(1)); // the log holds every run; the last one's cat shows all three
         Assert.True(scratch.Exists);
-        await Compute.RemoveContainerAsync(created.Id);
+        await Compute.Containers.RemoveContainerAsync(created.Id);
         AssertNothingLeft(created.Id);
     }
 
@@ -84,20 +84,20 @@ public sealed class VmContainerTests(VmFixture fixture) : IClassFixture<VmFixtur
         var id = started.Id;
 
         // The worker is on the host, named vmwp-<id12>, unprivileged, sandboxed and in its own cgroup; the container's processes are not.
-        var vm = Assert.Single(Compute.EnumerateComputeSystems(), s => s.Type == ComputeSystemType.VirtualMachine && s.Id == id + "@vm");
+        var vm = Assert.Single(Compute.HostProcesses.EnumerateComputeSystems(), s => s.Type == ComputeSystemType.VirtualMachine && s.Id == id + "@vm");
         var worker = vm.HostPid!.Value;
-        Assert.Null(Compute.GetContainer(id).HostPid);
+        Assert.Null(Compute.Containers.GetContainer(id).HostPid);
         Assert.Equal("vmwp-" + id[..10], File.ReadAllText($"/proc/{worker}/comm").Trim()); // comm keeps 15 characters
         var status = File.ReadAllLines($"/proc/{worker}/status");
         Assert.Contains(status, l => l.StartsWith("Seccomp:", StringComparison.Ordinal) && l.EndsWith('2'));
         var uid = status.First(l => l.StartsWith("Uid:", StringComparison.Ordinal)).Split('\t', StringSplitOptions.RemoveEmptyEntries)[1];
         Assert.Equal(VmWorker.UidFor(id, 1_900_000_000).ToString(System.Globalization.CultureInfo.InvariantCulture), uid);
         Assert.Contains(File.ReadAllLines($"/proc/{worker}/cgroup"), l => l.EndsWith($"/{fixture.Options.CgroupParent}/{id}@vm", StringComparison.Ordinal));
-        Assert.Contains(Compute.FindHostProcesses("vmwp-" + id[..12]), p => p.Pid == worker && p.IsVmWorker);
+        Assert.Contains(Compute.HostProcesses.FindHostProcesses("vmwp-" + id[..12]), p => p.Pid == worker && p.IsVmWorker);
 
-        var inside = await Compute.GetProcessesAsync(id);
+        var inside = await Compute.Containers.GetProcessesAsync(id);
         Assert.Contains(inside, p => p.CommandLine.Contains("sleep 3333", StringComparison.Ordinal) && p.HostPid is null);
-        Assert.DoesNotContain(Compute.FindHostProcesses("3333"), p => p.CommandLine.Trim() == "sleep 3333");
+        Assert.DoesNotContain(Compute.HostProcesses.FindHostProcesses("3333"), p => p.CommandLine.Trim() == "sleep 3333");
 
         var (code, output) = await ExecAsync(id, tty: false, "uname", "-r");
         Assert.Equal(0, code);
@@ -109,7 +109,7 @@ public sealed class VmContainerTests(VmFixture fixture) : IClassFixture<VmFixtur
 
         // Killing the worker stops the container with a reason, and nothing is left.
         Portal.Compute.Linux.Native.kill(worker, 9);
-        var stopped = await Compute.WaitAsync(id).WaitAsync(TimeSpan.FromSeconds(30));
+        var stopped = await Compute.Containers.WaitAsync(id).WaitAsync(TimeSpan.FromSeconds(30));
         Assert.Equal(ContainerState.Stopped, stopped.State);
         Assert.Equal(137, stopped.ExitCode);
         Assert.Contains("VM worker was killed", stopped.StopReason);
@@ -121,7 +121,7 @@ public sealed class VmContainerTests(VmFixture fixture) : IClassFixture<VmFixtur
     {
         // sysrq 'c' crashes the guest kernel on purpose: only this container's VM goes down, and it says why.
         var started = await fixture.RunAsync("vm-panic", "sh", "-c", "echo c > /proc/sysrq-trigger; sleep 60");
-        var stopped = await Compute.WaitAsync(started.Id).WaitAsync(TimeSpan.FromSeconds(120));
+        var stopped = await Compute.Containers.WaitAsync(started.Id).WaitAsync(TimeSpan.FromSeconds(120));
         Assert.Equal(ContainerState.Stopped, stopped.State);
         Assert.Equal(255, stopped.ExitCode);
         Assert.StartsWith("The guest kernel panicked", stopped.StopReason);
@@ -131,7 +131,7 @@ public sealed class VmContainerTests(VmFixture fixture) : IClassFixture<VmFixtur
 
     private async Task<(int Code, string Output)> ExecAsync(string id, bool tty, params string[] command)
     {
-        await using var process = await Compute.ExecAsync(id, new ProcessSpec { Command = command, Tty = tty });
+        await using var process = await Compute.Containers.ExecAsync(id, new ProcessSpec { Command = command, Tty = tty });
         var output = new StreamReader(process.StandardOutput, Encoding.UTF8).ReadToEndAsync();
         var code = await process.WaitAsync().WaitAsync(TimeSpan.FromSeconds(60));
         return (code, await output.WaitAsync(TimeSpan.FromSeconds(10)));

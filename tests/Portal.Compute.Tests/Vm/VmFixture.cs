@@ -26,7 +26,7 @@ public class VmFixture : IAsyncLifetime
 
     public TestSandbox Sandbox => _sandbox;
 
-    public ComputeService Compute { get; private set; } = null!;
+    public ComputeHost Compute { get; private set; } = null!;
 
     public VmIsolationDriver Driver { get; private set; } = null!;
 
@@ -68,8 +68,7 @@ public class VmFixture : IAsyncLifetime
         await images.EnsureBusyboxAsync(Options.BusyboxPath, CancellationToken.None);
         var process = new ProcessIsolationDriver(Options.RunRoot, runtime, conmon, cgroups, Options.CgroupParent, Options.DefaultPidsLimit, NullLogger<ProcessIsolationDriver>.Instance);
         Driver = await VmIsolationDriver.CreateAsync(VmOptions, NullLogger.Instance, CancellationToken.None);
-        Compute = new ComputeService(Options, images, [process, Driver], NullLogger<ComputeService>.Instance, CreateSwitches());
-        await Compute.InitializeAsync(CancellationToken.None);
+        Compute = await ComputeHost.OpenAsync(Options, images, [process, Driver], NullLoggerFactory.Instance, CancellationToken.None, CreateSwitches());
     }
 
     /// <summary>
@@ -106,8 +105,8 @@ public class VmFixture : IAsyncLifetime
 
     public async Task<ContainerInfo> RunAsync(string name, params string[] command)
     {
-        var created = await Compute.CreateContainerAsync(new ContainerCreateSpec { Name = name, Image = "busybox", Command = command, RuntimeType = RuntimeType.HyperV });
-        return await Compute.StartContainerAsync(created.Id);
+        var created = await Compute.Containers.CreateContainerAsync(new ContainerCreateSpec { Name = name, Image = "busybox", Command = command, RuntimeType = RuntimeType.HyperV });
+        return await Compute.Containers.StartContainerAsync(created.Id);
     }
 
     public async Task DisposeAsync()
@@ -116,14 +115,14 @@ public class VmFixture : IAsyncLifetime
         {
             if (Compute is not null)
             {
-                foreach (var container in Compute.ListContainers())
+                foreach (var container in Compute.Containers.ListContainers())
                 {
-                    await Compute.RemoveContainerAsync(container.Id, force: true);
+                    await Compute.Containers.RemoveContainerAsync(container.Id, force: true);
                 }
 
-                foreach (var sw in Compute.ListSwitches().Where(s => !s.IsBuiltIn))
+                foreach (var sw in Compute.Switches.ListSwitches().Where(s => !s.IsBuiltIn))
                 {
-                    await Compute.RemoveSwitchAsync(sw.Id);
+                    await Compute.Switches.RemoveSwitchAsync(sw.Id);
                 }
 
                 await Compute.DisposeAsync();
