@@ -187,7 +187,7 @@ public sealed partial class ImageStore
             _logger.LogInformation("Removed image {Id} ({Tags})", image.Id, string.Join(", ", image.Tags));
             try
             {
-                LayerExtractor.RemoveTree(trash);
+                PosixFile.RemoveTree(trash);
             }
             catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
             {
@@ -349,7 +349,7 @@ public sealed partial class ImageStore
         var directory = Path.Combine(work.Path, "image-" + Hex(id));
         Directory.CreateDirectory(directory);
         await ErofsBuilder.BuildAsync(_options.MkfsErofsPath, rootfs, Path.Combine(directory, DiskFileName), ct).ConfigureAwait(false);
-        await Task.Run(() => LayerExtractor.RemoveTree(rootfs), ct).ConfigureAwait(false);
+        await Task.Run(() => PosixFile.RemoveTree(rootfs), ct).ConfigureAwait(false);
         return directory;
     }
 

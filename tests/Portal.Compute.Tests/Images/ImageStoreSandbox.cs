@@ -86,7 +86,7 @@ internal sealed class ImageStoreSandbox : IDisposable
         if (Directory.Exists(Base))
         {
             // Never follows a symlink: extracted images hold absolute links such as bin/sh -> /bin/busybox.
-            LayerExtractor.RemoveTree(Base);
+            PosixFile.RemoveTree(Base);
         }
     }
 }
