@@ -33,4 +33,34 @@ internal sealed record ImagePlan
 
     /// <summary>Normalized names the archive gives the image.</summary>
     public required IReadOnlyList<string> Tags { get; init; }
+
+    /// <summary>
+    /// One plan per image: a config listed more than once (one manifest entry per tag) is imported once with all its
+    /// names. <paramref name="tag"/>, when given, replaces the archive's names, so the archive must hold one image.
+    /// </summary>
+    public static IReadOnlyList<ImagePlan> MergeByImage(IReadOnlyList<ImagePlan> plans, string? tag)
+    {
+        if (plans.Count == 0)
+        {
+            throw new ComputeException(ComputeErrorCode.ImageRejected, "The archive holds no image manifests; there is nothing to import.");
+        }
+
+        var merged = plans
+            .GroupBy(p => p.Id, StringComparer.Ordinal)
+            .Select(g => g.First() with { Tags = [.. g.SelectMany(p => p.Tags).Distinct(StringComparer.Ordinal)] })
+            .ToList();
+        if (tag is null)
+        {
+            return merged;
+        }
+
+        if (merged.Count > 1)
+        {
+            throw new ComputeException(
+                ComputeErrorCode.InvalidArgument,
+                $"The archive holds {merged.Count} images, so the tag '{tag}' cannot name one of them. Import without a tag (the archive's own names are used), then tag the image you want.");
+        }
+
+        return [merged[0] with { Tags = [tag] }];
+    }
 }

@@ -42,14 +42,14 @@ internal sealed class ImportWorkspace : IAsyncDisposable
                     // Opening with FileShare.None fails while a live import holds its lock.
                     using (new FileStream(lockPath, FileMode.Open, FileAccess.ReadWrite, FileShare.None))
                     {
-                        LayerExtractor.RemoveTree(entry);
+                        PosixFile.RemoveTree(entry);
                     }
 
                     File.Delete(lockPath);
                 }
                 else
                 {
-                    LayerExtractor.RemoveTree(entry);
+                    PosixFile.RemoveTree(entry);
                 }
             }
             catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
@@ -63,7 +63,7 @@ internal sealed class ImportWorkspace : IAsyncDisposable
     {
         try
         {
-            await Task.Run(() => LayerExtractor.RemoveTree(Path)).ConfigureAwait(false);
+            await Task.Run(() => PosixFile.RemoveTree(Path)).ConfigureAwait(false);
         }
         finally
         {

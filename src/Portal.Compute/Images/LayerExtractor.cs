@@ -431,7 +431,7 @@ internal sealed class LayerExtractor
             case PosixFile.Kind.Missing:
                 return;
             case PosixFile.Kind.Directory:
-                RemoveTree(full);
+                PosixFile.RemoveTree(full);
                 break;
             default:
                 File.Delete(full);
@@ -440,29 +440,6 @@ internal sealed class LayerExtractor
 
         // Something that was a directory may now be gone or be something else.
         _verifiedDirectories.Clear();
-    }
-
-    /// <summary>Deletes a tree without following any symlink in it.</summary>
-    internal static void RemoveTree(string full)
-    {
-        var kind = PosixFile.Lstat(full);
-        if (kind == PosixFile.Kind.Missing)
-        {
-            return;
-        }
-
-        if (kind != PosixFile.Kind.Directory)
-        {
-            File.Delete(full);
-            return;
-        }
-
-        foreach (var child in Directory.EnumerateFileSystemEntries(full))
-        {
-            RemoveTree(child);
-        }
-
-        Directory.Delete(full, recursive: false);
     }
 
     private string FullPath(string relative) => relative.Length == 0 ? _root : _root + "/" + relative;

@@ -4,7 +4,8 @@ namespace Portal.Compute.Images;
 
 /// <summary>
 /// The few POSIX file calls the BCL lacks (lchown, link, mkfifo, chmod with all 12 bits, utimensat without
-/// following links). Every call here acts on the named path itself and never follows a final symlink.
+/// following links), and a tree removal that follows no link. Every call here acts on the named path itself and
+/// never follows a final symlink.
 /// </summary>
 internal static partial class PosixFile
 {
@@ -76,6 +77,29 @@ internal static partial class PosixFile
         times[0] = new Timespec { Seconds = seconds, Nanoseconds = rest * 100 };
         times[1] = times[0];
         Check(NativeUtimensat(AtFdCwd, path, times, AtSymlinkNoFollow), "utimensat", path);
+    }
+
+    /// <summary>Deletes a tree without following any symlink in it (an image tree holds links such as bin/sh -&gt; /bin/busybox).</summary>
+    public static void RemoveTree(string full)
+    {
+        var kind = Lstat(full);
+        if (kind == Kind.Missing)
+        {
+            return;
+        }
+
+        if (kind != Kind.Directory)
+        {
+            File.Delete(full);
+            return;
+        }
+
+        foreach (var child in Directory.EnumerateFileSystemEntries(full))
+        {
+            RemoveTree(child);
+        }
+
+        Directory.Delete(full, recursive: false);
     }
 
     /// <summary>Makes a rename or create inside <paramref name="directory"/> durable.</summary>

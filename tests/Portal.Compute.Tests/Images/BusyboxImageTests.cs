@@ -1,15 +1,19 @@
 using System.Diagnostics;
 using Portal.Compute.Images;
+using Portal.Tests.Shared;
 
 namespace Portal.Compute.Tests.Images;
 
-/// <summary>The built-in busybox base image from Debian's busybox-static (/bin/busybox). Needs root.</summary>
+/// <summary>
+/// The built-in busybox base image from Debian's busybox-static (/bin/busybox). Building it runs busybox and
+/// mkfs.erofs and the check loop-mounts the disk: the root tier. A missing binary is refused before any of that.
+/// </summary>
 public sealed class BusyboxImageTests
 {
     private const string BusyboxPath = "/bin/busybox";
 
-    [Fact]
-    public async Task EnsureBusybox_BuildsOnce_IsIdempotent_AndHasAStableId_AsRoot()
+    [RootFact]
+    public async Task EnsureBusybox_BuildsOnce_IsIdempotent_AndHasAStableId()
     {
         using var first = new ImageStoreSandbox();
         using var second = new ImageStoreSandbox();
@@ -46,8 +50,8 @@ public sealed class BusyboxImageTests
         Assert.Equal(TarBuilder.Octal("1777"), File.GetUnixFileMode(Path.Combine(rootfs, "tmp")));
     }
 
-    [Fact]
-    public async Task EnsureBusybox_ConcurrentCallers_GetOneImage_AsRoot()
+    [RootFact]
+    public async Task EnsureBusybox_ConcurrentCallers_GetOneImage()
     {
         using var sandbox = new ImageStoreSandbox();
 

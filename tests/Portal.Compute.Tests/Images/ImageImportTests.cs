@@ -1,18 +1,23 @@
 using System.Formats.Tar;
 using System.Text;
 using Portal.Compute.Images;
+using Portal.Tests.Shared;
 
 namespace Portal.Compute.Tests.Images;
 
-/// <summary>Imports of every supported format, checked down to the files on the erofs disk. Needs root (ownership).</summary>
+/// <summary>
+/// Imports of every supported format, checked down to the files on the erofs disk. A finished import runs
+/// mkfs.erofs, and most checks loop-mount the disk and read ownership: the root tier. A cancelled import stops
+/// before the disk is built and runs anywhere.
+/// </summary>
 public sealed class ImageImportTests
 {
     private static readonly string LongName = "opt/" + new string('d', 120) + "/" + new string('f', 110) + ".txt";
 
-    [Theory]
+    [RootTheory]
     [InlineData(false)]
     [InlineData(true)]
-    public async Task RootfsTar_ImportsOneImage_WithSynthesizedConfigAndPreservedMetadata_AsRoot(bool gzip)
+    public async Task RootfsTar_ImportsOneImage_WithSynthesizedConfigAndPreservedMetadata(bool gzip)
     {
         using var sandbox = new ImageStoreSandbox();
         var tar = RootfsWithShell().ToBytes();
@@ -47,7 +52,7 @@ public sealed class ImageImportTests
         Assert.Equal("fifo", await StatTypeAsync(Path.Combine(rootfs, "srv/app/pipe")));
     }
 
-    [Fact]
+    [RootFact]
     public async Task RootfsTar_WithoutShell_HasNoDefaultCmd_AndReimportOnlyAddsTags()
     {
         using var sandbox = new ImageStoreSandbox();
@@ -64,7 +69,7 @@ public sealed class ImageImportTests
         Assert.Single(sandbox.Store.List());
     }
 
-    [Theory]
+    [RootTheory]
     [InlineData("directory", false)]
     [InlineData("tar", false)]
     [InlineData("tar.gz stream", false)]
@@ -100,7 +105,7 @@ public sealed class ImageImportTests
         Assert.Equal("two, changed", await File.ReadAllTextAsync(Path.Combine(rootfs, "srv/b.txt")));
     }
 
-    [Fact]
+    [RootFact]
     public async Task OciLayout_ExplicitTagReplacesTheAnnotation()
     {
         using var sandbox = new ImageStoreSandbox();
@@ -112,7 +117,7 @@ public sealed class ImageImportTests
         Assert.Equal(["chosen:2"], image.Tags);
     }
 
-    [Theory]
+    [RootTheory]
     [InlineData(false)]
     [InlineData(true)]
     public async Task DockerSave_TwoLayersWithWhiteoutAndOpaqueDirectory_FlattensLikeOverlay(bool ociStyle)
@@ -153,7 +158,7 @@ public sealed class ImageImportTests
             files);
     }
 
-    [Fact]
+    [RootFact]
     public async Task Import_SurvivesRestart_AndConcurrentImportsOfOneImageMergeTags()
     {
         using var sandbox = new ImageStoreSandbox();

@@ -57,7 +57,7 @@ internal sealed class ImageStoreSandbox : IDisposable
             .Select(p => Path.GetRelativePath(Options.Root, p))
             .Where(p => p != ".tmp")];
 
-    /// <summary>Loop-mounts an erofs image disk read-only into a new directory; dispose unmounts it.</summary>
+    /// <summary>Loop-mounts an erofs image disk read-only into a new directory; dispose unmounts it. Needs root: only [RootFact] tests call it.</summary>
     public async Task<MountedDisk> MountDiskAsync(string diskPath)
     {
         var target = PathIn("mnt-" + Guid.NewGuid().ToString("N"));
@@ -86,7 +86,7 @@ internal sealed class ImageStoreSandbox : IDisposable
         if (Directory.Exists(Base))
         {
             // Never follows a symlink: extracted images hold absolute links such as bin/sh -> /bin/busybox.
-            LayerExtractor.RemoveTree(Base);
+            PosixFile.RemoveTree(Base);
         }
     }
 }
