@@ -8,10 +8,9 @@ namespace Portal.Agent.Tests;
 [Trait("Requires", "root")]
 public sealed class AgentRestartTests
 {
-    [Fact]
+    [RootFact]
     public async Task Killing_the_agent_loses_no_container_and_restart_re_adopts_them()
     {
-        TestSandbox.RequireRoot();
         var sandbox = new TestSandbox();
         try
         {
@@ -69,11 +68,10 @@ public sealed class AgentRestartTests
         }
     }
 
-    [Fact]
+    [RootFact]
     [Trait("Requires", "qemu")]
     public async Task Killing_the_agent_keeps_a_VM_isolated_container_and_restart_re_adopts_it()
     {
-        TestSandbox.RequireRoot();
         var sandbox = new TestSandbox();
         try
         {

@@ -10,7 +10,7 @@ namespace Portal.Agent.Tests;
 [Trait("Requires", "root")]
 public sealed class AuthTests : RunningAgent
 {
-    [Fact]
+    [RootFact]
     public async Task Health_is_open_everything_else_needs_a_key()
     {
         Assert.Equal(HttpStatusCode.OK, (await Agent.Tcp.GetAsync("healthz")).StatusCode);
@@ -25,7 +25,7 @@ public sealed class AuthTests : RunningAgent
         Assert.Equal(HttpStatusCode.Unauthorized, (await wrong.GetAsync("api/host")).StatusCode);
     }
 
-    [Fact]
+    [RootFact]
     public async Task The_first_admin_key_works_and_scopes_are_enforced()
     {
         Assert.NotNull(Agent.AdminKey);
@@ -64,14 +64,14 @@ public sealed class AuthTests : RunningAgent
         Assert.DoesNotContain(rotated.Secret.Split('_')[2], await File.ReadAllTextAsync(file));
     }
 
-    [Fact]
+    [RootFact]
     public async Task The_local_socket_is_authorized_by_its_ownership()
     {
         Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.GroupWrite, File.GetUnixFileMode(Agent.SocketPath));
         Assert.Equal(HttpStatusCode.OK, (await Agent.Socket.GetAsync("api/keys")).StatusCode); // root on the socket is an admin
     }
 
-    [Fact]
+    [RootFact]
     public async Task Bad_input_gets_a_clear_4xx()
     {
         var cases = new (string Body, string Expect)[]

@@ -18,7 +18,7 @@ public sealed class HubTests : RunningAgent
         .AddJsonProtocol(o => o.PayloadSerializerOptions.Converters.Add(new JsonStringEnumConverter()))
         .Build();
 
-    [Fact]
+    [RootFact]
     public async Task Subscribers_get_a_snapshot_then_the_changes_with_commands_as_data()
     {
         await using var hub = Connect(Agent.AdminKey);
@@ -70,7 +70,7 @@ public sealed class HubTests : RunningAgent
         Assert.Equal([ContainerEventKind.Started, ContainerEventKind.Stopping, ContainerEventKind.Stopped, ContainerEventKind.Removed], kinds);
     }
 
-    [Fact]
+    [RootFact]
     public async Task Exec_streams_both_ways_with_a_terminal()
     {
         await using var hub = Connect(Agent.AdminKey);
@@ -110,7 +110,7 @@ public sealed class HubTests : RunningAgent
         await hub.InvokeAsync(nameof(IAgentHub.RemoveContainer), "shell", true);
     }
 
-    [Fact]
+    [RootFact]
     public async Task The_hub_needs_a_key_and_enforces_its_scope()
     {
         await using var anonymous = Connect(null);

@@ -11,7 +11,7 @@ namespace Portal.Agent.Tests;
 [Trait("Requires", "root")]
 public sealed class ImageEndpointTests : RunningAgent
 {
-    [Fact]
+    [RootFact]
     public async Task Imports_an_archive_refuses_removing_an_image_in_use_then_removes_it()
     {
         var archive = new ByteArrayContent(DockerSaveArchive.Build("portal-test/hello:1"));
@@ -44,7 +44,7 @@ public sealed class ImageEndpointTests : RunningAgent
         Assert.Contains("ImageNotFound", await gone.Content.ReadAsStringAsync());
     }
 
-    [Fact]
+    [RootFact]
     public async Task A_bad_archive_and_a_read_key_are_refused_with_what_to_do()
     {
         var garbage = await Agent.Socket.PostAsync("api/images", new ByteArrayContent(Encoding.UTF8.GetBytes("this is not a tar archive")));

@@ -11,7 +11,7 @@ public sealed class RestFuzzTests : RunningAgent
 {
     private static readonly string[] Keys = ["image", "name", "runtimeType", "command", "entrypoint", "environment", "workingDirectory", "user", "tty", "openStdin", "limits", "labels", "memoryBytes", "cpus", "pidsLimit"];
 
-    [Fact]
+    [RootFact]
     public async Task Mutated_create_and_exec_bodies_never_crash_the_agent()
     {
         var random = new Random(20261129);

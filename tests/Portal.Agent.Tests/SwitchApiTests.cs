@@ -15,7 +15,7 @@ public sealed class SwitchApiTests : RunningAgent
 {
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web) { Converters = { new JsonStringEnumConverter() } };
 
-    [Fact]
+    [RootFact]
     public async Task Switches_are_listed_created_and_removed_over_REST_and_the_hub_with_clear_errors()
     {
         using var http = Agent.TcpWithKey(Agent.AdminKey!);

@@ -9,7 +9,7 @@ public sealed class ContainerSettingsTests(ComputeFixture fixture) : IClassFixtu
 {
     private IComputeHost Compute => fixture.Compute;
 
-    [Fact]
+    [RootFact]
     public async Task Limits_user_environment_and_working_directory_apply()
     {
         var created = await Compute.Containers.CreateContainerAsync(new ContainerCreateSpec
@@ -46,7 +46,7 @@ public sealed class ContainerSettingsTests(ComputeFixture fixture) : IClassFixtu
         }
     }
 
-    [Fact]
+    [RootFact]
     public async Task An_imported_image_runs_by_id_prefix_and_writes_stay_in_its_scratch_disk()
     {
         // A one-file image on top of busybox's binary: a plain rootfs tar, as `docker export` makes.

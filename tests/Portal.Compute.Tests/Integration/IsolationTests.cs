@@ -14,7 +14,7 @@ public sealed class IsolationTests(ComputeFixture fixture) : IClassFixture<Compu
     // SETUID 7, SETPCAP 8, NET_BIND_SERVICE 10, NET_RAW 13, SYS_CHROOT 18, MKNOD 27, AUDIT_WRITE 29, SETFCAP 31).
     private const ulong DockerDefaultCaps = 0x00000000a80425fb;
 
-    [Fact]
+    [RootFact]
     public async Task Security_defaults_hold_inside_the_container()
     {
         var info = await fixture.RunAsync("secure", "sleep", "300");
@@ -52,7 +52,7 @@ public sealed class IsolationTests(ComputeFixture fixture) : IClassFixture<Compu
         }
     }
 
-    [Fact]
+    [RootFact]
     public async Task A_fork_loop_stops_at_the_pids_limit_and_the_host_is_unaffected()
     {
         var created = await Compute.Containers.CreateContainerAsync(new ContainerCreateSpec
@@ -85,7 +85,7 @@ public sealed class IsolationTests(ComputeFixture fixture) : IClassFixture<Compu
         }
     }
 
-    [Fact]
+    [RootFact]
     public async Task A_process_inside_is_in_the_host_process_table_with_the_reported_host_pid()
     {
         var info = await fixture.RunAsync("visible", "sh", "-c", "exec sleep 3001");
@@ -117,7 +117,7 @@ public sealed class IsolationTests(ComputeFixture fixture) : IClassFixture<Compu
         }
     }
 
-    [Fact]
+    [RootFact]
     public async Task The_host_sees_a_process_isolated_container_marker_with_its_container_pid()
     {
         var info = await fixture.RunAsync("demo-process", "sh", "-c", "exec sleep 4242");
@@ -140,7 +140,7 @@ public sealed class IsolationTests(ComputeFixture fixture) : IClassFixture<Compu
         }
     }
 
-    [Fact]
+    [RootFact]
     public async Task Exec_with_a_terminal_runs_a_shell_and_resizes()
     {
         var info = await fixture.RunAsync("tty", "sleep", "300");

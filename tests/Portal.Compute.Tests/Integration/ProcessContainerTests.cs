@@ -9,7 +9,7 @@ public sealed class ProcessContainerTests(ComputeFixture fixture) : IClassFixtur
 {
     private IComputeHost Compute => fixture.Compute;
 
-    [Fact]
+    [RootFact]
     public async Task Create_start_exec_logs_stop_remove_round_trip()
     {
         var created = await Compute.Containers.CreateContainerAsync(new ContainerCreateSpec
@@ -45,7 +45,7 @@ public sealed class ProcessContainerTests(ComputeFixture fixture) : IClassFixtur
         Assert.False(Directory.Exists(Path.Combine(fixture.Options.StateRoot, "containers", created.Id)));
     }
 
-    [Fact]
+    [RootFact]
     public async Task Exit_code_of_the_first_process_comes_back_exactly()
     {
         var info = await fixture.RunAsync("exits42", "sh", "-c", "echo bye; exit 42");
@@ -57,7 +57,7 @@ public sealed class ProcessContainerTests(ComputeFixture fixture) : IClassFixtur
         await Compute.Containers.RemoveContainerAsync(info.Id);
     }
 
-    [Fact]
+    [RootFact]
     public async Task Stop_kills_a_process_that_ignores_SIGTERM_after_the_timeout()
     {
         // PID 1 of a PID namespace ignores SIGTERM unless it handles it.
@@ -68,7 +68,7 @@ public sealed class ProcessContainerTests(ComputeFixture fixture) : IClassFixtur
         await Compute.Containers.RemoveContainerAsync(info.Id);
     }
 
-    [Fact]
+    [RootFact]
     public async Task A_container_with_a_terminal_runs_and_logs_its_output()
     {
         var created = await Compute.Containers.CreateContainerAsync(new ContainerCreateSpec { Name = "with-tty", Image = "busybox", Tty = true, Command = ["sh", "-c", "[ -t 1 ] && echo on a terminal; echo $TERM; sleep 0.5; stty size; exit 9"] });
@@ -80,7 +80,7 @@ public sealed class ProcessContainerTests(ComputeFixture fixture) : IClassFixtur
         await Compute.Containers.RemoveContainerAsync(created.Id);
     }
 
-    [Fact]
+    [RootFact]
     public async Task Attaching_before_start_sees_all_output_and_feeds_stdin()
     {
         var created = await Compute.Containers.CreateContainerAsync(new ContainerCreateSpec { Name = "attached", Image = "busybox", OpenStdin = true, Command = ["sh", "-c", "echo ready; read line; echo got $line; exit 6"] });
@@ -101,7 +101,7 @@ public sealed class ProcessContainerTests(ComputeFixture fixture) : IClassFixtur
         await Compute.Containers.RemoveContainerAsync(created.Id);
     }
 
-    [Fact]
+    [RootFact]
     public async Task Closing_stdin_ends_a_process_that_reads_to_the_end_and_the_terminal_resizes()
     {
         var cat = await Compute.Containers.CreateContainerAsync(new ContainerCreateSpec { Name = "cat", Image = "busybox", OpenStdin = true, Command = ["cat"] });
@@ -132,7 +132,7 @@ public sealed class ProcessContainerTests(ComputeFixture fixture) : IClassFixtur
         await Compute.Containers.RemoveContainerAsync(cat.Id);
     }
 
-    [Fact]
+    [RootFact]
     public async Task A_restarted_container_keeps_what_it_wrote()
     {
         var info = await fixture.RunAsync("keeps", "sleep", "300");

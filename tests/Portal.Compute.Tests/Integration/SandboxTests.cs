@@ -6,10 +6,9 @@ namespace Portal.Compute.Tests.Integration;
 [Trait("Requires", "root")]
 public sealed class SandboxTests
 {
-    [Fact]
+    [RootFact]
     public void A_sandbox_whose_process_is_gone_is_cleaned_and_a_live_one_is_kept()
     {
-        TestSandbox.RequireRoot();
         var live = new TestSandbox("portal-sbtest");
         var stale = "portal-sbtest-" + Guid.NewGuid().ToString("N")[..8];
         var cgroup = $"/sys/fs/cgroup/pids/{stale}";

@@ -1,0 +1,90 @@
+using Microsoft.Extensions.Options;
+using Portal.Agent.Auth;
+using Portal.Compute;
+using Portal.Contracts.Hub;
+
+namespace Portal.Agent.Tests.Auth;
+
+/// <summary>The key store alone (unit tier): keys are hashes in a 0600 file, revoked and rotated secrets stop at once, hostile tokens are refused.</summary>
+public sealed class ApiKeyStoreTests : IDisposable
+{
+    private readonly string _root = Directory.CreateTempSubdirectory("portal-keys-").FullName;
+
+    private ApiKeyStore Open() => new(Options.Create(new ComputeOptions { StateRoot = _root }));
+
+    private string KeyFile => Path.Combine(_root, "agent", "api-keys.json");
+
+    [Fact]
+    public async Task A_created_key_validates_with_its_scope_and_only_its_hash_is_stored()
+    {
+        var store = Open();
+        Assert.True(store.IsEmpty);
+        var created = await store.CreateAsync("ci", ApiScope.Operate);
+
+        Assert.StartsWith("pk_" + created.Key.Id + "_", created.Secret);
+        Assert.Equal(ApiScope.Operate, store.Validate(created.Secret)?.Scope);
+        var secret = created.Secret.Split('_', 3)[2];
+        Assert.DoesNotContain(secret, File.ReadAllText(KeyFile));
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(KeyFile));
+
+        // Another agent process (a restart) reads the same keys.
+        Assert.Equal("ci", Open().Validate(created.Secret)?.Name);
+    }
+
+    [Fact]
+    public async Task Rotation_and_revocation_take_effect_at_once()
+    {
+        var store = Open();
+        var created = await store.CreateAsync("portal", ApiScope.Admin);
+        var rotated = await store.RotateAsync(created.Key.Id);
+        Assert.Null(store.Validate(created.Secret));
+        Assert.NotNull(store.Validate(rotated.Secret));
+        Assert.NotNull(rotated.Key.RotatedAt);
+
+        var revoked = await store.RevokeAsync(created.Key.Id);
+        Assert.NotNull(revoked.RevokedAt);
+        Assert.Null(store.Validate(rotated.Secret));
+        Assert.Null(Open().Validate(rotated.Secret));
+        var again = await Assert.ThrowsAsync<ComputeException>(() => store.RotateAsync(created.Key.Id));
+        Assert.Contains("No active API key", again.Message);
+    }
+
+    [Theory]
+    [InlineData("")]
+    [InlineData("   ")]
+    [InlineData("pk_")]
+    [InlineData("pk__")]
+    [InlineData("Bearer pk_12345678_abcdefghijklmnopqrstuvwxyz")]
+    [InlineData("pk_1234567_abcdefghijklmnopqrstuvwxyz")]
+    [InlineData("pk_12345678_short")]
+    [InlineData("xk_12345678_abcdefghijklmnopqrstuvwxyz")]
+    [InlineData("pk_zzzzzzzz_abcdefghijklmnopqrstuvwxyz")]
+    public async Task Malformed_or_unknown_tokens_are_refused(string token)
+    {
+        var store = Open();
+        await store.CreateAsync("someone", ApiScope.Read);
+        Assert.Null(store.Validate(token));
+    }
+
+    [Fact]
+    public async Task A_guessed_secret_for_a_real_key_id_is_refused()
+    {
+        var store = Open();
+        var created = await store.CreateAsync("someone", ApiScope.Read);
+        Assert.Null(store.Validate($"pk_{created.Key.Id}_{new string('A', 43)}"));
+        Assert.Null(store.Validate(created.Secret + "x"));
+    }
+
+    [Fact]
+    public async Task Bad_names_and_scopes_are_refused_and_nothing_is_written()
+    {
+        var store = Open();
+        Assert.Equal(ComputeErrorCode.InvalidArgument, (await Assert.ThrowsAsync<ComputeException>(() => store.CreateAsync(" ", ApiScope.Read))).Code);
+        Assert.Equal(ComputeErrorCode.InvalidArgument, (await Assert.ThrowsAsync<ComputeException>(() => store.CreateAsync(new string('n', 101), ApiScope.Read))).Code);
+        Assert.Equal(ComputeErrorCode.InvalidArgument, (await Assert.ThrowsAsync<ComputeException>(() => store.CreateAsync("x", (ApiScope)42))).Code);
+        Assert.False(File.Exists(KeyFile));
+        Assert.True(store.IsEmpty);
+    }
+
+    public void Dispose() => Directory.Delete(_root, recursive: true);
+}
