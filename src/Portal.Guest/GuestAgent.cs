@@ -3,7 +3,7 @@ using Portal.Contracts.Guest;
 using Portal.Guest.Boot;
 using Portal.Guest.Wire;
 using Portal.Guest.Containers;
-using Portal.Guest.Native;
+using Portal.Shared.Native;
 using Portal.Guest.Processes;
 
 namespace Portal.Guest;

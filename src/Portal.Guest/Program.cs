@@ -2,7 +2,7 @@ using Portal.Guest;
 using Portal.Guest.Boot;
 using Portal.Guest.Wire;
 using Portal.Guest.Containers;
-using Portal.Guest.Native;
+using Portal.Shared.Native;
 using Portal.Guest.Processes;
 
 if (Environment.ProcessId != 1)

@@ -1,23 +1,24 @@
 using System.Diagnostics;
 using System.Text;
 using Portal.Contracts.Guest;
+using Portal.Tests.Shared;
 using Xunit.Abstractions;
 
 namespace Portal.Guest.Tests;
 
 /// <summary>
-/// The guest agent in a real VM (QEMU under TCG; needs root for mkfs/mount of the disks, as in CI). Two boots in all:
-/// the agent's end to end, and the same kernel booting a trivial busybox init, for the boot-time comparison.
+/// The guest agent in a real VM (QEMU under TCG). Needs root for mkfs/mount of the disks, as in CI; as another user
+/// both are skipped with <see cref="RootOnly.Reason"/>. Two boots in all: the agent's end to end, and the same kernel
+/// booting a trivial busybox init, for the boot-time comparison.
 /// </summary>
 public sealed class GuestVmTests(ITestOutputHelper output)
 {
     private static readonly TimeSpan Long = TimeSpan.FromSeconds(60);
 
-    [Fact]
+    [RootFact]
     [Trait("Requires", "root")]
     public async Task Agent_boots_runs_execs_survives_a_reconnect_and_powers_off_RequiresRoot()
     {
-        RequireRoot();
         var (kernel, initramfs, version) = await GuestVm.BuildGuestAsync();
         await using var vm = new GuestVm();
         await vm.CreateDisksAsync();
@@ -130,11 +131,10 @@ public sealed class GuestVmTests(ITestOutputHelper output)
         }
     }
 
-    [Fact]
+    [RootFact]
     [Trait("Requires", "root")]
     public async Task Baseline_the_same_kernel_boots_a_trivial_init_RequiresRoot()
     {
-        RequireRoot();
         var (kernel, _, _) = await GuestVm.BuildGuestAsync();
         await using var vm = new GuestVm();
         var tree = Path.Combine(vm.Directory, "tree");
@@ -178,12 +178,4 @@ public sealed class GuestVmTests(ITestOutputHelper output)
     }
 
     private static GuestProcessSpec Spec(params string[] args) => new() { Args = args, Env = [], Cwd = "/" };
-
-    private static void RequireRoot()
-    {
-        if (Environment.UserName != "root")
-        {
-            throw new InvalidOperationException("This test boots a VM from disks it builds with mkfs and checks with mount: run it as root (CI does).");
-        }
-    }
 }

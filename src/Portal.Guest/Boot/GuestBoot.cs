@@ -1,5 +1,5 @@
 using Portal.Contracts.Guest;
-using Portal.Guest.Native;
+using Portal.Shared.Native;
 
 namespace Portal.Guest.Boot;
 

@@ -1,5 +1,5 @@
 using System.Text;
-using Portal.Guest.Native;
+using Portal.Shared.Native;
 
 namespace Portal.Guest.Boot;
 

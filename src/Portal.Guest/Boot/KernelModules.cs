@@ -1,4 +1,4 @@
-using Portal.Guest.Native;
+using Portal.Shared.Native;
 
 namespace Portal.Guest.Boot;
 

@@ -1,7 +1,7 @@
 using System.Text;
 using Portal.Contracts.Guest;
 using Portal.Guest.Boot;
-using Portal.Guest.Native;
+using Portal.Shared.Native;
 
 namespace Portal.Guest.Containers;
 

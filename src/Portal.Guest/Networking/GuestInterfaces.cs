@@ -2,7 +2,7 @@ using System.Buffers.Binary;
 using System.Net;
 using System.Text;
 using Portal.Contracts.Guest;
-using Portal.Guest.Native;
+using Portal.Shared.Native;
 
 namespace Portal.Guest.Networking;
 

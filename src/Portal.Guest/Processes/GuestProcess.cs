@@ -1,5 +1,5 @@
 using System.Threading.Channels;
-using Portal.Guest.Native;
+using Portal.Shared.Native;
 
 namespace Portal.Guest.Processes;
 

@@ -3,7 +3,7 @@ using Portal.Contracts.Guest;
 using Portal.Guest.Boot;
 using Portal.Guest.Wire;
 using Portal.Guest.Containers;
-using Portal.Guest.Native;
+using Portal.Shared.Native;
 
 namespace Portal.Guest.Processes;
 
@@ -347,8 +347,7 @@ internal sealed class ProcessSupervisor
                 continue;
             }
 
-            var signal = status & 0x7f;
-            var code = signal == 0 ? (status >> 8) & 0xff : 128 + signal;
+            var code = Libc.ExitCode(status);
             GuestProcess? process;
             lock (_gate)
             {

@@ -1,5 +1,5 @@
 using Portal.Guest.Boot;
-using Portal.Guest.Native;
+using Portal.Shared.Native;
 
 namespace Portal.Guest.Wire;
 

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Microsoft.Win32.SafeHandles;
 using Portal.Compute.Linux;
+using Portal.Shared.Native;
 
 namespace Portal.Compute.Linux.ProcessIsolation;
 
@@ -64,16 +65,17 @@ internal sealed class Conmon
             args.Add("-i");
         }
 
-        var (readFd, writeFd) = NativeSpawn.Pipe();
+        var (readFd, writeFd) = Native.Pipe();
         using var reader = new SafeFileHandle(readFd, ownsHandle: true);
         int pid;
         try
         {
-            pid = NativeSpawn.Spawn(
+            pid = PosixSpawn.Spawn(
                 _conmonPath,
                 args,
                 ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "_OCI_SYNCPIPE=3"],
-                [new NativeSpawn.ChildFile(0, Path: "/dev/null"), new NativeSpawn.ChildFile(1, Path: "/dev/null"), new NativeSpawn.ChildFile(2, Path: "/dev/null"), new NativeSpawn.ChildFile(3, ParentFd: writeFd)]);
+                [new SpawnFile(0, Path: "/dev/null"), new SpawnFile(1, Path: "/dev/null"), new SpawnFile(2, Path: "/dev/null"), new SpawnFile(3, ParentFd: writeFd)],
+                newSession: false);
         }
         finally
         {
@@ -81,7 +83,7 @@ internal sealed class Conmon
         }
 
         // The process we spawned forks the real monitor and exits at once; reap it.
-        var parentExit = NativeSpawn.WaitAsync(pid);
+        var parentExit = ChildReaper.WaitAsync(pid);
         await using var stream = new FileStream(reader, FileAccess.Read, 1);
         var message = await ReadMessageAsync(stream, ct).ConfigureAwait(false);
         await parentExit.ConfigureAwait(false);

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Portal.Compute.Containers;
 using Portal.Compute.Linux;
+using Portal.Shared.Native;
 
 namespace Portal.Compute.Linux.ProcessIsolation;
 
@@ -67,9 +68,9 @@ internal static class OciExec
         try
         {
             pty.Resize(spec.Columns, spec.Rows);
-            var files = Enumerable.Range(0, 3).Select(fd => new NativeSpawn.ChildFile(fd, Path: pty.SlavePath)).ToList();
-            var pid = NativeSpawn.Spawn(runtime.Path, [runtime.Path, .. args], ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"], files, newSession: true);
-            return new TerminalProcess(pty, NativeSpawn.WaitAsync(pid), specPath);
+            var files = Enumerable.Range(0, 3).Select(fd => new SpawnFile(fd, Path: pty.SlavePath)).ToList();
+            var pid = PosixSpawn.Spawn(runtime.Path, [runtime.Path, .. args], ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"], files, newSession: true);
+            return new TerminalProcess(pty, ChildReaper.WaitAsync(pid), specPath);
         }
         catch
         {

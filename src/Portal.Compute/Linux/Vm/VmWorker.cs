@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Net.Sockets;
 using Microsoft.Win32.SafeHandles;
+using Portal.Shared.Native;
 
 namespace Portal.Compute.Linux.Vm;
 
@@ -86,7 +87,7 @@ internal sealed class VmWorker
         };
         argv.AddRange(QemuCommandLine.Build(launch.Spec));
         var env = new[] { "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "PORTAL_CGROUP_PROCS=" + string.Join(' ', launch.CgroupProcsFiles) };
-        var files = new List<NativeSpawn.ChildFile>
+        var files = new List<SpawnFile>
         {
             new(0, Path: "/dev/null", Flags: Native.O_RDONLY),
             new(1, ParentFd: Fd(console)),
@@ -101,7 +102,7 @@ internal sealed class VmWorker
             files.Add(new(QemuCommandLine.TapFd, ParentFd: Fd(tap)));
         }
 
-        var pid = NativeSpawn.Spawn("/bin/sh", argv, env, files, newSession: true);
+        var pid = PosixSpawn.Spawn("/bin/sh", argv, env, files, newSession: true);
         WritePidFile(Path.Combine(dir, PidFileName), pid);
         return new VmWorker(launch.Spec.ContainerId, pid, ReapAsync(pid));
     }
@@ -171,7 +172,7 @@ internal sealed class VmWorker
         File.Move(temp, path, overwrite: true);
     }
 
-    private static async Task<int?> ReapAsync(int pid) => await NativeSpawn.WaitAsync(pid).ConfigureAwait(false) is var code and >= 0 ? code : null;
+    private static async Task<int?> ReapAsync(int pid) => await ChildReaper.WaitAsync(pid).ConfigureAwait(false) is var code and >= 0 ? code : null;
 
     private static async Task<int?> PollAsync(int pid, string containerId)
     {

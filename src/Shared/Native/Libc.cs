@@ -1,33 +1,36 @@
 using System.Runtime.InteropServices;
 
-namespace Portal.Guest.Native;
+namespace Portal.Shared.Native;
 
-/// <summary>The libc calls the guest agent needs (linked directly: see DirectPInvoke in the project).</summary>
-internal static unsafe partial class Libc
+/// <summary>
+/// The libc calls both the host's Linux drivers and the guest agent make. This folder is source linked into both
+/// projects (not a library), so the NativeAOT guest stays a single dependency-free binary and LibraryImport generates
+/// the marshalling in each. A side adds the calls only it makes: the guest in a partial part of this class, the host in
+/// <c>Portal.Compute.Linux.Native</c>, which derives from it because that name is used across the compute library.
+/// </summary>
+internal abstract unsafe partial class Libc
 {
-    private const string Lib = "libc";
+    private protected const string Lib = "libc";
 
-    public const int O_RDONLY = 0;
-    public const int O_WRONLY = 1;
-    public const int O_RDWR = 2;
+    public const int O_RDONLY = 0x0;
+    public const int O_WRONLY = 0x1;
+    public const int O_RDWR = 0x2;
+    public const int O_CREAT = 0x40;
     public const int O_NOCTTY = 0x100;
+    public const int O_TRUNC = 0x200;
     public const int O_NONBLOCK = 0x800;
     public const int O_DIRECTORY = 0x10000;
     public const int O_CLOEXEC = 0x80000;
 
+    public const int ENOENT = 2;
+    public const int ESRCH = 3;
     public const int EINTR = 4;
     public const int EIO = 5;
-    public const int ENOENT = 2;
     public const int ECHILD = 10;
     public const int EAGAIN = 11;
     public const int EBUSY = 16;
     public const int EEXIST = 17;
-
-    public const short POLLIN = 0x1;
-    public const short POLLOUT = 0x4;
-    public const short POLLERR = 0x8;
-    public const short POLLHUP = 0x10;
-    public const short POLLNVAL = 0x20;
+    public const int EINVAL = 22;
 
     public const ulong MS_RDONLY = 1;
     public const ulong MS_NOSUID = 2;
@@ -48,25 +51,6 @@ internal static unsafe partial class Libc
     public const nuint TIOCGPTN = 0x80045430;
     public const nuint TIOCSPTLCK = 0x40045431;
 
-    public const int SIGKILL = 9;
-    public const int SIGTERM = 15;
-
-    public const int RB_POWER_OFF = 0x4321fedc;
-    public const int RB_AUTOBOOT = 0x01234567;
-
-    public const long SYS_setgroups = 116;
-    public const long SYS_setresuid = 117;
-    public const long SYS_setresgid = 119;
-    public const long SYS_finit_module = 313;
-
-    [StructLayout(LayoutKind.Sequential)]
-    public struct PollFd
-    {
-        public int Fd;
-        public short Events;
-        public short Revents;
-    }
-
     [StructLayout(LayoutKind.Sequential)]
     public struct WinSize
     {
@@ -76,6 +60,10 @@ internal static unsafe partial class Libc
         public ushort YPixel;
     }
 
+    private protected Libc()
+    {
+    }
+
     [LibraryImport(Lib, SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     public static partial int open(string path, int flags, int mode);
 
@@ -83,13 +71,10 @@ internal static unsafe partial class Libc
     public static partial int close(int fd);
 
     [LibraryImport(Lib, SetLastError = true)]
-    public static partial nint read(int fd, byte* buf, nuint count);
+    public static partial nint read(int fd, void* buf, nuint count);
 
     [LibraryImport(Lib, SetLastError = true)]
-    public static partial nint write(int fd, byte* buf, nuint count);
-
-    [LibraryImport(Lib, SetLastError = true)]
-    public static partial int poll(PollFd* fds, nuint nfds, int timeout);
+    public static partial nint write(int fd, void* buf, nuint count);
 
     [LibraryImport(Lib, SetLastError = true)]
     public static partial int pipe2(int* fds, int flags);
@@ -97,56 +82,17 @@ internal static unsafe partial class Libc
     [LibraryImport(Lib, SetLastError = true)]
     public static partial int ioctl(int fd, nuint request, void* arg);
 
-    public const int AF_INET = 2;
-    public const int SOCK_DGRAM = 2;
-    public const int SOCK_CLOEXEC = 0x80000;
-
-    [LibraryImport(Lib, SetLastError = true)]
-    public static partial int socket(int domain, int type, int protocol);
-
     [LibraryImport(Lib, SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     public static partial int mount(string? source, string target, string? fstype, ulong flags, string? data);
 
     [LibraryImport(Lib, SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     public static partial int umount2(string target, int flags);
 
-    [LibraryImport(Lib, SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
-    public static partial int mknod(string path, uint mode, ulong dev);
-
-    [LibraryImport(Lib, SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
-    public static partial int chown(string path, uint owner, uint group);
-
-    [LibraryImport(Lib, SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
-    public static partial int chroot(string path);
-
-    [LibraryImport(Lib, SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
-    public static partial int chdir(string path);
-
-    [LibraryImport(Lib, SetLastError = true)]
-    public static partial int fchdir(int fd);
-
-    [LibraryImport(Lib, SetLastError = true)]
-    public static partial int sethostname(byte* name, nuint length);
-
     [LibraryImport(Lib, SetLastError = true)]
     public static partial int kill(int pid, int signal);
 
     [LibraryImport(Lib, SetLastError = true)]
     public static partial int waitpid(int pid, int* status, int options);
-
-    [LibraryImport(Lib, SetLastError = true)]
-    public static partial int reboot(int howto);
-
-    [LibraryImport(Lib)]
-    public static partial void sync();
-
-    [LibraryImport(Lib)]
-    private static partial nint signal(int signal, nint handler);
-
-    public static void IgnoreSigpipe() => signal(13, 1);
-
-    [LibraryImport(Lib, SetLastError = true)]
-    public static partial long syscall(long number, long a1, long a2, long a3);
 
     [LibraryImport(Lib)]
     public static partial int sigemptyset(void* set);
@@ -187,6 +133,9 @@ internal static unsafe partial class Libc
     [LibraryImport(Lib)]
     public static partial int posix_spawn(int* pid, byte* path, void* actions, void* attr, byte** argv, byte** envp);
 
+    [LibraryImport(Lib)]
+    public static partial int posix_spawnp(int* pid, byte* file, void* actions, void* attr, byte** argv, byte** envp);
+
     public static int LastError => Marshal.GetLastPInvokeError();
 
     public static string ErrorText(int errno) => $"{Marshal.GetPInvokeErrorMessage(errno)} (errno {errno})";
@@ -194,6 +143,13 @@ internal static unsafe partial class Libc
     public static IOException Fail(string what) => Fail(what, LastError);
 
     public static IOException Fail(string what, int errno) => new($"{what}: {ErrorText(errno)}", errno);
+
+    /// <summary>A waitpid status as a shell reports it: the exit code, or 128 + the signal that killed the process.</summary>
+    public static int ExitCode(int waitStatus)
+    {
+        var signal = waitStatus & 0x7f;
+        return signal == 0 ? (waitStatus >> 8) & 0xff : 128 + signal;
+    }
 
     /// <summary>Creates a pipe whose ends are close-on-exec (a dup2 onto a child's fd clears the flag there).</summary>
     public static (int Read, int Write) Pipe()
@@ -205,31 +161,5 @@ internal static unsafe partial class Libc
         }
 
         return (fds[0], fds[1]);
-    }
-
-    /// <summary>Writes all of a buffer to a blocking fd; false when the reader went away.</summary>
-    public static bool WriteAll(int fd, ReadOnlySpan<byte> data)
-    {
-        fixed (byte* p = data)
-        {
-            var done = 0;
-            while (done < data.Length)
-            {
-                var n = write(fd, p + done, (nuint)(data.Length - done));
-                if (n < 0)
-                {
-                    if (LastError == EINTR)
-                    {
-                        continue;
-                    }
-
-                    return false;
-                }
-
-                done += (int)n;
-            }
-        }
-
-        return true;
     }
 }
