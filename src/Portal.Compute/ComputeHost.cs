@@ -21,14 +21,14 @@ public sealed class ComputeHost : IComputeHost, IAsyncDisposable
     private readonly IAsyncDisposable? _network;
     private readonly HostFacts _facts;
 
-    private ComputeHost(ContainerService containers, ImageStore images, ISwitchService switches, IAsyncDisposable? network, HostFacts facts)
+    private ComputeHost(ContainerService containers, IImageService images, ISwitchService switches, IHostProcessView hostProcesses, IAsyncDisposable? network, HostFacts facts)
     {
         _containers = containers;
         _network = network;
         _facts = facts;
-        Images = new ImageService(images, containers);
+        Images = images;
         Switches = switches;
-        HostProcesses = new HostProcessView(containers.Store, containers.Runs);
+        HostProcesses = hostProcesses;
     }
 
     public IContainerService Containers => _containers;
@@ -108,10 +108,11 @@ public sealed class ComputeHost : IComputeHost, IAsyncDisposable
         var scratch = scratchDisks ?? new ScratchDisk(Path.Combine(options.StateRoot, "cache"), options.ScratchDiskBytes);
         var switchService = switches is null ? null : new SwitchService(switches, store, loggerFactory.CreateLogger<SwitchService>());
         var (switchView, network) = switchService is null ? NoNetwork() : (switchService, switchService);
-        var containers = new ContainerService(options, store, images, scratch, network, drivers, loggerFactory);
+        var runs = new ContainerRuns();
+        var containers = new ContainerService(options, store, runs, images, scratch, network, drivers, loggerFactory);
         await containers.InitializeAsync(ct).ConfigureAwait(false);
         facts ??= new HostFacts(new RuntimeChoice { Name = "none", Path = "", Version = "", Reason = "assembled without an OCI runtime probe" }, CgroupHost.Detect().Mode, null);
-        return new ComputeHost(containers, images, switchView, switchService, facts);
+        return new ComputeHost(containers, new ImageService(images, containers), switchView, new HostProcessView(store, runs), switchService, facts);
     }
 
     private static (ISwitchService, IContainerNetwork) NoNetwork()

@@ -32,12 +32,12 @@ public sealed class ContainerService : IContainerService, IAsyncDisposable
     private readonly ILogger _logger;
     private int _disposed;
 
-    public ContainerService(ComputeOptions options, ContainerStore store, ImageStore images, IScratchDiskFactory scratch,
+    public ContainerService(ComputeOptions options, ContainerStore store, ContainerRuns runs, ImageStore images, IScratchDiskFactory scratch,
         IContainerNetwork network, IEnumerable<IIsolationDriver> drivers, ILoggerFactory loggers)
     {
         _options = options;
         _store = store;
-        _runs = new ContainerRuns();
+        _runs = runs;
         _streams = new ContainerStreams(store, _runs);
         _images = images;
         _scratch = scratch;
@@ -49,12 +49,6 @@ public sealed class ContainerService : IContainerService, IAsyncDisposable
         _recovery = new ContainerRecovery(store, _runs, _drivers, network, _monitor, _members, loggers.CreateLogger<ContainerRecovery>());
         _logger = loggers.CreateLogger<ContainerService>();
     }
-
-    /// <summary>The records, for the host's process view.</summary>
-    public ContainerStore Store => _store;
-
-    /// <summary>The run state of every container, for the host's process view.</summary>
-    public ContainerRuns Runs => _runs;
 
     /// <summary>Loads persisted containers, re-adopts those still running, records the exits of those that ended, and cleans up what a crash left half made.</summary>
     public Task InitializeAsync(CancellationToken ct) => _recovery.RecoverAsync(ct);

@@ -44,11 +44,13 @@ public static class PortalBrowser
         try
         {
             await page.GotoAsync($"{portal.Url}/");
-            await page.WaitForURLAsync("**/account/login**");
+            // Wait for the address only: Blazor's enhanced navigation can change it without a new load event, and the
+            // locators below wait for their elements anyway (a busy machine once spent 90 s waiting for "load" here).
+            await page.WaitForURLAsync("**/account/login**", new() { WaitUntil = WaitUntilState.Commit });
             await page.Locator("#username").FillAsync("admin");
             await page.Locator("#password").FillAsync(portal.OneTimePassword!);
             await page.GetByRole(AriaRole.Button, new() { Name = "Sign in" }).ClickAsync();
-            await page.WaitForURLAsync("**/account/change-password**");
+            await page.WaitForURLAsync("**/account/change-password**", new() { WaitUntil = WaitUntilState.Commit });
             await page.Locator("#current").FillAsync(portal.OneTimePassword!);
             await page.Locator("#new").FillAsync(newPassword);
             await page.Locator("#confirm").FillAsync(newPassword);
