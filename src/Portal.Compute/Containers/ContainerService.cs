@@ -182,7 +182,7 @@ public sealed class ContainerService : IContainerService, IAsyncDisposable
             IContainer container;
             try
             {
-                using var network = await _network.AttachAsync(record, _store.List(), ct).ConfigureAwait(false);
+                var network = await _network.AttachAsync(record, _store.List(), ct).ConfigureAwait(false);
                 try
                 {
                     container = await _drivers.For(record.RuntimeType).StartAsync(_drivers.Context(record) with { ImageDiskPath = image.DiskPath, Network = network }, ct).ConfigureAwait(false);

@@ -1,4 +1,6 @@
 using System.Text;
+using Portal.Compute.Containers;
+using Portal.Contracts;
 
 namespace Portal.Compute.Networking;
 
@@ -8,6 +10,15 @@ namespace Portal.Compute.Networking;
 /// </summary>
 internal static class HostsFile
 {
+    /// <summary>The hosts file of <paramref name="self"/> on <paramref name="sw"/>: every other container on that switch that has an address.</summary>
+    public static string For(ContainerRecord self, SwitchRecord sw, IEnumerable<ContainerRecord> containers)
+    {
+        var others = sw.Type == SwitchType.None
+            ? []
+            : containers.Where(c => c.Id != self.Id && c.SwitchId == sw.Id && c.IpAddress is not null).Select(c => (c.Name, c.IpAddress!));
+        return Build(self.Name, sw.Type == SwitchType.None ? null : self.IpAddress, others);
+    }
+
     public static string Build(string selfName, string? selfAddress, IEnumerable<(string Name, string Address)> others)
     {
         var text = new StringBuilder();

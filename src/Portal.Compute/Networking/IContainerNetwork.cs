@@ -21,10 +21,10 @@ public interface IContainerNetwork
     /// </summary>
     NetworkReservation Reserve(string containerId, string? switchName, IReadOnlyList<PortMapping> ports, IReadOnlyList<ContainerRecord> others);
 
-    /// <summary>Before the driver starts a run: the run's hosts file and what the driver needs to join the switch, ports published (null: no network but loopback).</summary>
+    /// <summary>Before the driver starts a run: the run's hosts file and its place on the switch, from which the driver plumbs its own device; ports published (null: no network but loopback).</summary>
     Task<NetworkAttachment?> AttachAsync(ContainerRecord record, IReadOnlyList<ContainerRecord> all, CancellationToken ct);
 
-    /// <summary>After a run ended (or its start failed): ports closed, devices and hosts file gone. Idempotent.</summary>
+    /// <summary>After a run ended (or its start failed): ports closed, hosts file gone (the driver removed its device in its clean-up). Idempotent.</summary>
     Task DetachAsync(ContainerRecord record, CancellationToken ct);
 
     /// <summary>After the agent re-adopted a running container: its published ports listen again.</summary>
@@ -33,6 +33,6 @@ public interface IContainerNetwork
     /// <summary>A member of the container's switch came or went: rewrites its hosts file in place and returns the content (null: no switch).</summary>
     Task<string?> RewriteHostsAsync(ContainerRecord record, IReadOnlyList<ContainerRecord> all, CancellationToken ct);
 
-    /// <summary>Removes plumbing of containers that are not running (a crash or a reboot left it).</summary>
+    /// <summary>Sweeps devices, namespaces and hosts files of containers that are not running (a crash or a reboot left them).</summary>
     Task RemoveOrphansAsync(IReadOnlyCollection<string> runningIds, CancellationToken ct);
 }

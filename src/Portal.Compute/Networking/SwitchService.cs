@@ -6,7 +6,8 @@ namespace Portal.Compute.Networking;
 
 /// <summary>
 /// Virtual switches for callers (<see cref="ISwitchService"/>) and for the container lifecycle (<see cref="IContainerNetwork"/>),
-/// over the <see cref="SwitchManager"/> that owns bridges, addresses and the firewall table.
+/// over the <see cref="SwitchManager"/> that keeps switches, bridges and the firewall in step (addresses from
+/// <see cref="AddressAllocator"/>, ports from <see cref="PublishedPorts"/>).
 /// </summary>
 public sealed class SwitchService(SwitchManager switches, ContainerStore store, ILogger<SwitchService> logger) : ISwitchService, IContainerNetwork, IAsyncDisposable
 {
@@ -51,8 +52,8 @@ public sealed class SwitchService(SwitchManager switches, ContainerStore store, 
     public NetworkReservation Reserve(string containerId, string? switchName, IReadOnlyList<PortMapping> ports, IReadOnlyList<ContainerRecord> others)
     {
         var sw = switches.Resolve(switchName);
-        var checkedPorts = SwitchManager.ValidatePorts(sw, ports, others);
-        var (address, mac) = SwitchManager.Allocate(sw, containerId, others);
+        var checkedPorts = PublishedPorts.Validate(sw, ports, others);
+        var (address, mac) = AddressAllocator.Allocate(sw, containerId, others);
         return new NetworkReservation(sw.Id, sw.Name, address, mac, checkedPorts);
     }
 
@@ -61,25 +62,24 @@ public sealed class SwitchService(SwitchManager switches, ContainerStore store, 
         var attachment = await switches.AttachAsync(record, switches.HostsFor(record, all), ct).ConfigureAwait(false);
         try
         {
-            await switches.OpenPortsAsync(record).ConfigureAwait(false);
+            await switches.Ports.OpenAsync(record).ConfigureAwait(false);
         }
         catch
         {
-            attachment.Dispose();
-            await switches.DetachAsync(record, CancellationToken.None).ConfigureAwait(false);
+            await switches.DetachAsync(record).ConfigureAwait(false);
             throw;
         }
 
         return attachment;
     }
 
-    public Task DetachAsync(ContainerRecord record, CancellationToken ct) => switches.DetachAsync(record, ct);
+    public Task DetachAsync(ContainerRecord record, CancellationToken ct) => switches.DetachAsync(record);
 
     public async Task ResumeAsync(ContainerRecord record, CancellationToken ct)
     {
         try
         {
-            await switches.OpenPortsAsync(record).ConfigureAwait(false);
+            await switches.Ports.OpenAsync(record).ConfigureAwait(false);
         }
         catch (ComputeException e)
         {

@@ -7,7 +7,7 @@ using Portal.Tests.Shared;
 
 namespace Portal.Compute.Tests.Networking;
 
-/// <summary>Both drivers (runc/crun and QEMU) with virtual switches, in a private sandbox (own interface prefix, nftables table and address pool). Needs root.</summary>
+/// <summary>Both drivers (runc/crun and QEMU) with virtual switches, in a private sandbox (own interface prefix, nftables table and address pool). Needs root: as any other user it starts nothing (its tests are skipped).</summary>
 public sealed class NetworkFixture : VmFixture
 {
     protected override SwitchManager CreateSwitches() => new(Options.Networking, Options.StateRoot, Options.RunRoot, NullLogger.Instance);

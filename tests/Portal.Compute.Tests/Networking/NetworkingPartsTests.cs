@@ -51,10 +51,10 @@ public sealed class NetworkingPartsTests
     {
         var sw = Switch(SwitchType.Nat, "10.89.4.0/29");
         var taken = new[] { Record("a", sw, "10.89.4.2"), Record("b", sw, "10.89.4.4") };
-        Assert.Equal(("10.89.4.3", "02:ab:cd:ef:01:23"), SwitchManager.Allocate(sw, "abcdef0123456789", taken));
+        Assert.Equal(("10.89.4.3", "02:ab:cd:ef:01:23"), AddressAllocator.Allocate(sw, "abcdef0123456789", taken));
         var full = Enumerable.Range(2, 5).Select(i => Record($"c{i}", sw, $"10.89.4.{i}")).ToList();
-        Assert.Equal(ComputeErrorCode.SubnetOverlap, Assert.Throws<ComputeException>(() => SwitchManager.Allocate(sw, "abcdef0123456789", full)).Code);
-        Assert.Equal((null, null), SwitchManager.Allocate(SwitchManager.None, "abcdef0123456789", []));
+        Assert.Equal(ComputeErrorCode.SubnetOverlap, Assert.Throws<ComputeException>(() => AddressAllocator.Allocate(sw, "abcdef0123456789", full)).Code);
+        Assert.Equal((null, null), AddressAllocator.Allocate(SwitchCatalog.None, "abcdef0123456789", []));
     }
 
     [Fact]
@@ -62,15 +62,16 @@ public sealed class NetworkingPartsTests
     {
         var nat = Switch(SwitchType.Nat, "10.89.5.0/24");
         var web = Record("web", nat, "10.89.5.2") with { Ports = [new PortMapping { HostPort = 18080, ContainerPort = 80 }] };
-        var clash = Assert.Throws<ComputeException>(() => SwitchManager.ValidatePorts(nat, [new PortMapping { HostIp = "127.0.0.1", HostPort = 18080, ContainerPort = 81 }], [web]));
+        var clash = Assert.Throws<ComputeException>(() => PublishedPorts.Normalize(nat, [new PortMapping { HostIp = "127.0.0.1", HostPort = 18080, ContainerPort = 81 }], [web]));
         Assert.Equal(ComputeErrorCode.PortInUse, clash.Code);
         Assert.Contains("'web'", clash.Message);
-        Assert.Equal(ComputeErrorCode.InvalidArgument, Assert.Throws<ComputeException>(() => SwitchManager.ValidatePorts(Switch(SwitchType.Internal, "10.89.6.0/24"), [new PortMapping { ContainerPort = 80 }], [])).Code);
-        Assert.Equal(ComputeErrorCode.InvalidArgument, Assert.Throws<ComputeException>(() => SwitchManager.ValidatePorts(nat, [new PortMapping { ContainerPort = 53, Protocol = "udp" }], [])).Code);
-        Assert.Equal(ComputeErrorCode.InvalidArgument, Assert.Throws<ComputeException>(() => SwitchManager.ValidatePorts(nat, [new PortMapping { ContainerPort = 70000 }], [])).Code);
-        Assert.Equal(ComputeErrorCode.InvalidArgument, Assert.Throws<ComputeException>(() => SwitchManager.ValidatePorts(nat, [new PortMapping { HostIp = "::1", ContainerPort = 80 }], [])).Code);
+        Assert.Equal(ComputeErrorCode.InvalidArgument, Assert.Throws<ComputeException>(() => PublishedPorts.Normalize(Switch(SwitchType.Internal, "10.89.6.0/24"), [new PortMapping { ContainerPort = 80 }], [])).Code);
+        Assert.Equal(ComputeErrorCode.InvalidArgument, Assert.Throws<ComputeException>(() => PublishedPorts.Normalize(nat, [new PortMapping { ContainerPort = 53, Protocol = "udp" }], [])).Code);
+        Assert.Equal(ComputeErrorCode.InvalidArgument, Assert.Throws<ComputeException>(() => PublishedPorts.Normalize(nat, [new PortMapping { ContainerPort = 70000 }], [])).Code);
+        Assert.Equal(ComputeErrorCode.InvalidArgument, Assert.Throws<ComputeException>(() => PublishedPorts.Normalize(nat, [new PortMapping { HostIp = "::1", ContainerPort = 80 }], [])).Code);
 
-        var picked = SwitchManager.ValidatePorts(nat, [new PortMapping { HostIp = "127.0.0.1", ContainerPort = 80 }], [web]).Single();
+        // Binding 127.0.0.1 needs no root: port 0 gets its number at create.
+        var picked = PublishedPorts.Validate(nat, [new PortMapping { HostIp = "127.0.0.1", ContainerPort = 80 }], [web]).Single();
         Assert.InRange(picked.HostPort, 1, 65535); // port 0: a free one, chosen at create
         Assert.Equal("tcp", picked.Protocol);
     }
@@ -105,6 +106,46 @@ public sealed class NetworkingPartsTests
         var args = string.Join(' ', QemuCommandLine.Build(spec));
         Assert.Contains($"-netdev tap,id=net0,fd={QemuCommandLine.TapFd} -device virtio-net-pci,netdev=net0,mac=02:ab:cd:ef:01:23,romfile=", args);
         Assert.DoesNotContain("-netdev", string.Join(' ', QemuCommandLine.Build(spec with { MacAddress = null })));
+    }
+
+    [Fact]
+    public void Switches_resolve_by_name_alias_and_id_prefix_and_the_default_by_no_name()
+    {
+        var nat = Switch(SwitchType.Nat, "10.89.0.0/22") with { Name = "NAT", Id = "abcdef" + new string('0', 58) };
+        var lab = Switch(SwitchType.Internal, "10.89.8.0/24") with { Name = "lab", Id = "123456" + new string('0', 58) };
+        var catalog = new SwitchCatalog(new NetworkOptions(), null, [nat, lab], () => []);
+        Assert.Same(nat, catalog.Resolve(null));
+        Assert.Same(nat, catalog.Resolve("Virtual Switch"));
+        Assert.Same(lab, catalog.Resolve("LAB"));
+        Assert.Same(lab, catalog.Resolve("1234"));
+        Assert.Same(SwitchCatalog.None, catalog.Resolve("none"));
+        Assert.Equal(ComputeErrorCode.InvalidArgument, Assert.Throws<ComputeException>(() => catalog.Resolve("host")).Code);
+        Assert.Equal(ComputeErrorCode.SwitchNotFound, Assert.Throws<ComputeException>(() => catalog.Resolve("nonexistent")).Code);
+        Assert.Same(SwitchCatalog.None, catalog.SwitchOf(Record("old", SwitchCatalog.None, "x") with { SwitchId = null }));
+    }
+
+    [Fact]
+    public void A_new_switch_gets_a_free_subnet_and_overlaps_are_refused_before_anything_is_made()
+    {
+        var nat = Switch(SwitchType.Nat, "10.89.0.0/24") with { Name = "NAT" };
+        var catalog = new SwitchCatalog(new NetworkOptions(), null, [nat], () => [(Ipv4Subnet.Parse("10.89.1.0/24"), "eth9")]);
+        Assert.Equal("10.89.2.0/24", catalog.Plan(new SwitchCreateSpec { Name = "lab" }, new HashSet<string>()).Subnet);
+        Assert.Equal(ComputeErrorCode.SubnetOverlap, Assert.Throws<ComputeException>(() => catalog.Plan(new SwitchCreateSpec { Name = "x", Subnet = "10.89.0.0/16" }, new HashSet<string>())).Code);
+        Assert.Contains("eth9", Assert.Throws<ComputeException>(() => catalog.Plan(new SwitchCreateSpec { Name = "x", Subnet = "10.89.1.0/24" }, new HashSet<string>())).Message);
+        Assert.Equal(ComputeErrorCode.NameInUse, Assert.Throws<ComputeException>(() => catalog.Plan(new SwitchCreateSpec { Name = "nat" }, new HashSet<string>())).Code);
+        Assert.Equal(ComputeErrorCode.NameInUse, Assert.Throws<ComputeException>(() => catalog.Plan(new SwitchCreateSpec { Name = "bridge" }, new HashSet<string>())).Code);
+        Assert.Single(catalog.Records); // planning adds nothing
+    }
+
+    [Fact]
+    public void A_containers_hosts_file_lists_only_its_own_switch()
+    {
+        var lab = Switch(SwitchType.Internal, "10.89.8.0/24");
+        var other = Switch(SwitchType.Internal, "10.89.9.0/24");
+        var web = Record("web", lab, "10.89.8.2");
+        var text = HostsFile.For(web, lab, [web, Record("db", lab, "10.89.8.3"), Record("far", other, "10.89.9.2")]);
+        Assert.EndsWith("10.89.8.2\tweb\n10.89.8.3\tdb\n", text);
+        Assert.EndsWith("127.0.1.1\tweb\n", HostsFile.For(web, SwitchCatalog.None, [web]));
     }
 
     private static SwitchRecord Switch(SwitchType type, string subnet) => new() { Id = Guid.NewGuid().ToString("N"), Name = type.ToString(), Type = type, Subnet = subnet, CreatedAt = DateTimeOffset.UtcNow };

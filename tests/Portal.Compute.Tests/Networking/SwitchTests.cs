@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Sockets;
 using Portal.Compute.Networking;
 using Portal.Contracts;
+using Portal.Tests.Shared;
 
 namespace Portal.Compute.Tests.Networking;
 
@@ -12,7 +13,7 @@ public sealed class SwitchTests(NetworkFixture fixture) : IClassFixture<NetworkF
 {
     private IComputeHost Compute => fixture.Compute;
 
-    [Fact]
+    [RootFact]
     public async Task Containers_reach_each_other_by_address_and_name_private_switches_stay_apart_and_nothing_remains_as_root()
     {
         var lab = await Compute.Switches.CreateSwitchAsync(new SwitchCreateSpec { Name = "lab" });
@@ -73,7 +74,7 @@ public sealed class SwitchTests(NetworkFixture fixture) : IClassFixture<NetworkF
         Assert.Empty(fixture.NetworkLeftovers());
     }
 
-    [Fact]
+    [RootFact]
     public async Task Bad_input_gets_a_clear_error_and_changes_nothing_as_root()
     {
         var baseSwitch = await Compute.Switches.CreateSwitchAsync(new SwitchCreateSpec { Name = "base" });

@@ -1,4 +1,5 @@
 using Portal.Contracts;
+using Portal.Tests.Shared;
 
 namespace Portal.Compute.Tests.Networking;
 
@@ -12,7 +13,7 @@ public sealed class VmSwitchTests(NetworkFixture fixture) : IClassFixture<Networ
 {
     private IComputeHost Compute => fixture.Compute;
 
-    [Fact]
+    [RootFact]
     public async Task VMs_and_processes_reach_each_other_by_address_and_name_the_host_reaches_a_VM_port_and_conversion_keeps_the_address_as_root()
     {
         var port = Portal.Tests.Shared.FreeTcpPort.Next();

@@ -2,6 +2,7 @@ using System.Text;
 using Portal.Compute.Containers;
 using Portal.Compute.Linux.Vm;
 using Portal.Contracts;
+using Portal.Tests.Shared;
 
 namespace Portal.Compute.Tests.Vm;
 
@@ -12,7 +13,7 @@ public sealed class VmContainerTests(VmFixture fixture) : IClassFixture<VmFixtur
 {
     private IComputeHost Compute => fixture.Compute;
 
-    [Fact]
+    [RootFact]
     public async Task Runs_under_the_guest_kernel_with_output_and_exit_code_and_leaves_nothing_behind_as_root()
     {
         var started = await fixture.RunAsync("vm-uname", "sh", "-c", "uname -r; echo to-stderr >&2; printf partial; exit 3");
@@ -34,7 +35,7 @@ public sealed class VmContainerTests(VmFixture fixture) : IClassFixture<VmFixtur
         AssertNothingLeft(started.Id);
     }
 
-    [Fact]
+    [RootFact]
     public async Task Converts_Default_to_HyperV_and_back_keeping_what_each_phase_wrote_as_root()
     {
         var created = await Compute.Containers.CreateContainerAsync(new ContainerCreateSpec { Name = "convertible", Image = "busybox", Command = ["sh", "-c", "echo $1 >> /root/phases; cat /root/phases; uname -r", "sh", "phase"] });
@@ -77,7 +78,7 @@ public sealed class VmContainerTests(VmFixture fixture) : IClassFixture<VmFixtur
         AssertNothingLeft(created.Id);
     }
 
-    [Fact]
+    [RootFact]
     public async Task Hides_its_processes_from_the_host_execs_with_a_tty_reports_a_killed_worker_as_root()
     {
         var started = await fixture.RunAsync("vm-sleeper", "sleep", "3333");
@@ -116,7 +117,7 @@ public sealed class VmContainerTests(VmFixture fixture) : IClassFixture<VmFixtur
         AssertNothingLeft(id);
     }
 
-    [Fact]
+    [RootFact]
     public async Task Reports_a_guest_kernel_panic_as_stopped_with_the_panic_and_leaves_nothing_behind_as_root()
     {
         // sysrq 'c' crashes the guest kernel on purpose: only this container's VM goes down, and it says why.

@@ -53,6 +53,7 @@ internal sealed class ProcessIsolationDriver : IIsolationDriver, IOrphanCleaner,
         await CleanupAsync(context, ct).ConfigureAwait(false);
         try
         {
+            var netns = await ContainerVeth.PlugAsync(context.Network, dir, ct).ConfigureAwait(false);
             var rootfs = MountRoot(context, dir);
             var user = ContainerUser.Resolve(record.User, rootfs);
             var spec = OciSpecBuilder.Build(new OciSpecRequest
@@ -68,7 +69,7 @@ internal sealed class ProcessIsolationDriver : IIsolationDriver, IOrphanCleaner,
                 Limits = record.Limits,
                 DefaultPidsLimit = DefaultPidsLimit,
                 CgroupNamespace = Cgroups.Mode == CgroupMode.V2,
-                NetworkNamespacePath = context.Network?.NamespacePath,
+                NetworkNamespacePath = netns,
                 HostsPath = context.Network?.HostsPath,
             });
             await File.WriteAllTextAsync(Path.Combine(dir, "config.json"), spec.ToJsonString(), ct).ConfigureAwait(false);
@@ -138,6 +139,7 @@ internal sealed class ProcessIsolationDriver : IIsolationDriver, IOrphanCleaner,
     {
         var id = context.Record.Id;
         var dir = RunDirectory(id);
+        await ContainerVeth.UnplugAsync(dir, ct).ConfigureAwait(false);
         if (!Directory.Exists(dir) && !Directory.Exists(Path.Combine(SocketDirectory, id)))
         {
             return; // never started, or already clean: nothing for the runtime to forget either

@@ -95,9 +95,9 @@ internal sealed class VmContainer : IContainer, IAsyncDisposable
     }
 
     /// <summary>Mounts the disks in the guest and starts the container's first process.</summary>
-    public async Task StartFirstProcessAsync(Networking.NetworkAttachment? network, CancellationToken ct)
+    public async Task StartFirstProcessAsync(GuestNetwork? network, string? hosts, CancellationToken ct)
     {
-        if (network?.Guest is not null && _channel.Version < GuestProtocol.NetworkingVersion)
+        if (network is not null && _channel.Version < GuestProtocol.NetworkingVersion)
         {
             throw new ComputeException(ComputeErrorCode.RuntimeFailure, $"The guest agent of container '{_record.Name}' speaks protocol {_channel.Version}, which has no networking: rebuild the guest (deploy/guest/build), or connect the container to switch none.");
         }
@@ -116,8 +116,8 @@ internal sealed class VmContainer : IContainer, IAsyncDisposable
                 Tty = _record.Tty,
                 Stdin = _record.OpenStdin,
             },
-            Network = network?.Guest,
-            Hosts = network?.Hosts,
+            Network = network,
+            Hosts = hosts,
         };
         try
         {

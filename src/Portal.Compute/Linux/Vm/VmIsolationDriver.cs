@@ -1,6 +1,8 @@
 using System.Collections.Concurrent;
 using Microsoft.Extensions.Logging;
+using Microsoft.Win32.SafeHandles;
 using Portal.Compute.Containers;
+using Portal.Compute.Networking;
 using Portal.Contracts;
 
 namespace Portal.Compute.Linux.Vm;
@@ -11,6 +13,9 @@ namespace Portal.Compute.Linux.Vm;
 /// </summary>
 public sealed class VmIsolationDriver : IIsolationDriver, IOrphanCleaner, IDisposable
 {
+    /// <summary>In the run directory: the name of the tap this VM was given.</summary>
+    private const string TapFileName = "tap";
+
     private readonly VmOptions _options;
     private readonly CgroupHost _cgroups;
     private readonly string _qemuPath;
@@ -88,10 +93,19 @@ public sealed class VmIsolationDriver : IIsolationDriver, IOrphanCleaner, IDispo
         var memory = GuestMemoryBytes(record.Limits);
         var dir = RunDirectory(record.Id);
         var cgroup = VmCgroup.For(_cgroups.Mode, _options.CgroupParent, record.Id);
+        var port = context.Network?.Port;
+        SafeFileHandle? tap = null;
         try
         {
             var overhead = _options.WorkerOverheadBytes + (Accelerator.Accelerator == VmAccelerator.Tcg ? (long)_options.TcgTranslationCacheMiB << 20 : 0);
             cgroup.Create(_cgroups.Mode, memory + overhead, record.Limits.Cpus);
+            if (port is not null)
+            {
+                // The VM's own device: a tap on the switch's bridge, handed to the worker as fd 7 (QEMU stays unprivileged).
+                await context.Network!.Plumbing.RemoveLinkAsync(port.TapName, ct).ConfigureAwait(false); // whatever an earlier run left
+                tap = await context.Network.Plumbing.OpenTapAsync(port, ct).ConfigureAwait(false);
+            }
+
             var worker = VmWorker.Start(new VmWorker.Launch
             {
                 Spec = new VmWorkerSpec
@@ -105,7 +119,7 @@ public sealed class VmIsolationDriver : IIsolationDriver, IOrphanCleaner, IDispo
                     KernelPath = _options.KernelPath,
                     InitramfsPath = _options.InitramfsPath,
                     KernelParameters = _options.KernelParameters,
-                    MacAddress = context.Network?.Tap is null ? null : context.Network.Guest?.MacAddress,
+                    MacAddress = port?.MacAddress,
                 },
                 QemuPath = _qemuPath,
                 SetprivPath = _setprivPath,
@@ -115,18 +129,34 @@ public sealed class VmIsolationDriver : IIsolationDriver, IOrphanCleaner, IDispo
                 Uid = VmWorker.UidFor(record.Id, _options.WorkerUidBase),
                 Groups = Accelerator.Accelerator == VmAccelerator.Kvm && KvmGroup() is { } kvm ? [kvm] : [],
                 CgroupProcsFiles = cgroup.ProcsFiles,
-                Tap = context.Network?.Tap,
+                Tap = tap,
             });
+            if (port is not null)
+            {
+                // The clean-up finds the tap by this name even after an agent restart.
+                await File.WriteAllTextAsync(Path.Combine(dir, TapFileName), port.TapName, ct).ConfigureAwait(false);
+            }
+
             var container = await VmContainer.AttachAsync(record, worker, dir, context.LogPath, memory, _options, _options.BootTimeout, _logger, ct).ConfigureAwait(false);
             _live[record.Id] = container;
-            await container.StartFirstProcessAsync(context.Network, ct).ConfigureAwait(false);
+            await container.StartFirstProcessAsync(port?.ToGuest(), context.Network?.Hosts, ct).ConfigureAwait(false);
             _logger.LogInformation("Started VM-isolated container {Name} in worker {Pid} ({Accelerator})", record.Name, worker.Pid, Accelerator.Name);
             return container;
         }
         catch
         {
             await CleanupAsync(context, CancellationToken.None).ConfigureAwait(false);
+            if (port is not null)
+            {
+                await LinkPlumbing.Host.RemoveLinkAsync(port.TapName, CancellationToken.None).ConfigureAwait(false);
+            }
+
             throw;
+        }
+        finally
+        {
+            // The worker holds its own copy: the tap lives as long as the VM.
+            tap?.Dispose();
         }
     }
 
@@ -209,6 +239,13 @@ public sealed class VmIsolationDriver : IIsolationDriver, IOrphanCleaner, IDispo
         }
 
         await VmCgroup.For(_cgroups.Mode, _options.CgroupParent, id).RemoveAsync(ct).ConfigureAwait(false);
+        var tapFile = Path.Combine(dir, TapFileName);
+        if (File.Exists(tapFile))
+        {
+            // Not persistent, so it went with the worker; deleted by name for certainty, as before.
+            await LinkPlumbing.Host.RemoveLinkAsync((await File.ReadAllTextAsync(tapFile, ct).ConfigureAwait(false)).Trim(), ct).ConfigureAwait(false);
+        }
+
         if (Directory.Exists(dir))
         {
             Directory.Delete(dir, recursive: true);
