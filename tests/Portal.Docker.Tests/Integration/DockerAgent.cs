@@ -3,7 +3,7 @@ using System.Net.Sockets;
 using Docker.DotNet;
 using Portal.Tests.Shared;
 
-namespace Portal.Agent.Tests.Docker;
+namespace Portal.Docker.Tests.Integration;
 
 /// <summary>
 /// The real agent as a process with private state, serving the docker API on a temporary socket; the real docker
@@ -132,14 +132,23 @@ public sealed record CliResult(int ExitCode, string Stdout, string Stderr)
     public override string ToString() => $"exit {ExitCode}\nstdout: {Stdout}\nstderr: {Stderr}";
 }
 
-/// <summary>One agent for all tests of a class (starting one takes a few seconds).</summary>
+/// <summary>
+/// One agent for all tests of a class (starting one takes a few seconds). xunit builds class fixtures even when every
+/// test is skipped, so as any user but root this starts nothing (the tests are <see cref="RootFactAttribute"/>s).
+/// </summary>
 public sealed class DockerAgentFixture : IAsyncLifetime
 {
     private DockerAgent? _agent;
 
-    public DockerAgent Agent => _agent ?? throw new InvalidOperationException("The agent did not start.");
+    public DockerAgent Agent => _agent ?? throw new InvalidOperationException(RootOnly.IsRoot ? "The agent did not start." : RootOnly.Reason);
 
-    public async Task InitializeAsync() => _agent = await DockerAgent.StartAsync();
+    public async Task InitializeAsync()
+    {
+        if (RootOnly.IsRoot)
+        {
+            _agent = await DockerAgent.StartAsync();
+        }
+    }
 
     public async Task DisposeAsync()
     {

@@ -1,13 +1,13 @@
 using Docker.DotNet;
 using Docker.DotNet.Models;
 
-namespace Portal.Agent.Tests.Docker;
+namespace Portal.Docker.Tests.Integration;
 
 /// <summary>Docker.DotNet (the SDK .NET tools use) against the agent's docker socket.</summary>
 [Trait("Requires", "root")]
 public sealed class DockerDotNetTests(DockerAgentFixture fixture) : IClassFixture<DockerAgentFixture>
 {
-    [Fact]
+    [RootFact]
     public async Task The_sdk_creates_starts_waits_reads_logs_execs_and_removes()
     {
         using var client = fixture.Agent.CreateClient();

@@ -3,7 +3,7 @@ using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 
-namespace Portal.Agent.Tests.Docker;
+namespace Portal.Docker.Tests.Integration;
 
 /// <summary>
 /// Bad input never breaks the engine: random and mutated create and exec bodies (wrong types, huge strings, deep
@@ -18,7 +18,7 @@ public sealed class DockerFuzzTests(DockerAgentFixture fixture) : IClassFixture<
 
     private DockerAgent Agent => fixture.Agent;
 
-    [Fact]
+    [RootFact]
     public async Task Create_bodies_get_a_4xx_with_a_message_never_a_5xx()
     {
         var random = new Random(Seed);
@@ -46,7 +46,7 @@ public sealed class DockerFuzzTests(DockerAgentFixture fixture) : IClassFixture<
         Assert.True(failures.Count == 0, string.Join("\n", failures.Take(20)));
     }
 
-    [Fact]
+    [RootFact]
     public async Task Exec_bodies_get_a_4xx_with_a_message_never_a_5xx()
     {
         var name = "fuzz-exec-" + Guid.NewGuid().ToString("N")[..8];

@@ -1,6 +1,6 @@
 using System.Text.Json;
 
-namespace Portal.Agent.Tests.Docker;
+namespace Portal.Docker.Tests.Integration;
 
 /// <summary>The real docker CLI (28.x, client only) against the agent's docker socket.</summary>
 [Trait("Requires", "root")]
@@ -8,7 +8,7 @@ public sealed class DockerCliTests(DockerAgentFixture fixture) : IClassFixture<D
 {
     private DockerAgent Agent => fixture.Agent;
 
-    [Fact]
+    [RootFact]
     public async Task Version_and_info_describe_this_engine_and_its_isolations()
     {
         var version = await Agent.DockerAsync("version", "--format", "{{.Server.APIVersion}} {{.Server.Os}}");
@@ -30,7 +30,7 @@ public sealed class DockerCliTests(DockerAgentFixture fixture) : IClassFixture<D
         Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.GroupWrite, mode);
     }
 
-    [Fact]
+    [RootFact]
     public async Task Run_rm_prints_the_output_and_propagates_the_exit_code()
     {
         var hi = await Agent.DockerAsync("run", "--rm", "--isolation=process", "busybox", "echo", "hi");
@@ -51,7 +51,7 @@ public sealed class DockerCliTests(DockerAgentFixture fixture) : IClassFixture<D
         Assert.DoesNotContain("exit 3", all.Stdout);
     }
 
-    [Fact]
+    [RootFact]
     public async Task Run_it_is_interactive_through_a_pty()
     {
         var session = await Agent.UnderPtyAsync(
@@ -64,7 +64,7 @@ public sealed class DockerCliTests(DockerAgentFixture fixture) : IClassFixture<D
         Assert.Contains("/dev/", session.Stdout);
     }
 
-    [Fact]
+    [RootFact]
     public async Task A_detached_container_can_be_listed_inspected_execed_logged_topped_and_removed()
     {
         var name = "web-" + Guid.NewGuid().ToString("N")[..8];
@@ -130,7 +130,7 @@ public sealed class DockerCliTests(DockerAgentFixture fixture) : IClassFixture<D
         Assert.Contains("No such", gone.Stderr, StringComparison.OrdinalIgnoreCase);
     }
 
-    [Fact]
+    [RootFact]
     public async Task Rm_f_kills_a_running_container_and_ps_shows_both_states()
     {
         var running = "run-" + Guid.NewGuid().ToString("N")[..8];
@@ -154,7 +154,7 @@ public sealed class DockerCliTests(DockerAgentFixture fixture) : IClassFixture<D
         Assert.DoesNotContain(done, after.Stdout);
     }
 
-    [Fact]
+    [RootFact]
     public async Task Isolation_hyperv_is_passed_through_and_unknown_isolations_are_refused()
     {
         // VM isolation: the container runs in its own VM (the guest kernel answers uname).
@@ -168,7 +168,7 @@ public sealed class DockerCliTests(DockerAgentFixture fixture) : IClassFixture<D
         Assert.Contains("invalid isolation", bogus.Stderr);
     }
 
-    [Fact]
+    [RootFact]
     public async Task Load_a_docker_save_archive_then_tag_list_and_remove_it()
     {
         var repo = "loaded-" + Guid.NewGuid().ToString("N")[..8];
@@ -204,7 +204,7 @@ public sealed class DockerCliTests(DockerAgentFixture fixture) : IClassFixture<D
         Assert.DoesNotContain(repo, after.Stdout);
     }
 
-    [Fact]
+    [RootFact]
     public async Task Unknown_images_and_unsupported_commands_fail_clearly()
     {
         var missing = await Agent.DockerAsync("run", "--rm", "no-such-image-here:1", "true");
@@ -216,7 +216,7 @@ public sealed class DockerCliTests(DockerAgentFixture fixture) : IClassFixture<D
         Assert.Contains("not supported by this engine", volumes.Stderr);
     }
 
-    [Fact]
+    [RootFact]
     public async Task Networks_are_virtual_switches_with_names_published_ports_and_clear_conflicts()
     {
         var created = await Agent.DockerAsync("network", "create", "lab-net");
