@@ -107,7 +107,12 @@ internal static class UpgradeBodyRewriter
                         break; // need the rest of the head
                     }
 
-                    var request = Head.Parse(Encoding.Latin1.GetString(rest.Slice(0, length)));
+                    if (Head.Parse(Encoding.Latin1.GetString(rest.Slice(0, length))) is not { } request)
+                    {
+                        mode = Mode.Passthrough; // only line breaks, no request line: Kestrel answers it
+                        continue;
+                    }
+
                     var afterHead = rest.GetPosition(length);
                     state.UpgradeRequested |= request.Upgrade;
                     if (request.Upgrade && request.ContentLength is > 0 and <= MaxLiftedBodyBytes && !request.Chunked)
@@ -280,9 +285,15 @@ internal static class UpgradeBodyRewriter
 
     private sealed record Head(string RequestLine, IReadOnlyList<string> Headers, bool Upgrade, long? ContentLength, bool Chunked)
     {
-        public static Head Parse(string text)
+        /// <summary>The head's request line and headers; null when it has no request line (a client may send only line breaks).</summary>
+        public static Head? Parse(string text)
         {
             var lines = text.Split('\n').Select(l => l.TrimEnd('\r')).Where(l => l.Length > 0).ToArray();
+            if (lines.Length == 0)
+            {
+                return null;
+            }
+
             var upgrade = false;
             var chunked = false;
             long? length = null;
