@@ -2,9 +2,9 @@ using System.Text.Json.Serialization;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.SignalR;
 using Portal.Agent.Auth;
-using Portal.Agent.Docker;
 using Portal.Agent.Hub;
 using Portal.Compute;
+using Portal.Docker;
 
 namespace Portal.Agent;
 
@@ -17,7 +17,7 @@ public static class AgentServices
         builder.Services.AddSingleton<ComputeHostService>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<ComputeHostService>());
         builder.Services.AddSingleton<IComputeHost>(sp => sp.GetRequiredService<ComputeHostService>());
-        builder.Services.AddDockerApi(builder.Configuration);
+        builder.Services.AddDockerApi(builder.Configuration, sp => new DockerCompute(sp.GetRequiredService<IComputeHost>(), sp.GetRequiredService<ComputeHostService>().Ready));
         builder.Services.AddSingleton<ApiKeyStore>();
         builder.Services.AddHostedService<ApiKeyBootstrap>();
         builder.Services.AddSingleton<ContainerFeed>();

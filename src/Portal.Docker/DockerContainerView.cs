@@ -1,0 +1,104 @@
+using Portal.Contracts;
+
+namespace Portal.Docker;
+
+/// <summary>A container as docker shows it: list rows and the inspect document.</summary>
+internal static class DockerContainerView
+{
+    public static IReadOnlyDictionary<string, string> UserLabels(ContainerInfo c) =>
+        c.Labels.Where(l => !l.Key.StartsWith("io.portal.docker.", StringComparison.Ordinal)).ToDictionary(l => l.Key, l => l.Value);
+
+    public static bool AutoRemove(ContainerInfo c) => c.Labels.TryGetValue(DockerEngine.AutoRemoveLabel, out var v) && v == "true";
+
+    public static DockerContainerSummary Summary(ContainerInfo c, DateTimeOffset now)
+    {
+        var labels = new Dictionary<string, string>(UserLabels(c)) { [DockerEngine.IsolationLabel] = DockerEngine.IsolationName(c.RuntimeType) };
+        return new DockerContainerSummary
+        {
+            Id = c.Id,
+            Names = ["/" + c.Name],
+            Image = c.Image,
+            ImageID = c.ImageId,
+            Command = DockerFormat.CommandLine(c.Command),
+            Created = c.CreatedAt.ToUnixTimeSeconds(),
+            Labels = labels,
+            State = DockerFormat.State(c.State),
+            Status = DockerFormat.Status(c, now),
+            HostConfig = new DockerSummaryHostConfig(c.SwitchName, DockerEngine.IsolationName(c.RuntimeType)),
+            Ports = c.Ports.Select(p => new DockerPort(p.HostIp ?? "0.0.0.0", p.ContainerPort, p.HostPort, p.Protocol)).ToList(),
+            NetworkSettings = NetworkSettings(c, null),
+        };
+    }
+
+    /// <summary>The container's place on its switch as docker shows it (gateway and prefix need the switch).</summary>
+    public static DockerNetworkSettings NetworkSettings(ContainerInfo c, SwitchInfo? sw)
+    {
+        var prefix = sw?.Subnet is { } subnet && int.TryParse(subnet.AsSpan(subnet.IndexOf('/', StringComparison.Ordinal) + 1), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var p) ? p : 0;
+        var endpoint = new DockerEndpointSettings
+        {
+            NetworkID = c.SwitchId ?? "none",
+            EndpointID = c.IpAddress is null ? "" : c.Id,
+            Gateway = sw?.Gateway ?? "",
+            IPAddress = c.IpAddress ?? "",
+            IPPrefixLen = prefix,
+            MacAddress = c.MacAddress ?? "",
+        };
+        return new DockerNetworkSettings
+        {
+            Networks = new Dictionary<string, DockerEndpointSettings> { [c.SwitchName] = endpoint },
+            Ports = c.Ports.GroupBy(p => $"{p.ContainerPort}/{p.Protocol}").ToDictionary(g => g.Key, g => (IReadOnlyList<DockerPortBinding>?)g.Select(p => new DockerPortBinding(p.HostIp ?? "0.0.0.0", p.HostPort.ToString(System.Globalization.CultureInfo.InvariantCulture))).ToList()),
+            IPAddress = endpoint.IPAddress,
+            Gateway = endpoint.Gateway,
+            IPPrefixLen = endpoint.IPPrefixLen,
+            MacAddress = endpoint.MacAddress,
+        };
+    }
+
+    public static DockerContainerInspect Inspect(ContainerInfo c, SwitchInfo? sw)
+    {
+        var running = c.State is ContainerState.Running or ContainerState.Stopping;
+        return new DockerContainerInspect
+        {
+            Id = c.Id,
+            Created = DockerFormat.Time(c.CreatedAt),
+            Path = c.Command.Count > 0 ? c.Command[0] : "",
+            Args = c.Command.Skip(1).ToList(),
+            State = new DockerContainerState
+            {
+                Status = DockerFormat.State(c.State),
+                Running = running,
+                Pid = running ? c.HostPid ?? 0 : 0,
+                ExitCode = c.ExitCode ?? 0,
+                Error = c.State == ContainerState.Stopped && c.StopReason is { } reason && !reason.StartsWith("stopped by request", StringComparison.Ordinal) && !reason.StartsWith("terminated by request", StringComparison.Ordinal) ? reason : "",
+                StartedAt = DockerFormat.Time(c.StartedAt),
+                FinishedAt = DockerFormat.Time(c.FinishedAt),
+            },
+            Image = c.ImageId,
+            Name = "/" + c.Name,
+            HostConfig = new DockerContainerHostConfig
+            {
+                Isolation = DockerEngine.IsolationName(c.RuntimeType),
+                Memory = c.Limits.MemoryBytes ?? 0,
+                NanoCpus = c.Limits.Cpus is { } cpus ? (long)Math.Round(cpus * 1e9) : 0,
+                PidsLimit = c.Limits.PidsLimit,
+                AutoRemove = AutoRemove(c),
+                NetworkMode = c.SwitchName,
+                PortBindings = c.Ports.GroupBy(p => $"{p.ContainerPort}/{p.Protocol}").ToDictionary(g => g.Key, g => (IReadOnlyList<DockerPortBinding>)g.Select(p => new DockerPortBinding(p.HostIp ?? "", p.HostPort.ToString(System.Globalization.CultureInfo.InvariantCulture))).ToList()),
+            },
+            NetworkSettings = NetworkSettings(c, sw),
+            Config = new DockerContainerConfig
+            {
+                Hostname = c.Environment.FirstOrDefault(e => e.StartsWith("HOSTNAME=", StringComparison.Ordinal))?["HOSTNAME=".Length..] ?? c.Name,
+                User = c.User ?? "",
+                Tty = c.Tty,
+                OpenStdin = c.OpenStdin,
+                AttachStdin = c.OpenStdin,
+                Env = c.Environment,
+                Cmd = c.Command,
+                Image = c.Image,
+                WorkingDir = c.WorkingDirectory ?? "",
+                Labels = UserLabels(c),
+            },
+        };
+    }
+}
