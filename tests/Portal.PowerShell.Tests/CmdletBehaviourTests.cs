@@ -14,7 +14,7 @@ public sealed class CmdletBehaviourTests(AgentFixture fixture) : IAsyncLifetime
 
     public Task DisposeAsync() => fixture.Agent.RemoveAllContainersAsync();
 
-    [Fact]
+    [RootFact]
     public void WhatIf_changes_nothing()
     {
         using var ps = new PowerShellSession(fixture.Agent);
@@ -31,7 +31,7 @@ public sealed class CmdletBehaviourTests(AgentFixture fixture) : IAsyncLifetime
         Assert.Equal(RuntimeType.Default, after.Properties["RuntimeType"].Value);
     }
 
-    [Fact]
+    [RootFact]
     public async Task Errors_are_ErrorRecords_with_categories_and_the_agents_message()
     {
         using var ps = new PowerShellSession(fixture.Agent);
@@ -59,7 +59,7 @@ public sealed class CmdletBehaviourTests(AgentFixture fixture) : IAsyncLifetime
         AssertError(ps.Run("Get-Container -AgentUri unix:///run/no-such-agent.sock"), "AgentUnreachable", ErrorCategory.ConnectionError, "not reachable");
     }
 
-    [Fact]
+    [RootFact]
     public void Container_names_complete_with_tab()
     {
         using var ps = new PowerShellSession(fixture.Agent);
@@ -72,7 +72,7 @@ public sealed class CmdletBehaviourTests(AgentFixture fixture) : IAsyncLifetime
         }
     }
 
-    [Fact]
+    [RootFact]
     public void The_agent_is_chosen_by_AgentUri_ApiKey_the_session_or_the_environment()
     {
         using var ps = new PowerShellSession(fixture.Agent, connect: false);
@@ -87,7 +87,7 @@ public sealed class CmdletBehaviourTests(AgentFixture fixture) : IAsyncLifetime
         ps.Ok("Disconnect-PortalAgent");
     }
 
-    [Fact]
+    [RootFact]
     public async Task The_console_host_runs_Command_and_exits_with_its_status()
     {
         using (var ps = new PowerShellSession(fixture.Agent))
@@ -107,7 +107,7 @@ public sealed class CmdletBehaviourTests(AgentFixture fixture) : IAsyncLifetime
         Assert.Equal(3, code);
     }
 
-    [Fact]
+    [RootFact]
     public void Switches_are_managed_with_the_VMSwitch_cmdlets_and_containers_publish_ports()
     {
         using var ps = new PowerShellSession(fixture.Agent);
