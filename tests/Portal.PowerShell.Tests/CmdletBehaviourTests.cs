@@ -1,6 +1,7 @@
 using System.Management.Automation;
 using System.Net.Http.Json;
 using Portal.Contracts;
+using static Portal.PowerShell.Tests.ScriptAssert;
 using Portal.Contracts.Hub;
 
 namespace Portal.PowerShell.Tests;
@@ -129,14 +130,5 @@ public sealed class CmdletBehaviourTests(AgentFixture fixture) : IAsyncLifetime
         ps.Ok("Remove-Container PSNET");
         ps.Ok("Remove-VMSwitch PSLAB");
         Assert.Empty(ps.Ok("Get-VMSwitch PSLAB"));
-    }
-
-    private static void AssertError(ScriptResult result, string code, ErrorCategory category, string messagePart)
-    {
-        var error = Assert.Single(result.Errors);
-        Assert.Equal(code, error.FullyQualifiedErrorId.Split(',')[0]);
-        Assert.Equal(category, error.CategoryInfo.Category);
-        Assert.Contains(messagePart, error.Exception.Message, StringComparison.OrdinalIgnoreCase);
-        Assert.Empty(result.Output);
     }
 }

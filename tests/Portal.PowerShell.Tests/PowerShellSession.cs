@@ -86,3 +86,17 @@ public sealed class PowerShellSession : IDisposable
 
     public void Dispose() => _runspace.Dispose();
 }
+
+/// <summary>What both tiers assert about a script that failed once.</summary>
+public static class ScriptAssert
+{
+    /// <summary>One ErrorRecord with the agent's code as its id, the category and a message part; no output.</summary>
+    public static void AssertError(ScriptResult result, string code, ErrorCategory category, string messagePart)
+    {
+        var error = Assert.Single(result.Errors);
+        Assert.Equal(code, error.FullyQualifiedErrorId.Split(',')[0]);
+        Assert.Equal(category, error.CategoryInfo.Category);
+        Assert.Contains(messagePart, error.Exception.Message, StringComparison.OrdinalIgnoreCase);
+        Assert.Empty(result.Output);
+    }
+}

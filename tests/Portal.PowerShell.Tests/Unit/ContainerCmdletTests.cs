@@ -1,5 +1,6 @@
 using System.Management.Automation;
 using Portal.Contracts;
+using static Portal.PowerShell.Tests.ScriptAssert;
 using Portal.PowerShell.Tests.Fakes;
 
 namespace Portal.PowerShell.Tests.Unit;
@@ -182,14 +183,5 @@ public sealed class ContainerCmdletTests : IDisposable
         AssertError(_ps.Run("Remove-VMSwitch LAB"), "SwitchInUse", ErrorCategory.InvalidOperation, "remove them first");
         _ps.Ok("Remove-Container ONLAB; Remove-VMSwitch LAB");
         Assert.Empty(_ps.Ok("Get-VMSwitch LAB"));
-    }
-
-    internal static void AssertError(ScriptResult result, string code, ErrorCategory category, string messagePart)
-    {
-        var error = Assert.Single(result.Errors);
-        Assert.Equal(code, error.FullyQualifiedErrorId.Split(',')[0]);
-        Assert.Equal(category, error.CategoryInfo.Category);
-        Assert.Contains(messagePart, error.Exception.Message, StringComparison.OrdinalIgnoreCase);
-        Assert.Empty(result.Output);
     }
 }

@@ -2,7 +2,7 @@ using System.Management.Automation;
 using Portal.Client;
 using Portal.PowerShell.Client;
 using Portal.PowerShell.Tests.Fakes;
-using static Portal.PowerShell.Tests.Unit.ContainerCmdletTests;
+using static Portal.PowerShell.Tests.ScriptAssert;
 
 namespace Portal.PowerShell.Tests.Unit;
 
