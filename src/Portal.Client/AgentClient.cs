@@ -37,7 +37,7 @@ public sealed class AgentClient : IAgentClient
         }
         catch (HttpRequestException e) when (e.StatusCode is HttpStatusCode.Unauthorized)
         {
-            throw new AgentException("Unauthorized", $"The agent at {Endpoint} refused the API key (401): check the key, or issue a new one on that host (POST /api/keys) and update the host.", 401, e);
+            throw new AgentException("Unauthorized", $"The agent at {Endpoint} refused the API key (401): check the key, or issue a new one on that host (POST /api/keys).", 401, e);
         }
         catch (HttpRequestException e) when (e.StatusCode is HttpStatusCode.Forbidden)
         {
@@ -65,6 +65,18 @@ public sealed class AgentClient : IAgentClient
     public IAsyncEnumerable<LogEntry> LogsAsync(string container, int? tail, bool follow, CancellationToken ct) =>
         Stream<LogEntry>(nameof(IAgentHub.Logs), [container, tail, follow], ct);
 
+    public async Task<IReadOnlyList<ContainerView>> ListContainersAsync(CancellationToken ct) =>
+        await SendAsync<ContainerView[]>(HttpMethod.Get, "api/containers", null, ct).ConfigureAwait(false);
+
+    public Task<ContainerView> GetContainerAsync(string container, CancellationToken ct) =>
+        SendAsync<ContainerView>(HttpMethod.Get, $"api/containers/{Uri.EscapeDataString(container)}", null, ct);
+
+    public async Task<IReadOnlyList<ContainerProcessInfo>> GetProcessesAsync(string container, CancellationToken ct) =>
+        await SendAsync<ContainerProcessInfo[]>(HttpMethod.Get, $"api/containers/{Uri.EscapeDataString(container)}/processes", null, ct).ConfigureAwait(false);
+
+    public async Task<IReadOnlyList<ComputeSystemInfo>> ListComputeSystemsAsync(CancellationToken ct) =>
+        await SendAsync<ComputeSystemInfo[]>(HttpMethod.Get, "api/compute-systems", null, ct).ConfigureAwait(false);
+
     public Task<ContainerInfo> CreateContainerAsync(ContainerCreateSpec spec, CancellationToken ct) =>
         Invoke<ContainerInfo>(nameof(IAgentHub.CreateContainer), [spec], ct);
 
@@ -76,6 +88,9 @@ public sealed class AgentClient : IAgentClient
 
     public Task KillContainerAsync(string container, int signal, CancellationToken ct) =>
         Invoke(nameof(IAgentHub.KillContainer), [container, signal], ct);
+
+    public Task<ContainerInfo> TerminateContainerAsync(string container, CancellationToken ct) =>
+        SendAsync<ContainerInfo>(HttpMethod.Post, $"api/containers/{Uri.EscapeDataString(container)}/terminate", null, ct);
 
     public Task<ContainerInfo> RestartContainerAsync(string container, double? timeoutSeconds, CancellationToken ct) =>
         Invoke<ContainerInfo>(nameof(IAgentHub.RestartContainer), [container, timeoutSeconds], ct);
@@ -116,7 +131,7 @@ public sealed class AgentClient : IAgentClient
         SendAsync<ContainerStatistics>(HttpMethod.Get, $"api/containers/{Uri.EscapeDataString(container)}/stats", null, ct);
 
     public async Task<IReadOnlyDictionary<string, ContainerStatistics>> GetAllStatisticsAsync(CancellationToken ct) =>
-        await SendAsync<Dictionary<string, ContainerStatistics>>(HttpMethod.Get, "api/stats", null, ct);
+        await SendAsync<Dictionary<string, ContainerStatistics>>(HttpMethod.Get, "api/stats", null, ct).ConfigureAwait(false);
 
     public async Task<IReadOnlyList<ImageInfo>> ListImagesAsync(CancellationToken ct) =>
         await SendAsync<ImageInfo[]>(HttpMethod.Get, "api/images", null, ct).ConfigureAwait(false);
@@ -237,7 +252,7 @@ public sealed class AgentClient : IAgentClient
     {
         var reason = Endpoint.SocketPath is { } path && !File.Exists(path) ? $"there is no socket at {path}" : e.Message;
         var hint = Endpoint.SocketPath is not null
-            ? "Start the agent (./deploy/portal up); the portal must run as root to use the local socket."
+            ? "Start the agent (./deploy/portal up); the local socket needs root (or the agent's socket group)."
             : "Check that the agent runs and that the address is right.";
         return new AgentException(AgentException.Unreachable, $"The agent at {Endpoint} is not reachable: {reason}. {hint}", null, e);
     }

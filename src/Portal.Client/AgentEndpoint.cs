@@ -24,9 +24,11 @@ public sealed record AgentEndpoint
 
     /// <summary>
     /// Parses unix:///run/portal/agent.sock, an absolute socket path, or http(s)://host:port. Throws
-    /// <see cref="ArgumentException"/> that says what a valid address looks like.
+    /// <see cref="ArgumentException"/> that says what a valid address looks like. An HTTP address needs a key unless
+    /// <paramref name="requireKey"/> is false; then the agent itself refuses the call (Unauthorized), as a command line
+    /// reports it.
     /// </summary>
-    public static AgentEndpoint Parse(string address, string? apiKey)
+    public static AgentEndpoint Parse(string address, string? apiKey, bool requireKey = true)
     {
         if (string.IsNullOrWhiteSpace(address))
         {
@@ -51,7 +53,7 @@ public sealed record AgentEndpoint
             "http" or "https" => new AgentEndpoint
             {
                 BaseAddress = new Uri(uri.GetLeftPart(UriPartial.Path).TrimEnd('/') + "/"),
-                ApiKey = apiKey ?? throw new ArgumentException($"The agent at {address} needs an API key (pk_...): the agent printed an admin key at its first start, or create one with POST /api/keys.", nameof(apiKey)),
+                ApiKey = apiKey ?? (requireKey ? throw new ArgumentException($"The agent at {address} needs an API key (pk_...): the agent printed an admin key at its first start, or create one with POST /api/keys.", nameof(apiKey)) : null),
             },
             _ => throw new ArgumentException($"'{address}' has scheme '{uri.Scheme}': use http:// or https:// for an agent's TCP listener, unix:// for the local socket.", nameof(address)),
         };

@@ -55,6 +55,13 @@ public sealed class AgentException : Exception
             message = message[(wrapped + wrapper.Length)..];
         }
 
+        // SignalR's own refusal of a method the key's scope does not allow (the hub's [Authorize] policies).
+        const string unauthorized = "because user is unauthorized";
+        if (message.EndsWith(unauthorized, StringComparison.Ordinal))
+        {
+            return new AgentException("Forbidden", $"The agent refused this call: the API key's scope is too narrow for it; use an Operate or Admin key. ({message})", 403, e);
+        }
+
         var separator = message.IndexOf(": ", StringComparison.Ordinal);
         if (separator > 0 && !message[..separator].Contains(' ', StringComparison.Ordinal))
         {

@@ -4,9 +4,11 @@ using Portal.Contracts.Hub;
 namespace Portal.Client;
 
 /// <summary>
-/// One connection to one agent: the hub for live state, commands and process streams, REST for uploads and queries the
-/// hub does not carry. Every failure is an <see cref="AgentException"/>. The connection does not reconnect by itself: its
-/// owner reconnects (with backoff) and subscribes again for a fresh snapshot, as the streaming contract asks.
+/// One connection to one agent: the hub for live state, commands and process streams, REST for uploads, snapshots and
+/// what else the hub does not carry. Hub members need <see cref="ConnectAsync"/> first; REST members work without it.
+/// Every failure is an <see cref="AgentException"/>. The connection does not reconnect by itself: its owner reconnects
+/// (with backoff) and subscribes again for a fresh snapshot, as the streaming contract asks. The portal and the
+/// PowerShell module both use it.
 /// </summary>
 public interface IAgentClient : IAsyncDisposable
 {
@@ -30,6 +32,18 @@ public interface IAgentClient : IAsyncDisposable
 
     IAsyncEnumerable<LogEntry> LogsAsync(string container, int? tail, bool follow, CancellationToken ct);
 
+    /// <summary>The containers now, with the commands each allows (REST; one snapshot, where SubscribeContainersAsync follows changes).</summary>
+    Task<IReadOnlyList<ContainerView>> ListContainersAsync(CancellationToken ct);
+
+    /// <summary>One container by id, unique id prefix or name (REST); ContainerNotFound when there is none.</summary>
+    Task<ContainerView> GetContainerAsync(string container, CancellationToken ct);
+
+    /// <summary>The processes inside a running container now (REST; one snapshot of what SubscribeProcessesAsync follows).</summary>
+    Task<IReadOnlyList<ContainerProcessInfo>> GetProcessesAsync(string container, CancellationToken ct);
+
+    /// <summary>Every container's compute system and the VirtualMachine of each VM-isolated one (REST).</summary>
+    Task<IReadOnlyList<ComputeSystemInfo>> ListComputeSystemsAsync(CancellationToken ct);
+
     Task<ContainerInfo> CreateContainerAsync(ContainerCreateSpec spec, CancellationToken ct);
 
     Task<ContainerInfo> StartContainerAsync(string container, CancellationToken ct);
@@ -37,6 +51,9 @@ public interface IAgentClient : IAsyncDisposable
     Task<ContainerInfo> StopContainerAsync(string container, double? timeoutSeconds, CancellationToken ct);
 
     Task KillContainerAsync(string container, int signal, CancellationToken ct);
+
+    /// <summary>Stops the container at once (SIGKILL, no grace period) and returns it stopped (REST: the hub has no such call).</summary>
+    Task<ContainerInfo> TerminateContainerAsync(string container, CancellationToken ct);
 
     Task<ContainerInfo> RestartContainerAsync(string container, double? timeoutSeconds, CancellationToken ct);
 

@@ -2,20 +2,29 @@ using Portal.Tests.Shared;
 
 namespace Portal.PowerShell.Tests;
 
-/// <summary>One real agent on private state for the collection; everything it made is removed afterwards, even on failure.</summary>
+/// <summary>
+/// One real agent on private state for the collection; everything it made is removed afterwards, even on failure. xunit
+/// creates a collection fixture even when every test in it is skipped, so without root it starts (and cleans) nothing.
+/// </summary>
 public sealed class AgentFixture : IAsyncLifetime
 {
+    private AgentProcess? _agent;
+
     public TestSandbox Sandbox { get; } = new("portal-pstest");
 
-    public AgentProcess Agent { get; private set; } = null!;
+    public AgentProcess Agent => _agent ?? throw new InvalidOperationException($"The agent has not started: {RootOnly.Reason}.");
 
     public async Task InitializeAsync()
     {
-        TestSandbox.RequireRoot();
-        Agent = new AgentProcess(Sandbox);
+        if (!RootOnly.IsRoot)
+        {
+            return;
+        }
+
+        _agent = new AgentProcess(Sandbox);
         try
         {
-            await Agent.StartAsync();
+            await _agent.StartAsync();
         }
         catch
         {
@@ -26,9 +35,17 @@ public sealed class AgentFixture : IAsyncLifetime
 
     public async Task DisposeAsync()
     {
+        if (!RootOnly.IsRoot)
+        {
+            return;
+        }
+
         try
         {
-            await Agent.DisposeAsync();
+            if (_agent is not null)
+            {
+                await _agent.DisposeAsync();
+            }
         }
         finally
         {

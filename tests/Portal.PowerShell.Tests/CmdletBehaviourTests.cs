@@ -1,6 +1,7 @@
 using System.Management.Automation;
 using System.Net.Http.Json;
 using Portal.Contracts;
+using static Portal.PowerShell.Tests.ScriptAssert;
 using Portal.Contracts.Hub;
 
 namespace Portal.PowerShell.Tests;
@@ -14,7 +15,7 @@ public sealed class CmdletBehaviourTests(AgentFixture fixture) : IAsyncLifetime
 
     public Task DisposeAsync() => fixture.Agent.RemoveAllContainersAsync();
 
-    [Fact]
+    [RootFact]
     public void WhatIf_changes_nothing()
     {
         using var ps = new PowerShellSession(fixture.Agent);
@@ -31,7 +32,7 @@ public sealed class CmdletBehaviourTests(AgentFixture fixture) : IAsyncLifetime
         Assert.Equal(RuntimeType.Default, after.Properties["RuntimeType"].Value);
     }
 
-    [Fact]
+    [RootFact]
     public async Task Errors_are_ErrorRecords_with_categories_and_the_agents_message()
     {
         using var ps = new PowerShellSession(fixture.Agent);
@@ -59,7 +60,7 @@ public sealed class CmdletBehaviourTests(AgentFixture fixture) : IAsyncLifetime
         AssertError(ps.Run("Get-Container -AgentUri unix:///run/no-such-agent.sock"), "AgentUnreachable", ErrorCategory.ConnectionError, "not reachable");
     }
 
-    [Fact]
+    [RootFact]
     public void Container_names_complete_with_tab()
     {
         using var ps = new PowerShellSession(fixture.Agent);
@@ -72,7 +73,7 @@ public sealed class CmdletBehaviourTests(AgentFixture fixture) : IAsyncLifetime
         }
     }
 
-    [Fact]
+    [RootFact]
     public void The_agent_is_chosen_by_AgentUri_ApiKey_the_session_or_the_environment()
     {
         using var ps = new PowerShellSession(fixture.Agent, connect: false);
@@ -87,7 +88,7 @@ public sealed class CmdletBehaviourTests(AgentFixture fixture) : IAsyncLifetime
         ps.Ok("Disconnect-PortalAgent");
     }
 
-    [Fact]
+    [RootFact]
     public async Task The_console_host_runs_Command_and_exits_with_its_status()
     {
         using (var ps = new PowerShellSession(fixture.Agent))
@@ -107,7 +108,7 @@ public sealed class CmdletBehaviourTests(AgentFixture fixture) : IAsyncLifetime
         Assert.Equal(3, code);
     }
 
-    [Fact]
+    [RootFact]
     public void Switches_are_managed_with_the_VMSwitch_cmdlets_and_containers_publish_ports()
     {
         using var ps = new PowerShellSession(fixture.Agent);
@@ -129,14 +130,5 @@ public sealed class CmdletBehaviourTests(AgentFixture fixture) : IAsyncLifetime
         ps.Ok("Remove-Container PSNET");
         ps.Ok("Remove-VMSwitch PSLAB");
         Assert.Empty(ps.Ok("Get-VMSwitch PSLAB"));
-    }
-
-    private static void AssertError(ScriptResult result, string code, ErrorCategory category, string messagePart)
-    {
-        var error = Assert.Single(result.Errors);
-        Assert.Equal(code, error.FullyQualifiedErrorId.Split(',')[0]);
-        Assert.Equal(category, error.CategoryInfo.Category);
-        Assert.Contains(messagePart, error.Exception.Message, StringComparison.OrdinalIgnoreCase);
-        Assert.Empty(result.Output);
     }
 }

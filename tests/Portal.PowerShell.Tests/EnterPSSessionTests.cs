@@ -11,7 +11,7 @@ public sealed class EnterPSSessionTests(AgentFixture fixture) : IAsyncLifetime
 
     public Task DisposeAsync() => fixture.Agent.RemoveAllContainersAsync();
 
-    [Fact]
+    [RootFact]
     public async Task Typed_commands_run_inside_the_container_and_the_session_ends_with_the_shell()
     {
         using (var ps = new PowerShellSession(fixture.Agent))
@@ -41,7 +41,7 @@ public sealed class EnterPSSessionTests(AgentFixture fixture) : IAsyncLifetime
         Assert.Equal(0, await terminal.WaitForExitAsync());
     }
 
-    [Fact]
+    [RootFact]
     public void The_built_in_parameter_sets_stay_and_go_to_the_built_in_cmdlet()
     {
         using var ps = new PowerShellSession(fixture.Agent);

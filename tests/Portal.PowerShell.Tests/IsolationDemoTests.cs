@@ -12,7 +12,7 @@ public sealed class IsolationDemoTests(AgentFixture fixture) : IAsyncLifetime
 
     public Task DisposeAsync() => fixture.Agent.RemoveAllContainersAsync();
 
-    [Fact]
+    [RootFact]
     public void Get_Process_on_the_host_sees_the_process_isolated_marker_at_its_HostId_but_not_the_VM_isolated_one()
     {
         using var ps = new PowerShellSession(fixture.Agent);

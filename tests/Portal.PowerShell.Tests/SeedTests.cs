@@ -12,7 +12,7 @@ public sealed class SeedTests(AgentFixture fixture, Xunit.Abstractions.ITestOutp
 
     public Task DisposeAsync() => fixture.Agent.RemoveAllContainersAsync();
 
-    [Fact]
+    [RootFact]
     public void The_seed_command_sequences_run_unchanged()
     {
         using var ps = new PowerShellSession(fixture.Agent);
@@ -62,7 +62,7 @@ public sealed class SeedTests(AgentFixture fixture, Xunit.Abstractions.ITestOutp
         Assert.NotNull(vm.Properties["HostPid"].Value);
     }
 
-    [Fact]
+    [RootFact]
     public void Containers_are_found_by_object_name_id_and_from_the_pipeline()
     {
         using var ps = new PowerShellSession(fixture.Agent);

@@ -11,11 +11,12 @@ namespace Portal.Web.E2E;
 /// Waits are generous (a VM boots in seconds under TCG on a busy machine); nothing asserts a duration.
 /// </summary>
 [Collection(PortalCollection.Name)]
+[Trait("Requires", "root")]
 public sealed class PortalTests(PortalFixture fixture)
 {
     private static readonly float Long = (float)TimeSpan.FromMinutes(3).TotalMilliseconds;
 
-    [Fact]
+    [RootFact]
     public async Task SignIn_WithTheNewPassword_AfterTheFirstRunChange()
     {
         var page = await fixture.NewSignedInPageAsync(); // the first-run flow (one-time password, change) runs here once
@@ -34,7 +35,7 @@ public sealed class PortalTests(PortalFixture fixture)
         await page.Context.CloseAsync();
     }
 
-    [Fact]
+    [RootFact]
     public async Task HyperVContainer_Terminal_ThenConvert_ThenTerminalAgain()
     {
         var page = await fixture.NewSignedInPageAsync();
@@ -91,7 +92,7 @@ public sealed class PortalTests(PortalFixture fixture)
         await page.Context.CloseAsync();
     }
 
-    [Fact]
+    [RootFact]
     public async Task IsolationDemo_ShowsTheMarkerOnTheHostOnlyUnderProcessIsolation()
     {
         var page = await fixture.NewSignedInPageAsync();

@@ -1,11 +1,9 @@
-// The agent client's one error type (Portal.Client) serves the module too; only its PowerShell mapping lives here.
-global using AgentException = Portal.Client.AgentException;
-global using AgentTransport = Portal.Client.AgentTransport;
 using System.Management.Automation;
+using Portal.Client;
 
 namespace Portal.PowerShell.Client;
 
-/// <summary>The one mapping from the agent's error codes to PowerShell's error categories and records.</summary>
+/// <summary>The one mapping from the agent's error codes (Portal.Client's AgentException) to PowerShell's error categories and records.</summary>
 public static class AgentErrors
 {
     extension(AgentException e)
@@ -20,7 +18,7 @@ public static class AgentErrors
             "Unauthorized" => ErrorCategory.AuthenticationError,
             "Forbidden" => ErrorCategory.PermissionDenied,
             "Timeout" => ErrorCategory.OperationTimeout,
-            "AgentUnreachable" => ErrorCategory.ConnectionError,
+            AgentException.Unreachable => ErrorCategory.ConnectionError,
             "QuotaExceeded" => ErrorCategory.QuotaExceeded,
             _ => ErrorCategory.NotSpecified,
         };

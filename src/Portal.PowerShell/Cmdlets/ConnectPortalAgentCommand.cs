@@ -1,4 +1,5 @@
 using System.Management.Automation;
+using Portal.Client;
 using Portal.Contracts;
 using Portal.PowerShell.Client;
 
@@ -22,10 +23,10 @@ public sealed class ConnectPortalAgentCommand : PSCmdlet
 
     protected override void ProcessRecord()
     {
-        AgentConnection connection;
+        AgentEndpoint agent;
         try
         {
-            connection = AgentConnection.Parse(AgentUri, ApiKey);
+            agent = AgentResolver.Parse(AgentUri, ApiKey);
         }
         catch (ArgumentException e)
         {
@@ -35,8 +36,9 @@ public sealed class ConnectPortalAgentCommand : PSCmdlet
 
         try
         {
-            var host = AgentClient.For(connection).GetHostAsync(CancellationToken.None).GetAwaiter().GetResult();
-            AgentConnection.SetSession(connection);
+            var client = AgentClients.Current.ConnectAsync(agent, CancellationToken.None).GetAwaiter().GetResult();
+            var host = client.GetHostAsync(CancellationToken.None).GetAwaiter().GetResult();
+            AgentResolver.SetSession(agent);
             WriteObject(host);
         }
         catch (AgentException e)
@@ -50,5 +52,5 @@ public sealed class ConnectPortalAgentCommand : PSCmdlet
 [Cmdlet(VerbsCommunications.Disconnect, "PortalAgent")]
 public sealed class DisconnectPortalAgentCommand : PSCmdlet
 {
-    protected override void ProcessRecord() => AgentConnection.SetSession(null);
+    protected override void ProcessRecord() => AgentResolver.SetSession(null);
 }

@@ -1,6 +1,7 @@
 using System.Collections;
 using System.Management.Automation;
 using System.Management.Automation.Language;
+using Portal.Client;
 using Portal.PowerShell.Client;
 
 namespace Portal.PowerShell.Cmdlets;
@@ -13,9 +14,10 @@ public sealed class ContainerNameCompleter : IArgumentCompleter
         var word = wordToComplete.Trim('\'', '"');
         try
         {
-            var connection = AgentConnection.Resolve(fakeBoundParameters["AgentUri"] as string, fakeBoundParameters["ApiKey"] as string);
+            var agent = AgentResolver.Resolve(fakeBoundParameters["AgentUri"] as string, fakeBoundParameters["ApiKey"] as string);
             using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(3));
-            var containers = AgentClient.For(connection).ListContainersAsync(timeout.Token).GetAwaiter().GetResult();
+            var client = AgentClients.Current.ConnectAsync(agent, timeout.Token).GetAwaiter().GetResult();
+            var containers = client.ListContainersAsync(timeout.Token).GetAwaiter().GetResult();
             var pattern = new WildcardPattern(word + "*", WildcardOptions.IgnoreCase);
             return containers
                 .Select(v => v.Container)

@@ -1,11 +1,12 @@
 using System.Management.Automation;
+using Portal.Client;
 using Portal.PowerShell.Client;
 using Portal.PowerShell.Model;
 
 namespace Portal.PowerShell.Cmdlets;
 
 /// <summary>One container a cmdlet acts on: the agent it lives on and how to name it there.</summary>
-public sealed record ContainerTarget(AgentClient Client, string Reference, PortalContainer? Known)
+public sealed record ContainerTarget(AgentEndpoint Agent, string Reference, PortalContainer? Known)
 {
     public string Display => Known?.Name ?? Reference;
 }
@@ -46,7 +47,10 @@ public abstract class ContainerTargetCmdlet : PortalCmdlet
     protected abstract void Process(ContainerTarget target);
 
     /// <summary>Emits the container as the agent now reports it (for -PassThru).</summary>
-    protected void WriteContainer(ContainerTarget target, Portal.Contracts.ContainerInfo info) => WriteObject(PortalContainer.From(info, target.Client.Connection));
+    protected void WriteContainer(ContainerTarget target, Portal.Contracts.ContainerInfo info) => WriteObject(PortalContainer.From(info, target.Agent));
+
+    /// <summary>The connected client of the target's agent; inside <see cref="PortalCmdlet.Try"/>, so a failure to connect is the target's error.</summary>
+    protected IAgentClient ClientFor(ContainerTarget target) => ClientFor(target.Agent);
 
     private IEnumerable<ContainerTarget> Targets()
     {
@@ -56,15 +60,14 @@ public abstract class ContainerTargetCmdlet : PortalCmdlet
                 foreach (var container in Container)
                 {
                     // An object goes back to the agent it came from, unless the caller names another.
-                    var client = AgentGiven ? Client : AgentClient.For(container.Agent);
-                    yield return new ContainerTarget(client, container.ContainerId, container);
+                    yield return new ContainerTarget(AgentGiven ? Agent : container.Agent, container.ContainerId, container);
                 }
 
                 break;
             case ById:
                 foreach (var id in ContainerId)
                 {
-                    yield return new ContainerTarget(Client, id, null);
+                    yield return new ContainerTarget(Agent, id, null);
                 }
 
                 break;
@@ -73,12 +76,12 @@ public abstract class ContainerTargetCmdlet : PortalCmdlet
                 {
                     if (!WildcardPattern.ContainsWildcardCharacters(name))
                     {
-                        yield return new ContainerTarget(Client, name, null);
+                        yield return new ContainerTarget(Agent, name, null);
                         continue;
                     }
 
                     var pattern = new WildcardPattern(name, WildcardOptions.IgnoreCase);
-                    Portal.Contracts.Hub.ContainerView[] all = [];
+                    IReadOnlyList<Portal.Contracts.Hub.ContainerView> all = [];
                     if (!Try(() => all = Await(Client.ListContainersAsync(Cancellation)), name))
                     {
                         continue;
@@ -92,7 +95,7 @@ public abstract class ContainerTargetCmdlet : PortalCmdlet
 
                     foreach (var match in matches)
                     {
-                        yield return new ContainerTarget(Client, match.Container.Id, PortalContainer.From(match, Client.Connection));
+                        yield return new ContainerTarget(Agent, match.Container.Id, PortalContainer.From(match, Agent));
                     }
                 }
 

@@ -1,8 +1,7 @@
 using System.Management.Automation;
 using System.Runtime.InteropServices;
 using System.Threading.Channels;
-using Microsoft.AspNetCore.SignalR;
-using Microsoft.AspNetCore.SignalR.Client;
+using Portal.Client;
 using Portal.Contracts;
 using Portal.Contracts.Hub;
 using Portal.PowerShell.Client;
@@ -37,10 +36,12 @@ public sealed class EnterContainerSessionCommand : PortalCmdlet
 
     protected override void ProcessRecord()
     {
+        IAgentClient client;
         PortalContainer container;
         try
         {
-            container = PortalContainer.From(Await(Client.GetContainerAsync(ContainerId, Cancellation)), Connection);
+            client = Client;
+            container = PortalContainer.From(Await(client.GetContainerAsync(ContainerId, Cancellation)), Agent);
         }
         catch (AgentException e)
         {
@@ -55,20 +56,16 @@ public sealed class EnterContainerSessionCommand : PortalCmdlet
 
         try
         {
-            var exitCode = Await(RunAsync(container));
+            var exitCode = Await(RunAsync(client, container));
             SessionState.PSVariable.Set("global:LASTEXITCODE", exitCode);
         }
         catch (AgentException e)
         {
             ThrowTerminatingError(e.ToErrorRecord(container));
         }
-        catch (HubException e)
-        {
-            ThrowTerminatingError(AgentClient.FromHub(e).ToErrorRecord(container));
-        }
     }
 
-    private async Task<int> RunAsync(PortalContainer container)
+    private async Task<int> RunAsync(IAgentClient client, PortalContainer container)
     {
         var (columns, rows) = RawTerminal.Size;
         var tty = RawTerminal.IsTerminal;
@@ -89,7 +86,6 @@ public sealed class EnterContainerSessionCommand : PortalCmdlet
             Rows = rows,
         };
 
-        await using var hub = await Client.ConnectHubAsync(Cancellation).ConfigureAwait(false);
         using var session = CancellationTokenSource.CreateLinkedTokenSource(Cancellation);
         var input = Channel.CreateUnbounded<ProcessInput>();
         // The container's terminal follows the local one's size.
@@ -106,7 +102,7 @@ public sealed class EnterContainerSessionCommand : PortalCmdlet
         {
             using var stdout = Console.OpenStandardOutput();
             using var stderr = Console.OpenStandardError();
-            await foreach (var output in hub.StreamAsync<ProcessOutput>(nameof(IAgentHub.Exec), container.ContainerId, start, input.Reader.ReadAllAsync(session.Token), session.Token).ConfigureAwait(false))
+            await foreach (var output in client.ExecAsync(container.ContainerId, start, input.Reader.ReadAllAsync(session.Token), session.Token).ConfigureAwait(false))
             {
                 if (output.Data is { Length: > 0 } data)
                 {

@@ -30,7 +30,7 @@ public sealed class GetComputeProcessCommand : PortalCmdlet
 
     protected override void ProcessRecord()
     {
-        ComputeSystemInfo[] systems = [];
+        IReadOnlyList<ComputeSystemInfo> systems = [];
         if (!Try(() => systems = Await(Client.ListComputeSystemsAsync(Cancellation)), null))
         {
             return;

@@ -1,4 +1,5 @@
 using System.Management.Automation;
+using Portal.Client;
 using Portal.PowerShell.Client;
 using Portal.PowerShell.Model;
 
@@ -27,19 +28,19 @@ public sealed class GetContainerCommand : PortalCmdlet
         {
             foreach (var id in ContainerId)
             {
-                Try(() => WriteObject(PortalContainer.From(Await(Client.GetContainerAsync(id, Cancellation)), Connection)), id);
+                Try(() => WriteObject(PortalContainer.From(Await(Client.GetContainerAsync(id, Cancellation)), Agent)), id);
             }
 
             return;
         }
 
-        Portal.Contracts.Hub.ContainerView[] all = [];
+        IReadOnlyList<Portal.Contracts.Hub.ContainerView> all = [];
         if (!Try(() => all = Await(Client.ListContainersAsync(Cancellation)), Name))
         {
             return;
         }
 
-        var containers = all.OrderBy(v => v.Container.Name, StringComparer.OrdinalIgnoreCase).Select(v => PortalContainer.From(v, Connection)).ToList();
+        var containers = all.OrderBy(v => v.Container.Name, StringComparer.OrdinalIgnoreCase).Select(v => PortalContainer.From(v, Agent)).ToList();
         if (Name is null)
         {
             WriteObject(containers, enumerateCollection: true);

@@ -20,8 +20,9 @@ public sealed class GetContainerProcessCommand : ContainerTargetCmdlet
     {
         Try(() =>
         {
-            var container = target.Known ?? PortalContainer.From(Await(target.Client.GetContainerAsync(target.Reference, Cancellation)), target.Client.Connection);
-            var processes = Await(target.Client.GetProcessesAsync(container.ContainerId, Cancellation));
+            var client = ClientFor(target);
+            var container = target.Known ?? PortalContainer.From(Await(client.GetContainerAsync(target.Reference, Cancellation)), target.Agent);
+            var processes = Await(client.GetProcessesAsync(container.ContainerId, Cancellation));
             WriteObject(
                 processes
                     .Where(p => ProcessName is null || ProcessName.Any(n => new WildcardPattern(n, WildcardOptions.IgnoreCase).IsMatch(p.Name)))

@@ -19,7 +19,7 @@ public sealed class GetVMSwitchCommand : PortalCmdlet
 
     protected override void ProcessRecord()
     {
-        SwitchInfo[] switches = [];
+        IReadOnlyList<SwitchInfo> switches = [];
         if (!Try(() => switches = Await(Client.ListSwitchesAsync(Cancellation)), null))
         {
             return;
@@ -28,7 +28,7 @@ public sealed class GetVMSwitchCommand : PortalCmdlet
         var rows = switches
             .Where(s => (Name is null || Name.Any(p => new WildcardPattern(p, WildcardOptions.IgnoreCase).IsMatch(s.Name) || s.Aliases.Any(a => new WildcardPattern(p, WildcardOptions.IgnoreCase).IsMatch(a))))
                 && (SwitchType is null || SwitchType.Contains(s.Type)))
-            .Select(s => PortalSwitch.From(s, Connection));
+            .Select(s => PortalSwitch.From(s, Agent));
         WriteObject(rows, enumerateCollection: true);
     }
 }

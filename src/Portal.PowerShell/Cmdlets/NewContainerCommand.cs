@@ -118,7 +118,7 @@ public sealed class NewContainerCommand : PortalCmdlet
             return;
         }
 
-        Try(() => WriteObject(PortalContainer.From(Await(Client.CreateContainerAsync(spec, Cancellation)), Connection)), Name ?? ContainerImageName);
+        Try(() => WriteObject(PortalContainer.From(Await(Client.CreateContainerAsync(spec, Cancellation)), Agent)), Name ?? ContainerImageName);
     }
 
     /// <summary>[hostip:][hostport:]port[/tcp], as docker's -p.</summary>

@@ -29,6 +29,6 @@ public sealed class NewVMSwitchCommand : PortalCmdlet
         }
 
         var spec = new SwitchCreateSpec { Name = Name, Type = SwitchType, Subnet = Subnet };
-        Try(() => WriteObject(PortalSwitch.From(Await(Client.CreateSwitchAsync(spec, Cancellation)), Connection)), Name);
+        Try(() => WriteObject(PortalSwitch.From(Await(Client.CreateSwitchAsync(spec, Cancellation)), Agent)), Name);
     }
 }

@@ -1,16 +1,18 @@
 using System.Management.Automation;
+using Portal.Client;
 using Portal.PowerShell.Client;
 
 namespace Portal.PowerShell.Cmdlets;
 
 /// <summary>
 /// What every cmdlet of the module shares: -AgentUri and -ApiKey (else the session's, else the local agent), the
-/// client, Ctrl-C as cancellation, and the agent's errors as ErrorRecords with categories.
+/// agent client (Portal.Client's, from <see cref="AgentClients"/>), Ctrl-C as cancellation, and the agent's errors as
+/// ErrorRecords with categories.
 /// </summary>
 public abstract class PortalCmdlet : PSCmdlet, IDisposable
 {
     private readonly CancellationTokenSource _stopping = new();
-    private AgentConnection? _connection;
+    private AgentEndpoint? _agent;
 
     /// <summary>unix:///run/portal/agent.sock (the default when usable), or http://host:5081 with -ApiKey.</summary>
     [Parameter]
@@ -26,15 +28,16 @@ public abstract class PortalCmdlet : PSCmdlet, IDisposable
 
     protected bool AgentGiven => MyInvocation.BoundParameters.ContainsKey(nameof(AgentUri)) || MyInvocation.BoundParameters.ContainsKey(nameof(ApiKey));
 
-    protected AgentConnection Connection
+    /// <summary>The agent this invocation talks to; an invalid -AgentUri is a terminating InvalidAgentUri error.</summary>
+    protected AgentEndpoint Agent
     {
         get
         {
-            if (_connection is null)
+            if (_agent is null)
             {
                 try
                 {
-                    _connection = AgentConnection.Resolve(AgentUri, ApiKey);
+                    _agent = AgentResolver.Resolve(AgentUri, ApiKey);
                 }
                 catch (ArgumentException e)
                 {
@@ -42,11 +45,15 @@ public abstract class PortalCmdlet : PSCmdlet, IDisposable
                 }
             }
 
-            return _connection!;
+            return _agent!;
         }
     }
 
-    protected AgentClient Client => AgentClient.For(Connection);
+    /// <summary>The connected client of <see cref="Agent"/>; use it inside <see cref="Try"/>, which turns its AgentExceptions into ErrorRecords.</summary>
+    protected IAgentClient Client => ClientFor(Agent);
+
+    /// <summary>The connected client of another agent (an object's own, for pipeline input).</summary>
+    protected IAgentClient ClientFor(AgentEndpoint agent) => Await(AgentClients.Current.ConnectAsync(agent, Cancellation));
 
     /// <summary>
     /// Cmdlets are synchronous by PowerShell's design: the pipeline thread blocks here (it has no synchronization context,

@@ -16,6 +16,6 @@ public sealed class RemoveContainerCommand : ContainerTargetCmdlet
             return;
         }
 
-        Try(() => Await(target.Client.RemoveContainerAsync(target.Reference, Force, Cancellation)), target.Known ?? (object)target.Reference);
+        Try(() => Await(ClientFor(target).RemoveContainerAsync(target.Reference, Force, Cancellation)), target.Known ?? (object)target.Reference);
     }
 }

@@ -29,7 +29,7 @@ public sealed class SetContainerCommand : ContainerTargetCmdlet
 
         Try(() =>
         {
-            var converted = Await(target.Client.ConvertContainerAsync(target.Reference, RuntimeType, Restart, Cancellation));
+            var converted = Await(ClientFor(target).ConvertContainerAsync(target.Reference, RuntimeType, Restart, null, Cancellation));
             if (PassThru)
             {
                 WriteContainer(target, converted);

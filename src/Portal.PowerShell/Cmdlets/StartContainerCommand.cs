@@ -19,7 +19,7 @@ public sealed class StartContainerCommand : ContainerTargetCmdlet
 
         Try(() =>
         {
-            var started = Await(target.Client.StartContainerAsync(target.Reference, Cancellation));
+            var started = Await(ClientFor(target).StartContainerAsync(target.Reference, Cancellation));
             if (PassThru)
             {
                 WriteContainer(target, started);

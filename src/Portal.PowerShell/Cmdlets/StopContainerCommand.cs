@@ -29,9 +29,10 @@ public sealed class StopContainerCommand : ContainerTargetCmdlet
 
         Try(() =>
         {
+            var client = ClientFor(target);
             var stopped = Kill
-                ? Await(target.Client.TerminateContainerAsync(target.Reference, Cancellation))
-                : Await(target.Client.StopContainerAsync(target.Reference, TimeoutSeconds, Cancellation));
+                ? Await(client.TerminateContainerAsync(target.Reference, Cancellation))
+                : Await(client.StopContainerAsync(target.Reference, TimeoutSeconds, Cancellation));
             if (PassThru)
             {
                 WriteContainer(target, stopped);

@@ -1,6 +1,6 @@
 using Portal.Contracts;
 using Portal.Contracts.Hub;
-using Portal.PowerShell.Client;
+using Portal.Client;
 
 namespace Portal.PowerShell.Model;
 
@@ -60,11 +60,11 @@ public sealed record PortalContainer
     public IReadOnlyList<ContainerCommand> Commands { get; init; } = [];
 
     /// <summary>The agent this container lives on; pipeline commands on this object go there.</summary>
-    public required AgentConnection Agent { get; init; }
+    public required AgentEndpoint Agent { get; init; }
 
     public override string ToString() => Name;
 
-    public static PortalContainer From(ContainerInfo c, AgentConnection agent, IReadOnlyList<ContainerCommand>? commands = null) => new()
+    public static PortalContainer From(ContainerInfo c, AgentEndpoint agent, IReadOnlyList<ContainerCommand>? commands = null) => new()
     {
         Name = c.Name,
         ContainerId = c.Id,
@@ -91,5 +91,5 @@ public sealed record PortalContainer
         Agent = agent,
     };
 
-    public static PortalContainer From(ContainerView view, AgentConnection agent) => From(view.Container, agent, view.Commands);
+    public static PortalContainer From(ContainerView view, AgentEndpoint agent) => From(view.Container, agent, view.Commands);
 }

@@ -1,5 +1,5 @@
 using Portal.Contracts;
-using Portal.PowerShell.Client;
+using Portal.Client;
 
 namespace Portal.PowerShell.Model;
 
@@ -25,11 +25,11 @@ public sealed record PortalSwitch
     /// <summary>Connected containers as name (address).</summary>
     public IReadOnlyList<string> Containers { get; init; } = [];
 
-    public required AgentConnection Agent { get; init; }
+    public required AgentEndpoint Agent { get; init; }
 
     public override string ToString() => Name;
 
-    public static PortalSwitch From(SwitchInfo s, AgentConnection agent) => new()
+    public static PortalSwitch From(SwitchInfo s, AgentEndpoint agent) => new()
     {
         Name = s.Name,
         Id = s.Id,

@@ -109,6 +109,39 @@ public sealed class FakeAgentClient(AgentEndpoint endpoint) : IAgentClient
         }
     }
 
+    /// <summary>The containers REST would list now (tests fill it; the portal itself follows SubscribeContainersAsync).</summary>
+    public List<ContainerView> Containers { get; } = [];
+
+    public List<ComputeSystemInfo> ComputeSystems { get; } = [];
+
+    /// <summary>Processes by container id, for GetProcesses.</summary>
+    public Dictionary<string, IReadOnlyList<ContainerProcessInfo>> Processes { get; } = [];
+
+    public async Task<IReadOnlyList<ContainerView>> ListContainersAsync(CancellationToken ct)
+    {
+        await RunAsync("ListContainers");
+        return [.. Containers];
+    }
+
+    public async Task<ContainerView> GetContainerAsync(string container, CancellationToken ct)
+    {
+        await RunAsync("GetContainer", container);
+        return Containers.FirstOrDefault(v => v.Container.Id.StartsWith(container, StringComparison.Ordinal) || v.Container.Name == container)
+            ?? throw new AgentException("ContainerNotFound", $"No such container: '{container}'.", 404);
+    }
+
+    public async Task<IReadOnlyList<ContainerProcessInfo>> GetProcessesAsync(string container, CancellationToken ct)
+    {
+        await RunAsync("GetProcesses", container);
+        return Processes.TryGetValue(container, out var processes) ? processes : throw new AgentException("ContainerNotFound", $"No such container: '{container}'.", 404);
+    }
+
+    public async Task<IReadOnlyList<ComputeSystemInfo>> ListComputeSystemsAsync(CancellationToken ct)
+    {
+        await RunAsync("ListComputeSystems");
+        return [.. ComputeSystems];
+    }
+
     public async Task<ContainerInfo> CreateContainerAsync(ContainerCreateSpec spec, CancellationToken ct)
     {
         await RunAsync("CreateContainer", spec.Name, spec.Image, spec.RuntimeType);
@@ -129,6 +162,12 @@ public sealed class FakeAgentClient(AgentEndpoint endpoint) : IAgentClient
     }
 
     public Task KillContainerAsync(string container, int signal, CancellationToken ct) => RunAsync("KillContainer", container, signal);
+
+    public async Task<ContainerInfo> TerminateContainerAsync(string container, CancellationToken ct)
+    {
+        await RunAsync("TerminateContainer", container);
+        return Views.Info(container, ContainerState.Stopped);
+    }
 
     public async Task<ContainerInfo> RestartContainerAsync(string container, double? timeoutSeconds, CancellationToken ct)
     {

@@ -7,8 +7,10 @@ namespace Portal.Web.Tests.Integration;
 
 /// <summary>
 /// The real portal process on a private port, database and key ring: nothing for anonymous visitors, the first-run
-/// administrator's one-time password printed once, and a forced password change before anything else.
+/// administrator's one-time password printed once, and a forced password change before anything else. It starts a
+/// process, so it belongs to the integration tier (<see cref="RootFactAttribute"/>).
 /// </summary>
+[Trait("Requires", "root")]
 public sealed partial class PortalSignInTests : IAsyncLifetime
 {
     private readonly string _directory = Directory.CreateTempSubdirectory("portal-signin-").FullName;
@@ -20,6 +22,11 @@ public sealed partial class PortalSignInTests : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
+        if (!RootOnly.IsRoot)
+        {
+            return;
+        }
+
         var port = FreeTcpPort.Next();
         var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = AppContext.BaseDirectory };
         psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "Portal.Web.dll"));
@@ -62,6 +69,12 @@ public sealed partial class PortalSignInTests : IAsyncLifetime
 
     public async Task DisposeAsync()
     {
+        if (!RootOnly.IsRoot)
+        {
+            Directory.Delete(_directory, recursive: true);
+            return;
+        }
+
         if (_portal is { HasExited: false })
         {
             _portal.Kill();
@@ -73,7 +86,7 @@ public sealed partial class PortalSignInTests : IAsyncLifetime
         Directory.Delete(_directory, recursive: true);
     }
 
-    [Fact]
+    [RootFact]
     public async Task Anonymous_visitors_see_nothing_and_the_first_admin_must_change_the_one_time_password()
     {
         foreach (var path in new[] { "", "hosts", "images", "containers/x/y", "terminal", "demo" })

@@ -77,6 +77,14 @@ public sealed class ShellClient : IAgentClient
 
     public IAsyncEnumerable<LogEntry> LogsAsync(string container, int? tail, bool follow, CancellationToken ct) => throw Refused();
 
+    public Task<IReadOnlyList<ContainerView>> ListContainersAsync(CancellationToken ct) => throw Refused();
+
+    public Task<ContainerView> GetContainerAsync(string container, CancellationToken ct) => throw Refused();
+
+    public Task<IReadOnlyList<ContainerProcessInfo>> GetProcessesAsync(string container, CancellationToken ct) => throw Refused();
+
+    public Task<IReadOnlyList<ComputeSystemInfo>> ListComputeSystemsAsync(CancellationToken ct) => throw Refused();
+
     public Task<ContainerInfo> CreateContainerAsync(ContainerCreateSpec spec, CancellationToken ct) => throw Refused();
 
     public Task<ContainerInfo> StartContainerAsync(string container, CancellationToken ct) => throw Refused();
@@ -84,6 +92,8 @@ public sealed class ShellClient : IAgentClient
     public Task<ContainerInfo> StopContainerAsync(string container, double? timeoutSeconds, CancellationToken ct) => throw Refused();
 
     public Task KillContainerAsync(string container, int signal, CancellationToken ct) => throw Refused();
+
+    public Task<ContainerInfo> TerminateContainerAsync(string container, CancellationToken ct) => throw Refused();
 
     public Task<ContainerInfo> RestartContainerAsync(string container, double? timeoutSeconds, CancellationToken ct) => throw Refused();
 
