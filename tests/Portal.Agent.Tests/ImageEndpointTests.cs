@@ -2,7 +2,6 @@ using System.Net;
 using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using System.Text;
-using Portal.Agent.Tests.Docker;
 using Portal.Contracts;
 
 namespace Portal.Agent.Tests;

@@ -3,7 +3,7 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json.Nodes;
 
-namespace Portal.Docker.Tests.Integration;
+namespace Portal.Tests.Shared;
 
 /// <summary>A `docker save` archive as the real tool writes it: manifest.json, &lt;hex&gt;.json config, &lt;hex&gt;/layer.tar.</summary>
 internal static class DockerSaveArchive
