@@ -3,7 +3,7 @@ using System.Text;
 using System.Text.Json;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.Logging.Abstractions;
-using Portal.Docker.Tests.Fakes;
+using Portal.Tests.Shared.Compute;
 
 namespace Portal.Docker.Tests.Endpoints;
 

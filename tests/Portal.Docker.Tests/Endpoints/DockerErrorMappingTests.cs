@@ -1,5 +1,6 @@
 using Portal.Compute;
 using Portal.Contracts;
+using Portal.Tests.Shared.Compute;
 
 namespace Portal.Docker.Tests.Endpoints;
 
@@ -93,7 +94,7 @@ public sealed class DockerErrorMappingTests
     [Fact]
     public async Task Info_and_version_describe_the_host_and_its_default_isolation()
     {
-        await using var api = await DockerApiHarness.StartAsync(host: new Fakes.FakeComputeHost(RuntimeType.HyperV));
+        await using var api = await DockerApiHarness.StartAsync(host: new FakeComputeHost(RuntimeType.HyperV));
 
         var (infoStatus, info) = await api.GetAsync("info");
         var (versionStatus, version) = await api.GetAsync("v1.44/version");

@@ -3,7 +3,7 @@ using Portal.Compute;
 using Portal.Compute.Containers;
 using Portal.Contracts;
 
-namespace Portal.Docker.Tests.Fakes;
+namespace Portal.Tests.Shared.Compute;
 
 /// <summary>
 /// Containers as records: create resolves the image and the switch and refuses taken names; start, stop, kill,

@@ -3,7 +3,7 @@ using Portal.Compute;
 using Portal.Compute.Networking;
 using Portal.Contracts;
 
-namespace Portal.Docker.Tests.Fakes;
+namespace Portal.Tests.Shared.Compute;
 
 /// <summary>Switches as records: the built-in none and a default NAT switch ("nat", alias "bridge"), as a fresh host has.</summary>
 public sealed class FakeSwitchService : ISwitchService

@@ -4,7 +4,7 @@ using System.Text;
 using Portal.Compute;
 using Portal.Compute.Images;
 
-namespace Portal.Docker.Tests.Fakes;
+namespace Portal.Tests.Shared.Compute;
 
 /// <summary>Images as records, resolved as the store does (name, name:tag, id, id prefix); imports are not faked.</summary>
 public sealed class FakeImageService : IImageService

@@ -1,7 +1,7 @@
 using Portal.Compute;
 using Portal.Contracts;
 
-namespace Portal.Docker.Tests.Fakes;
+namespace Portal.Tests.Shared.Compute;
 
 /// <summary>A host with no process table to show: the docker API does not use this view.</summary>
 public sealed class FakeHostProcessView : IHostProcessView

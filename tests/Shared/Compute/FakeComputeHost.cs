@@ -4,11 +4,11 @@ using Portal.Compute.Images;
 using Portal.Compute.Networking;
 using Portal.Contracts;
 
-namespace Portal.Docker.Tests.Fakes;
+namespace Portal.Tests.Shared.Compute;
 
 /// <summary>
 /// A hand-written, in-memory <see cref="IComputeHost"/>: containers, images and switches as records in dictionaries,
-/// with the compute service's error codes, so the docker endpoints can be driven without root or processes.
+/// with the compute service's error codes, so front ends (the docker endpoints, the agent's hub feed) can be driven without root or processes.
 /// </summary>
 public sealed class FakeComputeHost : IComputeHost
 {
