@@ -9,8 +9,9 @@ namespace Portal.Agent;
 
 /// <summary>
 /// Starts the compute stack with the agent and is the agent's <see cref="IComputeHost"/>: every front end (REST, hub,
-/// docker socket) holds this one object. Until the stack is ready the REST and docker APIs answer 503 (one endpoint
-/// filter each, <see cref="ComputeReadiness"/>) and hub calls wait for it (<see cref="Hub.ComputeErrorHubFilter"/>).
+/// docker socket) holds this one object. Until the stack is ready the REST API answers 503 (one endpoint filter,
+/// <see cref="ComputeReadiness"/>), the docker API likewise (its own filter, in docker's error format, fed by
+/// <see cref="Ready"/>), and hub calls wait for it (<see cref="Hub.ComputeErrorHubFilter"/>).
 /// </summary>
 public sealed class ComputeHostService(IOptions<ComputeOptions> options, ILoggerFactory loggers, ILogger<ComputeHostService> logger) : IHostedService, IComputeHost, IAsyncDisposable
 {
