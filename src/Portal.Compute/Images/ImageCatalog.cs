@@ -2,6 +2,7 @@ using System.Collections.Immutable;
 using System.Text.Json;
 using System.Text.RegularExpressions;
 using Microsoft.Extensions.Logging;
+using Portal.Compute.Storage;
 
 namespace Portal.Compute.Images;
 
@@ -145,8 +146,8 @@ internal sealed partial class ImageCatalog
                     SizeBytes = new FileInfo(disk).Length,
                     DiskPath = Path.Combine(target, DiskFileName),
                 };
-                await WriteDurablyAsync(Path.Combine(builtDirectory, ConfigFileName), configJson, ct).ConfigureAwait(false);
-                await WriteDurablyAsync(Path.Combine(builtDirectory, MetadataFileName), Serialize(record), ct).ConfigureAwait(false);
+                await StateFile.WriteBytesAsync(Path.Combine(builtDirectory, ConfigFileName), configJson, ct).ConfigureAwait(false);
+                await StateFile.WriteBytesAsync(Path.Combine(builtDirectory, MetadataFileName), Serialize(record), ct).ConfigureAwait(false);
                 using (var diskHandle = File.OpenHandle(disk, FileMode.Open, FileAccess.ReadWrite))
                 {
                     RandomAccess.FlushToDisk(diskHandle);
@@ -192,21 +193,7 @@ internal sealed partial class ImageCatalog
     }
 
     private async Task PersistAsync(ImageRecord image, CancellationToken ct) =>
-        await WriteDurablyAsync(Path.Combine(_root, image.HexId, MetadataFileName), Serialize(image), ct).ConfigureAwait(false);
-
-    /// <summary>Temp file, fsync, rename, fsync the directory: a crash leaves the old or the new file, never half of one.</summary>
-    private static async Task WriteDurablyAsync(string path, byte[] content, CancellationToken ct)
-    {
-        var temp = path + ".tmp";
-        await using (var file = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None, 4096, useAsync: true))
-        {
-            await file.WriteAsync(content, ct).ConfigureAwait(false);
-            file.Flush(flushToDisk: true);
-        }
-
-        File.Move(temp, path, overwrite: true);
-        PosixFile.FsyncDirectory(Path.GetDirectoryName(path)!);
-    }
+        await StateFile.WriteBytesAsync(Path.Combine(_root, image.HexId, MetadataFileName), Serialize(image), ct).ConfigureAwait(false);
 
     private static byte[] Serialize(ImageRecord image) =>
         JsonSerializer.SerializeToUtf8Bytes(image, ImageStoreJsonContext.Default.ImageRecord);
