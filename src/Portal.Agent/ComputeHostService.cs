@@ -33,7 +33,9 @@ public sealed class ComputeHostService(IOptions<ComputeOptions> options, ILogger
 
     public HostInfo GetHostInfo() => Host.GetHostInfo();
 
-    private ComputeHost Host => _host ?? throw new ComputeException(ComputeErrorCode.Unavailable, "The agent is still starting (probing runtimes, loading containers): try again in a few seconds.");
+    public const string StartingMessage = "The agent is still starting (probing runtimes, loading containers): try again in a few seconds.";
+
+    private ComputeHost Host => _host ?? throw new ComputeException(ComputeErrorCode.Unavailable, StartingMessage);
 
     public async Task StartAsync(CancellationToken cancellationToken)
     {

@@ -7,5 +7,5 @@ public static class ComputeReadiness
         where TBuilder : IEndpointConventionBuilder => builder.AddEndpointFilter(async (context, next) =>
             context.HttpContext.RequestServices.GetRequiredService<ComputeHostService>().IsReady
                 ? await next(context)
-                : Results.Problem(ApiErrors.Problem(StatusCodes.Status503ServiceUnavailable, nameof(Compute.ComputeErrorCode.Unavailable), "The agent is still starting (probing runtimes, loading containers): try again in a few seconds.")));
+                : Results.Problem(ApiErrors.Problem(StatusCodes.Status503ServiceUnavailable, nameof(Compute.ComputeErrorCode.Unavailable), ComputeHostService.StartingMessage)));
 }
