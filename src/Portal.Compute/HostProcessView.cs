@@ -16,7 +16,7 @@ public sealed class HostProcessView(ContainerStore store, ContainerRuns runs) : 
         var systems = new List<ComputeSystemInfo>();
         foreach (var r in store.List())
         {
-            var running = runs.Of(r.Id).Running;
+            var running = runs.RunningOf(r.Id);
             systems.Add(new ComputeSystemInfo
             {
                 Id = r.Id,
@@ -99,7 +99,7 @@ public sealed class HostProcessView(ContainerStore store, ContainerRuns runs) : 
     {
         var record = store.Find(idOrName);
         ContainerLifecycle.Ensure(record.State, ContainerOperation.Exec, record.Name);
-        var running = runs.Of(record.Id).Running ?? throw new ComputeException(ComputeErrorCode.InvalidTransition, $"Container '{record.Name}' is not running.");
+        var running = runs.RunningOf(record.Id) ?? throw new ComputeException(ComputeErrorCode.InvalidTransition, $"Container '{record.Name}' is not running.");
         var inside = await running.ListProcessesAsync(ct).ConfigureAwait(false);
         return new IsolationView
         {

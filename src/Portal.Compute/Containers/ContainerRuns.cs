@@ -9,6 +9,9 @@ public sealed class ContainerRuns
 
     public ContainerRun Of(string id) => _runs.GetOrAdd(id, _ => new ContainerRun());
 
+    /// <summary>The container's started compute system, or null; reading makes no run state.</summary>
+    public IContainer? RunningOf(string id) => _runs.TryGetValue(id, out var run) ? run.Running : null;
+
     public void Forget(string id) => _runs.TryRemove(id, out _);
 
     /// <summary>Every running compute system by container id.</summary>

@@ -75,7 +75,7 @@ public sealed class ContainerService : IContainerService, IAsyncDisposable
     public Task<ContainerStatistics> GetStatisticsAsync(string idOrName, CancellationToken ct = default)
     {
         var record = _store.Find(idOrName);
-        if (_runs.Of(record.Id).Running is { } running)
+        if (_runs.RunningOf(record.Id) is { } running)
         {
             return running.GetStatisticsAsync(ct);
         }
@@ -424,7 +424,7 @@ public sealed class ContainerService : IContainerService, IAsyncDisposable
     {
         var record = _store.Find(idOrName);
         ContainerLifecycle.Ensure(record.State, operation, record.Name);
-        return _runs.Of(record.Id).Running ?? throw new ComputeException(ComputeErrorCode.InvalidTransition, $"Container '{record.Name}' is not running.");
+        return _runs.RunningOf(record.Id) ?? throw new ComputeException(ComputeErrorCode.InvalidTransition, $"Container '{record.Name}' is not running.");
     }
 
     /// <summary>The latest record of a container found earlier; NotFound when it was removed meanwhile.</summary>

@@ -19,7 +19,7 @@ public sealed class SwitchMembership(ContainerStore store, ContainerRuns runs, I
         var all = store.List();
         foreach (var record in all.Where(r => r.SwitchId == switchId))
         {
-            if (runs.Of(record.Id).Running is not { } running)
+            if (runs.RunningOf(record.Id) is not { } running)
             {
                 continue;
             }
