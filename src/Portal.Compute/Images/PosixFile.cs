@@ -1,4 +1,6 @@
 using System.Runtime.InteropServices;
+using Portal.Compute.Linux;
+using Portal.Shared.Native;
 
 namespace Portal.Compute.Images;
 
@@ -105,7 +107,7 @@ internal static partial class PosixFile
     /// <summary>Makes a rename or create inside <paramref name="directory"/> durable.</summary>
     public static void FsyncDirectory(string directory)
     {
-        var fd = NativeOpen(directory, 0);
+        var fd = Libc.open(directory, Libc.O_RDONLY | Libc.O_CLOEXEC, 0);
         if (fd < 0)
         {
             Check(fd, "open", directory);
@@ -113,11 +115,11 @@ internal static partial class PosixFile
 
         try
         {
-            Check(NativeFsync(fd), "fsync", directory);
+            Check(Native.fsync(fd), "fsync", directory);
         }
         finally
         {
-            _ = NativeClose(fd);
+            _ = Libc.close(fd);
         }
     }
 
@@ -151,15 +153,6 @@ internal static partial class PosixFile
 
     [LibraryImport("libc", EntryPoint = "mkfifo", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     private static partial int NativeMkFifo(string path, uint mode);
-
-    [LibraryImport("libc", EntryPoint = "open", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
-    private static partial int NativeOpen(string path, int flags);
-
-    [LibraryImport("libc", EntryPoint = "fsync", SetLastError = true)]
-    private static partial int NativeFsync(int fd);
-
-    [LibraryImport("libc", EntryPoint = "close", SetLastError = true)]
-    private static partial int NativeClose(int fd);
 
     [LibraryImport("libc", EntryPoint = "utimensat", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     private static unsafe partial int NativeUtimensat(int dirFd, string path, Timespec* times, int flags);

@@ -1,3 +1,5 @@
+using Portal.Shared.Native;
+
 namespace Portal.Compute.Linux;
 
 /// <summary>Waits for a child the host started with the shared PosixSpawn (conmon, a runtime exec, the VM worker).</summary>
@@ -10,12 +12,12 @@ internal static unsafe class ChildReaper
             int status;
             while (true)
             {
-                if (Native.waitpid(pid, &status, 0) == pid)
+                if (Libc.waitpid(pid, &status, 0) == pid)
                 {
-                    return Native.ExitCode(status);
+                    return Libc.ExitCode(status);
                 }
 
-                if (Native.LastError != Native.EINTR)
+                if (Libc.LastError != Libc.EINTR)
                 {
                     // ECHILD: someone else reaped it; its status is gone, the caller relies on its own channel.
                     return -1;

@@ -5,9 +5,9 @@ namespace Portal.Compute.Linux;
 
 /// <summary>
 /// The libc calls of the host's Linux drivers: the ones the guest agent makes too come from the shared
-/// <see cref="Libc"/> (so <c>Native.open</c> is Libc's), the host-only ones (terminals, files, limits) are here.
+/// <see cref="Libc"/>, the host-only ones (terminals, files, limits) are here.
 /// </summary>
-internal abstract unsafe partial class Native : Libc
+internal static unsafe partial class Native
 {
     public const int SEEK_SET = 0;
     public const int SEEK_DATA = 3;
@@ -16,41 +16,34 @@ internal abstract unsafe partial class Native : Libc
     public const int RLIMIT_NPROC = 6;
     public const int RLIMIT_NOFILE = 7;
 
-    private Native()
-    {
-    }
-
-    [LibraryImport(Lib, SetLastError = true)]
+    [LibraryImport(Libc.Lib, SetLastError = true)]
     public static partial int dup(int fd);
 
-    [LibraryImport(Lib, SetLastError = true)]
-    public static partial int ioctl(int fd, nuint request, nint arg);
-
-    [LibraryImport(Lib, SetLastError = true)]
+    [LibraryImport(Libc.Lib, SetLastError = true)]
     public static partial long lseek(int fd, long offset, int whence);
 
-    [LibraryImport(Lib, SetLastError = true)]
+    [LibraryImport(Libc.Lib, SetLastError = true)]
     public static partial nint pwrite(int fd, void* buf, nuint count, long offset);
 
-    [LibraryImport(Lib, SetLastError = true)]
+    [LibraryImport(Libc.Lib, SetLastError = true)]
     public static partial int ftruncate(int fd, long length);
 
-    [LibraryImport(Lib, SetLastError = true)]
+    [LibraryImport(Libc.Lib, SetLastError = true)]
     public static partial int fsync(int fd);
 
-    [LibraryImport(Lib, SetLastError = true)]
+    [LibraryImport(Libc.Lib, SetLastError = true)]
     public static partial int getrlimit(int resource, RLimit* limit);
 
-    [LibraryImport(Lib, SetLastError = true)]
+    [LibraryImport(Libc.Lib, SetLastError = true)]
     public static partial int posix_openpt(int flags);
 
-    [LibraryImport(Lib, SetLastError = true)]
+    [LibraryImport(Libc.Lib, SetLastError = true)]
     public static partial int grantpt(int fd);
 
-    [LibraryImport(Lib, SetLastError = true)]
+    [LibraryImport(Libc.Lib, SetLastError = true)]
     public static partial int unlockpt(int fd);
 
-    [LibraryImport(Lib, SetLastError = true)]
+    [LibraryImport(Libc.Lib, SetLastError = true)]
     public static partial int ptsname_r(int fd, byte* buf, nuint buflen);
 
     [StructLayout(LayoutKind.Sequential)]
@@ -65,7 +58,7 @@ internal abstract unsafe partial class Native : Libc
         RLimit limit;
         if (getrlimit(resource, &limit) != 0)
         {
-            throw Fail("getrlimit");
+            throw Libc.Fail("getrlimit");
         }
 
         return (limit.Current, limit.Max);

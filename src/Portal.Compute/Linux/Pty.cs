@@ -1,5 +1,6 @@
 using System.Text;
 using Microsoft.Win32.SafeHandles;
+using Portal.Shared.Native;
 
 namespace Portal.Compute.Linux;
 
@@ -18,24 +19,24 @@ internal sealed unsafe class Pty : IDisposable
 
     public static Pty Open()
     {
-        var fd = Native.posix_openpt(Native.O_RDWR | Native.O_NOCTTY | Native.O_CLOEXEC);
+        var fd = Native.posix_openpt(Libc.O_RDWR | Libc.O_NOCTTY | Libc.O_CLOEXEC);
         if (fd < 0)
         {
-            throw Native.Fail("posix_openpt");
+            throw Libc.Fail("posix_openpt");
         }
 
         var handle = new SafeFileHandle(fd, ownsHandle: true);
         if (Native.grantpt(fd) != 0 || Native.unlockpt(fd) != 0)
         {
             handle.Dispose();
-            throw Native.Fail("unlockpt");
+            throw Libc.Fail("unlockpt");
         }
 
         var buffer = stackalloc byte[128];
         if (Native.ptsname_r(fd, buffer, 128) != 0)
         {
             handle.Dispose();
-            throw Native.Fail("ptsname_r");
+            throw Libc.Fail("ptsname_r");
         }
 
         var name = new ReadOnlySpan<byte>(buffer, 128);
@@ -44,10 +45,10 @@ internal sealed unsafe class Pty : IDisposable
 
     public void Resize(int columns, int rows)
     {
-        var size = new Native.WinSize { Columns = (ushort)columns, Rows = (ushort)rows };
-        if (Native.ioctl((int)Master.DangerousGetHandle(), Native.TIOCSWINSZ, &size) != 0)
+        var size = new Libc.WinSize { Columns = (ushort)columns, Rows = (ushort)rows };
+        if (Libc.ioctl((int)Master.DangerousGetHandle(), Libc.TIOCSWINSZ, &size) != 0)
         {
-            throw Native.Fail("TIOCSWINSZ");
+            throw Libc.Fail("TIOCSWINSZ");
         }
     }
 

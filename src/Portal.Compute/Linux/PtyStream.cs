@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using Portal.Shared.Native;
 
 namespace Portal.Compute.Linux;
 
@@ -27,24 +28,24 @@ internal sealed unsafe class PtyStream : Stream
         {
             while (true)
             {
-                var n = Native.read(_fd, p, (nuint)buffer.Length);
+                var n = Libc.read(_fd, p, (nuint)buffer.Length);
                 if (n >= 0)
                 {
                     return (int)n;
                 }
 
                 var errno = Marshal.GetLastPInvokeError();
-                if (errno == Native.EINTR)
+                if (errno == Libc.EINTR)
                 {
                     continue;
                 }
 
-                if (errno == Native.EIO || _fd < 0)
+                if (errno == Libc.EIO || _fd < 0)
                 {
                     return 0;
                 }
 
-                throw new IOException($"read from terminal: {Native.ErrorText(errno)}", errno);
+                throw new IOException($"read from terminal: {Libc.ErrorText(errno)}", errno);
             }
         }
     }
@@ -64,16 +65,16 @@ internal sealed unsafe class PtyStream : Stream
             var done = 0;
             while (done < buffer.Length)
             {
-                var n = Native.write(_fd, p + done, (nuint)(buffer.Length - done));
+                var n = Libc.write(_fd, p + done, (nuint)(buffer.Length - done));
                 if (n < 0)
                 {
                     var errno = Marshal.GetLastPInvokeError();
-                    if (errno == Native.EINTR)
+                    if (errno == Libc.EINTR)
                     {
                         continue;
                     }
 
-                    throw new IOException($"write to terminal: {Native.ErrorText(errno)}", errno);
+                    throw new IOException($"write to terminal: {Libc.ErrorText(errno)}", errno);
                 }
 
                 done += (int)n;
@@ -106,7 +107,7 @@ internal sealed unsafe class PtyStream : Stream
         var fd = Interlocked.Exchange(ref _fd, -1);
         if (fd >= 0)
         {
-            Native.close(fd);
+            Libc.close(fd);
         }
 
         base.Dispose(disposing);

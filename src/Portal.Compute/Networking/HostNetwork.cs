@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text;
 using Microsoft.Win32.SafeHandles;
 using Portal.Compute.Linux;
+using Portal.Shared.Native;
 
 namespace Portal.Compute.Networking;
 
@@ -82,7 +83,7 @@ internal static class HostNetwork
     {
         if (File.Exists(path))
         {
-            Native.umount2(path, Native.MNT_DETACH);
+            Libc.umount2(path, Libc.MNT_DETACH);
             File.Delete(path);
         }
     }
@@ -95,7 +96,7 @@ internal static class HostNetwork
     {
         const uint TUNSETIFF = 0x400454ca;
         const short IFF_TAP = 0x0002, IFF_NO_PI = 0x1000, IFF_VNET_HDR = 0x4000;
-        var fd = Native.open("/dev/net/tun", Native.O_RDWR | Native.O_CLOEXEC, 0);
+        var fd = Libc.open("/dev/net/tun", Libc.O_RDWR | Libc.O_CLOEXEC, 0);
         if (fd < 0)
         {
             throw new ComputeException(ComputeErrorCode.RuntimeFailure, $"Cannot open /dev/net/tun (errno {System.Runtime.InteropServices.Marshal.GetLastPInvokeError()}): VM-isolated containers on a switch need the tun driver.");
@@ -106,7 +107,7 @@ internal static class HostNetwork
         new Span<byte>(ifreq, 40).Clear();
         Encoding.ASCII.GetBytes(name, new Span<byte>(ifreq, 15));
         *(short*)(ifreq + 16) = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR;
-        if (Native.ioctl(fd, TUNSETIFF, ifreq) != 0)
+        if (Libc.ioctl(fd, TUNSETIFF, ifreq) != 0)
         {
             var errno = System.Runtime.InteropServices.Marshal.GetLastPInvokeError();
             handle.Dispose();

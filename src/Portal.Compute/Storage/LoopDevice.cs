@@ -1,5 +1,6 @@
 using System.Runtime.InteropServices;
 using Portal.Compute.Linux;
+using Portal.Shared.Native;
 
 namespace Portal.Compute.Storage;
 
@@ -47,72 +48,72 @@ internal static unsafe class LoopDevice
     /// <summary>Attaches <paramref name="file"/> and returns the device path; the caller mounts it, then the device lives as long as the mount.</summary>
     public static LoopAttachment Attach(string file, bool readOnly)
     {
-        var fileFd = Native.open(file, (readOnly ? Native.O_RDONLY : Native.O_RDWR) | Native.O_CLOEXEC, 0);
+        var fileFd = Libc.open(file, (readOnly ? Libc.O_RDONLY : Libc.O_RDWR) | Libc.O_CLOEXEC, 0);
         if (fileFd < 0)
         {
-            throw Native.Fail($"open {file}");
+            throw Libc.Fail($"open {file}");
         }
 
         try
         {
             for (var attempt = 0; attempt < 64; attempt++)
             {
-                var control = Native.open("/dev/loop-control", Native.O_RDWR | Native.O_CLOEXEC, 0);
+                var control = Libc.open("/dev/loop-control", Libc.O_RDWR | Libc.O_CLOEXEC, 0);
                 if (control < 0)
                 {
-                    throw Native.Fail("open /dev/loop-control");
+                    throw Libc.Fail("open /dev/loop-control");
                 }
 
                 int number;
                 try
                 {
-                    number = Native.ioctl(control, LoopCtlGetFree, 0);
+                    number = Libc.ioctl(control, LoopCtlGetFree, 0);
                     if (number < 0)
                     {
-                        throw Native.Fail("LOOP_CTL_GET_FREE");
+                        throw Libc.Fail("LOOP_CTL_GET_FREE");
                     }
                 }
                 finally
                 {
-                    Native.close(control);
+                    Libc.close(control);
                 }
 
                 var device = $"/dev/loop{number}";
-                var loopFd = Native.open(device, (readOnly ? Native.O_RDONLY : Native.O_RDWR) | Native.O_CLOEXEC, 0);
+                var loopFd = Libc.open(device, (readOnly ? Libc.O_RDONLY : Libc.O_RDWR) | Libc.O_CLOEXEC, 0);
                 if (loopFd < 0)
                 {
-                    throw Native.Fail($"open {device}");
+                    throw Libc.Fail($"open {device}");
                 }
 
                 var config = default(LoopConfig);
                 config.Fd = (uint)fileFd;
                 config.Info.Flags = FlagsAutoClear | (readOnly ? FlagsReadOnly : 0);
-                if (Native.ioctl(loopFd, LoopConfigure, &config) == 0)
+                if (Libc.ioctl(loopFd, LoopConfigure, &config) == 0)
                 {
                     return new LoopAttachment(device, loopFd);
                 }
 
                 var errno = Marshal.GetLastPInvokeError();
-                if (errno == Native.EINVAL)
+                if (errno == Libc.EINVAL)
                 {
                     // Kernels before 5.8 lack LOOP_CONFIGURE.
-                    if (Native.ioctl(loopFd, LoopSetFd, fileFd) == 0)
+                    if (Libc.ioctl(loopFd, LoopSetFd, fileFd) == 0)
                     {
-                        if (Native.ioctl(loopFd, LoopSetStatus64, &config.Info) == 0)
+                        if (Libc.ioctl(loopFd, LoopSetStatus64, &config.Info) == 0)
                         {
                             return new LoopAttachment(device, loopFd);
                         }
 
-                        Native.ioctl(loopFd, LoopClrFd, 0);
+                        Libc.ioctl(loopFd, LoopClrFd, 0);
                     }
 
                     errno = Marshal.GetLastPInvokeError();
                 }
 
-                Native.close(loopFd);
-                if (errno != Native.EBUSY)
+                Libc.close(loopFd);
+                if (errno != Libc.EBUSY)
                 {
-                    throw new IOException($"attach {file} to {device}: {Native.ErrorText(errno)}", errno);
+                    throw new IOException($"attach {file} to {device}: {Libc.ErrorText(errno)}", errno);
                 }
 
                 // Another process took this device between GET_FREE and configure: try the next.
@@ -122,7 +123,7 @@ internal static unsafe class LoopDevice
         }
         finally
         {
-            Native.close(fileFd);
+            Libc.close(fileFd);
         }
     }
 }
@@ -139,7 +140,7 @@ internal sealed class LoopAttachment(string device, int fd) : IDisposable
         var fdToClose = Interlocked.Exchange(ref _fd, -1);
         if (fdToClose >= 0)
         {
-            Native.close(fdToClose);
+            Libc.close(fdToClose);
         }
     }
 }

@@ -1,5 +1,6 @@
 using System.Runtime.InteropServices;
 using Portal.Compute.Linux;
+using Portal.Shared.Native;
 
 namespace Portal.Compute.Storage;
 
@@ -8,9 +9,9 @@ internal static class Mounts
 {
     public static void Mount(string source, string target, string fsType, ulong flags, string? data)
     {
-        if (Native.mount(source, target, fsType, flags, data) != 0)
+        if (Libc.mount(source, target, fsType, flags, data) != 0)
         {
-            throw Native.Fail($"mount {fsType} {source} on {target}");
+            throw Libc.Fail($"mount {fsType} {source} on {target}");
         }
     }
 
@@ -18,26 +19,26 @@ internal static class Mounts
     public static void MountDisk(string diskFile, string target, string fsType, bool readOnly, string? data = null)
     {
         using var loop = LoopDevice.Attach(diskFile, readOnly);
-        Mount(loop.Device, target, fsType, (readOnly ? Native.MS_RDONLY : 0) | Native.MS_NODEV, data);
+        Mount(loop.Device, target, fsType, (readOnly ? Libc.MS_RDONLY : 0) | Libc.MS_NODEV, data);
     }
 
     /// <summary>Unmounts; a busy mount is detached lazily so cleanup never wedges. Missing mounts are fine.</summary>
     public static void Unmount(string target)
     {
-        if (Native.umount2(target, 0) == 0)
+        if (Libc.umount2(target, 0) == 0)
         {
             return;
         }
 
         var errno = Marshal.GetLastPInvokeError();
-        if (errno == Native.EINVAL || errno == Native.ENOENT)
+        if (errno == Libc.EINVAL || errno == Libc.ENOENT)
         {
             return; // not a mount point (any more)
         }
 
-        if (Native.umount2(target, Native.MNT_DETACH) != 0)
+        if (Libc.umount2(target, Libc.MNT_DETACH) != 0)
         {
-            throw Native.Fail($"umount {target}");
+            throw Libc.Fail($"umount {target}");
         }
     }
 

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Portal.Compute.Linux;
+using Portal.Shared.Native;
 
 namespace Portal.Compute.Storage;
 
@@ -91,17 +92,17 @@ public sealed class ScratchDisk : IScratchDiskFactory
     /// <summary>Copies only the data extents (SEEK_DATA/SEEK_HOLE), keeping the copy as sparse as the source.</summary>
     internal static unsafe void CopySparse(string source, string destination)
     {
-        var src = Native.open(source, Native.O_RDONLY | Native.O_CLOEXEC, 0);
+        var src = Libc.open(source, Libc.O_RDONLY | Libc.O_CLOEXEC, 0);
         if (src < 0)
         {
-            throw Native.Fail($"open {source}");
+            throw Libc.Fail($"open {source}");
         }
 
-        var dst = Native.open(destination, Native.O_WRONLY | Native.O_CREAT | Native.O_TRUNC | Native.O_CLOEXEC, 0x180 /* 0600 */);
+        var dst = Libc.open(destination, Libc.O_WRONLY | Libc.O_CREAT | Libc.O_TRUNC | Libc.O_CLOEXEC, 0x180 /* 0600 */);
         if (dst < 0)
         {
-            Native.close(src);
-            throw Native.Fail($"create {destination}");
+            Libc.close(src);
+            throw Libc.Fail($"create {destination}");
         }
 
         try
@@ -125,7 +126,7 @@ public sealed class ScratchDisk : IScratchDiskFactory
 
                 if (Native.lseek(src, data, Native.SEEK_SET) < 0)
                 {
-                    throw Native.Fail("lseek");
+                    throw Libc.Fail("lseek");
                 }
 
                 var position = data;
@@ -134,10 +135,10 @@ public sealed class ScratchDisk : IScratchDiskFactory
                     while (position < hole)
                     {
                         var want = (nuint)Math.Min(buffer.Length, hole - position);
-                        var got = Native.read(src, p, want);
+                        var got = Libc.read(src, p, want);
                         if (got <= 0)
                         {
-                            throw Native.Fail($"read {source}");
+                            throw Libc.Fail($"read {source}");
                         }
 
                         for (nint written = 0; written < got;)
@@ -145,7 +146,7 @@ public sealed class ScratchDisk : IScratchDiskFactory
                             var w = Native.pwrite(dst, p + written, (nuint)(got - written), position + written);
                             if (w <= 0)
                             {
-                                throw Native.Fail($"write {destination}");
+                                throw Libc.Fail($"write {destination}");
                             }
 
                             written += w;
@@ -160,13 +161,13 @@ public sealed class ScratchDisk : IScratchDiskFactory
 
             if (Native.ftruncate(dst, size) != 0)
             {
-                throw Native.Fail("ftruncate");
+                throw Libc.Fail("ftruncate");
             }
         }
         finally
         {
-            Native.close(src);
-            Native.close(dst);
+            Libc.close(src);
+            Libc.close(dst);
         }
     }
 }

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using Portal.Shared.Native;
 
 namespace Portal.Compute.Storage;
 
@@ -60,11 +61,11 @@ public static class StateFile
 
     private static void SyncDirectory(string directory)
     {
-        var fd = Linux.Native.open(directory, Linux.Native.O_RDONLY | Linux.Native.O_CLOEXEC, 0);
+        var fd = Libc.open(directory, Libc.O_RDONLY | Libc.O_CLOEXEC, 0);
         if (fd >= 0)
         {
             Linux.Native.fsync(fd);
-            Linux.Native.close(fd);
+            Libc.close(fd);
         }
     }
 }

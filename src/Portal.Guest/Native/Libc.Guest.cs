@@ -4,7 +4,7 @@ using System.Runtime.InteropServices;
 namespace Portal.Shared.Native;
 
 /// <summary>The libc calls only the guest agent makes (linked directly: see DirectPInvoke in the project).</summary>
-internal abstract unsafe partial class Libc
+internal static unsafe partial class Libc
 {
     public const short POLLIN = 0x1;
     public const short POLLOUT = 0x4;

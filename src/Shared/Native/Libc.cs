@@ -6,11 +6,11 @@ namespace Portal.Shared.Native;
 /// The libc calls both the host's Linux drivers and the guest agent make. This folder is source linked into both
 /// projects (not a library), so the NativeAOT guest stays a single dependency-free binary and LibraryImport generates
 /// the marshalling in each. A side adds the calls only it makes: the guest in a partial part of this class, the host in
-/// <c>Portal.Compute.Linux.Native</c>, which derives from it because that name is used across the compute library.
+/// <c>Portal.Compute.Linux.Native</c>.
 /// </summary>
-internal abstract unsafe partial class Libc
+internal static unsafe partial class Libc
 {
-    private protected const string Lib = "libc";
+    public const string Lib = "libc";
 
     public const int O_RDONLY = 0x0;
     public const int O_WRONLY = 0x1;
@@ -60,10 +60,6 @@ internal abstract unsafe partial class Libc
         public ushort YPixel;
     }
 
-    private protected Libc()
-    {
-    }
-
     [LibraryImport(Lib, SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     public static partial int open(string path, int flags, int mode);
 
@@ -81,6 +77,9 @@ internal abstract unsafe partial class Libc
 
     [LibraryImport(Lib, SetLastError = true)]
     public static partial int ioctl(int fd, nuint request, void* arg);
+
+    [LibraryImport(Lib, SetLastError = true)]
+    public static partial int ioctl(int fd, nuint request, nint arg);
 
     [LibraryImport(Lib, SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     public static partial int mount(string? source, string target, string? fstype, ulong flags, string? data);

@@ -109,7 +109,7 @@ public sealed class VmContainerTests(VmFixture fixture) : IClassFixture<VmFixtur
         Assert.Contains("24 80", ttyOutput);
 
         // Killing the worker stops the container with a reason, and nothing is left.
-        Portal.Compute.Linux.Native.kill(worker, 9);
+        Portal.Shared.Native.Libc.kill(worker, 9);
         var stopped = await Compute.Containers.WaitAsync(id).WaitAsync(TimeSpan.FromSeconds(30));
         Assert.Equal(ContainerState.Stopped, stopped.State);
         Assert.Equal(137, stopped.ExitCode);

@@ -65,7 +65,7 @@ internal sealed class Conmon
             args.Add("-i");
         }
 
-        var (readFd, writeFd) = Native.Pipe();
+        var (readFd, writeFd) = Libc.Pipe();
         using var reader = new SafeFileHandle(readFd, ownsHandle: true);
         int pid;
         try
@@ -79,7 +79,7 @@ internal sealed class Conmon
         }
         finally
         {
-            Native.close(writeFd);
+            Libc.close(writeFd);
         }
 
         // The process we spawned forks the real monitor and exits at once; reap it.

@@ -1,5 +1,6 @@
 using System.Net.Sockets;
 using Portal.Compute.Linux;
+using Portal.Shared.Native;
 
 namespace Portal.Compute.Linux.ProcessIsolation;
 
@@ -11,7 +12,7 @@ internal static class ConmonAttach
     public static async Task<Socket> ConnectAsync(string bundle, CancellationToken ct)
     {
         // Reach the socket through /proc/self/fd so long run-root paths never exceed sun_path's 108 bytes.
-        var dirFd = Native.open(bundle, O_PATH | Native.O_CLOEXEC, 0);
+        var dirFd = Libc.open(bundle, O_PATH | Libc.O_CLOEXEC, 0);
         if (dirFd < 0)
         {
             throw new ComputeException(ComputeErrorCode.InvalidTransition, "The container is not running, so it has no stdin to attach to.");
@@ -29,7 +30,7 @@ internal static class ConmonAttach
         }
         finally
         {
-            Native.close(dirFd);
+            Libc.close(dirFd);
         }
 
         _ = DrainAsync(socket);

@@ -1,4 +1,5 @@
 using System.Globalization;
+using Portal.Shared.Native;
 
 namespace Portal.Compute.Linux.Vm;
 
@@ -99,7 +100,7 @@ internal sealed class VmCgroup
             {
                 foreach (var pid in Pids(dir))
                 {
-                    Native.kill(pid, 9);
+                    Libc.kill(pid, 9);
                 }
 
                 try

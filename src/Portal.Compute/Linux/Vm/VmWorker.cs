@@ -89,7 +89,7 @@ internal sealed class VmWorker
         var env = new[] { "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "PORTAL_CGROUP_PROCS=" + string.Join(' ', launch.CgroupProcsFiles) };
         var files = new List<SpawnFile>
         {
-            new(0, Path: "/dev/null", Flags: Native.O_RDONLY),
+            new(0, Path: "/dev/null", Flags: Libc.O_RDONLY),
             new(1, ParentFd: Fd(console)),
             new(2, ParentFd: Fd(console)),
             new(QemuCommandLine.SocketFd, ParentFd: (int)socket.Handle),
@@ -144,7 +144,7 @@ internal sealed class VmWorker
         }
     }
 
-    public void Kill() => Native.kill(Pid, 9);
+    public void Kill() => Libc.kill(Pid, 9);
 
     /// <summary>The last lines the guest printed on its serial console (and QEMU's own errors).</summary>
     public static IReadOnlyList<string> ConsoleTail(string runDirectory, int lines = 12)
