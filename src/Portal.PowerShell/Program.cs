@@ -1,5 +1,6 @@
 using System.Management.Automation.Runspaces;
 using Microsoft.PowerShell;
+using Portal.PowerShell.Client;
 
 namespace Portal.PowerShell;
 
@@ -9,11 +10,13 @@ namespace Portal.PowerShell;
 /// </summary>
 public static class Program
 {
-    public static int Main(string[] args)
+    public static async Task<int> Main(string[] args)
     {
         var session = InitialSessionState.CreateDefault2();
         session.ImportPSModule(Path.Combine(AppContext.BaseDirectory, "Portal.PowerShell.psd1"));
         const string banner = "Portal PowerShell: the container cmdlets (Get-Command -Module Portal.PowerShell) against the local agent, or Connect-PortalAgent -AgentUri ... for another host.";
-        return ConsoleShell.Start(session, banner, string.Empty, args);
+        var exitCode = ConsoleShell.Start(session, banner, string.Empty, args);
+        await AgentClients.CloseSharedAsync(TimeSpan.FromSeconds(5));
+        return exitCode;
     }
 }

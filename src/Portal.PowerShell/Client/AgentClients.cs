@@ -20,6 +20,34 @@ public sealed class AgentClients(IAgentClientFactory factory)
     /// <summary>The clients of the current runspace: its own when it was given some, else the process's.</summary>
     public static AgentClients Current => Runspace.DefaultRunspace is { } runspace && Own.TryGetValue(runspace, out var own) ? own : Shared;
 
+    /// <summary>
+    /// Closes the process's connections when its host ends (the console host behind `./deploy/portal pwsh`), so the
+    /// agents see the disconnect at once and nothing of them outlives the shell; bounded, never holding up the exit.
+    /// </summary>
+    public static async Task CloseSharedAsync(TimeSpan patience)
+    {
+        var closing = Shared._clients.Values.Where(e => e.IsValueCreated).Select(async entry =>
+        {
+            try
+            {
+                await (await entry.Value.ConfigureAwait(false)).DisposeAsync().ConfigureAwait(false);
+            }
+            catch (AgentException)
+            {
+                // It never connected: nothing to close.
+            }
+        });
+        Shared._clients.Clear();
+        try
+        {
+            await Task.WhenAll(closing).WaitAsync(patience).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            // An agent that does not answer the close does not keep the shell open.
+        }
+    }
+
     /// <summary>Gives <paramref name="runspace"/> its own clients, made by their factory (the seam a fake agent plugs into).</summary>
     public static void Use(Runspace runspace, AgentClients clients) => Own.AddOrUpdate(runspace, clients);
 
