@@ -181,13 +181,47 @@ public sealed class IsolationTests(ComputeFixture fixture) : IClassFixture<Compu
                 Assert.Fail($"'{expected}' did not appear; terminal showed: {output}");
             }
 
+            bool Shows(string text)
+            {
+                lock (output)
+                {
+                    return output.ToString().Contains(text, StringComparison.Ordinal);
+                }
+            }
+
             await SendAndWaitAsync("tty; stty size | sed 's/ /x/'", "30x100");
             await SendAndWaitAsync("", "/dev/pts/");
             shell.Resize(120, 40);
-            await Task.Delay(300); // the runtime relays SIGWINCH to the inner terminal
-            await SendAndWaitAsync("stty size | sed 's/ /x/'", "40x120");
+            // The runtime relays SIGWINCH to the inner terminal on its own time: ask until the new size shows.
+            var asked = DateTime.UtcNow;
+            while (!Shows("40x120") && DateTime.UtcNow - asked < TimeSpan.FromSeconds(15))
+            {
+                await SendAndWaitAsync("stty size | sed 's/ /x/'; echo asked", "asked");
+            }
+
+            Assert.True(Shows("40x120"), $"the resize did not reach the container's terminal; it showed: {output}");
             await shell.StandardInput!.WriteAsync(Encoding.UTF8.GetBytes("exit 5\n"));
             Assert.Equal(5, await shell.WaitAsync().WaitAsync(TimeSpan.FromSeconds(15)));
+        }
+        finally
+        {
+            await Compute.Containers.RemoveContainerAsync(info.Id, force: true);
+        }
+    }
+
+    [RootFact]
+    public async Task Exec_with_a_terminal_has_its_size_before_the_process_runs()
+    {
+        var info = await fixture.RunAsync("ttysize", "sleep", "300");
+        try
+        {
+            for (var i = 0; i < 5; i++)
+            {
+                await using var probe = await Compute.Containers.ExecAsync(info.Id, new ProcessSpec { Command = ["stty", "size"], Tty = true, Columns = 123, Rows = 45 });
+                var seen = await new StreamReader(probe.StandardOutput).ReadToEndAsync();
+                Assert.Equal(0, await probe.WaitAsync());
+                Assert.Contains("45 123", seen);
+            }
         }
         finally
         {

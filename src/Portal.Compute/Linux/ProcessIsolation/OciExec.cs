@@ -23,6 +23,13 @@ internal static class OciExec
         }
 
         var process = OciSpecBuilder.Process(spec.Command, env, spec.WorkingDirectory ?? record.WorkingDirectory, user, spec.Tty);
+        if (spec.Tty)
+        {
+            // The runtime sizes the container's terminal before the process runs; copying our terminal's size into it
+            // happens after, so a quick `stty size` could otherwise see 0 0 (seen on a loaded machine).
+            process["consoleSize"] = new System.Text.Json.Nodes.JsonObject { ["height"] = spec.Rows, ["width"] = spec.Columns };
+        }
+
         var specPath = Path.Combine(runDirectory, $"exec-{Guid.NewGuid():N}.json");
         await File.WriteAllTextAsync(specPath, process.ToJsonString(), ct).ConfigureAwait(false);
         var args = runtime.GlobalArgs.Concat(spec.Tty ? ["exec", "-t", "--process", specPath, record.Id] : new[] { "exec", "--process", specPath, record.Id }).ToList();
