@@ -157,6 +157,61 @@ public sealed class TestSandbox
     }
 
     /// <summary>
+    /// What the sandbox's containers hold on the host right now, one line per item (mounts, loop devices, container
+    /// cgroups, network interfaces, nftables rules, container directories, processes other than <paramref name="exceptPid"/>):
+    /// two snapshots of an idle agent differ by what a crash left behind.
+    /// </summary>
+    public IReadOnlySet<string> Snapshot(int exceptPid)
+    {
+        var items = new SortedSet<string>(StringComparer.Ordinal);
+        items.UnionWith(MountsUnder(RunRoot).Concat(MountsUnder(TempRoot)).Select(m => "mount " + m));
+        items.UnionWith(LoopDevicesUnder([RunRoot, TempRoot]).Select(d => "loop device " + d));
+        items.UnionWith(CgroupsOf(Tag).SelectMany(Directory.EnumerateDirectories).Select(c => "cgroup " + c));
+        items.UnionWith(LinksOf(Networking.InterfacePrefix).Select(l => "interface " + l));
+        items.UnionWith(NftRules(Networking.NftTable).Select(r => "nft rule " + r));
+        var containers = Path.Combine(StateRoot, "containers");
+        items.UnionWith((Directory.Exists(containers) ? Directory.EnumerateDirectories(containers) : []).Select(d => "container directory " + d));
+        items.UnionWith(ProcessesMentioning(Tag).Where(p => p != exceptPid).Select(p => $"process {p} {CommandOf(p)}"));
+        return items;
+    }
+
+    private static string CommandOf(int pid)
+    {
+        try
+        {
+            return File.ReadAllText($"/proc/{pid}/cmdline").Replace('\0', ' ').Trim();
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return "(gone)";
+        }
+    }
+
+    /// <summary>The rules of an nftables table without their handles and counters, one line each.</summary>
+    private static IEnumerable<string> NftRules(string table)
+    {
+        string text;
+        try
+        {
+            using var process = Process.Start(new ProcessStartInfo("nft", ["list", "table", "ip", table]) { RedirectStandardError = true, RedirectStandardOutput = true })!;
+            text = process.StandardOutput.ReadToEnd();
+            process.WaitForExit();
+        }
+        catch (System.ComponentModel.Win32Exception)
+        {
+            yield break;
+        }
+
+        foreach (var line in text.Split('\n').Select(l => l.Trim()))
+        {
+            if (line.Length > 0 && !line.EndsWith('{') && line != "}" && !line.StartsWith("type ", StringComparison.Ordinal) && !line.StartsWith("flags ", StringComparison.Ordinal))
+            {
+                yield return System.Text.RegularExpressions.Regex.Replace(line, @"counter packets \d+ bytes \d+", "counter");
+            }
+        }
+    }
+
+    /// <summary>
     /// Cleans up after earlier runs that could not (a test host killed by a timeout, a machine reset): every sandbox whose
     /// owning process is gone. Once per process, before its first sandbox; sandboxes of live runs are left alone.
     /// </summary>

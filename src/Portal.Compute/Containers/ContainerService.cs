@@ -50,8 +50,32 @@ public sealed class ContainerService : IContainerService, IAsyncDisposable
         _logger = loggers.CreateLogger<ContainerService>();
     }
 
-    /// <summary>Loads persisted containers, re-adopts those still running, records the exits of those that ended, and cleans up what a crash left half made.</summary>
-    public Task InitializeAsync(CancellationToken ct) => _recovery.RecoverAsync(ct);
+    /// <summary>
+    /// Loads persisted containers, re-adopts those still running, records the exits of those that ended, and cleans up
+    /// what a crash left half made. A stop the agent was carrying out when it died is finished: SIGTERM again, SIGKILL
+    /// after the grace period, as the caller asked.
+    /// </summary>
+    public async Task InitializeAsync(CancellationToken ct)
+    {
+        await _recovery.RecoverAsync(ct).ConfigureAwait(false);
+        foreach (var record in _store.List().Where(r => r.State == ContainerState.Stopping))
+        {
+            _ = FinishStopAsync(record);
+        }
+    }
+
+    private async Task FinishStopAsync(ContainerRecord record)
+    {
+        try
+        {
+            _logger.LogInformation("Finishing the stop of container {Name}, begun before the agent restarted", record.Name);
+            await ShutdownContainerAsync(record.Id).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is ComputeException or IOException or ObjectDisposedException or OperationCanceledException)
+        {
+            _logger.LogWarning(e, "Could not finish stopping container {Name} after the agent restarted", record.Name);
+        }
+    }
 
     public event Action<ContainerEvent>? Changed
     {
@@ -154,7 +178,9 @@ public sealed class ContainerService : IContainerService, IAsyncDisposable
         {
             Directory.CreateDirectory(_store.DirectoryOf(record.Id));
             await _scratch.CreateAsync(_store.ScratchPath(record.Id), ct).ConfigureAwait(false);
+            CrashPoints.Reach(CrashPoints.CreateScratchMade);
             await _store.SaveAsync(record, ct).ConfigureAwait(false);
+            CrashPoints.Reach(CrashPoints.CreateSaved);
         }
         catch
         {
@@ -183,9 +209,11 @@ public sealed class ContainerService : IContainerService, IAsyncDisposable
             try
             {
                 var network = await _network.AttachAsync(record, _store.List(), ct).ConfigureAwait(false);
+                CrashPoints.Reach(CrashPoints.StartNetworkAttached);
                 try
                 {
                     container = await _drivers.For(record.RuntimeType).StartAsync(_drivers.Context(record) with { ImageDiskPath = image.DiskPath, Network = network }, ct).ConfigureAwait(false);
+                    CrashPoints.Reach(CrashPoints.StartDriverStarted);
                 }
                 catch
                 {
@@ -226,6 +254,7 @@ public sealed class ContainerService : IContainerService, IAsyncDisposable
                 LogOffset = logOffset,
             };
             await _store.SaveAsync(started, CancellationToken.None).ConfigureAwait(false);
+            CrashPoints.Reach(CrashPoints.StartSaved);
             _monitor.Watch(record.Id, run, container);
             var nextStart = run.NextStart;
             run.NextStart = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -311,7 +340,9 @@ public sealed class ContainerService : IContainerService, IAsyncDisposable
             record = Current(found.Id);
             ContainerLifecycle.Ensure(record.State, ContainerOperation.Remove, record.Name);
             await _drivers.CleanupAsync(record, ct).ConfigureAwait(false);
+            CrashPoints.Reach(CrashPoints.RemoveCleanedUp);
             await _network.DetachAsync(record, ct).ConfigureAwait(false);
+            CrashPoints.Reach(CrashPoints.RemoveDetached);
             _store.Delete(record.Id);
             _runs.Forget(record.Id);
             _events.Raise(ContainerEventKind.Removed, record);
@@ -372,8 +403,10 @@ public sealed class ContainerService : IContainerService, IAsyncDisposable
             ContainerLifecycle.Ensure(record.State, ContainerOperation.Convert, record.Name);
             progress?.Report(new OperationStep(steps == 1 ? 1 : 2, steps, $"Converting {record.Name} from {record.RuntimeType} to {target}"));
             await _drivers.CleanupAsync(record, ct).ConfigureAwait(false);
+            CrashPoints.Reach(CrashPoints.ConvertCleanedUp);
             converted = record with { RuntimeType = target };
             await _store.SaveAsync(converted, ct).ConfigureAwait(false);
+            CrashPoints.Reach(CrashPoints.ConvertSaved);
         }
         finally
         {
@@ -412,6 +445,7 @@ public sealed class ContainerService : IContainerService, IAsyncDisposable
             }
 
             await running.SignalAsync(signal, ct).ConfigureAwait(false);
+            CrashPoints.Reach(CrashPoints.StopSignalled);
             return true;
         }
         finally

@@ -67,6 +67,9 @@ public sealed class AgentProcess : IAsyncDisposable
     /// <summary>The admin key the agent printed at its first start.</summary>
     public string? AdminKey { get; private set; }
 
+    /// <summary>Environment variables for the agent's next start on top of the sandbox's settings (crash injection, say).</summary>
+    public Dictionary<string, string> ExtraEnvironment { get; } = new(StringComparer.Ordinal);
+
     /// <summary>A TCP client that sends <paramref name="key"/>.</summary>
     public HttpClient TcpWithKey(string key)
     {
@@ -93,6 +96,11 @@ public sealed class AgentProcess : IAsyncDisposable
         psi.Environment["Compute__Networking__NftTable"] = o.Networking.NftTable;
         psi.Environment["Compute__Networking__AddressPool"] = o.Networking.AddressPool;
         psi.Environment["Compute__Networking__EnableIpForward"] = o.Networking.EnableIpForward ? "true" : "false";
+        foreach (var (name, value) in ExtraEnvironment)
+        {
+            psi.Environment[name] = value;
+        }
+
         _process = Process.Start(psi)!;
         _process.OutputDataReceived += (_, line) =>
         {
