@@ -220,6 +220,11 @@ public sealed class KillSoak(SoakAgent agent, Random random, IReadOnlyList<Runti
 
             try
             {
+                if (spare.State == ContainerState.Stopping)
+                {
+                    spare = await agent.WaitAsync(name); // a stop the agent finishes after its restart
+                }
+
                 if (spare.State != ContainerState.Running)
                 {
                     await agent.StartAsync(name);

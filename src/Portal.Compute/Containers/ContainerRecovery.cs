@@ -16,7 +16,16 @@ public sealed class ContainerRecovery(ContainerStore store, ContainerRuns runs, 
         await network.InitializeAsync(ct).ConfigureAwait(false);
         foreach (var record in store.Load(logger))
         {
-            await ReconcileAsync(record, runs.Of(record.Id), ct).ConfigureAwait(false);
+            try
+            {
+                await ReconcileAsync(record, runs.Of(record.Id), ct).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is ComputeException or IOException && !ct.IsCancellationRequested)
+            {
+                // One container the host cannot reach (a guest that does not answer, a runtime that fails) must not keep
+                // the agent, and so every other container, from coming up; it stays as recorded, to be stopped or removed.
+                logger.LogError(e, "Could not recover container {Name} ({Id}); it stays {State} as recorded", record.Name, record.Id, record.State);
+            }
         }
 
         var known = store.List().Select(r => r.Id).ToHashSet(StringComparer.Ordinal);

@@ -268,8 +268,16 @@ internal sealed class VmContainer : IContainer, IAsyncDisposable
                 limit.CancelAfter(TimeSpan.FromSeconds(20));
                 while (ReferenceEquals(_channel, channel))
                 {
-                    await Task.WhenAny(Volatile.Read(ref _reconnected).Task, Task.Delay(100, limit.Token)).ConfigureAwait(false);
-                    limit.Token.ThrowIfCancellationRequested();
+                    try
+                    {
+                        await Task.WhenAny(Volatile.Read(ref _reconnected).Task, Task.Delay(100, limit.Token)).ConfigureAwait(false);
+                        limit.Token.ThrowIfCancellationRequested();
+                    }
+                    catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+                    {
+                        // A caller's own cancellation stays one; a guest that never came back is a failure of the guest.
+                        throw new GuestChannelException($"The connection to the guest dropped and it did not reconnect within 20 s ({e.Message}).", inner: e);
+                    }
                 }
             }
         }
