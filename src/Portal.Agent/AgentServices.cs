@@ -20,11 +20,17 @@ public static class AgentServices
         builder.Services.AddDockerApi(builder.Configuration, sp => new DockerCompute(sp.GetRequiredService<IComputeHost>(), sp.GetRequiredService<ComputeHostService>().Ready));
         builder.Services.AddSingleton<ApiKeyStore>();
         builder.Services.AddHostedService<ApiKeyBootstrap>();
+        builder.Services.AddSingleton<KeyConnections>();
         builder.Services.AddSingleton<ContainerFeed>();
         builder.Services.AddAuthentication(ApiKeyAuthenticationHandler.SchemeName)
             .AddScheme<AuthenticationSchemeOptions, ApiKeyAuthenticationHandler>(ApiKeyAuthenticationHandler.SchemeName, null);
         builder.Services.AddAuthorization(o => o.AddAgentPolicies());
-        builder.Services.AddSignalR(o => o.AddFilter(new ComputeErrorHubFilter()))
+        builder.Services.AddSignalR(o =>
+            {
+                // The key first: a call on a rotated or revoked key does not even wait for the compute host.
+                o.AddFilter<ApiKeyHubFilter>();
+                o.AddFilter(new ComputeErrorHubFilter());
+            })
             .AddJsonProtocol(o => o.PayloadSerializerOptions.Converters.Add(new JsonStringEnumConverter(allowIntegerValues: false)));
         builder.Services.AddOpenApi();
         // Enums by name only: a number such as -1 is no runtime type.

@@ -65,6 +65,35 @@ public sealed class AuthTests : RunningAgent
     }
 
     [RootFact]
+    public async Task The_first_admin_key_is_handed_over_in_a_root_only_file_and_never_reaches_the_output()
+    {
+        Assert.NotNull(Agent.AdminKey);
+        var secret = Agent.AdminKey!.Split('_', 3)[2];
+        // Its stdout and stderr are what `deploy/portal up` appends to /var/log/portal/agent.log.
+        // The log line that says where the key is may reach the test's reader a moment after the agent answers.
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (!Agent.Output.Contains(Agent.AdminKeyFile, StringComparison.Ordinal) && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(50);
+        }
+
+        Assert.Contains(Agent.AdminKeyFile, Agent.Output);
+        Assert.DoesNotContain(secret, Agent.Output);
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(Agent.AdminKeyFile));
+        Assert.Equal(0, (int)(File.GetUnixFileMode(Path.GetDirectoryName(Agent.AdminKeyFile)!) & (UnixFileMode.OtherRead | UnixFileMode.OtherExecute | UnixFileMode.OtherWrite)));
+        Assert.Empty(Directory.GetFiles(Path.GetDirectoryName(Agent.AdminKeyFile)!, ".*.tmp"));
+        using var admin = Agent.TcpWithKey(Agent.AdminKey!);
+        Assert.Equal(HttpStatusCode.OK, (await admin.GetAsync("api/keys")).StatusCode);
+
+        // Once that key is rotated, the file with its dead secret goes.
+        var id = Agent.AdminKey!.Split('_', 3)[1];
+        var rotated = await (await admin.PostAsync($"api/keys/{id}/rotate", null)).Content.ReadFromJsonAsync<ApiKeyCreated>(AgentProcess.Json);
+        Assert.NotNull(rotated);
+        Assert.False(File.Exists(Agent.AdminKeyFile));
+        Assert.DoesNotContain(rotated.Secret.Split('_', 3)[2], Agent.Output);
+    }
+
+    [RootFact]
     public async Task The_local_socket_is_authorized_by_its_ownership()
     {
         Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.GroupWrite, File.GetUnixFileMode(Agent.SocketPath));

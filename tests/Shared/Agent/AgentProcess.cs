@@ -17,6 +17,7 @@ public sealed class AgentProcess : IAsyncDisposable
     public static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web) { Converters = { new JsonStringEnumConverter() } };
 
     private readonly RecentOutput _log = new();
+    private readonly System.Text.StringBuilder _output = new();
     private Process? _process;
 
     public AgentProcess(TestSandbox sandbox)
@@ -64,8 +65,23 @@ public sealed class AgentProcess : IAsyncDisposable
     /// <summary>The agent's last lines of output, for failure messages.</summary>
     public string RecentLog => _log.ToString();
 
-    /// <summary>The admin key the agent printed at its first start.</summary>
+    /// <summary>The admin key the agent handed over at its first start (in its 0600 file, never on its output).</summary>
     public string? AdminKey { get; private set; }
+
+    /// <summary>Where the agent hands over its first admin key.</summary>
+    public string AdminKeyFile => Portal.Agent.Auth.ApiKeyBootstrap.PathUnder(Sandbox.Options.StateRoot);
+
+    /// <summary>Everything the agent wrote to stdout and stderr (what `deploy/portal up` keeps in its log).</summary>
+    public string Output
+    {
+        get
+        {
+            lock (_output)
+            {
+                return _output.ToString();
+            }
+        }
+    }
 
     /// <summary>A TCP client that sends <paramref name="key"/>.</summary>
     public HttpClient TcpWithKey(string key)
@@ -94,15 +110,8 @@ public sealed class AgentProcess : IAsyncDisposable
         psi.Environment["Compute__Networking__AddressPool"] = o.Networking.AddressPool;
         psi.Environment["Compute__Networking__EnableIpForward"] = o.Networking.EnableIpForward ? "true" : "false";
         _process = Process.Start(psi)!;
-        _process.OutputDataReceived += (_, line) =>
-        {
-            _log.Add(line.Data);
-            if (line.Data?.StartsWith(Portal.Agent.Auth.ApiKeyBootstrap.Banner, StringComparison.Ordinal) == true)
-            {
-                AdminKey = line.Data[Portal.Agent.Auth.ApiKeyBootstrap.Banner.Length..].Trim();
-            }
-        };
-        _process.ErrorDataReceived += (_, line) => _log.Add(line.Data);
+        _process.OutputDataReceived += (_, line) => Keep(line.Data);
+        _process.ErrorDataReceived += (_, line) => Keep(line.Data);
         _process.BeginOutputReadLine();
         _process.BeginErrorReadLine();
         var deadline = DateTime.UtcNow.AddSeconds(60);
@@ -116,9 +125,14 @@ public sealed class AgentProcess : IAsyncDisposable
             try
             {
                 var health = await Tcp.GetAsync("healthz");
-                if (health.StatusCode == HttpStatusCode.OK && AdminKey is not null)
+                if (health.StatusCode == HttpStatusCode.OK)
                 {
-                    return;
+                    // The key file exists before the agent listens; a test may have rotated the first key away meanwhile.
+                    AdminKey ??= File.Exists(AdminKeyFile) ? (await File.ReadAllTextAsync(AdminKeyFile)).Trim() : null;
+                    if (AdminKey is not null)
+                    {
+                        return;
+                    }
                 }
             }
             catch (HttpRequestException)
@@ -129,6 +143,20 @@ public sealed class AgentProcess : IAsyncDisposable
         }
 
         throw new TimeoutException($"The agent did not become healthy within 60 s:\n{RecentLog}");
+    }
+
+    private void Keep(string? line)
+    {
+        if (line is null)
+        {
+            return;
+        }
+
+        _log.Add(line);
+        lock (_output)
+        {
+            _output.AppendLine(line);
+        }
     }
 
     /// <summary>SIGKILL: no shutdown code runs, as when the agent crashes.</summary>
