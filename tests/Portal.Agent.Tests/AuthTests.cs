@@ -94,6 +94,33 @@ public sealed class AuthTests : RunningAgent
     }
 
     [RootFact]
+    public async Task A_read_key_sees_host_processes_without_their_command_lines()
+    {
+        using var admin = Agent.TcpWithKey(Agent.AdminKey!);
+        using var read = Agent.TcpWithKey((await CreateKeyAsync(admin, "viewer", ApiScope.Read)).Secret);
+        using var operate = Agent.TcpWithKey((await CreateKeyAsync(admin, "ci", ApiScope.Operate)).Secret);
+
+        // The agent itself is a host process: "dotnet .../Portal.Agent.dll".
+        var asRead = (await read.GetFromJsonAsync<HostProcessInfo[]>("api/host/processes", AgentProcess.Json))!.Single(p => p.Pid == Agent.Pid);
+        Assert.Equal("", asRead.CommandLine);
+        Assert.False(string.IsNullOrEmpty(asRead.Name));
+        var asOperator = (await operate.GetFromJsonAsync<HostProcessInfo[]>("api/host/processes", AgentProcess.Json))!.Single(p => p.Pid == Agent.Pid);
+        Assert.Contains("Portal.Agent.dll", asOperator.CommandLine);
+        Assert.Contains("Portal.Agent.dll", (await admin.GetFromJsonAsync<HostProcessInfo[]>("api/host/processes", AgentProcess.Json))!.Single(p => p.Pid == Agent.Pid).CommandLine);
+
+        // Nor can a Read key find it by its command line.
+        Assert.DoesNotContain((await read.GetFromJsonAsync<HostProcessInfo[]>("api/host/processes?match=Portal.Agent.dll", AgentProcess.Json))!, p => p.Pid == Agent.Pid);
+        Assert.Contains((await operate.GetFromJsonAsync<HostProcessInfo[]>("api/host/processes?match=Portal.Agent.dll", AgentProcess.Json))!, p => p.Pid == Agent.Pid);
+
+        // Processes inside a container keep their command lines for Read: it may inspect containers anyway.
+        await Agent.PostAsync<ContainerInfo>("api/containers", new ContainerCreateSpec { Name = "sleeper", Image = "busybox", Command = ["sleep", "300"] });
+        await Agent.PostAsync<ContainerInfo>("api/containers/sleeper/start");
+        var view = await read.GetFromJsonAsync<IsolationView>("api/containers/sleeper/isolation", AgentProcess.Json);
+        Assert.Contains(view!.SeenFromHost, p => p.CommandLine == "sleep 300" && p.ContainerPid == 1);
+        Assert.Contains((await read.GetFromJsonAsync<HostProcessInfo[]>("api/host/processes?match=sleep 300", AgentProcess.Json))!, p => p.ContainerId == view.Container.Id);
+    }
+
+    [RootFact]
     public async Task The_local_socket_is_authorized_by_its_ownership()
     {
         Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.GroupWrite, File.GetUnixFileMode(Agent.SocketPath));

@@ -96,6 +96,9 @@ public static class AgentPolicies
         options.FallbackPolicy = options.GetPolicy(Read)!;
     }
 
-    private static bool HasScope(ClaimsPrincipal user, ApiScope needed) =>
-        Enum.TryParse<ApiScope>(user.FindFirst(ApiKeyAuthenticationHandler.ScopeClaim)?.Value, out var scope) && scope >= needed;
+    /// <summary>The caller's scope; null when it has none (not authenticated).</summary>
+    public static ApiScope? ScopeOf(ClaimsPrincipal user) =>
+        Enum.TryParse<ApiScope>(user.FindFirst(ApiKeyAuthenticationHandler.ScopeClaim)?.Value, out var scope) ? scope : null;
+
+    private static bool HasScope(ClaimsPrincipal user, ApiScope needed) => ScopeOf(user) >= needed;
 }
