@@ -34,6 +34,7 @@ public sealed partial class PortalSignInTests : IAsyncLifetime
         psi.Environment["Portal__Database"] = Path.Combine(_directory, "portal.db");
         psi.Environment["Portal__KeysDirectory"] = Path.Combine(_directory, "keys");
         psi.Environment["Portal__LocalAgentSocket"] = "";
+        psi.Environment["Portal__UserRevalidationInterval"] = "00:00:00.500";
         _portal = Process.Start(psi)!;
         _portal.OutputDataReceived += (_, line) => Keep(line.Data);
         _portal.ErrorDataReceived += (_, line) => Keep(line.Data);
@@ -117,9 +118,15 @@ public sealed partial class PortalSignInTests : IAsyncLifetime
         var signedIn = await PostFormAsync("account/login", "login", new() { ["Input.UserName"] = "admin", ["Input.Password"] = _password! });
         Assert.Equal(HttpStatusCode.Redirect, signedIn.StatusCode);
 
-        // With the one-time password, every page leads to changing it.
-        var home = await _http.GetAsync("");
-        Assert.Equal("/account/change-password", home.Headers.Location!.OriginalString);
+        // With the one-time password, every page leads to changing it, whatever its path looks like; static assets pass.
+        foreach (var path in new[] { "", "containers/a.b", "hosts.json", "terminal/x.css" })
+        {
+            var before = await _http.GetAsync(path);
+            Assert.True(before.StatusCode == HttpStatusCode.Redirect, $"{path}: {(int)before.StatusCode}");
+            Assert.Equal("/account/change-password", before.Headers.Location!.OriginalString);
+        }
+
+        Assert.Equal(HttpStatusCode.OK, (await _http.GetAsync("app.css")).StatusCode);
 
         var weak = await PostFormAsync("account/change-password", "change-password", new() { ["Input.Current"] = _password!, ["Input.New"] = "short", ["Input.Confirm"] = "short" });
         Assert.Contains("at least 12 characters", await weak.Content.ReadAsStringAsync());
@@ -137,6 +144,46 @@ public sealed partial class PortalSignInTests : IAsyncLifetime
         Assert.Equal(HttpStatusCode.OK, (await PostFormAsync("account/login", "login", new() { ["Input.UserName"] = "admin", ["Input.Password"] = _password! })).StatusCode);
         Assert.Equal(HttpStatusCode.Redirect, (await PostFormAsync("account/login", "login", new() { ["Input.UserName"] = "admin", ["Input.Password"] = "Correct-Horse-42" })).StatusCode);
         Assert.Equal(HttpStatusCode.OK, (await _http.GetAsync("")).StatusCode);
+    }
+
+    [RootFact]
+    public async Task Reset_password_on_the_host_ends_the_users_sessions_and_forces_a_new_change()
+    {
+        Assert.Equal(HttpStatusCode.Redirect, (await PostFormAsync("account/login", "login", new() { ["Input.UserName"] = "admin", ["Input.Password"] = _password! })).StatusCode);
+        Assert.Equal(HttpStatusCode.Redirect, (await PostFormAsync("account/change-password", "change-password", new() { ["Input.Current"] = _password!, ["Input.New"] = "Correct-Horse-42", ["Input.Confirm"] = "Correct-Horse-42" })).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await _http.GetAsync("hosts")).StatusCode);
+
+        // What `./deploy/portal reset-password admin` runs, on the same database and key ring, while the portal runs.
+        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = AppContext.BaseDirectory };
+        psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "Portal.Web.dll"));
+        psi.ArgumentList.Add("reset-password");
+        psi.ArgumentList.Add("admin");
+        psi.Environment["Portal__Database"] = Path.Combine(_directory, "portal.db");
+        psi.Environment["Portal__KeysDirectory"] = Path.Combine(_directory, "keys");
+        using var reset = Process.Start(psi)!;
+        var stdout = reset.StandardOutput.ReadToEndAsync();
+        var stderr = reset.StandardError.ReadToEndAsync();
+        await reset.WaitForExitAsync();
+        Assert.True(reset.ExitCode == 0, $"reset-password exited with {reset.ExitCode}: {await stderr}");
+        var password = Regex.Match(await stdout, "new one-time password (\\S+)").Groups[1].Value;
+        Assert.NotEmpty(password);
+        Assert.DoesNotContain(password, await stderr);
+
+        // The session opened before the reset ends at its next check (every 0.5 s here).
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        HttpResponseMessage after;
+        while ((after = await _http.GetAsync("hosts")).StatusCode == HttpStatusCode.OK && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(100);
+        }
+
+        Assert.Equal(HttpStatusCode.Redirect, after.StatusCode);
+        Assert.StartsWith("/account/login", after.Headers.Location!.PathAndQuery);
+
+        // The old password is gone; the new one is a one-time password again.
+        Assert.Equal(HttpStatusCode.OK, (await PostFormAsync("account/login", "login", new() { ["Input.UserName"] = "admin", ["Input.Password"] = "Correct-Horse-42" })).StatusCode);
+        Assert.Equal(HttpStatusCode.Redirect, (await PostFormAsync("account/login", "login", new() { ["Input.UserName"] = "admin", ["Input.Password"] = password })).StatusCode);
+        Assert.Equal("/account/change-password", (await _http.GetAsync("hosts")).Headers.Location!.OriginalString);
     }
 
     private async Task<HttpResponseMessage> PostFormAsync(string path, string handler, Dictionary<string, string> fields)
