@@ -1,5 +1,6 @@
 using System.Security.Claims;
 using Microsoft.AspNetCore.Components.Authorization;
+using Microsoft.AspNetCore.Components.Web;
 using Microsoft.AspNetCore.DataProtection;
 using Microsoft.AspNetCore.Identity;
 using Microsoft.EntityFrameworkCore;
@@ -114,6 +115,37 @@ public sealed class UserAccountsTests : IAsyncLifetime
         var state = await changed.Task.WaitAsync(TimeSpan.FromSeconds(10));
         Assert.False(state.User.Identity?.IsAuthenticated);
         Assert.False((await circuit.GetAuthenticationStateAsync()).User.Identity?.IsAuthenticated);
+    }
+
+    [Fact]
+    public async Task A_rendered_page_of_a_disabled_user_leaves_for_the_sign_in_page()
+    {
+        var (users, user, session) = await SignInAsync("alice");
+        await using var bunit = new BunitContext();
+        BunitContext.DefaultWaitTimeout = TimeSpan.FromSeconds(10); // as PortalTestContext: renders on a loaded machine
+        // The real authorization services and the real provider, in place of bUnit's test doubles.
+        Microsoft.Extensions.DependencyInjection.Extensions.ServiceCollectionDescriptorExtensions.RemoveAll<Microsoft.AspNetCore.Authorization.IAuthorizationService>(bunit.Services);
+        bunit.Services.AddAuthorizationCore();
+        var circuit = new UserRevalidation(NullLoggerFactory.Instance, _services.GetRequiredService<IServiceScopeFactory>(), Microsoft.Extensions.Options.Options.Create(Options));
+        ((IHostEnvironmentAuthenticationStateProvider)circuit).SetAuthenticationState(Task.FromResult(new AuthenticationState(session)));
+        bunit.Services.AddSingleton<AuthenticationStateProvider>(circuit);
+        var navigation = bunit.Services.GetRequiredService<Microsoft.AspNetCore.Components.NavigationManager>();
+        navigation.NavigateTo("hosts");
+
+        // What Routes.razor does: the page for a signed-in user, the sign-in redirect for anyone else.
+        var page = bunit.Render<Microsoft.AspNetCore.Components.Authorization.CascadingAuthenticationState>(p => p.AddChildContent<AuthorizeView>(view => view
+            .Add(v => v.Authorized, state => builder => builder.AddMarkupContent(0, $"<p id=\"page\">hosts of {state.User.Identity!.Name}</p>"))
+            .Add(v => v.NotAuthorized, _ => builder =>
+            {
+                builder.OpenComponent<Portal.Web.Components.RedirectToLogin>(0);
+                builder.CloseComponent();
+            })));
+        page.WaitForAssertion(() => Assert.Equal("hosts of alice", page.Find("#page").TextContent));
+
+        await UserAccounts.DisableAsync(users, user);
+
+        page.WaitForAssertion(() => Assert.Contains("account/login?returnUrl=hosts", navigation.Uri));
+        Assert.Empty(page.FindAll("#page"));
     }
 
     [Fact]
