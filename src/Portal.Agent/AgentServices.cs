@@ -39,6 +39,11 @@ public static class AgentServices
         // Unreadable bodies reach the one error handler, which says what was wrong.
         builder.Services.Configure<Microsoft.AspNetCore.Routing.RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
 
+        // The hub takes a key from ?access_token= (browsers cannot set websocket headers), and the hosting log's request
+        // lines carry the query string: those lines never go to a log, whatever Logging:LogLevel says (added after the
+        // configuration's rules, so this one wins for its category).
+        builder.Logging.AddFilter("Microsoft.AspNetCore.Hosting.Diagnostics", level => level >= LogLevel.Warning);
+
         var agent = builder.Configuration.GetSection("Agent").Get<AgentOptions>() ?? new AgentOptions();
         AgentSocket.Prepare(agent.Socket);
         var url = new Uri(agent.Url);

@@ -94,6 +94,38 @@ public sealed class AuthTests : RunningAgent
     }
 
     [RootFact]
+    public async Task A_key_in_the_hubs_query_string_never_reaches_the_log_even_at_the_most_verbose_level()
+    {
+        var sandbox = new TestSandbox();
+        try
+        {
+            await using var agent = new AgentProcess(sandbox);
+            agent.Environment["Logging__LogLevel__Default"] = "Trace";
+            agent.Environment["Logging__LogLevel__Microsoft.AspNetCore"] = "Trace";
+            agent.Environment["Logging__LogLevel__Microsoft.AspNetCore.Hosting.Diagnostics"] = "Trace";
+            await agent.StartAsync();
+            var secret = agent.AdminKey!.Split('_', 3)[2];
+            using var negotiate = await agent.Tcp.PostAsync($"hubs/agent/negotiate?negotiateVersion=1&access_token={agent.AdminKey}", null);
+            Assert.Equal(HttpStatusCode.OK, negotiate.StatusCode);
+            using var marker = await agent.Tcp.GetAsync("healthz?after-the-hub=1"); // logged after the request above, when anything is
+
+            // Trace logs other categories (routing, authentication): wait for their lines of the marker request.
+            var deadline = DateTime.UtcNow.AddSeconds(30);
+            while (!agent.Output.Contains("healthz", StringComparison.Ordinal) && DateTime.UtcNow < deadline)
+            {
+                await Task.Delay(50);
+            }
+
+            Assert.Contains("healthz", agent.Output);
+            Assert.DoesNotContain(secret, agent.Output);
+        }
+        finally
+        {
+            sandbox.Clean();
+        }
+    }
+
+    [RootFact]
     public async Task A_read_key_sees_host_processes_without_their_command_lines()
     {
         using var admin = Agent.TcpWithKey(Agent.AdminKey!);

@@ -57,6 +57,9 @@ public sealed class AgentProcess : IAsyncDisposable
 
     public int Pid => _process?.Id ?? 0;
 
+    /// <summary>More environment for the agent (settings such as Logging__LogLevel__Default), applied at the next start.</summary>
+    public Dictionary<string, string> Environment { get; } = [];
+
     public bool HasExited => _process is { HasExited: true };
 
     /// <summary>The agent's docker-compatible socket (private to the sandbox, never the host's default).</summary>
@@ -109,6 +112,11 @@ public sealed class AgentProcess : IAsyncDisposable
         psi.Environment["Compute__Networking__NftTable"] = o.Networking.NftTable;
         psi.Environment["Compute__Networking__AddressPool"] = o.Networking.AddressPool;
         psi.Environment["Compute__Networking__EnableIpForward"] = o.Networking.EnableIpForward ? "true" : "false";
+        foreach (var (name, value) in Environment)
+        {
+            psi.Environment[name] = value;
+        }
+
         _process = Process.Start(psi)!;
         _process.OutputDataReceived += (_, line) => Keep(line.Data);
         _process.ErrorDataReceived += (_, line) => Keep(line.Data);
