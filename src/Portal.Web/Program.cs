@@ -2,7 +2,7 @@ using Portal.Web;
 using Portal.Web.Account;
 using Portal.Web.Components;
 
-// `reset-password <user>`: root's way back to a lost password (deploy/portal reset-password), then exit.
+// `reset-password <user>` (root's way back to a lost password) and `disable-user <user>`: deploy/portal runs them, then exit.
 if (AccountCommands.IsCommand(args))
 {
     return await AccountCommands.RunAsync(args, Console.Out, Console.Error);

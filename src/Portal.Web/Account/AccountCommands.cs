@@ -6,26 +6,29 @@ namespace Portal.Web.Account;
 
 /// <summary>
 /// The portal's command-line modes for root on the host, on the same configuration, database and Identity code as the
-/// portal itself (`./deploy/portal reset-password admin`): <c>reset-password &lt;user&gt;</c> sets a new one-time password,
-/// prints it on the terminal only (never a log), enables the user again and ends its sessions; the user must change it
-/// at the next sign-in. Works while the portal runs.
+/// portal itself (`./deploy/portal reset-password admin`). Both work while the portal runs.
+/// <c>reset-password &lt;user&gt;</c> sets a new one-time password, prints it on the terminal only (never a log), enables
+/// the user again and ends its sessions; the user must change it at the next sign-in.
+/// <c>disable-user &lt;user&gt;</c> disables the user: its open pages leave within <see cref="PortalOptions.UserRevalidationInterval"/>
+/// and it cannot sign in until a reset-password.
 /// </summary>
 public static class AccountCommands
 {
     public const string ResetPassword = "reset-password";
+    public const string DisableUser = "disable-user";
 
-    public static bool IsCommand(string[] args) => args.Length > 0 && args[0] == ResetPassword;
+    public static bool IsCommand(string[] args) => args.Length > 0 && args[0] is ResetPassword or DisableUser;
 
     /// <summary>Runs the command in <paramref name="args"/>; further arguments (--Portal:Database=...) configure as for the portal.</summary>
     public static async Task<int> RunAsync(string[] args, TextWriter output, TextWriter error)
     {
-        if (args.Length < 2 || args[1].StartsWith("--", StringComparison.Ordinal) || string.IsNullOrWhiteSpace(args[1]))
+        if (!IsCommand(args) || args.Length < 2 || args[1].StartsWith("--", StringComparison.Ordinal) || string.IsNullOrWhiteSpace(args[1]))
         {
-            await error.WriteLineAsync($"usage: {ResetPassword} <user>   (for example: {ResetPassword} {PortalDatabase.AdminUser})");
+            await error.WriteLineAsync($"usage: {ResetPassword} <user> | {DisableUser} <user>   (for example: {ResetPassword} {PortalDatabase.AdminUser})");
             return 2;
         }
 
-        var userName = args[1];
+        var (command, userName) = (args[0], args[1].Trim());
         var builder = WebApplication.CreateBuilder(args[2..]);
         // Only warnings and errors: nothing of this run needs a log, and the password is never logged.
         builder.Logging.SetMinimumLevel(LogLevel.Warning);
@@ -40,21 +43,27 @@ public static class AccountCommands
 
         await using var scope = app.Services.CreateAsyncScope();
         var users = scope.ServiceProvider.GetRequiredService<UserManager<PortalUser>>();
-        string password;
         try
         {
-            password = await UserAccounts.ResetPasswordAsync(users, userName);
+            if (command == DisableUser)
+            {
+                var user = await users.FindByNameAsync(userName) ?? throw UserAccounts.NoSuchUser(userName);
+                await UserAccounts.DisableAsync(users, user);
+                await output.WriteLineAsync($"User '{userName}' is disabled: its open pages leave within seconds and it cannot sign in (enable it again with {ResetPassword}).");
+                return 0;
+            }
+
+            var password = await UserAccounts.ResetPasswordAsync(users, userName);
+            await output.WriteLineAsync($"""
+                User '{userName}': new one-time password {password}
+                (enabled again; its open sessions end; it must choose its own password at the next sign-in)
+                """);
+            return 0;
         }
         catch (InvalidOperationException e)
         {
             await error.WriteLineAsync(e.Message);
             return 1;
         }
-
-        await output.WriteLineAsync($"""
-            User '{userName}': new one-time password {password}
-            (enabled again; its open sessions end; it must choose its own password at the next sign-in)
-            """);
-        return 0;
     }
 }

@@ -50,8 +50,7 @@ public static class UserAccounts
     /// </summary>
     public static async Task<string> ResetPasswordAsync(UserManager<PortalUser> users, string userName)
     {
-        var user = await users.FindByNameAsync(userName.Trim())
-            ?? throw new InvalidOperationException($"There is no user '{userName}'. The first administrator is '{PortalDatabase.AdminUser}'.");
+        var user = await users.FindByNameAsync(userName.Trim()) ?? throw NoSuchUser(userName);
         var password = PortalDatabase.OneTimePassword();
         var token = await users.GeneratePasswordResetTokenAsync(user);
         Check(await users.ResetPasswordAsync(user, token, password)); // renews the security stamp
@@ -61,6 +60,9 @@ public static class UserAccounts
         Check(await users.ResetAccessFailedCountAsync(user));
         return password;
     }
+
+    public static InvalidOperationException NoSuchUser(string userName) =>
+        new($"There is no user '{userName.Trim()}'. The first administrator is '{PortalDatabase.AdminUser}'.");
 
     private static void Check(IdentityResult result)
     {

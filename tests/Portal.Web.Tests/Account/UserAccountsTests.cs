@@ -196,6 +196,15 @@ public sealed class UserAccountsTests : IAsyncLifetime
         Assert.Contains("There is no user 'nobody'", error.ToString());
         Assert.Equal(2, await AccountCommands.RunAsync(["reset-password"], output, error));
         Assert.Contains("usage: reset-password <user>", error.ToString());
+
+        Assert.Equal(0, await AccountCommands.RunAsync(["disable-user", "admin", .. config], output, error));
+        Assert.Contains("User 'admin' is disabled", output.ToString());
+        await using (var scope = _services.CreateAsyncScope())
+        {
+            Assert.True(UserAccounts.IsDisabled((await scope.ServiceProvider.GetRequiredService<UserManager<PortalUser>>().FindByNameAsync("admin"))!));
+        }
+
+        Assert.Equal(1, await AccountCommands.RunAsync(["disable-user", "nobody", .. config], output, error));
         Assert.Equal(1, await AccountCommands.RunAsync(["reset-password", "admin", $"--Portal:Database={Path.Combine(_directory, "none.db")}", $"--Portal:KeysDirectory={Options.KeysDirectory}"], output, error));
         Assert.Contains("does not exist: start the portal once", error.ToString());
     }
