@@ -94,6 +94,47 @@ public sealed class AuthTests : RunningAgent
     }
 
     [RootFact]
+    public async Task A_revoked_key_ends_its_requests_in_progress()
+    {
+        using var admin = Agent.TcpWithKey(Agent.AdminKey!);
+        var reader = await CreateKeyAsync(admin, "tail", ApiScope.Read);
+        using var read = Agent.TcpWithKey(reader.Secret);
+        await Agent.PostAsync<ContainerInfo>("api/containers", new ContainerCreateSpec { Name = "talker", Image = "busybox", Command = ["sh", "-c", "echo started; sleep 300"] });
+        await Agent.PostAsync<ContainerInfo>("api/containers/talker/start");
+
+        // A followed log: the headers arrive with the first line, so the request is in progress on the agent.
+        using var follow = await read.GetAsync("api/containers/talker/logs?follow=true", HttpCompletionOption.ResponseHeadersRead);
+        Assert.Equal(HttpStatusCode.OK, follow.StatusCode);
+        var body = await follow.Content.ReadAsStreamAsync();
+        var buffer = new byte[4096];
+        var text = "";
+        while (!text.Contains("started", StringComparison.Ordinal))
+        {
+            var n = await body.ReadAsync(buffer).AsTask().WaitAsync(TimeSpan.FromSeconds(30));
+            Assert.True(n > 0, "the log ended before its first line");
+            text += System.Text.Encoding.UTF8.GetString(buffer, 0, n);
+        }
+
+        (await admin.DeleteAsync($"api/keys/{reader.Key.Id}")).EnsureSuccessStatusCode();
+
+        // The followed log ends (the agent aborts the request) instead of streaming on for a revoked key.
+        var ended = async () =>
+        {
+            try
+            {
+                while (await body.ReadAsync(buffer) > 0)
+                {
+                }
+            }
+            catch (Exception e) when (e is IOException or HttpRequestException)
+            {
+            }
+        };
+        await ended().WaitAsync(TimeSpan.FromSeconds(20));
+        Assert.Equal(HttpStatusCode.Unauthorized, (await read.GetAsync("api/containers")).StatusCode);
+    }
+
+    [RootFact]
     public async Task A_key_in_the_hubs_query_string_never_reaches_the_log_even_at_the_most_verbose_level()
     {
         var sandbox = new TestSandbox();

@@ -10,7 +10,7 @@ public sealed class ApiKeyHubFilter(KeyConnections connections) : IHubFilter
 {
     public async Task OnConnectedAsync(HubLifetimeContext context, Func<HubLifetimeContext, Task> next)
     {
-        if (!connections.Add(context.Context))
+        if (!connections.Add(context.Context.User, HubId(context.Context), context.Context.Abort))
         {
             throw new HubException("Unauthorized: the API key was rotated or revoked.");
         }
@@ -20,13 +20,13 @@ public sealed class ApiKeyHubFilter(KeyConnections connections) : IHubFilter
 
     public async Task OnDisconnectedAsync(HubLifetimeContext context, Exception? exception, Func<HubLifetimeContext, Exception?, Task> next)
     {
-        connections.Remove(context.Context);
+        connections.Remove(context.Context.User, HubId(context.Context));
         await next(context, exception).ConfigureAwait(false);
     }
 
     public async ValueTask<object?> InvokeMethodAsync(HubInvocationContext invocationContext, Func<HubInvocationContext, ValueTask<object?>> next)
     {
-        if (!connections.IsCurrent(invocationContext.Context))
+        if (!connections.IsCurrent(invocationContext.Context.User))
         {
             invocationContext.Context.Abort();
             throw new HubException("Unauthorized: the API key was rotated or revoked; connect again with a current key.");
@@ -34,4 +34,6 @@ public sealed class ApiKeyHubFilter(KeyConnections connections) : IHubFilter
 
         return await next(invocationContext).ConfigureAwait(false);
     }
+
+    private static string HubId(HubCallerContext connection) => "hub:" + connection.ConnectionId;
 }
