@@ -147,29 +147,58 @@ public sealed partial class PortalSignInTests : IAsyncLifetime
     }
 
     [RootFact]
-    public async Task Reset_password_on_the_host_ends_the_users_sessions_and_forces_a_new_change()
+    public async Task Disable_and_reset_password_on_the_host_end_the_users_sessions_and_force_a_new_change()
     {
         Assert.Equal(HttpStatusCode.Redirect, (await PostFormAsync("account/login", "login", new() { ["Input.UserName"] = "admin", ["Input.Password"] = _password! })).StatusCode);
         Assert.Equal(HttpStatusCode.Redirect, (await PostFormAsync("account/change-password", "change-password", new() { ["Input.Current"] = _password!, ["Input.New"] = "Correct-Horse-42", ["Input.Confirm"] = "Correct-Horse-42" })).StatusCode);
         Assert.Equal(HttpStatusCode.OK, (await _http.GetAsync("hosts")).StatusCode);
 
-        // What `./deploy/portal reset-password admin` runs, on the same database and key ring, while the portal runs.
+        // What `./deploy/portal disable-user admin` runs, on the same database and key ring, while the portal runs.
+        var (disabled, _) = await RunCommandAsync("disable-user", "admin");
+        Assert.Contains("User 'admin' is disabled", disabled);
+        await SessionEndsAsync();
+        var refused = await PostFormAsync("account/login", "login", new() { ["Input.UserName"] = "admin", ["Input.Password"] = "Correct-Horse-42" });
+        Assert.Equal(HttpStatusCode.OK, refused.StatusCode);
+        Assert.Contains("This account is disabled", await refused.Content.ReadAsStringAsync());
+
+        // `./deploy/portal reset-password admin`: enabled again, with a one-time password.
+        var (reset, errors) = await RunCommandAsync("reset-password", "admin");
+        var password = Regex.Match(reset, "new one-time password (\\S+)").Groups[1].Value;
+        Assert.NotEmpty(password);
+        Assert.DoesNotContain(password, errors);
+
+        // The old password is gone; the new one is a one-time password again.
+        Assert.Equal(HttpStatusCode.OK, (await PostFormAsync("account/login", "login", new() { ["Input.UserName"] = "admin", ["Input.Password"] = "Correct-Horse-42" })).StatusCode);
+        Assert.Equal(HttpStatusCode.Redirect, (await PostFormAsync("account/login", "login", new() { ["Input.UserName"] = "admin", ["Input.Password"] = password })).StatusCode);
+        Assert.Equal("/account/change-password", (await _http.GetAsync("hosts")).Headers.Location!.OriginalString);
+
+        // A reset also ends the sessions opened before it.
+        Assert.Equal(HttpStatusCode.Redirect, (await PostFormAsync("account/change-password", "change-password", new() { ["Input.Current"] = password, ["Input.New"] = "Battery-Staple-7", ["Input.Confirm"] = "Battery-Staple-7" })).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await _http.GetAsync("hosts")).StatusCode);
+        await RunCommandAsync("reset-password", "admin");
+        await SessionEndsAsync();
+    }
+
+    /// <summary>The portal's command mode, as deploy/portal runs it, on this portal's database and key ring.</summary>
+    private async Task<(string Output, string Errors)> RunCommandAsync(string command, string user)
+    {
         var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = AppContext.BaseDirectory };
         psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "Portal.Web.dll"));
-        psi.ArgumentList.Add("reset-password");
-        psi.ArgumentList.Add("admin");
+        psi.ArgumentList.Add(command);
+        psi.ArgumentList.Add(user);
         psi.Environment["Portal__Database"] = Path.Combine(_directory, "portal.db");
         psi.Environment["Portal__KeysDirectory"] = Path.Combine(_directory, "keys");
-        using var reset = Process.Start(psi)!;
-        var stdout = reset.StandardOutput.ReadToEndAsync();
-        var stderr = reset.StandardError.ReadToEndAsync();
-        await reset.WaitForExitAsync();
-        Assert.True(reset.ExitCode == 0, $"reset-password exited with {reset.ExitCode}: {await stderr}");
-        var password = Regex.Match(await stdout, "new one-time password (\\S+)").Groups[1].Value;
-        Assert.NotEmpty(password);
-        Assert.DoesNotContain(password, await stderr);
+        using var process = Process.Start(psi)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        await process.WaitForExitAsync();
+        Assert.True(process.ExitCode == 0, $"{command} exited with {process.ExitCode}: {await stderr}");
+        return (await stdout, await stderr);
+    }
 
-        // The session opened before the reset ends at its next check (every 0.5 s here).
+    /// <summary>The signed-in session is refused at its next check (every 0.5 s here): pages lead to the sign-in page.</summary>
+    private async Task SessionEndsAsync()
+    {
         var deadline = DateTime.UtcNow.AddSeconds(30);
         HttpResponseMessage after;
         while ((after = await _http.GetAsync("hosts")).StatusCode == HttpStatusCode.OK && DateTime.UtcNow < deadline)
@@ -179,11 +208,6 @@ public sealed partial class PortalSignInTests : IAsyncLifetime
 
         Assert.Equal(HttpStatusCode.Redirect, after.StatusCode);
         Assert.StartsWith("/account/login", after.Headers.Location!.PathAndQuery);
-
-        // The old password is gone; the new one is a one-time password again.
-        Assert.Equal(HttpStatusCode.OK, (await PostFormAsync("account/login", "login", new() { ["Input.UserName"] = "admin", ["Input.Password"] = "Correct-Horse-42" })).StatusCode);
-        Assert.Equal(HttpStatusCode.Redirect, (await PostFormAsync("account/login", "login", new() { ["Input.UserName"] = "admin", ["Input.Password"] = password })).StatusCode);
-        Assert.Equal("/account/change-password", (await _http.GetAsync("hosts")).Headers.Location!.OriginalString);
     }
 
     private async Task<HttpResponseMessage> PostFormAsync(string path, string handler, Dictionary<string, string> fields)
