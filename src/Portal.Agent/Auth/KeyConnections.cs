@@ -67,9 +67,6 @@ public sealed class KeyConnections
         }
     }
 
-    /// <summary>How many connections and requests a key has open (for tests and diagnostics).</summary>
-    public int CountOf(string keyId) => _byKey.TryGetValue(keyId, out var sessions) ? sessions.Count : 0;
-
     private void Abort(string keyId)
     {
         if (!_byKey.TryGetValue(keyId, out var sessions))
