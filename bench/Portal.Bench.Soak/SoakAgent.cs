@@ -44,11 +44,11 @@ public sealed class SoakAgent(AgentProcess agent)
         await agent.KillAsync();
         if (crashAt is null)
         {
-            agent.ExtraEnvironment.Remove(Portal.Compute.CrashPoints.Variable);
+            agent.Environment.Remove(Portal.Compute.CrashPoints.Variable);
         }
         else
         {
-            agent.ExtraEnvironment[Portal.Compute.CrashPoints.Variable] = crashAt;
+            agent.Environment[Portal.Compute.CrashPoints.Variable] = crashAt;
         }
 
         await agent.StartAsync();

@@ -20,11 +20,17 @@ public static class AgentServices
         builder.Services.AddDockerApi(builder.Configuration, sp => new DockerCompute(sp.GetRequiredService<IComputeHost>(), sp.GetRequiredService<ComputeHostService>().Ready));
         builder.Services.AddSingleton<ApiKeyStore>();
         builder.Services.AddHostedService<ApiKeyBootstrap>();
+        builder.Services.AddSingleton<KeyConnections>();
         builder.Services.AddSingleton<ContainerFeed>();
         builder.Services.AddAuthentication(ApiKeyAuthenticationHandler.SchemeName)
             .AddScheme<AuthenticationSchemeOptions, ApiKeyAuthenticationHandler>(ApiKeyAuthenticationHandler.SchemeName, null);
         builder.Services.AddAuthorization(o => o.AddAgentPolicies());
-        builder.Services.AddSignalR(o => o.AddFilter(new ComputeErrorHubFilter()))
+        builder.Services.AddSignalR(o =>
+            {
+                // The key first: a call on a rotated or revoked key does not even wait for the compute host.
+                o.AddFilter<ApiKeyHubFilter>();
+                o.AddFilter(new ComputeErrorHubFilter());
+            })
             .AddJsonProtocol(o => o.PayloadSerializerOptions.Converters.Add(new JsonStringEnumConverter(allowIntegerValues: false)));
         builder.Services.AddOpenApi();
         // Enums by name only: a number such as -1 is no runtime type.
@@ -32,6 +38,11 @@ public static class AgentServices
         builder.Services.AddProblemDetails();
         // Unreadable bodies reach the one error handler, which says what was wrong.
         builder.Services.Configure<Microsoft.AspNetCore.Routing.RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
+
+        // The hub takes a key from ?access_token= (browsers cannot set websocket headers), and the hosting log's request
+        // lines carry the query string: those lines never go to a log, whatever Logging:LogLevel says (added after the
+        // configuration's rules, so this one wins for its category).
+        builder.Logging.AddFilter("Microsoft.AspNetCore.Hosting.Diagnostics", level => level >= LogLevel.Warning);
 
         var agent = builder.Configuration.GetSection("Agent").Get<AgentOptions>() ?? new AgentOptions();
         AgentSocket.Prepare(agent.Socket);

@@ -22,14 +22,16 @@ public static class ComputeEndpoints
 
         var api = app.MapGroup("/api").RequireAuthorization(AgentPolicies.Read).RequireComputeReady();
         api.MapGet("/host", (IComputeHost c) => c.GetHostInfo());
-        api.MapGet("/host/processes", (string? match, IComputeHost c) => c.HostProcesses.FindHostProcesses(match));
+        // Read keys see host processes without their command lines (HostProcessVisibility).
+        api.MapGet("/host/processes", (string? match, System.Security.Claims.ClaimsPrincipal user, IComputeHost c) => HostProcessVisibility.Find(c.HostProcesses, match, user));
 
         api.MapGet("/stats", async (IComputeHost c, CancellationToken ct) => await c.Containers.GetAllStatisticsAsync(ct)).WithTags("Containers");
         var containers = api.MapGroup("/containers").WithTags("Containers");
         containers.MapGet("/", (IComputeHost c) => c.Containers.ListContainers().Select(ContainerCommands.View));
         containers.MapGet("/{id}", (string id, IComputeHost c) => ContainerCommands.View(c.Containers.GetContainer(id)));
         containers.MapGet("/{id}/processes", async (string id, IComputeHost c, CancellationToken ct) => await c.Containers.GetProcessesAsync(id, ct));
-        containers.MapGet("/{id}/isolation", async (string id, IComputeHost c, CancellationToken ct) => await c.HostProcesses.GetIsolationViewAsync(id, ct));
+        containers.MapGet("/{id}/isolation", async (string id, System.Security.Claims.ClaimsPrincipal user, IComputeHost c, CancellationToken ct) =>
+            HostProcessVisibility.For(await c.HostProcesses.GetIsolationViewAsync(id, ct), user));
         containers.MapGet("/{id}/stats", async (string id, IComputeHost c, CancellationToken ct) => await c.Containers.GetStatisticsAsync(id, ct));
         containers.MapGet("/{id}/logs", async (string id, int? tail, bool? follow, HttpContext http, IComputeHost c, CancellationToken ct) =>
         {

@@ -1,4 +1,5 @@
 using Portal.Agent;
+using Portal.Agent.Auth;
 using Portal.Agent.Hub;
 
 var builder = WebApplication.CreateBuilder(args);
@@ -7,6 +8,7 @@ builder.AddAgentServices();
 var app = builder.Build();
 app.UseApiErrors();
 app.UseAuthentication();
+app.UseKeyRequestTracking();
 app.UseAuthorization();
 app.MapAgentEndpoints();
 app.MapHub<AgentHub>("/hubs/agent");

@@ -20,6 +20,12 @@ public sealed class PortalOptions
 
     public TimeSpan ReconnectMaxDelay { get; set; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>
+    /// How often an open circuit, and a sign-in cookie on its next request, checks that its user still exists, is enabled
+    /// and has the same security stamp (password, roles): a disabled user is out within this time.
+    /// </summary>
+    public TimeSpan UserRevalidationInterval { get; set; } = TimeSpan.FromSeconds(5);
+
     /// <summary>How often the CPU and memory of running containers are sampled.</summary>
     public TimeSpan StatisticsInterval { get; set; } = TimeSpan.FromSeconds(5);
 }

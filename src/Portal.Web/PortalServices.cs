@@ -1,6 +1,7 @@
 using Microsoft.AspNetCore.DataProtection;
 using Microsoft.AspNetCore.Identity;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using MudBlazor.Services;
 using Portal.Client;
 using Portal.Web.Account;
@@ -61,6 +62,15 @@ public static class PortalServices
             .AddSignInManager()
             .AddClaimsPrincipalFactory<PortalClaims>()
             .AddDefaultTokenProviders();
+        // Sessions end soon after their user is disabled, deleted or gets a new security stamp: circuits and cookies alike.
+        if (options.UserRevalidationInterval <= TimeSpan.Zero)
+        {
+            throw new InvalidOperationException($"Portal:UserRevalidationInterval '{options.UserRevalidationInterval}' must be positive, such as 00:00:05.");
+        }
+
+        builder.Services.AddScoped<Microsoft.AspNetCore.Components.Authorization.AuthenticationStateProvider, UserRevalidation>();
+        builder.Services.Configure<SecurityStampValidatorOptions>(o => o.ValidationInterval = options.UserRevalidationInterval);
+        builder.Services.Replace(ServiceDescriptor.Scoped<ISecurityStampValidator, PortalSecurityStampValidator>());
 
         // Agents: the registry, one live connection per host, and circuit-scoped helpers for pages.
         builder.Services.AddSingleton<IAgentClientFactory, AgentClientFactory>();

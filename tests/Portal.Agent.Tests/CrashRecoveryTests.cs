@@ -22,13 +22,13 @@ public sealed class CrashRecoveryTests
         try
         {
             await using var agent = new AgentProcess(sandbox);
-            agent.ExtraEnvironment[CrashPoints.Variable] = point;
+            agent.Environment[CrashPoints.Variable] = point;
             await agent.StartAsync();
             var idle = sandbox.Snapshot(agent.Pid);
 
             Assert.True(await ContainerLife.DiesDuringAsync(agent, "crashing", RuntimeType.Default), $"the agent went through the whole life without reaching {point}");
 
-            agent.ExtraEnvironment.Clear();
+            agent.Environment.Clear();
             await agent.StartAsync();
             var outcome = await ContainerLife.SettleAsync(agent, "crashing");
             Assert.DoesNotContain("UNUSABLE", outcome, StringComparison.Ordinal);
@@ -47,14 +47,14 @@ public sealed class CrashRecoveryTests
         try
         {
             await using var agent = new AgentProcess(sandbox);
-            agent.ExtraEnvironment[CrashPoints.Variable] = CrashPoints.StopSignalled;
+            agent.Environment[CrashPoints.Variable] = CrashPoints.StopSignalled;
             await agent.StartAsync();
             // PID 1 of a container ignores SIGTERM unless it handles it: only the SIGKILL after the grace period stops it.
             await agent.PostAsync<ContainerInfo>("api/containers", new ContainerCreateSpec { Name = "stubborn", Image = "busybox", Command = ["sleep", "600"] });
             await agent.PostAsync<ContainerInfo>("api/containers/stubborn/start");
             await Assert.ThrowsAnyAsync<HttpRequestException>(() => agent.PostAsync<ContainerInfo>("api/containers/stubborn/stop?timeout=1"));
 
-            agent.ExtraEnvironment.Clear();
+            agent.Environment.Clear();
             await agent.StartAsync();
             var stopped = await agent.PostAsync<ContainerInfo>("api/containers/stubborn/wait");
             Assert.Equal(ContainerState.Stopped, stopped.State);

@@ -130,6 +130,49 @@ public sealed class HubTests : RunningAgent
         Assert.Contains("ContainerNotFound", missing.Message);
     }
 
+    [RootTheory]
+    [InlineData("revoke")]
+    [InlineData("rotate")]
+    public async Task A_revoked_or_rotated_key_loses_its_open_hub_connections_and_their_streams(string change)
+    {
+        using var admin = Agent.TcpWithKey(Agent.AdminKey!);
+        var response = await System.Net.Http.Json.HttpClientJsonExtensions.PostAsJsonAsync(admin, "api/keys", new ApiKeyRequest("dashboard", ApiScope.Read), AgentProcess.Json);
+        var reader = (await System.Net.Http.Json.HttpContentJsonExtensions.ReadFromJsonAsync<ApiKeyCreated>(response.Content, AgentProcess.Json))!;
+        await using var hub = Connect(reader.Secret);
+        var closed = new TaskCompletionSource<Exception?>(TaskCreationOptions.RunContinuationsAsynchronously);
+        hub.Closed += e =>
+        {
+            closed.TrySetResult(e);
+            return Task.CompletedTask;
+        };
+        await hub.StartAsync();
+        // The admin's own connection stays open: only the changed key's connections close.
+        await using var adminHub = Connect(Agent.AdminKey);
+        await adminHub.StartAsync();
+
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        var batches = hub.StreamAsync<ChangeBatch<ContainerView>>(nameof(IAgentHub.SubscribeContainers), cts.Token).GetAsyncEnumerator(cts.Token);
+        Assert.True(await batches.MoveNextAsync());
+        Assert.True(batches.Current.IsSnapshot);
+        var pending = batches.MoveNextAsync().AsTask(); // a stream in progress, waiting for the next change
+
+        var changed = change == "revoke" ? await admin.DeleteAsync($"api/keys/{reader.Key.Id}") : await admin.PostAsync($"api/keys/{reader.Key.Id}/rotate", null);
+        changed.EnsureSuccessStatusCode();
+
+        // Closed within seconds (the bound is generous for a loaded machine; it is immediate in practice).
+        Assert.Same(closed.Task, await Task.WhenAny(closed.Task, Task.Delay(TimeSpan.FromSeconds(20))));
+        Assert.Equal(HubConnectionState.Disconnected, hub.State);
+        var ended = await Task.WhenAny(pending, Task.Delay(TimeSpan.FromSeconds(20)));
+        Assert.Same(pending, ended);
+        Assert.True(pending.IsFaulted || pending.IsCanceled || !pending.Result, "the stream went on after its key was " + change + "d");
+
+        // The old secret cannot open a new connection; the admin's connection still works.
+        await using var again = Connect(reader.Secret);
+        await Assert.ThrowsAnyAsync<Exception>(() => again.StartAsync());
+        Assert.Equal(HubConnectionState.Connected, adminHub.State);
+        Assert.NotNull(await adminHub.InvokeAsync<IReadOnlyList<SwitchInfo>>(nameof(IAgentHub.ListSwitches)));
+    }
+
     private static async Task<Change<ContainerView>> NextChangeAsync(IAsyncEnumerator<ChangeBatch<ContainerView>> batches, Func<Change<ContainerView>, bool> match)
     {
         while (await batches.MoveNextAsync())

@@ -17,11 +17,14 @@ public sealed class ApiKeyAuthenticationHandler(IOptionsMonitor<AuthenticationSc
     public const string SchemeName = "ApiKey";
     public const string ScopeClaim = "scope";
 
+    /// <summary>Which secret of the key authenticated the caller (<see cref="ApiKeyStore.StampOf"/>); absent on the local socket.</summary>
+    public const string KeyStampClaim = "key-stamp";
+
     protected override Task<AuthenticateResult> HandleAuthenticateAsync()
     {
         if (Context.Connection.LocalIpAddress is null)
         {
-            return Task.FromResult(Success("local-socket", ApiScope.Admin));
+            return Task.FromResult(Success("local-socket", ApiScope.Admin, stamp: null));
         }
 
         var token = TokenOf(Request);
@@ -31,7 +34,7 @@ public sealed class ApiKeyAuthenticationHandler(IOptionsMonitor<AuthenticationSc
         }
 
         return Task.FromResult(keys.Validate(token) is { } key
-            ? Success(key.Id, key.Scope)
+            ? Success(key.Id, key.Scope, ApiKeyStore.StampOf(key))
             : AuthenticateResult.Fail("The API key is unknown, revoked or malformed."));
     }
 
@@ -39,7 +42,7 @@ public sealed class ApiKeyAuthenticationHandler(IOptionsMonitor<AuthenticationSc
     {
         Response.StatusCode = StatusCodes.Status401Unauthorized;
         Response.Headers.WWWAuthenticate = "Bearer";
-        await Response.WriteAsJsonAsync(ApiErrors.Problem(401, "Unauthorized", "Send an API key: 'Authorization: Bearer pk_...'. The agent printed an admin key at its first start; admins create more under /api/keys."), (System.Text.Json.JsonSerializerOptions?)null, "application/problem+json");
+        await Response.WriteAsJsonAsync(ApiErrors.Problem(401, "Unauthorized", "Send an API key: 'Authorization: Bearer pk_...'. At its first start the agent wrote an admin key to <StateRoot>/agent/first-admin-key (root only); admins create more under /api/keys."), (System.Text.Json.JsonSerializerOptions?)null, "application/problem+json");
     }
 
     protected override async Task HandleForbiddenAsync(AuthenticationProperties properties)
@@ -48,9 +51,14 @@ public sealed class ApiKeyAuthenticationHandler(IOptionsMonitor<AuthenticationSc
         await Response.WriteAsJsonAsync(ApiErrors.Problem(403, "Forbidden", "This API key's scope does not allow this; it needs a key with a wider scope (Read < Operate < Admin)."), (System.Text.Json.JsonSerializerOptions?)null, "application/problem+json");
     }
 
-    private AuthenticateResult Success(string keyId, ApiScope scope)
+    private AuthenticateResult Success(string keyId, ApiScope scope, string? stamp)
     {
         var identity = new ClaimsIdentity([new Claim(ClaimTypes.Name, keyId), new Claim(ScopeClaim, scope.ToString())], SchemeName);
+        if (stamp is not null)
+        {
+            identity.AddClaim(new Claim(KeyStampClaim, stamp));
+        }
+
         return AuthenticateResult.Success(new AuthenticationTicket(new ClaimsPrincipal(identity), SchemeName));
     }
 
@@ -88,6 +96,9 @@ public static class AgentPolicies
         options.FallbackPolicy = options.GetPolicy(Read)!;
     }
 
-    private static bool HasScope(ClaimsPrincipal user, ApiScope needed) =>
-        Enum.TryParse<ApiScope>(user.FindFirst(ApiKeyAuthenticationHandler.ScopeClaim)?.Value, out var scope) && scope >= needed;
+    /// <summary>The caller's scope; null when it has none (not authenticated).</summary>
+    public static ApiScope? ScopeOf(ClaimsPrincipal user) =>
+        Enum.TryParse<ApiScope>(user.FindFirst(ApiKeyAuthenticationHandler.ScopeClaim)?.Value, out var scope) ? scope : null;
+
+    private static bool HasScope(ClaimsPrincipal user, ApiScope needed) => ScopeOf(user) >= needed;
 }

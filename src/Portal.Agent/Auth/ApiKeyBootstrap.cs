@@ -1,11 +1,20 @@
+using Microsoft.Extensions.Options;
+using Portal.Compute;
 using Portal.Contracts.Hub;
 
 namespace Portal.Agent.Auth;
 
-/// <summary>At the first start, creates an admin key and shows it once (it is stored only as a hash).</summary>
-public sealed class ApiKeyBootstrap(ApiKeyStore keys, ILogger<ApiKeyBootstrap> logger) : IHostedService
+/// <summary>
+/// At the first start, creates an admin key and hands it over once through a file only root can read
+/// (<c>&lt;StateRoot&gt;/agent/first-admin-key</c>, mode 0600 from the moment it exists): never to stdout, stderr or a log,
+/// which services and `deploy/portal up` collect into files others may read. `deploy/portal up` shows it on the terminal.
+/// </summary>
+public sealed class ApiKeyBootstrap(ApiKeyStore keys, IOptions<ComputeOptions> compute, ILogger<ApiKeyBootstrap> logger) : IHostedService
 {
-    public const string Banner = "Admin API key (shown once, store it now): ";
+    public const string FileName = "first-admin-key";
+
+    /// <summary>Where the first admin key is handed over.</summary>
+    public static string PathUnder(string stateRoot) => Path.Combine(stateRoot, "agent", FileName);
 
     public async Task StartAsync(CancellationToken cancellationToken)
     {
@@ -14,10 +23,10 @@ public sealed class ApiKeyBootstrap(ApiKeyStore keys, ILogger<ApiKeyBootstrap> l
             return;
         }
 
-        var created = await keys.CreateAsync("first admin", ApiScope.Admin, cancellationToken);
-        // Straight to stdout, never into a log sink that may be collected elsewhere.
-        Console.WriteLine(Banner + created.Secret);
-        logger.LogInformation("Created the first admin API key {Id}; its secret was printed once to the console", created.Key.Id);
+        var created = await keys.CreateAsync("first admin", ApiScope.Admin, cancellationToken).ConfigureAwait(false);
+        var path = PathUnder(compute.Value.StateRoot);
+        await SecretFile.WriteAsync(path, created.Secret + "\n", cancellationToken).ConfigureAwait(false);
+        logger.LogInformation("Created the first admin API key {Id}; its secret is in {Path} (root only): store it elsewhere and delete the file", created.Key.Id, path);
     }
 
     public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;

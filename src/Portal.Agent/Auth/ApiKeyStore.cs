@@ -9,11 +9,13 @@ namespace Portal.Agent.Auth;
 
 /// <summary>
 /// The agent's API keys: "pk_&lt;id&gt;_&lt;secret&gt;", stored only as SHA-256 hashes in a 0600 file under the state root.
-/// The first start creates an admin key and shows it once.
+/// The first start creates an admin key and hands it over once (<see cref="ApiKeyBootstrap"/>); the handed-over file goes
+/// when that key is rotated or revoked, so no stale secret lies around.
 /// </summary>
 public sealed class ApiKeyStore
 {
     private readonly string _path;
+    private readonly string _handedOver;
     private readonly SemaphoreSlim _lock = new(1, 1);
     private List<StoredKey> _keys;
 
@@ -25,10 +27,24 @@ public sealed class ApiKeyStore
     public ApiKeyStore(IOptions<ComputeOptions> compute)
     {
         _path = Path.Combine(compute.Value.StateRoot, "agent", "api-keys.json");
+        _handedOver = ApiKeyBootstrap.PathUnder(compute.Value.StateRoot);
         _keys = StateFile.Read<List<StoredKey>>(_path) ?? [];
     }
 
     public bool IsEmpty => _keys.Count == 0;
+
+    /// <summary>A key was rotated or revoked (its id): whoever holds connections opened with its old secret closes them.</summary>
+    public event Action<string>? KeyInvalidated;
+
+    /// <summary>
+    /// Whether a caller authenticated as key <paramref name="id"/> with the secret of <paramref name="stamp"/>
+    /// (<see cref="ApiKeyInfo"/>'s <c>RotatedAt</c> then, see <see cref="StampOf"/>) may still act: neither revoked nor rotated since.
+    /// </summary>
+    public bool IsCurrent(string id, string stamp) =>
+        _keys.FirstOrDefault(k => k.Id == id) is { RevokedAt: null } key && StampOf(key.ToInfo()) == stamp;
+
+    /// <summary>Which secret of a key a caller used: it changes with every rotation.</summary>
+    public static string StampOf(ApiKeyInfo key) => (key.RotatedAt?.UtcTicks ?? 0).ToString(System.Globalization.CultureInfo.InvariantCulture);
 
     public IReadOnlyList<ApiKeyInfo> List() => _keys.Select(k => k.ToInfo()).ToList();
 
@@ -86,6 +102,8 @@ public sealed class ApiKeyStore
             var secret = NewSecret();
             var rotated = key with { SecretHash = Convert.ToHexStringLower(Hash(secret)), RotatedAt = DateTimeOffset.UtcNow };
             await SaveAsync(_keys.Select(k => k.Id == id ? rotated : k).ToList(), ct).ConfigureAwait(false);
+            ForgetHandedOver(id);
+            KeyInvalidated?.Invoke(id);
             return new ApiKeyCreated(rotated.ToInfo(), Format(id, secret));
         }
         finally
@@ -101,6 +119,8 @@ public sealed class ApiKeyStore
         {
             var revoked = Find(id) with { RevokedAt = DateTimeOffset.UtcNow };
             await SaveAsync(_keys.Select(k => k.Id == id ? revoked : k).ToList(), ct).ConfigureAwait(false);
+            ForgetHandedOver(id);
+            KeyInvalidated?.Invoke(id);
             return revoked.ToInfo();
         }
         finally
@@ -111,6 +131,21 @@ public sealed class ApiKeyStore
 
     private StoredKey Find(string id) => _keys.FirstOrDefault(k => k.Id == id && k.RevokedAt is null)
         ?? throw new ComputeException(ComputeErrorCode.InvalidArgument, $"No active API key with id '{id}'. List the keys to see their ids.");
+
+    private void ForgetHandedOver(string id)
+    {
+        try
+        {
+            if (File.Exists(_handedOver) && File.ReadAllText(_handedOver).StartsWith(Format(id, ""), StringComparison.Ordinal))
+            {
+                File.Delete(_handedOver);
+            }
+        }
+        catch (IOException)
+        {
+            // Best effort: the secret in it no longer works anyway.
+        }
+    }
 
     private async Task SaveAsync(List<StoredKey> keys, CancellationToken ct)
     {

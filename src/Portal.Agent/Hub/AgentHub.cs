@@ -121,9 +121,9 @@ public sealed class AgentHub(IComputeHost compute, ContainerFeed feed) : Microso
     }
 
     public IAsyncEnumerable<IsolationView> SubscribeProcesses(string container, CancellationToken cancellationToken) =>
-        HubErrors.Guard(SubscribeProcessesCore(container, cancellationToken), cancellationToken);
+        HubErrors.Guard(SubscribeProcessesCore(container, Context.User ?? new System.Security.Claims.ClaimsPrincipal(), cancellationToken), cancellationToken);
 
-    private async IAsyncEnumerable<IsolationView> SubscribeProcessesCore(string container, [EnumeratorCancellation] CancellationToken cancellationToken)
+    private async IAsyncEnumerable<IsolationView> SubscribeProcessesCore(string container, System.Security.Claims.ClaimsPrincipal user, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         var service = compute;
         while (!cancellationToken.IsCancellationRequested)
@@ -138,7 +138,7 @@ public sealed class AgentHub(IComputeHost compute, ContainerFeed feed) : Microso
                 yield break; // it stopped: nothing more to show
             }
 
-            yield return view;
+            yield return HostProcessVisibility.For(view, user);
             await Task.Delay(ProcessRefresh, cancellationToken).ConfigureAwait(false);
         }
     }

@@ -20,17 +20,13 @@ public static class AccountEndpoints
 
     /// <summary>
     /// A user who signed in with a one-time password sees nothing but the change-password page until they have changed it.
-    /// Static assets and the framework's own paths pass, so that page can render.
+    /// What passes is an explicit list: the account pages, the framework's own paths, and the endpoints marked
+    /// <see cref="AllowedBeforePasswordChange"/> (the static assets, by their endpoint), so that page can render. A path's
+    /// shape proves nothing: <c>/containers/a.b</c> is a page like any other.
     /// </summary>
     public static IApplicationBuilder UseFirstSignInPasswordChange(this IApplicationBuilder app) => app.Use(async (context, next) =>
     {
-        var path = context.Request.Path;
-        if (context.User.HasClaim(c => c.Type == PortalClaims.MustChangePassword)
-            && !path.StartsWithSegments("/account")
-            && !path.StartsWithSegments("/_framework")
-            && !path.StartsWithSegments("/_content")
-            && !path.StartsWithSegments("/_blazor")
-            && Path.GetExtension(path.Value) is null or "")
+        if (context.User.HasClaim(c => c.Type == PortalClaims.MustChangePassword) && !MayPassBeforePasswordChange(context))
         {
             context.Response.Redirect(ChangePasswordPath);
             return;
@@ -38,4 +34,27 @@ public static class AccountEndpoints
 
         await next(context);
     });
+
+    /// <summary>Marks endpoints a user may reach before changing a one-time password (the static assets).</summary>
+    public static TBuilder AllowBeforePasswordChange<TBuilder>(this TBuilder builder)
+        where TBuilder : IEndpointConventionBuilder => builder.WithMetadata(AllowedBeforePasswordChange.Instance);
+
+    private static bool MayPassBeforePasswordChange(HttpContext context)
+    {
+        var path = context.Request.Path;
+        return path.StartsWithSegments("/account")
+            || path.StartsWithSegments("/_framework")
+            || path.StartsWithSegments("/_blazor")
+            || context.GetEndpoint()?.Metadata.GetMetadata<AllowedBeforePasswordChange>() is not null;
+    }
+}
+
+/// <summary>Endpoint metadata: reachable before a one-time password is changed.</summary>
+public sealed class AllowedBeforePasswordChange
+{
+    public static readonly AllowedBeforePasswordChange Instance = new();
+
+    private AllowedBeforePasswordChange()
+    {
+    }
 }

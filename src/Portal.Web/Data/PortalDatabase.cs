@@ -8,7 +8,8 @@ namespace Portal.Web.Data;
 
 /// <summary>
 /// Creates the database on first start, registers the local agent, and creates the first administrator with a one-time
-/// password printed on the console (deploy/portal up shows it); that password must be changed at the first sign-in.
+/// password handed over in a 0600 file beside the database (<see cref="OneTimePasswordFile"/>; deploy/portal up shows it),
+/// never on the console or in a log; that password must be changed at the first sign-in.
 /// Registered before the fleet, so the fleet finds the hosts.
 /// </summary>
 public sealed class PortalDatabase(IServiceScopeFactory scopes, IOptions<PortalOptions> options, ILogger<PortalDatabase> logger) : IHostedService
@@ -52,13 +53,10 @@ public sealed class PortalDatabase(IServiceScopeFactory scopes, IOptions<PortalO
                 throw new InvalidOperationException($"Could not create the first administrator: {string.Join(" ", result.Errors.Select(e => e.Description))}");
             }
 
-            // On the console only, never in a log file: it is a secret, shown once.
-            await Console.Out.WriteLineAsync($"""
-
-                First sign-in: user '{AdminUser}', one-time password {password}
-                (you will be asked to change it at the first sign-in)
-
-                """);
+            // In a file only the portal's user may read, never on the console or in a log: it is a secret.
+            var file = OneTimePasswordFile.PathOf(settings);
+            await OneTimePasswordFile.WriteAsync(file, password, cancellationToken);
+            logger.LogInformation("Created the first administrator '{User}'; the one-time password is in {File} (readable by this user only), to be changed at the first sign-in", AdminUser, file);
         }
     }
 

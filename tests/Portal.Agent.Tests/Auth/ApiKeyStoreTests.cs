@@ -86,5 +86,47 @@ public sealed class ApiKeyStoreTests : IDisposable
         Assert.True(store.IsEmpty);
     }
 
+    [Fact]
+    public async Task Rotation_and_revocation_tell_connection_holders_and_end_the_old_stamp()
+    {
+        var store = Open();
+        var created = await store.CreateAsync("dashboard", ApiScope.Read);
+        var other = await store.CreateAsync("ci", ApiScope.Operate);
+        var invalidated = new List<string>();
+        store.KeyInvalidated += invalidated.Add;
+        var stamp = ApiKeyStore.StampOf(created.Key);
+        Assert.True(store.IsCurrent(created.Key.Id, stamp));
+
+        var rotated = await store.RotateAsync(created.Key.Id);
+        Assert.Equal([created.Key.Id], invalidated);
+        Assert.False(store.IsCurrent(created.Key.Id, stamp));
+        Assert.True(store.IsCurrent(created.Key.Id, ApiKeyStore.StampOf(rotated.Key)));
+        Assert.True(store.IsCurrent(other.Key.Id, ApiKeyStore.StampOf(other.Key)));
+
+        await store.RevokeAsync(created.Key.Id);
+        Assert.Equal([created.Key.Id, created.Key.Id], invalidated);
+        Assert.False(store.IsCurrent(created.Key.Id, ApiKeyStore.StampOf(rotated.Key)));
+        Assert.False(store.IsCurrent("00000000", "0"));
+    }
+
+    [Fact]
+    public async Task A_secret_file_is_0600_even_where_an_open_file_was_before()
+    {
+        var path = Path.Combine(_root, "agent", ApiKeyBootstrap.FileName);
+        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        await File.WriteAllTextAsync(path, "old");
+        File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead);
+
+        await SecretFile.WriteAsync(path, "pk_12345678_secret\n");
+        Assert.Equal(SecretFile.Mode, File.GetUnixFileMode(path));
+        Assert.Equal("pk_12345678_secret\n", await File.ReadAllTextAsync(path));
+        Assert.Single(Directory.GetFiles(Path.GetDirectoryName(path)!));
+
+        var fresh = Path.Combine(_root, "new-dir", "secret");
+        await SecretFile.WriteAsync(fresh, "x");
+        Assert.Equal(SecretFile.Mode, File.GetUnixFileMode(fresh));
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute, File.GetUnixFileMode(Path.GetDirectoryName(fresh)!));
+    }
+
     public void Dispose() => Directory.Delete(_root, recursive: true);
 }

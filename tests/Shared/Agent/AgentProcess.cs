@@ -17,6 +17,7 @@ public sealed class AgentProcess : IAsyncDisposable
     public static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web) { Converters = { new JsonStringEnumConverter() } };
 
     private readonly RecentOutput _log = new();
+    private readonly System.Text.StringBuilder _output = new();
     private Process? _process;
 
     public AgentProcess(TestSandbox sandbox)
@@ -56,6 +57,9 @@ public sealed class AgentProcess : IAsyncDisposable
 
     public int Pid => _process?.Id ?? 0;
 
+    /// <summary>More environment for the agent (settings such as Logging__LogLevel__Default), applied at the next start.</summary>
+    public Dictionary<string, string> Environment { get; } = [];
+
     public bool HasExited => _process is { HasExited: true };
 
     /// <summary>The agent's docker-compatible socket (private to the sandbox, never the host's default).</summary>
@@ -64,11 +68,23 @@ public sealed class AgentProcess : IAsyncDisposable
     /// <summary>The agent's last lines of output, for failure messages.</summary>
     public string RecentLog => _log.ToString();
 
-    /// <summary>The admin key the agent printed at its first start.</summary>
+    /// <summary>The admin key the agent handed over at its first start (in its 0600 file, never on its output).</summary>
     public string? AdminKey { get; private set; }
 
-    /// <summary>Environment variables for the agent's next start on top of the sandbox's settings (crash injection, say).</summary>
-    public Dictionary<string, string> ExtraEnvironment { get; } = new(StringComparer.Ordinal);
+    /// <summary>Where the agent hands over its first admin key.</summary>
+    public string AdminKeyFile => Portal.Agent.Auth.ApiKeyBootstrap.PathUnder(Sandbox.Options.StateRoot);
+
+    /// <summary>Everything the agent wrote to stdout and stderr (what `deploy/portal up` keeps in its log).</summary>
+    public string Output
+    {
+        get
+        {
+            lock (_output)
+            {
+                return _output.ToString();
+            }
+        }
+    }
 
     /// <summary>A TCP client that sends <paramref name="key"/>.</summary>
     public HttpClient TcpWithKey(string key)
@@ -96,21 +112,14 @@ public sealed class AgentProcess : IAsyncDisposable
         psi.Environment["Compute__Networking__NftTable"] = o.Networking.NftTable;
         psi.Environment["Compute__Networking__AddressPool"] = o.Networking.AddressPool;
         psi.Environment["Compute__Networking__EnableIpForward"] = o.Networking.EnableIpForward ? "true" : "false";
-        foreach (var (name, value) in ExtraEnvironment)
+        foreach (var (name, value) in Environment)
         {
             psi.Environment[name] = value;
         }
 
         _process = Process.Start(psi)!;
-        _process.OutputDataReceived += (_, line) =>
-        {
-            _log.Add(line.Data);
-            if (line.Data?.StartsWith(Portal.Agent.Auth.ApiKeyBootstrap.Banner, StringComparison.Ordinal) == true)
-            {
-                AdminKey = line.Data[Portal.Agent.Auth.ApiKeyBootstrap.Banner.Length..].Trim();
-            }
-        };
-        _process.ErrorDataReceived += (_, line) => _log.Add(line.Data);
+        _process.OutputDataReceived += (_, line) => Keep(line.Data);
+        _process.ErrorDataReceived += (_, line) => Keep(line.Data);
         _process.BeginOutputReadLine();
         _process.BeginErrorReadLine();
         var deadline = DateTime.UtcNow.AddSeconds(60);
@@ -124,9 +133,14 @@ public sealed class AgentProcess : IAsyncDisposable
             try
             {
                 var health = await Tcp.GetAsync("healthz");
-                if (health.StatusCode == HttpStatusCode.OK && AdminKey is not null)
+                if (health.StatusCode == HttpStatusCode.OK)
                 {
-                    return;
+                    // The key file exists before the agent listens; a test may have rotated the first key away meanwhile.
+                    AdminKey ??= File.Exists(AdminKeyFile) ? (await File.ReadAllTextAsync(AdminKeyFile)).Trim() : null;
+                    if (AdminKey is not null)
+                    {
+                        return;
+                    }
                 }
             }
             catch (HttpRequestException)
@@ -137,6 +151,20 @@ public sealed class AgentProcess : IAsyncDisposable
         }
 
         throw new TimeoutException($"The agent did not become healthy within 60 s:\n{RecentLog}");
+    }
+
+    private void Keep(string? line)
+    {
+        if (line is null)
+        {
+            return;
+        }
+
+        _log.Add(line);
+        lock (_output)
+        {
+            _output.AppendLine(line);
+        }
     }
 
     /// <summary>SIGKILL: no shutdown code runs, as when the agent crashes.</summary>

@@ -1,15 +1,14 @@
 using System.Diagnostics;
 using System.Net;
-using System.Text.RegularExpressions;
 
 namespace Portal.Tests.Shared;
 
 /// <summary>
 /// The real portal (src/Portal.Web, from its own build output) as a separate process on a free port, with its own SQLite
 /// file and key ring in the sandbox, and the sandbox's agent registered as host "local" through the agent's socket.
-/// Reads the one-time password it prints at its first start. Disposing kills it.
+/// Reads the one-time password it hands over at its first start (a 0600 file beside its database). Disposing kills it.
 /// </summary>
-public sealed partial class PortalProcess : IAsyncDisposable
+public sealed class PortalProcess : IAsyncDisposable
 {
     private readonly RecentOutput _log = new();
     private readonly string _agentSocket;
@@ -32,7 +31,7 @@ public sealed partial class PortalProcess : IAsyncDisposable
     /// <summary>Where the portal keeps its database and key ring.</summary>
     public string Root { get; }
 
-    /// <summary>The first administrator's one-time password, as printed at the first start.</summary>
+    /// <summary>The first administrator's one-time password, as handed over at the first start.</summary>
     public string? OneTimePassword { get; private set; }
 
     public int Pid => _process?.Id ?? 0;
@@ -76,14 +75,7 @@ public sealed partial class PortalProcess : IAsyncDisposable
         psi.Environment["Logging__LogLevel__Default"] = "Warning";
         psi.Environment["Logging__LogLevel__Microsoft.Hosting.Lifetime"] = "Information";
         _process = Process.Start(psi) ?? throw new InvalidOperationException("dotnet did not start.");
-        _process.OutputDataReceived += (_, line) =>
-        {
-            _log.Add(line.Data);
-            if (line.Data is { } text && PasswordLine().Match(text) is { Success: true } match)
-            {
-                OneTimePassword = match.Groups[1].Value;
-            }
-        };
+        _process.OutputDataReceived += (_, line) => _log.Add(line.Data);
         _process.ErrorDataReceived += (_, line) => _log.Add(line.Data);
         _process.BeginOutputReadLine();
         _process.BeginErrorReadLine();
@@ -100,9 +92,14 @@ public sealed partial class PortalProcess : IAsyncDisposable
             try
             {
                 var login = await http.GetAsync($"{Url}/account/login");
-                if (login.StatusCode == HttpStatusCode.OK && OneTimePassword is not null)
+                if (login.StatusCode == HttpStatusCode.OK)
                 {
-                    return;
+                    var file = Path.Combine(Root, "first-admin-password");
+                    OneTimePassword ??= File.Exists(file) ? (await File.ReadAllTextAsync(file)).Trim() : null;
+                    if (OneTimePassword is not null)
+                    {
+                        return;
+                    }
                 }
             }
             catch (Exception e) when (e is HttpRequestException or TaskCanceledException)
@@ -125,7 +122,4 @@ public sealed partial class PortalProcess : IAsyncDisposable
 
         _process?.Dispose();
     }
-
-    [GeneratedRegex(@"one-time password (\S+)")]
-    private static partial Regex PasswordLine();
 }

@@ -1,0 +1,69 @@
+using Microsoft.AspNetCore.Identity;
+using Microsoft.Extensions.Options;
+using Portal.Web.Data;
+
+namespace Portal.Web.Account;
+
+/// <summary>
+/// The portal's command-line modes for root on the host, on the same configuration, database and Identity code as the
+/// portal itself (`./deploy/portal reset-password admin`). Both work while the portal runs.
+/// <c>reset-password &lt;user&gt;</c> sets a new one-time password, prints it on the terminal only (never a log), enables
+/// the user again and ends its sessions; the user must change it at the next sign-in.
+/// <c>disable-user &lt;user&gt;</c> disables the user: its open pages leave within <see cref="PortalOptions.UserRevalidationInterval"/>
+/// and it cannot sign in until a reset-password.
+/// </summary>
+public static class AccountCommands
+{
+    public const string ResetPassword = "reset-password";
+    public const string DisableUser = "disable-user";
+
+    public static bool IsCommand(string[] args) => args.Length > 0 && args[0] is ResetPassword or DisableUser;
+
+    /// <summary>Runs the command in <paramref name="args"/>; further arguments (--Portal:Database=...) configure as for the portal.</summary>
+    public static async Task<int> RunAsync(string[] args, TextWriter output, TextWriter error)
+    {
+        if (!IsCommand(args) || args.Length < 2 || args[1].StartsWith("--", StringComparison.Ordinal) || string.IsNullOrWhiteSpace(args[1]))
+        {
+            await error.WriteLineAsync($"usage: {ResetPassword} <user> | {DisableUser} <user>   (for example: {ResetPassword} {PortalDatabase.AdminUser})");
+            return 2;
+        }
+
+        var (command, userName) = (args[0], args[1].Trim());
+        var builder = WebApplication.CreateBuilder(args[2..]);
+        // Only warnings and errors: nothing of this run needs a log, and the password is never logged.
+        builder.Logging.SetMinimumLevel(LogLevel.Warning);
+        builder.AddPortalServices();
+        await using var app = builder.Build();
+        var database = app.Services.GetRequiredService<IOptions<PortalOptions>>().Value.Database;
+        if (!File.Exists(database))
+        {
+            await error.WriteLineAsync($"The portal's database {database} does not exist: start the portal once (./deploy/portal up), which creates it and user '{PortalDatabase.AdminUser}'.");
+            return 1;
+        }
+
+        await using var scope = app.Services.CreateAsyncScope();
+        var users = scope.ServiceProvider.GetRequiredService<UserManager<PortalUser>>();
+        try
+        {
+            if (command == DisableUser)
+            {
+                var user = await users.FindByNameAsync(userName) ?? throw UserAccounts.NoSuchUser(userName);
+                await UserAccounts.DisableAsync(users, user);
+                await output.WriteLineAsync($"User '{userName}' is disabled: its open pages leave within seconds and it cannot sign in (enable it again with {ResetPassword}).");
+                return 0;
+            }
+
+            var password = await UserAccounts.ResetPasswordAsync(users, userName);
+            await output.WriteLineAsync($"""
+                User '{userName}': new one-time password {password}
+                (enabled again; its open sessions end; it must choose its own password at the next sign-in)
+                """);
+            return 0;
+        }
+        catch (InvalidOperationException e)
+        {
+            await error.WriteLineAsync(e.Message);
+            return 1;
+        }
+    }
+}
