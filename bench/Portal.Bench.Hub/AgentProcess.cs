@@ -15,13 +15,12 @@ namespace Portal.Bench.Hub;
 /// </summary>
 public sealed class AgentProcess : IAsyncDisposable
 {
-    /// <summary>The line the agent prints once at its first start (Portal.Agent.Auth.ApiKeyBootstrap.Banner).</summary>
-    public const string AdminKeyBanner = "Admin API key (shown once, store it now): ";
+    /// <summary>Where the agent hands over its first admin key, under its state root (Portal.Agent.Auth.ApiKeyBootstrap).</summary>
+    private static readonly string AdminKeyFile = Path.Combine("agent", "first-admin-key");
 
     public static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web) { Converters = { new JsonStringEnumConverter() } };
 
     private readonly string _agentDll;
-    private readonly TaskCompletionSource<string> _adminKey = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly Queue<string> _lastOutput = new();
     private readonly Lock _outputLock = new();
     private Process? _process;
@@ -42,7 +41,7 @@ public sealed class AgentProcess : IAsyncDisposable
 
     public int Pid => _process?.Id ?? 0;
 
-    /// <summary>The admin key the agent printed at its first start; set once <see cref="StartAsync"/> returned.</summary>
+    /// <summary>The admin key the agent handed over at its first start; set once <see cref="StartAsync"/> returned.</summary>
     public string AdminKey { get; private set; } = "";
 
     /// <summary>A TCP client that sends the admin key; the caller disposes it.</summary>
@@ -103,9 +102,10 @@ public sealed class AgentProcess : IAsyncDisposable
             try
             {
                 var health = await probe.GetAsync("healthz", ct);
-                if (health.StatusCode == HttpStatusCode.OK && _adminKey.Task.IsCompleted)
+                var keyFile = Path.Combine(Sandbox.StateRoot, AdminKeyFile);
+                if (health.StatusCode == HttpStatusCode.OK && File.Exists(keyFile))
                 {
-                    AdminKey = await _adminKey.Task;
+                    AdminKey = (await File.ReadAllTextAsync(keyFile, ct)).Trim();
                     return;
                 }
             }
@@ -119,7 +119,7 @@ public sealed class AgentProcess : IAsyncDisposable
             await Task.Delay(100, ct);
         }
 
-        throw new TimeoutException($"The agent did not become healthy and print its admin key within 120 s. Its last output:\n{LastOutput()}");
+        throw new TimeoutException($"The agent did not become healthy and hand over its admin key within 120 s. Its last output:\n{LastOutput()}");
     }
 
     public static async Task<T> GetAsync<T>(HttpClient client, string path, CancellationToken ct) =>
@@ -165,12 +165,6 @@ public sealed class AgentProcess : IAsyncDisposable
         if (line is null)
         {
             return;
-        }
-
-        if (line.StartsWith(AdminKeyBanner, StringComparison.Ordinal))
-        {
-            _adminKey.TrySetResult(line[AdminKeyBanner.Length..].Trim());
-            return; // the secret stays out of the kept output
         }
 
         lock (_outputLock)
