@@ -133,7 +133,8 @@ public sealed class ContainerService : IContainerService, IAsyncDisposable
     {
         ContainerDefinition.Validate(spec, Environment.ProcessorCount);
         var runtimeType = spec.RuntimeType ?? _options.DefaultRuntimeType;
-        _ = _drivers.For(runtimeType); // fail early when this host lacks the runtime type
+        // Fails early when this host lacks the runtime type, or the isolation cannot honour the security options.
+        _drivers.For(runtimeType).CheckSecurity(ContainerSecurityPolicy.Normalize(spec.Security));
         var image = _images.Resolve(spec.Image);
         var record = await _store.ReserveAsync(() =>
         {
@@ -344,10 +345,19 @@ public sealed class ContainerService : IContainerService, IAsyncDisposable
             throw ContainerDefinition.UnknownRuntimeType(target);
         }
 
-        _ = _drivers.For(target);
+        var targetDriver = _drivers.For(target);
         if (found.RuntimeType == target)
         {
             return found.ToInfo();
+        }
+
+        try
+        {
+            targetDriver.CheckSecurity(found.Security);
+        }
+        catch (ComputeException e) when (e.Code == ComputeErrorCode.InvalidArgument)
+        {
+            throw new ComputeException(ComputeErrorCode.InvalidArgument, $"Cannot convert {found.Name} to {target}: {e.Message}");
         }
 
         var wasRunning = found.State is ContainerState.Running or ContainerState.Stopping;

@@ -17,8 +17,9 @@ internal sealed class ProcessIsolationDriver : IIsolationDriver, IOrphanCleaner,
     private readonly ILogger _logger;
     private readonly string _cgroupParent;
 
-    public ProcessIsolationDriver(string runRoot, OciRuntime runtime, string conmonPath, CgroupHost cgroups, string cgroupParent, long defaultPidsLimit, ILogger logger)
+    public ProcessIsolationDriver(string runRoot, OciRuntime runtime, string conmonPath, CgroupHost cgroups, string cgroupParent, long defaultPidsLimit, ILogger logger, AppArmorHost? appArmor = null)
     {
+        AppArmor = appArmor ?? new AppArmorHost(logger);
         _cgroupParent = cgroupParent;
         _runRoot = runRoot;
         Runtime = runtime;
@@ -39,6 +40,10 @@ internal sealed class ProcessIsolationDriver : IIsolationDriver, IOrphanCleaner,
     public long DefaultPidsLimit { get; }
 
     public ExitWatcher Exits { get; }
+
+    public AppArmorHost AppArmor { get; }
+
+    public void CheckSecurity(ContainerSecurity security) => ProcessSecurityPolicy.Check(security, AppArmor);
 
     private string SocketDirectory => Path.Combine(_runRoot, "sockets");
 
@@ -71,6 +76,8 @@ internal sealed class ProcessIsolationDriver : IIsolationDriver, IOrphanCleaner,
                 CgroupNamespace = Cgroups.Mode == CgroupMode.V2,
                 NetworkNamespacePath = netns,
                 HostsPath = context.Network?.HostsPath,
+                Security = record.Security,
+                AppArmorProfile = await AppArmor.ProfileForAsync(record.Security.AppArmorProfile, ct).ConfigureAwait(false),
             });
             await File.WriteAllTextAsync(Path.Combine(dir, "config.json"), spec.ToJsonString(), ct).ConfigureAwait(false);
             Exits.Forget(record.Id);
