@@ -70,8 +70,8 @@ public sealed record DockerHostConfigRequest
 public sealed record DockerUlimit
 {
     public string? Name { get; init; }
-    public long? Soft { get; init; }
     public long? Hard { get; init; }
+    public long? Soft { get; init; }
 }
 
 /// <summary>The body of POST /containers/{id}/exec.</summary>

@@ -1,0 +1,118 @@
+namespace Portal.Docker.Tests.Integration;
+
+/// <summary>
+/// docker's security flags with the real CLI against the agent: honoured in the running container (capabilities,
+/// read-only root, ulimits, tmpfs, for exec'd processes too), or refused with a 400 whose message the CLI prints.
+/// Before issue 13, `--cap-drop ALL --read-only` got 14 capabilities and a writable root.
+/// </summary>
+[Trait("Requires", "root")]
+public sealed class DockerSecurityTests(DockerAgentFixture fixture) : IClassFixture<DockerAgentFixture>
+{
+    private DockerAgent Agent => fixture.Agent;
+
+    [RootFact]
+    public async Task Cap_drop_all_and_read_only_leave_no_capabilities_and_no_writable_root()
+    {
+        var run = await Agent.DockerAsync("run", "--rm", "--isolation=process", "--cap-drop", "ALL", "--read-only", "busybox", "sh", "-c", "grep Cap /proc/self/status; touch /x; echo touch=$?");
+
+        Assert.True(run.ExitCode == 0, run.ToString());
+        Assert.Contains("CapEff:\t0000000000000000", run.Stdout);
+        Assert.Contains("CapPrm:\t0000000000000000", run.Stdout);
+        Assert.Contains("CapBnd:\t0000000000000000", run.Stdout);
+        Assert.Contains("touch=1", run.Stdout);
+        Assert.Contains("Read-only file system", run.Stderr);
+    }
+
+    [RootFact]
+    public async Task Without_flags_the_container_keeps_dockers_14_capabilities_and_a_writable_root()
+    {
+        var run = await Agent.DockerAsync("run", "--rm", "busybox", "sh", "-c", "grep CapEff /proc/self/status; touch /x && echo wrote");
+
+        Assert.True(run.ExitCode == 0, run.ToString());
+        Assert.Contains("CapEff:\t00000000a80425fb", run.Stdout); // Docker's default set
+        Assert.Contains("wrote", run.Stdout);
+    }
+
+    [RootFact]
+    public async Task Cap_add_within_policy_is_honoured_and_beyond_it_is_400()
+    {
+        var run = await Agent.DockerAsync("run", "--rm", "--cap-drop", "ALL", "--cap-add", "net_bind_service", "busybox", "grep", "CapEff", "/proc/self/status");
+        Assert.True(run.ExitCode == 0, run.ToString());
+        Assert.Contains("CapEff:\t0000000000000400", run.Stdout);
+
+        var admin = await Agent.DockerAsync("run", "--rm", "--isolation=process", "--cap-add", "SYS_ADMIN", "busybox", "true");
+        Assert.Equal(125, admin.ExitCode);
+        Assert.Contains("Adding CAP_SYS_ADMIN is not allowed under process isolation", admin.Stderr);
+    }
+
+    [RootFact]
+    public async Task Exec_processes_get_the_containers_capabilities_and_limits()
+    {
+        var name = "sec-exec-" + Guid.NewGuid().ToString("N")[..8];
+        var run = await Agent.DockerAsync("run", "-d", "--name", name, "--cap-drop", "ALL", "--ulimit", "nproc=77:77", "busybox", "sleep", "120");
+        Assert.True(run.ExitCode == 0, run.ToString());
+        try
+        {
+            var exec = await Agent.DockerAsync("exec", name, "sh", "-c", "grep CapEff /proc/self/status; ulimit -u");
+            Assert.True(exec.ExitCode == 0, exec.ToString());
+            Assert.Contains("CapEff:\t0000000000000000", exec.Stdout);
+            Assert.Contains("\n77", "\n" + exec.Stdout);
+
+            var inspect = await Agent.DockerAsync("inspect", "-f", "{{json .HostConfig.CapDrop}} {{.HostConfig.ReadonlyRootfs}} {{json .HostConfig.Ulimits}}", name);
+            Assert.Equal("""["ALL"] false [{"Name":"nproc","Hard":77,"Soft":77}]""", inspect.Stdout.Trim());
+        }
+        finally
+        {
+            await Agent.DockerAsync("rm", "-f", name);
+        }
+    }
+
+    [RootFact]
+    public async Task Ulimit_nofile_applies()
+    {
+        var run = await Agent.DockerAsync("run", "--rm", "--ulimit", "nofile=1024:2048", "busybox", "sh", "-c", "ulimit -Sn; ulimit -Hn");
+
+        Assert.True(run.ExitCode == 0, run.ToString());
+        Assert.Equal("1024\n2048\n", run.Stdout);
+    }
+
+    [RootFact]
+    public async Task Tmpfs_gives_a_writable_place_in_a_read_only_root_with_its_size_and_flags()
+    {
+        var run = await Agent.DockerAsync("run", "--rm", "--read-only", "--tmpfs", "/run", "--tmpfs", "/scratch:size=1m,mode=700", "busybox", "sh", "-c",
+            "echo ok > /run/f && cat /run/f; grep -E ' /(run|scratch) ' /proc/mounts; stat -c %a /scratch");
+
+        Assert.True(run.ExitCode == 0, run.ToString());
+        Assert.StartsWith("ok\n", run.Stdout);
+        Assert.Matches(@"tmpfs /run tmpfs rw,nosuid,nodev,noexec", run.Stdout);
+        Assert.Matches(@"tmpfs /scratch tmpfs rw,nosuid,nodev,noexec,[^\n]*size=1024k", run.Stdout);
+        Assert.EndsWith("700\n", run.Stdout);
+    }
+
+    [RootTheory]
+    [InlineData("--privileged", "privileged containers (--privileged) are not supported by this engine")]
+    [InlineData("--device=/dev/loop0", "host devices (--device, --device-cgroup-rule) are not supported by this engine")]
+    [InlineData("--pid=host", "--pid host is not supported by this engine")]
+    [InlineData("--userns=host", "--userns host is not supported by this engine")]
+    [InlineData("--security-opt=seccomp=unconfined", "seccomp=unconfined is not allowed by this engine")]
+    [InlineData("--security-opt=no-new-privileges=false", "no-new-privileges cannot be turned off under process isolation")]
+    [InlineData("--security-opt=apparmor=unconfined", "apparmor=unconfined is not allowed")]
+    [InlineData("--ulimit=rtprio=10", "The rtprio ulimit is not allowed")]
+    [InlineData("--tmpfs=/proc/x", "A tmpfs cannot be mounted at /proc/x")]
+    public async Task What_cannot_be_honoured_is_refused_with_the_reason(string flag, string message)
+    {
+        var run = await Agent.DockerAsync("run", "--rm", "--isolation=process", flag, "busybox", "true");
+
+        Assert.Equal(125, run.ExitCode);
+        Assert.Contains(message, run.Stderr);
+    }
+
+    [RootFact]
+    public async Task Vm_isolation_refuses_read_only_and_cap_drop_instead_of_ignoring_them()
+    {
+        var run = await Agent.DockerAsync("run", "--rm", "--isolation=hyperv", "--read-only", "--cap-drop", "ALL", "busybox", "true");
+
+        Assert.Equal(125, run.ExitCode);
+        Assert.Contains("--cap-drop, --read-only are not supported with VM isolation (HyperV)", run.Stderr);
+    }
+}
