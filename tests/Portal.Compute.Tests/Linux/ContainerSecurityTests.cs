@@ -120,15 +120,17 @@ public sealed class ContainerSecurityTests : IDisposable
     }
 
     [Fact]
-    public void A_nofile_ulimit_above_the_hosts_maximum_is_refused()
+    public void Ulimits_above_the_agents_own_hard_limits_or_a_tiny_nofile_are_refused()
     {
-        var nrOpen = Path.Combine(_root, "nr_open");
-        File.WriteAllText(nrOpen, "1048576\n");
-        var security = new ContainerSecurity { Ulimits = [new() { Name = "nofile", Soft = 1024, Hard = 2_000_000 }] };
+        (ulong, ulong) Host(int resource) => resource == 8 ? (65536UL, 65536UL) : (1024UL, 1_048_576UL); // memlock 64k, others 1M
+        var ok = new ContainerSecurity { Ulimits = [new() { Name = "nofile", Soft = 1024, Hard = 1_048_576 }, new() { Name = "memlock", Soft = 100, Hard = 65536 }] };
+        ProcessSecurityPolicy.Check(ok, DisabledAppArmor(), Host);
 
-        var e = Assert.Throws<ComputeException>(() => ProcessSecurityPolicy.Check(security, DisabledAppArmor(), nrOpen));
-        Assert.Contains("nofile ulimit 2000000 is above this host's maximum of 1048576", e.Message, StringComparison.Ordinal);
-        ProcessSecurityPolicy.Check(security with { Ulimits = [new() { Name = "nofile", Soft = 1024, Hard = 1_048_576 }] }, DisabledAppArmor(), nrOpen);
+        Assert.Contains("The nofile ulimit 2000000 is above this host's hard limit of 1048576", Refused(new() { Name = "nofile", Soft = 1024, Hard = 2_000_000 }), StringComparison.Ordinal);
+        Assert.Contains("The memlock ulimit unlimited is above this host's hard limit of 65536", Refused(new() { Name = "memlock", Soft = -1, Hard = -1 }), StringComparison.Ordinal);
+        Assert.Contains("The nofile ulimit must be at least 16", Refused(new() { Name = "nofile", Soft = 3, Hard = 3 }), StringComparison.Ordinal);
+
+        string Refused(ContainerUlimit ulimit) => Assert.Throws<ComputeException>(() => ProcessSecurityPolicy.Check(new ContainerSecurity { Ulimits = [ulimit] }, DisabledAppArmor(), Host)).Message;
     }
 
     [Fact]
@@ -140,6 +142,26 @@ public sealed class ContainerSecurityTests : IDisposable
         ProcessSecurityPolicy.Check(new ContainerSecurity { AppArmorProfile = AppArmorProfile.DefaultName }, appArmor);
         var e = Assert.Throws<ComputeException>(() => ProcessSecurityPolicy.Check(new ContainerSecurity { AppArmorProfile = "missing" }, appArmor));
         Assert.Contains("AppArmor profile 'missing' is not loaded on this host", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_tmpfs_over_a_file_in_the_image_is_refused_before_the_runtime_fails_on_it()
+    {
+        var rootfs = Path.Combine(_root, "rootfs");
+        Directory.CreateDirectory(Path.Combine(rootfs, "etc"));
+        Directory.CreateDirectory(Path.Combine(rootfs, "run"));
+        File.WriteAllText(Path.Combine(rootfs, "etc", "passwd"), "root:x:0:0::/root:/bin/sh\n");
+        File.CreateSymbolicLink(Path.Combine(rootfs, "etc", "link"), "/etc/passwd"); // absolute: resolved inside the root
+        File.CreateSymbolicLink(Path.Combine(rootfs, "var-run"), "run");
+
+        foreach (var path in new[] { "/etc/passwd", "/etc/link" })
+        {
+            var e = Assert.Throws<ComputeException>(() => ProcessSecurityPolicy.CheckTmpfsTargets(rootfs, [new TmpfsMount { Path = path }]));
+            Assert.Equal(ComputeErrorCode.InvalidArgument, e.Code);
+            Assert.Contains($"A tmpfs cannot be mounted at {path}: it is a file in the image", e.Message, StringComparison.Ordinal);
+        }
+
+        ProcessSecurityPolicy.CheckTmpfsTargets(rootfs, [new TmpfsMount { Path = "/run" }, new TmpfsMount { Path = "/var-run" }, new TmpfsMount { Path = "/not/yet" }]);
     }
 
     // ---- what VM isolation allows ----

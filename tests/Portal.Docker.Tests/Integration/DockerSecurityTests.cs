@@ -99,6 +99,8 @@ public sealed class DockerSecurityTests(DockerAgentFixture fixture) : IClassFixt
     [InlineData("--security-opt=apparmor=unconfined", "apparmor=unconfined is not allowed")]
     [InlineData("--ulimit=rtprio=10", "The rtprio ulimit is not allowed")]
     [InlineData("--tmpfs=/proc/x", "A tmpfs cannot be mounted at /proc/x")]
+    [InlineData("--tmpfs=/etc/passwd", "A tmpfs cannot be mounted at /etc/passwd: it is a file in the image")]
+    [InlineData("--ulimit=nofile=3:3", "The nofile ulimit must be at least 16")]
     public async Task What_cannot_be_honoured_is_refused_with_the_reason(string flag, string message)
     {
         var run = await Agent.DockerAsync("run", "--rm", "--isolation=process", flag, "busybox", "true");
@@ -114,5 +116,22 @@ public sealed class DockerSecurityTests(DockerAgentFixture fixture) : IClassFixt
 
         Assert.Equal(125, run.ExitCode);
         Assert.Contains("--cap-drop, --read-only are not supported with VM isolation (HyperV)", run.Stderr);
+    }
+
+    [RootTheory]
+    [InlineData("--ulimit=nofile=0:0")]
+    [InlineData("--ulimit=nofile=3:3")]
+    [InlineData("--ulimit=nproc=0:0")]
+    [InlineData("--ulimit=stack=0:0")]
+    [InlineData("--ulimit=fsize=0:0")]
+    [InlineData("--ulimit=memlock=-1:-1")]
+    [InlineData("--tmpfs=/etc/passwd")]
+    public async Task Extreme_options_start_or_are_refused_but_never_fail_in_the_engine(string flag)
+    {
+        var run = await Agent.DockerAsync("run", "--rm", "--isolation=process", flag, "busybox", "true");
+
+        // The container's own process may die of its limits (as under Docker); the engine must not fail on them.
+        Assert.False(run.Stderr.Contains("Error response from daemon: runc", StringComparison.Ordinal) || run.Stderr.Contains("Error response from daemon: crun", StringComparison.Ordinal), run.ToString());
+        Assert.True(run.ExitCode != 125 || run.Stderr.Contains("Error response from daemon: ", StringComparison.Ordinal), run.ToString());
     }
 }

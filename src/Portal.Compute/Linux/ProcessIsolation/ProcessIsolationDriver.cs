@@ -60,6 +60,7 @@ internal sealed class ProcessIsolationDriver : IIsolationDriver, IOrphanCleaner,
         {
             var netns = await ContainerVeth.PlugAsync(context.Network, dir, ct).ConfigureAwait(false);
             var rootfs = MountRoot(context, dir);
+            ProcessSecurityPolicy.CheckTmpfsTargets(rootfs, record.Security.Tmpfs);
             var user = ContainerUser.Resolve(record.User, rootfs);
             var spec = OciSpecBuilder.Build(new OciSpecRequest
             {
