@@ -17,6 +17,9 @@ public sealed class ContainerService : IContainerService, IAsyncDisposable
     private const int SigKill = 9;
     private const int SigTerm = 15;
 
+    /// <summary>The longest stop grace a timer can wait; longer ones wait as long as it takes.</summary>
+    private static readonly TimeSpan MaxGrace = TimeSpan.FromDays(30);
+
     private readonly ComputeOptions _options;
     private readonly ContainerStore _store;
     private readonly ContainerRuns _runs;
@@ -252,7 +255,9 @@ public sealed class ContainerService : IContainerService, IAsyncDisposable
         var grace = timeout ?? _options.DefaultStopTimeout;
         try
         {
-            await run.Exit.Task.WaitAsync(grace < TimeSpan.Zero ? TimeSpan.Zero : grace, ct).ConfigureAwait(false);
+            // Timers cannot wait longer than about 49 days: a longer grace (docker stop -t 99999999) waits as long as it takes.
+            var wait = grace < TimeSpan.Zero ? TimeSpan.Zero : grace > MaxGrace ? Timeout.InfiniteTimeSpan : grace;
+            await run.Exit.Task.WaitAsync(wait, ct).ConfigureAwait(false);
         }
         catch (TimeoutException)
         {

@@ -180,6 +180,18 @@ public sealed class ContainerServiceTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_stop_grace_longer_than_a_timer_can_wait_still_stops_the_container()
+    {
+        await _compute.Containers.CreateContainerAsync(new ContainerCreateSpec { Name = "patient", Image = "nanoserver" });
+        await _compute.Containers.StartContainerAsync("patient");
+
+        // docker stop -t 99999999: a TimeSpan beyond Task.WaitAsync's limit (about 49 days) threw after SIGTERM was sent.
+        var stopped = await _compute.Containers.ShutdownContainerAsync("patient", TimeSpan.FromDays(1000));
+
+        Assert.Equal(ContainerState.Stopped, stopped.State);
+    }
+
+    [Fact]
     public async Task Security_options_are_normalized_kept_and_refused_where_the_isolation_cannot_honour_them()
     {
         _vmDriver.RefuseSecurity = "not with VM isolation";
