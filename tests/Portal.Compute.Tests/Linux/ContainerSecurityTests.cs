@@ -45,6 +45,7 @@ public sealed class ContainerSecurityTests : IDisposable
         { new() { Tmpfs = [new() { Path = "//proc/sys" }] }, "cannot be mounted at /proc/sys" },
         { new() { Tmpfs = [new() { Path = "/sys" }] }, "cannot be mounted at /sys" },
         { new() { Tmpfs = [new() { Path = "/dev" }] }, "cannot be mounted at /dev" },
+        { new() { Tmpfs = [new() { Path = "/etc//hosts" }] }, "cannot be mounted at /etc/hosts" },
         { new() { Tmpfs = [new() { Path = "/a/../proc" }] }, "no '.' or '..' parts" },
         { new() { Tmpfs = [new() { Path = "/run" }, new() { Path = "/run/" }] }, "Duplicate tmpfs mount at /run" },
         { new() { Tmpfs = [new() { Path = "/run", Mode = "999" }] }, "Invalid tmpfs mode '999'" },
@@ -162,6 +163,20 @@ public sealed class ContainerSecurityTests : IDisposable
         }
 
         ProcessSecurityPolicy.CheckTmpfsTargets(rootfs, [new TmpfsMount { Path = "/run" }, new TmpfsMount { Path = "/var-run" }, new TmpfsMount { Path = "/not/yet" }]);
+    }
+
+    [Theory]
+    [InlineData("runc create failed: unable to start container process: exec: \"sh\": executable file not found in $PATH", ComputeErrorCode.InvalidArgument)]
+    [InlineData("executable file `nosuch` not found in $PATH: No such file or directory", ComputeErrorCode.InvalidArgument)]
+    [InlineData("exec: \"/etc\": is a directory", ComputeErrorCode.InvalidArgument)]
+    [InlineData("exec /data/x: permission denied", ComputeErrorCode.InvalidArgument)]
+    [InlineData("exec /bin/x: exec format error", ComputeErrorCode.InvalidArgument)]
+    [InlineData("error mounting \"tmpfs\" to rootfs at \"/etc/passwd\": not a directory", ComputeErrorCode.InvalidArgument)]
+    [InlineData("cgroup: cannot enter cgroupv2 \"/sys/fs/cgroup/portal\" with domain controllers", ComputeErrorCode.RuntimeFailure)]
+    [InlineData("unknown error", ComputeErrorCode.RuntimeFailure)]
+    public void A_failed_create_is_the_containers_fault_where_dockerd_says_so(string message, ComputeErrorCode code)
+    {
+        Assert.Equal(code, OciRuntime.CreateFailureCode(message));
     }
 
     // ---- what VM isolation allows ----

@@ -134,4 +134,28 @@ public sealed class DockerSecurityTests(DockerAgentFixture fixture) : IClassFixt
         Assert.False(run.Stderr.Contains("Error response from daemon: runc", StringComparison.Ordinal) || run.Stderr.Contains("Error response from daemon: crun", StringComparison.Ordinal), run.ToString());
         Assert.True(run.ExitCode != 125 || run.Stderr.Contains("Error response from daemon: ", StringComparison.Ordinal), run.ToString());
     }
+
+    [RootTheory]
+    [InlineData("""{"Image":"busybox","Cmd":["no-such-program"]}""", "no-such-program")]
+    [InlineData("""{"Image":"busybox","Cmd":["/etc"]}""", "/etc")]
+    [InlineData("""{"Image":"busybox","Cmd":["sh"],"HostConfig":{"Tmpfs":{"/bin":""}}}""", "sh")]
+    public async Task A_program_that_cannot_run_is_the_containers_fault_not_the_engines(string body, string named)
+    {
+        // dockerd answers 400 (invalid configuration) and the CLI exits 127 or 126; this engine answered 500.
+        var name = "sec-cmd-" + Guid.NewGuid().ToString("N")[..8];
+        using var create = await Agent.Http.PostAsync($"containers/create?name={name}", new StringContent(body, System.Text.Encoding.UTF8, "application/json"));
+        Assert.Equal(System.Net.HttpStatusCode.Created, create.StatusCode);
+        try
+        {
+            using var start = await Agent.Http.PostAsync($"containers/{name}/start", null);
+            var text = await start.Content.ReadAsStringAsync();
+
+            Assert.True(start.StatusCode == System.Net.HttpStatusCode.BadRequest, $"{(int)start.StatusCode} {text}");
+            Assert.Contains(named, text);
+        }
+        finally
+        {
+            await Agent.Http.DeleteAsync($"containers/{name}?force=1");
+        }
+    }
 }
