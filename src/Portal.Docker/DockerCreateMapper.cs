@@ -280,7 +280,7 @@ internal static partial class DockerCreateMapper
 
         if (host.Privileged == true)
         {
-            throw DockerApiException.BadParameter("privileged containers (--privileged) are not supported by this engine: add the capabilities a container needs with --cap-add, or use --isolation=hyperv");
+            throw DockerApiException.BadParameter("privileged containers (--privileged) are not supported by this engine: add the capabilities a container needs with --cap-add, or run it with --isolation=hyperv (without --privileged), where it holds every capability inside its own VM");
         }
 
         if (IsNonEmpty(host.Devices) || IsNonEmpty(host.DeviceCgroupRules))

@@ -9,7 +9,6 @@ internal static class ProcessSecurityPolicy
 {
     private const string UseVm = "use --isolation=hyperv (RuntimeType HyperV), where the container has its own kernel";
 
-    /// <summary>Throws InvalidArgument for what process isolation cannot allow; the options are normalized.</summary>
     /// <summary>setrlimit's resource numbers (asm-generic/resource.h).</summary>
     private static readonly IReadOnlyDictionary<string, int> RlimitResources = new Dictionary<string, int>(StringComparer.Ordinal)
     {
