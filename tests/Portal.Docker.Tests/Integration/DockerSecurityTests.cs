@@ -110,6 +110,16 @@ public sealed class DockerSecurityTests(DockerAgentFixture fixture) : IClassFixt
     }
 
     [RootFact]
+    public async Task Vm_isolation_accepts_cap_add_because_the_guests_root_already_holds_it()
+    {
+        var run = await Agent.DockerAsync("run", "--rm", "--isolation=hyperv", "--cap-add", "SYS_ADMIN", "busybox", "grep", "CapEff", "/proc/self/status");
+
+        Assert.True(run.ExitCode == 0, run.ToString());
+        var mask = Convert.ToUInt64(run.Stdout.Split('\t')[1].Trim(), 16);
+        Assert.True((mask & (1UL << 21)) != 0, $"CAP_SYS_ADMIN is not held inside the VM: {run.Stdout}");
+    }
+
+    [RootFact]
     public async Task Vm_isolation_refuses_read_only_and_cap_drop_instead_of_ignoring_them()
     {
         var run = await Agent.DockerAsync("run", "--rm", "--isolation=hyperv", "--read-only", "--cap-drop", "ALL", "busybox", "true");
