@@ -53,9 +53,9 @@ public static class ComputeEndpoints
         });
         operate.MapPost("/{id}/start", async (string id, IComputeHost c, CancellationToken ct) => await c.Containers.StartContainerAsync(id, ct));
         operate.MapPost("/{id}/stop", async (string id, double? timeout, IComputeHost c, CancellationToken ct) =>
-            await c.Containers.ShutdownContainerAsync(id, Seconds(timeout), ct));
+            await c.Containers.ShutdownContainerAsync(id, StopTimeout.FromSeconds(timeout), ct));
         operate.MapPost("/{id}/restart", async (string id, double? timeout, IComputeHost c, CancellationToken ct) =>
-            await c.Containers.RestartContainerAsync(id, Seconds(timeout), ct));
+            await c.Containers.RestartContainerAsync(id, StopTimeout.FromSeconds(timeout), ct));
         operate.MapPost("/{id}/terminate", async (string id, IComputeHost c, CancellationToken ct) => await c.Containers.TerminateContainerAsync(id, ct));
         operate.MapPost("/{id}/kill", async Task<IResult> (string id, int? signal, IComputeHost c, CancellationToken ct) =>
         {
@@ -139,6 +139,4 @@ public static class ComputeEndpoints
         CreatedAt = i.CreatedAt,
         Layers = i.Layers,
     };
-
-    private static TimeSpan? Seconds(double? seconds) => seconds is { } s ? TimeSpan.FromSeconds(s) : null;
 }

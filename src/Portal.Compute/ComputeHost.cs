@@ -65,7 +65,8 @@ public sealed class ComputeHost : IComputeHost, IAsyncDisposable
 
         var drivers = new List<IIsolationDriver>
         {
-            new ProcessIsolationDriver(options.RunRoot, runtime, conmon, cgroups, options.CgroupParent, options.DefaultPidsLimit, loggerFactory.CreateLogger<ProcessIsolationDriver>()),
+            new ProcessIsolationDriver(options.RunRoot, runtime, conmon, cgroups, options.CgroupParent, options.DefaultPidsLimit, loggerFactory.CreateLogger<ProcessIsolationDriver>(),
+                new AppArmorHost(loggerFactory.CreateLogger<AppArmorHost>())),
         };
         VmIsolationDriver? vm = null;
         try

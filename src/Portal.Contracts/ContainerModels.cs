@@ -22,6 +22,52 @@ public sealed record ContainerCreateSpec
     public string? SwitchName { get; init; }
     /// <summary>Ports to publish on the host (NAT switches only).</summary>
     public IReadOnlyList<PortMapping> Ports { get; init; } = [];
+    /// <summary>Tightening (or, within policy, loosening) of the isolation's security defaults; empty keeps them.</summary>
+    public ContainerSecurity Security { get; init; } = new();
+}
+
+/// <summary>
+/// What a container's processes may do, on top of the isolation's defaults (docker's --cap-add, --cap-drop,
+/// --read-only, --ulimit, --tmpfs, --security-opt). What an isolation level cannot honour is refused, never ignored.
+/// </summary>
+public sealed record ContainerSecurity
+{
+    /// <summary>Capabilities to add to the default set ("NET_ADMIN" or "CAP_NET_ADMIN"); only those the policy allows.</summary>
+    public IReadOnlyList<string> CapabilityAdd { get; init; } = [];
+    /// <summary>Capabilities to drop from the default set; "ALL" drops every one (then only CapabilityAdd remain).</summary>
+    public IReadOnlyList<string> CapabilityDrop { get; init; } = [];
+    /// <summary>Mounts the container's root read-only (writable places: tmpfs mounts, /dev, /dev/shm).</summary>
+    public bool ReadOnlyRootFilesystem { get; init; }
+    /// <summary>no-new-privileges: null takes the isolation's default (on for process isolation).</summary>
+    public bool? NoNewPrivileges { get; init; }
+    /// <summary>Resource limits of the container's processes (setrlimit), by docker's names (nofile, nproc, core ...).</summary>
+    public IReadOnlyList<ContainerUlimit> Ulimits { get; init; } = [];
+    /// <summary>tmpfs file systems mounted in the container.</summary>
+    public IReadOnlyList<TmpfsMount> Tmpfs { get; init; } = [];
+    /// <summary>An AppArmor profile loaded on the host; null takes the default (portal-default where AppArmor is enabled).</summary>
+    public string? AppArmorProfile { get; init; }
+}
+
+/// <summary>One resource limit: soft and hard values (-1 is unlimited).</summary>
+public sealed record ContainerUlimit
+{
+    /// <summary>docker's name: as, core, cpu, data, fsize, locks, memlock, msgqueue, nice, nofile, nproc, rss, rttime, sigpending, stack.</summary>
+    public required string Name { get; init; }
+    public required long Soft { get; init; }
+    public required long Hard { get; init; }
+}
+
+/// <summary>A tmpfs mount inside the container (docker's --tmpfs PATH:OPTIONS).</summary>
+public sealed record TmpfsMount
+{
+    /// <summary>An absolute path inside the container.</summary>
+    public required string Path { get; init; }
+    /// <summary>The size limit in bytes; null leaves the kernel's (half the RAM, charged to the container's memory limit).</summary>
+    public long? SizeBytes { get; init; }
+    /// <summary>The mode of its root directory, octal ("1777"); null is 1777 as docker's.</summary>
+    public string? Mode { get; init; }
+    /// <summary>Mount flags: ro, rw, exec, noexec, suid, nosuid, dev, nodev, sync, async, dirsync, atime, noatime, diratime, nodiratime, relatime, norelatime, strictatime, nostrictatime.</summary>
+    public IReadOnlyList<string> Options { get; init; } = [];
 }
 
 public sealed record ContainerLimits
@@ -66,6 +112,7 @@ public sealed record ContainerInfo
     public string? IpAddress { get; init; }
     public string? MacAddress { get; init; }
     public IReadOnlyList<PortMapping> Ports { get; init; } = [];
+    public ContainerSecurity Security { get; init; } = new();
 }
 
 /// <summary>One row of Get-ComputeProcess: the HCS view of a container or of its utility VM.</summary>

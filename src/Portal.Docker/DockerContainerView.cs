@@ -30,6 +30,38 @@ internal static class DockerContainerView
         };
     }
 
+    private static IReadOnlyList<string>? SecurityOpt(ContainerSecurity security)
+    {
+        var options = new List<string>();
+        if (security.NoNewPrivileges is { } nnp)
+        {
+            options.Add(nnp ? "no-new-privileges" : "no-new-privileges:false");
+        }
+
+        if (security.AppArmorProfile is { } profile)
+        {
+            options.Add("apparmor=" + profile);
+        }
+
+        return options.Count > 0 ? options : null;
+    }
+
+    private static string TmpfsOptions(TmpfsMount mount)
+    {
+        var options = new List<string>(mount.Options);
+        if (mount.SizeBytes is { } size)
+        {
+            options.Add("size=" + size.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        }
+
+        if (mount.Mode is { } mode)
+        {
+            options.Add("mode=" + mode);
+        }
+
+        return string.Join(',', options);
+    }
+
     /// <summary>The container's place on its switch as docker shows it (gateway and prefix need the switch).</summary>
     public static DockerNetworkSettings NetworkSettings(ContainerInfo c, SwitchInfo? sw)
     {
@@ -84,6 +116,12 @@ internal static class DockerContainerView
                 AutoRemove = AutoRemove(c),
                 NetworkMode = c.SwitchName,
                 PortBindings = c.Ports.GroupBy(p => $"{p.ContainerPort}/{p.Protocol}").ToDictionary(g => g.Key, g => (IReadOnlyList<DockerPortBinding>)g.Select(p => new DockerPortBinding(p.HostIp ?? "", p.HostPort.ToString(System.Globalization.CultureInfo.InvariantCulture))).ToList()),
+                CapAdd = c.Security.CapabilityAdd.Count > 0 ? c.Security.CapabilityAdd : null,
+                CapDrop = c.Security.CapabilityDrop.Count > 0 ? c.Security.CapabilityDrop : null,
+                ReadonlyRootfs = c.Security.ReadOnlyRootFilesystem,
+                SecurityOpt = SecurityOpt(c.Security),
+                Ulimits = c.Security.Ulimits.Count > 0 ? c.Security.Ulimits.Select(u => new DockerUlimit { Name = u.Name, Soft = u.Soft, Hard = u.Hard }).ToList() : null,
+                Tmpfs = c.Security.Tmpfs.Count > 0 ? c.Security.Tmpfs.ToDictionary(t => t.Path, TmpfsOptions) : null,
             },
             NetworkSettings = NetworkSettings(c, sw),
             Config = new DockerContainerConfig

@@ -40,6 +40,38 @@ public sealed record DockerHostConfigRequest
     public JsonElement? PortBindings { get; init; }
     public string? NetworkMode { get; init; }
     public bool? PublishAllPorts { get; init; }
+
+    // Security: honoured through ContainerSecurity, or refused with 400 (never ignored).
+    public IReadOnlyList<string?>? CapAdd { get; init; }
+    public IReadOnlyList<string?>? CapDrop { get; init; }
+    public bool? ReadonlyRootfs { get; init; }
+    public IReadOnlyList<string?>? SecurityOpt { get; init; }
+    public IReadOnlyList<DockerUlimit?>? Ulimits { get; init; }
+    public IReadOnlyDictionary<string, string?>? Tmpfs { get; init; }
+
+    // Refused when set: this engine gives every container its own namespaces and no host devices.
+    public JsonElement? Devices { get; init; }
+    public JsonElement? DeviceCgroupRules { get; init; }
+    public JsonElement? DeviceRequests { get; init; }
+    public string? PidMode { get; init; }
+    public string? UsernsMode { get; init; }
+    public string? IpcMode { get; init; }
+    public string? UTSMode { get; init; }
+    public string? CgroupnsMode { get; init; }
+    public JsonElement? Sysctls { get; init; }
+    public string? CgroupParent { get; init; }
+    public JsonElement? MaskedPaths { get; init; }
+    public JsonElement? ReadonlyPaths { get; init; }
+    public bool? OomKillDisable { get; init; }
+    public long? ShmSize { get; init; }
+}
+
+/// <summary>One --ulimit: {"Name": "nofile", "Soft": 1024, "Hard": 2048}.</summary>
+public sealed record DockerUlimit
+{
+    public string? Name { get; init; }
+    public long? Hard { get; init; }
+    public long? Soft { get; init; }
 }
 
 /// <summary>The body of POST /containers/{id}/exec.</summary>

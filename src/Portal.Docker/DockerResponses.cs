@@ -212,6 +212,12 @@ public sealed record DockerContainerHostConfig
     public DockerLogConfig LogConfig { get; init; } = new("k8s-file", new Dictionary<string, string>());
     public bool Privileged { get; init; }
     public string Runtime { get; init; } = "";
+    public IReadOnlyList<string>? CapAdd { get; init; }
+    public IReadOnlyList<string>? CapDrop { get; init; }
+    public bool ReadonlyRootfs { get; init; }
+    public IReadOnlyList<string>? SecurityOpt { get; init; }
+    public IReadOnlyList<DockerUlimit>? Ulimits { get; init; }
+    public IReadOnlyDictionary<string, string>? Tmpfs { get; init; }
 }
 
 public sealed record DockerRestartPolicy(string Name, int MaximumRetryCount);

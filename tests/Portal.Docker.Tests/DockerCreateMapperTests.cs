@@ -127,7 +127,7 @@ public sealed class DockerCreateMapperTests
     [InlineData("""{"Binds":["/:/host"]}""", "bind mounts and volumes (-v, --mount) are not supported by this engine")]
     [InlineData("""{"Mounts":[{"Type":"bind"}]}""", "bind mounts and volumes (-v, --mount) are not supported by this engine")]
     [InlineData("""{"PublishAllPorts":true}""", "publishing all exposed ports (-P) is not supported by this engine: publish each port with -p HOSTPORT:PORT")]
-    [InlineData("""{"Privileged":true}""", "privileged containers are not supported by this engine")]
+    [InlineData("""{"Privileged":true}""", "privileged containers (--privileged) are not supported by this engine: add the capabilities a container needs with --cap-add, or run it with --isolation=hyperv (without --privileged), where it holds every capability inside its own VM")]
     [InlineData("""{"NetworkMode":"host"}""", "--network host is not supported by this engine: containers get their own network; publish ports with -p")]
     [InlineData("""{"NetworkMode":"container:web"}""", "--network container:... is not supported by this engine")]
     public void Unsupported_or_bad_host_config_is_400(string hostConfig, string message)

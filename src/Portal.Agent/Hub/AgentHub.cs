@@ -163,14 +163,14 @@ public sealed class AgentHub(IComputeHost compute, ContainerFeed feed) : Microso
 
     [Authorize(Policy = AgentPolicies.Operate)]
     public async Task<ContainerInfo> StopContainer(string container, double? timeoutSeconds) =>
-        await compute.Containers.ShutdownContainerAsync(container, Seconds(timeoutSeconds), Context.ConnectionAborted);
+        await compute.Containers.ShutdownContainerAsync(container, StopTimeout.FromSeconds(timeoutSeconds), Context.ConnectionAborted);
 
     [Authorize(Policy = AgentPolicies.Operate)]
     public async Task KillContainer(string container, int signal) => await compute.Containers.KillContainerAsync(container, signal, Context.ConnectionAborted);
 
     [Authorize(Policy = AgentPolicies.Operate)]
     public async Task<ContainerInfo> RestartContainer(string container, double? timeoutSeconds) =>
-        await compute.Containers.RestartContainerAsync(container, Seconds(timeoutSeconds), Context.ConnectionAborted);
+        await compute.Containers.RestartContainerAsync(container, StopTimeout.FromSeconds(timeoutSeconds), Context.ConnectionAborted);
 
     [Authorize(Policy = AgentPolicies.Operate)]
     public async Task RemoveContainer(string container, bool force) => await compute.Containers.RemoveContainerAsync(container, force, Context.ConnectionAborted);
@@ -283,8 +283,6 @@ public sealed class AgentHub(IComputeHost compute, ContainerFeed feed) : Microso
 
         yield return new ProcessOutput { ExitCode = (await service.Containers.WaitAsync(container, cancellationToken).ConfigureAwait(false)).ExitCode };
     }
-
-    private static TimeSpan? Seconds(double? seconds) => seconds is { } s ? TimeSpan.FromSeconds(s) : null;
 
     private static Change<T> Upsert<T>(string key, T item) => new(ChangeKind.Upsert, key, item);
 }

@@ -25,6 +25,7 @@ public static class ContainerDefinition
         }
 
         ValidateLimits(spec.Limits, hostCpus);
+        _ = ContainerSecurityPolicy.Normalize(spec.Security);
         var invalidEnv = spec.Environment.FirstOrDefault(e => e.Length == 0 || e[0] == '=' || e.Contains('\0'));
         if (invalidEnv is not null)
         {
@@ -76,6 +77,7 @@ public static class ContainerDefinition
             IpAddress = network.IpAddress,
             MacAddress = network.MacAddress,
             Ports = network.Ports,
+            Security = ContainerSecurityPolicy.Normalize(spec.Security),
         };
     }
 

@@ -34,6 +34,8 @@ public sealed record ContainerRecord
     public string? IpAddress { get; init; }
     public string? MacAddress { get; init; }
     public IReadOnlyList<PortMapping> Ports { get; init; } = [];
+    /// <summary>Normalized at create (canonical capability names, checked options); records made before it have the defaults.</summary>
+    public ContainerSecurity Security { get; init; } = new();
 
     public ContainerInfo ToInfo() => new()
     {
@@ -62,5 +64,6 @@ public sealed record ContainerRecord
         IpAddress = IpAddress,
         MacAddress = MacAddress,
         Ports = Ports,
+        Security = Security,
     };
 }

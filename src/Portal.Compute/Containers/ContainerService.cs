@@ -17,6 +17,9 @@ public sealed class ContainerService : IContainerService, IAsyncDisposable
     private const int SigKill = 9;
     private const int SigTerm = 15;
 
+    /// <summary>The longest stop grace a timer can wait; longer ones wait as long as it takes.</summary>
+    private static readonly TimeSpan MaxGrace = TimeSpan.FromDays(30);
+
     private readonly ComputeOptions _options;
     private readonly ContainerStore _store;
     private readonly ContainerRuns _runs;
@@ -157,7 +160,8 @@ public sealed class ContainerService : IContainerService, IAsyncDisposable
     {
         ContainerDefinition.Validate(spec, Environment.ProcessorCount);
         var runtimeType = spec.RuntimeType ?? _options.DefaultRuntimeType;
-        _ = _drivers.For(runtimeType); // fail early when this host lacks the runtime type
+        // Fails early when this host lacks the runtime type, or the isolation cannot honour the security options.
+        _drivers.For(runtimeType).CheckSecurity(ContainerSecurityPolicy.Normalize(spec.Security));
         var image = _images.Resolve(spec.Image);
         var record = await _store.ReserveAsync(() =>
         {
@@ -280,7 +284,9 @@ public sealed class ContainerService : IContainerService, IAsyncDisposable
         var grace = timeout ?? _options.DefaultStopTimeout;
         try
         {
-            await run.Exit.Task.WaitAsync(grace < TimeSpan.Zero ? TimeSpan.Zero : grace, ct).ConfigureAwait(false);
+            // Timers cannot wait longer than about 49 days: a longer grace (docker stop -t 99999999) waits as long as it takes.
+            var wait = grace < TimeSpan.Zero ? TimeSpan.Zero : grace > MaxGrace ? Timeout.InfiniteTimeSpan : grace;
+            await run.Exit.Task.WaitAsync(wait, ct).ConfigureAwait(false);
         }
         catch (TimeoutException)
         {
@@ -375,10 +381,19 @@ public sealed class ContainerService : IContainerService, IAsyncDisposable
             throw ContainerDefinition.UnknownRuntimeType(target);
         }
 
-        _ = _drivers.For(target);
+        var targetDriver = _drivers.For(target);
         if (found.RuntimeType == target)
         {
             return found.ToInfo();
+        }
+
+        try
+        {
+            targetDriver.CheckSecurity(found.Security);
+        }
+        catch (ComputeException e) when (e.Code == ComputeErrorCode.InvalidArgument)
+        {
+            throw new ComputeException(ComputeErrorCode.InvalidArgument, $"Cannot convert {found.Name} to {target}: {e.Message}");
         }
 
         var wasRunning = found.State is ContainerState.Running or ContainerState.Stopping;

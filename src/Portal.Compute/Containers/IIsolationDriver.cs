@@ -33,6 +33,12 @@ public interface IIsolationDriver
 {
     RuntimeType RuntimeType { get; }
 
+    /// <summary>
+    /// Refuses (InvalidArgument, saying what to do instead) security options this isolation level cannot honour, so
+    /// none is silently ignored. Called at create and before a conversion; the options are already normalized.
+    /// </summary>
+    void CheckSecurity(ContainerSecurity security);
+
     /// <summary>Prepares the container's root from its disks and starts its first process.</summary>
     Task<IContainer> StartAsync(ContainerContext context, CancellationToken ct);
 

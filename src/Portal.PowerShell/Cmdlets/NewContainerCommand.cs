@@ -77,6 +77,25 @@ public sealed class NewContainerCommand : PortalCmdlet
     [Parameter]
     public Hashtable? Label { get; set; }
 
+    /// <summary>Capabilities to drop from the isolation's defaults (docker's --cap-drop): names such as NET_RAW, or ALL.</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string[]? CapabilityDrop { get; set; }
+
+    /// <summary>Capabilities to add (docker's --cap-add), within the host's policy; the agent refuses others with the reason.</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string[]? CapabilityAdd { get; set; }
+
+    /// <summary>Mount the container's root read-only (docker's --read-only); -Tmpfs gives it writable places.</summary>
+    [Parameter]
+    public SwitchParameter ReadOnlyRootFilesystem { get; set; }
+
+    /// <summary>Paths inside the container to mount a tmpfs on (docker's --tmpfs PATH).</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string[]? Tmpfs { get; set; }
+
     /// <summary>Give the first process a terminal.</summary>
     [Parameter]
     public SwitchParameter Tty { get; set; }
@@ -110,6 +129,13 @@ public sealed class NewContainerCommand : PortalCmdlet
             Labels = labels,
             SwitchName = SwitchName,
             Ports = (Port ?? []).Select(ParsePort).ToList(),
+            Security = new ContainerSecurity
+            {
+                CapabilityDrop = CapabilityDrop ?? [],
+                CapabilityAdd = CapabilityAdd ?? [],
+                ReadOnlyRootFilesystem = ReadOnlyRootFilesystem,
+                Tmpfs = (Tmpfs ?? []).Select(p => new TmpfsMount { Path = p }).ToList(),
+            },
         };
 
         var what = $"{Name ?? "(generated name)"} from {ContainerImageName}, runtime {RuntimeType?.ToString() ?? "host default"}";

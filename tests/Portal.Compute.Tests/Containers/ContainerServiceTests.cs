@@ -179,6 +179,46 @@ public sealed class ContainerServiceTests : IAsyncLifetime
         return _compute;
     }
 
+    [Fact]
+    public async Task A_stop_grace_longer_than_a_timer_can_wait_still_stops_the_container()
+    {
+        await _compute.Containers.CreateContainerAsync(new ContainerCreateSpec { Name = "patient", Image = "nanoserver" });
+        await _compute.Containers.StartContainerAsync("patient");
+
+        // docker stop -t 99999999: a TimeSpan beyond Task.WaitAsync's limit (about 49 days) threw after SIGTERM was sent.
+        var stopped = await _compute.Containers.ShutdownContainerAsync("patient", TimeSpan.FromDays(1000));
+
+        Assert.Equal(ContainerState.Stopped, stopped.State);
+    }
+
+    [Fact]
+    public async Task Security_options_are_normalized_kept_and_refused_where_the_isolation_cannot_honour_them()
+    {
+        _vmDriver.RefuseSecurity = "not with VM isolation";
+        var spec = new ContainerCreateSpec
+        {
+            Name = "locked",
+            Image = "nanoserver",
+            Security = new ContainerSecurity { CapabilityDrop = ["all"], CapabilityAdd = ["net_bind_service"], ReadOnlyRootFilesystem = true },
+        };
+
+        var c = await _compute.Containers.CreateContainerAsync(spec);
+        Assert.Equal(["ALL"], c.Security.CapabilityDrop);
+        Assert.Equal(["CAP_NET_BIND_SERVICE"], c.Security.CapabilityAdd);
+        Assert.True(c.Security.ReadOnlyRootFilesystem);
+
+        // Kept across an agent restart (container.json).
+        await _compute.DisposeAsync();
+        _compute = await OpenAsync();
+        Assert.Equal(["ALL"], _compute.Containers.GetContainer("locked").Security.CapabilityDrop);
+
+        await AssertFails(ComputeErrorCode.InvalidArgument, () => _compute.Containers.CreateContainerAsync(spec with { Name = "vm", RuntimeType = RuntimeType.HyperV }), "not with VM isolation");
+        await AssertFails(ComputeErrorCode.InvalidArgument, () => _compute.Containers.ConvertContainerAsync("locked", RuntimeType.HyperV), "Cannot convert locked to HyperV: not with VM isolation");
+        Assert.Equal(RuntimeType.Default, _compute.Containers.GetContainer("locked").RuntimeType);
+        await AssertFails(ComputeErrorCode.InvalidArgument, () => _compute.Containers.CreateContainerAsync(spec with { Name = "bad", Security = new ContainerSecurity { CapabilityAdd = ["CAP_FLY"] } }), "Unknown capability 'CAP_FLY'");
+        Assert.Single(_compute.Containers.ListContainers());
+    }
+
     private static async Task AssertFails(ComputeErrorCode code, Func<Task> action, string messagePart)
     {
         var e = await Assert.ThrowsAsync<ComputeException>(action);

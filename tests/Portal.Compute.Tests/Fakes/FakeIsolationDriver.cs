@@ -13,6 +13,17 @@ public sealed class FakeIsolationDriver(RuntimeType runtimeType) : IIsolationDri
 
     public List<string> Calls { get; } = [];
 
+    /// <summary>What CheckSecurity refuses (InvalidArgument); null accepts every option.</summary>
+    public string? RefuseSecurity { get; set; }
+
+    public void CheckSecurity(ContainerSecurity security)
+    {
+        if (RefuseSecurity is { } reason && !ContainerSecurityPolicy.IsDefault(security))
+        {
+            throw new ComputeException(ComputeErrorCode.InvalidArgument, reason);
+        }
+    }
+
     /// <summary>What AdoptAsync reports for containers it has no running fake of.</summary>
     public ContainerExit ExitWhileAway { get; set; } = new(0);
 

@@ -55,6 +55,18 @@ public sealed class ContainerCmdletTests : IDisposable
     }
 
     [Fact]
+    public void New_Container_passes_the_security_parameters()
+    {
+        _ps.Ok("New-Container -Name LOCKED -ContainerImageName nanoserver -CapabilityDrop ALL -CapabilityAdd NET_BIND_SERVICE -ReadOnlyRootFilesystem -Tmpfs /run,/tmp | Out-Null");
+
+        var security = _agent.LastCreateSpec!.Security;
+        Assert.Equal(["ALL"], security.CapabilityDrop);
+        Assert.Equal(["NET_BIND_SERVICE"], security.CapabilityAdd);
+        Assert.True(security.ReadOnlyRootFilesystem);
+        Assert.Equal(["/run", "/tmp"], security.Tmpfs.Select(t => t.Path));
+    }
+
+    [Fact]
     public void A_bad_port_mapping_is_refused_before_the_agent_is_asked()
     {
         var result = _ps.Run("New-Container -Name PORTS -ContainerImageName nanoserver -Port x:80");

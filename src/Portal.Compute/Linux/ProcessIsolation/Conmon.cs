@@ -95,7 +95,8 @@ internal sealed class Conmon
         var (value, text) = message.Value;
         if (value <= 0)
         {
-            throw new ComputeException(ComputeErrorCode.RuntimeFailure, $"{_runtime.Choice.Name} could not create container {request.Name}: {OciRuntime.Clean(text ?? "unknown error")}");
+            var error = OciRuntime.Clean(text ?? "unknown error");
+            throw new ComputeException(OciRuntime.CreateFailureCode(error), $"{_runtime.Choice.Name} could not create container {request.Name}: {error}");
         }
 
         return value;

@@ -32,7 +32,7 @@ internal sealed class OciContainer : IContainer
     public Task SignalAsync(int signal, CancellationToken ct = default) => _driver.Runtime.KillAsync(Id, signal, ct);
 
     public Task<IContainerProcess> ExecAsync(ProcessSpec spec, CancellationToken ct = default) =>
-        OciExec.StartAsync(_driver.Runtime, _record, _driver.RunDirectory(Id), _rootfs, spec, ct);
+        OciExec.StartAsync(_driver.Runtime, _record, _driver.RunDirectory(Id), _rootfs, spec, _driver.AppArmor, ct);
 
     public async Task<Stream> OpenStdinAsync(CancellationToken ct = default)
     {

@@ -8,7 +8,7 @@ namespace Portal.Compute.Linux.ProcessIsolation;
 /// <summary>Runs another process in a process-isolated container through the OCI runtime's exec.</summary>
 internal static class OciExec
 {
-    public static async Task<IContainerProcess> StartAsync(OciRuntime runtime, ContainerRecord record, string runDirectory, string rootfs, ProcessSpec spec, CancellationToken ct)
+    public static async Task<IContainerProcess> StartAsync(OciRuntime runtime, ContainerRecord record, string runDirectory, string rootfs, ProcessSpec spec, AppArmorHost appArmor, CancellationToken ct)
     {
         if (spec.Command.Count == 0)
         {
@@ -22,7 +22,8 @@ internal static class OciExec
             env = [.. env, "TERM=xterm"];
         }
 
-        var process = OciSpecBuilder.Process(spec.Command, env, spec.WorkingDirectory ?? record.WorkingDirectory, user, spec.Tty);
+        var profile = await appArmor.ProfileForAsync(record.Security.AppArmorProfile, ct).ConfigureAwait(false);
+        var process = OciSpecBuilder.Process(spec.Command, env, spec.WorkingDirectory ?? record.WorkingDirectory, user, spec.Tty, record.Security, profile);
         if (spec.Tty)
         {
             // The runtime sizes the container's terminal before the process runs; copying our terminal's size into it

@@ -100,6 +100,17 @@ internal sealed class OciRuntime
     }
 
     /// <summary>
+    /// What a failed create says about who is at fault, as dockerd decides it (translateContainerdStartErr): a program
+    /// that is missing, not executable or a directory, or a mount onto the wrong kind of file, is the container's
+    /// configuration (InvalidArgument, 400); anything else is the runtime's failure.
+    /// </summary>
+    internal static ComputeErrorCode CreateFailureCode(string message) =>
+        new[] { "executable file not found", "no such file or directory", "permission denied", "is a directory", "not a directory", "exec format error" }
+            .Any(m => message.Contains(m, StringComparison.OrdinalIgnoreCase))
+            ? ComputeErrorCode.InvalidArgument
+            : ComputeErrorCode.RuntimeFailure;
+
+    /// <summary>
     /// Picks the runtime by trying: each candidate runs a real container (with cgroups, namespaces and our seccomp profile);
     /// the first that succeeds wins and the reason records why the others did not.
     /// </summary>

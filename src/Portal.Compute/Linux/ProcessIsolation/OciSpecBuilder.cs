@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using Portal.Compute.Containers;
 using Portal.Contracts;
 
 namespace Portal.Compute.Linux.ProcessIsolation;
@@ -21,6 +22,10 @@ internal sealed record OciSpecRequest
     public string? NetworkNamespacePath { get; init; }
     /// <summary>A host file bind-mounted at /etc/hosts (kept current by the agent); null leaves the image's.</summary>
     public string? HostsPath { get; init; }
+    /// <summary>The container's security options, normalized (capabilities, read-only root, ulimits, tmpfs, no-new-privileges).</summary>
+    public ContainerSecurity Security { get; init; } = new();
+    /// <summary>The AppArmor profile its processes run under; null where AppArmor is not enabled.</summary>
+    public string? AppArmorProfile { get; init; }
 }
 
 /// <summary>Builds OCI runtime-spec documents with Docker-equivalent security defaults.</summary>
@@ -29,19 +34,18 @@ internal static class OciSpecBuilder
     public static JsonObject Build(OciSpecRequest request) => new()
     {
         ["ociVersion"] = "1.0.2",
-        ["process"] = Process(request.Args, request.Env, request.Cwd, request.User, request.Terminal),
-        ["root"] = new JsonObject { ["path"] = request.RootfsPath, ["readonly"] = false },
+        ["process"] = Process(request.Args, request.Env, request.Cwd, request.User, request.Terminal, request.Security, request.AppArmorProfile),
+        ["root"] = new JsonObject { ["path"] = request.RootfsPath, ["readonly"] = request.Security.ReadOnlyRootFilesystem },
         ["hostname"] = request.Hostname.Length > 63 ? request.Hostname[..63] : request.Hostname,
-        ["mounts"] = Mounts(request.HostsPath),
+        ["mounts"] = Mounts(request.HostsPath, request.Security.Tmpfs),
         ["linux"] = Linux(request),
     };
 
-    /// <summary>A process document: the container's first process or an exec'd one.</summary>
-    public static JsonObject Process(IReadOnlyList<string> args, IReadOnlyList<string> env, string cwd, ContainerUser user, bool terminal)
+    /// <summary>A process document: the container's first process or an exec'd one (which gets the same capabilities, limits and profile).</summary>
+    public static JsonObject Process(IReadOnlyList<string> args, IReadOnlyList<string> env, string cwd, ContainerUser user, bool terminal, ContainerSecurity security, string? appArmorProfile)
     {
-        var caps = SecurityDefaults.Capabilities;
-        var noFile = Math.Min(SecurityDefaults.DefaultNoFile, (long)Math.Min(Native.GetRLimit(Native.RLIMIT_NOFILE).Hard, long.MaxValue));
-        return new JsonObject
+        var caps = SecurityDefaults.CapabilitiesOf(security);
+        var process = new JsonObject
         {
             ["terminal"] = terminal,
             ["user"] = new JsonObject
@@ -59,14 +63,42 @@ internal static class OciSpecBuilder
                 ["effective"] = Strings(caps),
                 ["permitted"] = Strings(caps),
             },
-            // Derived from the host's hard limit: asking for more than it fails with "setrlimit: operation not permitted".
-            ["rlimits"] = new JsonArray(new JsonObject { ["type"] = "RLIMIT_NOFILE", ["hard"] = noFile, ["soft"] = noFile }),
-            ["noNewPrivileges"] = true,
+            ["rlimits"] = Rlimits(security.Ulimits),
+            ["noNewPrivileges"] = security.NoNewPrivileges ?? true,
             ["oomScoreAdj"] = 0,
         };
+        if (appArmorProfile is not null)
+        {
+            process["apparmorProfile"] = appArmorProfile;
+        }
+
+        return process;
     }
 
-    private static JsonArray Mounts(string? hostsPath)
+    private static JsonArray Rlimits(IReadOnlyList<ContainerUlimit> ulimits)
+    {
+        var rlimits = new JsonArray();
+        if (!ulimits.Any(u => u.Name == "nofile"))
+        {
+            // Derived from the host's hard limit: asking for more than it fails with "setrlimit: operation not permitted".
+            var noFile = Math.Min(SecurityDefaults.DefaultNoFile, (long)Math.Min(Native.GetRLimit(Native.RLIMIT_NOFILE).Hard, long.MaxValue));
+            rlimits.Add(new JsonObject { ["type"] = "RLIMIT_NOFILE", ["hard"] = noFile, ["soft"] = noFile });
+        }
+
+        foreach (var ulimit in ulimits)
+        {
+            rlimits.Add(new JsonObject
+            {
+                ["type"] = ContainerSecurityPolicy.Ulimits[ulimit.Name],
+                ["hard"] = ContainerSecurityPolicy.Unlimited(ulimit.Hard),
+                ["soft"] = ContainerSecurityPolicy.Unlimited(ulimit.Soft),
+            });
+        }
+
+        return rlimits;
+    }
+
+    private static JsonArray Mounts(string? hostsPath, IReadOnlyList<TmpfsMount> tmpfs)
     {
         JsonArray mounts =
         [
@@ -82,6 +114,20 @@ internal static class OciSpecBuilder
         {
             // As docker does: the agent rewrites this file in place when the switch's members change.
             mounts.Add(Mount("/etc/hosts", "bind", hostsPath, "rbind", "rprivate", "nosuid", "noexec", "nodev"));
+        }
+
+        foreach (var mount in tmpfs)
+        {
+            // Docker's defaults (noexec, nosuid, nodev) first: the container's own flags come later and win.
+            var options = new List<string> { "noexec", "nosuid", "nodev" };
+            options.AddRange(mount.Options);
+            options.Add("mode=" + (mount.Mode ?? "1777"));
+            if (mount.SizeBytes is { } size)
+            {
+                options.Add("size=" + size.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            }
+
+            mounts.Add(Mount(mount.Path, "tmpfs", "tmpfs", [.. options]));
         }
 
         return mounts;
@@ -135,7 +181,8 @@ internal static class OciSpecBuilder
             ["resources"] = resources,
             ["maskedPaths"] = Strings(SecurityDefaults.MaskedPaths),
             ["readonlyPaths"] = Strings(SecurityDefaults.ReadonlyPaths),
-            ["seccomp"] = SeccompProfile.Build(SecurityDefaults.Capabilities),
+            // Docker's rule: the syscalls a capability needs are allowed when the container holds it.
+            ["seccomp"] = SeccompProfile.Build(SecurityDefaults.CapabilitiesOf(request.Security)),
         };
     }
 

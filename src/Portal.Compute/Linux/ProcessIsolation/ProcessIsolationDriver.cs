@@ -17,8 +17,9 @@ internal sealed class ProcessIsolationDriver : IIsolationDriver, IOrphanCleaner,
     private readonly ILogger _logger;
     private readonly string _cgroupParent;
 
-    public ProcessIsolationDriver(string runRoot, OciRuntime runtime, string conmonPath, CgroupHost cgroups, string cgroupParent, long defaultPidsLimit, ILogger logger)
+    public ProcessIsolationDriver(string runRoot, OciRuntime runtime, string conmonPath, CgroupHost cgroups, string cgroupParent, long defaultPidsLimit, ILogger logger, AppArmorHost? appArmor = null)
     {
+        AppArmor = appArmor ?? new AppArmorHost(logger);
         _cgroupParent = cgroupParent;
         _runRoot = runRoot;
         Runtime = runtime;
@@ -40,6 +41,10 @@ internal sealed class ProcessIsolationDriver : IIsolationDriver, IOrphanCleaner,
 
     public ExitWatcher Exits { get; }
 
+    public AppArmorHost AppArmor { get; }
+
+    public void CheckSecurity(ContainerSecurity security) => ProcessSecurityPolicy.Check(security, AppArmor);
+
     private string SocketDirectory => Path.Combine(_runRoot, "sockets");
 
     public string RunDirectory(string id) => Path.Combine(_runRoot, "containers", id);
@@ -55,6 +60,7 @@ internal sealed class ProcessIsolationDriver : IIsolationDriver, IOrphanCleaner,
         {
             var netns = await ContainerVeth.PlugAsync(context.Network, dir, ct).ConfigureAwait(false);
             var rootfs = MountRoot(context, dir);
+            ProcessSecurityPolicy.CheckTmpfsTargets(rootfs, record.Security.Tmpfs);
             var user = ContainerUser.Resolve(record.User, rootfs);
             var spec = OciSpecBuilder.Build(new OciSpecRequest
             {
@@ -71,6 +77,8 @@ internal sealed class ProcessIsolationDriver : IIsolationDriver, IOrphanCleaner,
                 CgroupNamespace = Cgroups.Mode == CgroupMode.V2,
                 NetworkNamespacePath = netns,
                 HostsPath = context.Network?.HostsPath,
+                Security = record.Security,
+                AppArmorProfile = await AppArmor.ProfileForAsync(record.Security.AppArmorProfile, ct).ConfigureAwait(false),
             });
             await File.WriteAllTextAsync(Path.Combine(dir, "config.json"), spec.ToJsonString(), ct).ConfigureAwait(false);
             Exits.Forget(record.Id);

@@ -1,3 +1,6 @@
+using Portal.Compute.Containers;
+using Portal.Contracts;
+
 namespace Portal.Compute.Linux.ProcessIsolation;
 
 /// <summary>Docker's defaults, which every process-isolated container gets (and nothing looser).</summary>
@@ -9,6 +12,22 @@ internal static class SecurityDefaults
         "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW", "CAP_SETGID",
         "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE",
     ];
+
+    /// <summary>
+    /// The capabilities a container may add (--cap-add) under process isolation: the defaults (to add back after
+    /// --cap-drop ALL) and those whose reach stays inside the container's own namespaces. The others act on the host's
+    /// kernel or the whole machine (SYS_ADMIN, SYS_MODULE, SYS_RAWIO, SYS_TIME, SYS_BOOT, DAC_READ_SEARCH's
+    /// open_by_handle_at, BPF, PERFMON, MAC_*, AUDIT_CONTROL, SYSLOG ...), or widen the kernel's attack surface from
+    /// the host's user namespace (NET_ADMIN reaches nftables and netdev module autoloading); those need VM isolation.
+    /// </summary>
+    public static readonly IReadOnlyList<string> AddableCapabilities =
+    [
+        .. Capabilities,
+        "CAP_NET_BROADCAST", "CAP_IPC_LOCK", "CAP_IPC_OWNER", "CAP_LINUX_IMMUTABLE", "CAP_LEASE", "CAP_SYS_PTRACE",
+    ];
+
+    /// <summary>The capabilities a container's processes hold: the defaults with its --cap-drop and --cap-add applied.</summary>
+    public static IReadOnlyList<string> CapabilitiesOf(ContainerSecurity security) => ContainerSecurityPolicy.Effective(Capabilities, security);
 
     public static readonly IReadOnlyList<string> MaskedPaths =
     [

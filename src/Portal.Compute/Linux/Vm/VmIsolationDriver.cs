@@ -36,6 +36,54 @@ public sealed class VmIsolationDriver : IIsolationDriver, IOrphanCleaner, IDispo
 
     public RuntimeType RuntimeType => RuntimeType.HyperV;
 
+    /// <summary>
+    /// The guest agent runs the container's processes as the VM's own root (every capability, no rlimits, AppArmor or
+    /// no-new-privileges: the VM is the boundary) on a writable root, so it honours --cap-add (already held) and
+    /// apparmor=unconfined, and refuses what would tighten the processes inside.
+    /// </summary>
+    public void CheckSecurity(ContainerSecurity security) => CheckGuestSecurity(security);
+
+    internal static void CheckGuestSecurity(ContainerSecurity security)
+    {
+        ArgumentNullException.ThrowIfNull(security);
+        var unsupported = new List<string>();
+        if (security.CapabilityDrop.Count > 0)
+        {
+            unsupported.Add("--cap-drop");
+        }
+
+        if (security.ReadOnlyRootFilesystem)
+        {
+            unsupported.Add("--read-only");
+        }
+
+        if (security.NoNewPrivileges == true)
+        {
+            unsupported.Add("no-new-privileges");
+        }
+
+        if (security.Ulimits.Count > 0)
+        {
+            unsupported.Add("--ulimit");
+        }
+
+        if (security.Tmpfs.Count > 0)
+        {
+            unsupported.Add("--tmpfs");
+        }
+
+        if (security.AppArmorProfile is { } profile && profile != "unconfined")
+        {
+            unsupported.Add("apparmor=" + profile);
+        }
+
+        if (unsupported.Count > 0)
+        {
+            throw new ComputeException(ComputeErrorCode.InvalidArgument,
+                $"{string.Join(", ", unsupported)} {(unsupported.Count == 1 ? "is" : "are")} not supported with VM isolation (HyperV): the guest agent runs the container's processes as the VM's root on a writable root file system. Use process isolation (--isolation=process, RuntimeType Default) for these options.");
+        }
+    }
+
     /// <summary>KVM or TCG, and why: for host info.</summary>
     public AcceleratorChoice Accelerator { get; }
 
