@@ -52,6 +52,15 @@ public sealed record ComputeOptions
     /// <summary>Virtual switches: interface and nftables names, the address pool, the default switch and its aliases.</summary>
     public Networking.NetworkOptions Networking { get; init; } = new();
 
+    /// <summary>The most tar bytes one image import may read after decompression (all images and layers of the archive together).</summary>
+    public long ImageImportMaxBytes { get; init; } = 64L << 30;
+
+    /// <summary>The most tar entries one image import may unpack (all images and layers of the archive together).</summary>
+    public long ImageImportMaxEntries { get; init; } = 2_000_000;
+
+    /// <summary>Free space an image import always leaves on the filesystem of the image store.</summary>
+    public long ImageMinFreeBytes { get; init; } = 1L << 30;
+
     /// <summary>Image names that stand for local images, so the seed's commands run unchanged.</summary>
     public IReadOnlyDictionary<string, string> ImageAliases { get; init; } = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase)
     {
