@@ -75,6 +75,37 @@ public sealed class SwitchTests(NetworkFixture fixture) : IClassFixture<NetworkF
     }
 
     [RootFact]
+    public async Task A_subnet_overlapping_a_real_host_route_or_link_local_is_refused_as_root()
+    {
+        // A real route on the host: an interface (not one of our bridges) with 198.18.77.1/24.
+        var dummy = fixture.Options.Networking.InterfacePrefix + "dum";
+        await HostNetwork.BatchAsync([$"link add {dummy} type bridge", $"addr add 198.18.77.1/24 dev {dummy}", $"link set {dummy} up"]);
+        try
+        {
+            var before = Compute.Switches.ListSwitches().Count;
+            var routed = await Assert.ThrowsAsync<ComputeException>(() => Compute.Switches.CreateSwitchAsync(new SwitchCreateSpec { Name = "capture", Subnet = "198.18.77.128/25" }));
+            Assert.Equal(ComputeErrorCode.SubnetOverlap, routed.Code);
+            Assert.Contains($"198.18.77.0/24 on {dummy}", routed.Message, StringComparison.Ordinal);
+
+            var metadata = await Assert.ThrowsAsync<ComputeException>(() => Compute.Switches.CreateSwitchAsync(new SwitchCreateSpec { Name = "metadata", Subnet = "169.254.169.0/24" }));
+            Assert.Equal(ComputeErrorCode.SubnetOverlap, metadata.Code);
+            Assert.Contains("link-local range 169.254.0.0/16", metadata.Message, StringComparison.Ordinal);
+
+            if (HostRouteTable.Read().FirstOrDefault(r => r.What.Contains("DNS resolver", StringComparison.Ordinal)) is { } resolver)
+            {
+                var dns = await Assert.ThrowsAsync<ComputeException>(() => Compute.Switches.CreateSwitchAsync(new SwitchCreateSpec { Name = "dns", Subnet = new Ipv4Subnet(resolver.Subnet.Network & 0xFFFFFF00, 24).ToString() }));
+                Assert.Equal(ComputeErrorCode.SubnetOverlap, dns.Code);
+            }
+
+            Assert.Equal(before, Compute.Switches.ListSwitches().Count);
+        }
+        finally
+        {
+            await HostNetwork.DeleteLinkAsync(dummy, CancellationToken.None);
+        }
+    }
+
+    [RootFact]
     public async Task Bad_input_gets_a_clear_error_and_changes_nothing_as_root()
     {
         var baseSwitch = await Compute.Switches.CreateSwitchAsync(new SwitchCreateSpec { Name = "base" });
