@@ -38,7 +38,7 @@ public sealed partial class SwitchManager : IAsyncDisposable
         _runRoot = Path.Combine(runRoot, "net");
         _firewall = new HostFirewall(options, _runRoot, logger);
         _logger = logger;
-        Ports = new PublishedPorts(logger);
+        Ports = new PublishedPorts(logger, options.PublishedPortMaxConnections, options.PublishedPortsMaxConnections);
     }
 
     public NetworkOptions Options => _options;
