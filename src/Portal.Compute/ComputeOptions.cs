@@ -25,6 +25,14 @@ public sealed record ComputeOptions
     /// <summary>Size of each container's sparse scratch disk: the most a container can write.</summary>
     public long ScratchDiskBytes { get; init; } = 8L << 30;
 
+    public static readonly Containers.LogRotation DefaultLogRotation = new(10L << 20, 3);
+
+    /// <summary>A container's log file is rotated at this size unless it asks for another (docker's max-size).</summary>
+    public long LogMaxSizeBytes { get; init; } = DefaultLogRotation.MaxBytes;
+
+    /// <summary>How many log files a container keeps, the current one included, unless it asks for another (docker's max-file).</summary>
+    public int LogMaxFiles { get; init; } = DefaultLogRotation.MaxFiles;
+
     /// <summary>The pids limit of a container that asks for none.</summary>
     public long DefaultPidsLimit { get; init; } = 1024;
 
