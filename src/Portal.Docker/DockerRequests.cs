@@ -40,6 +40,14 @@ public sealed record DockerHostConfigRequest
     public JsonElement? PortBindings { get; init; }
     public string? NetworkMode { get; init; }
     public bool? PublishAllPorts { get; init; }
+    public DockerLogConfigRequest? LogConfig { get; init; }
+}
+
+/// <summary>--log-driver and --log-opt.</summary>
+public sealed record DockerLogConfigRequest
+{
+    public string? Type { get; init; }
+    public IReadOnlyDictionary<string, string?>? Config { get; init; }
 }
 
 /// <summary>The body of POST /containers/{id}/exec.</summary>

@@ -47,6 +47,39 @@ public sealed class ContainerSettingsTests(ComputeFixture fixture) : IClassFixtu
     }
 
     [RootFact]
+    public async Task A_process_containers_log_is_bounded_by_its_max_size_and_tail_reads_the_end()
+    {
+        // 20,000 lines (about 1.3 MiB of log) into a log of at most 64 KiB: conmon starts the file over at the size.
+        var created = await Compute.Containers.CreateContainerAsync(new ContainerCreateSpec
+        {
+            Name = "chatty",
+            Image = "busybox",
+            Command = ["sh", "-c", "seq 1 20000; echo done"],
+            Limits = new ContainerLimits { LogMaxBytes = 64L << 10, LogMaxFiles = 1 },
+        });
+        try
+        {
+            await Compute.Containers.StartContainerAsync(created.Id);
+            await Compute.Containers.WaitAsync(created.Id);
+            var log = Directory.EnumerateFiles(fixture.Options.StateRoot, "container.log", SearchOption.AllDirectories)
+                .Single(f => f.Contains(created.Id, StringComparison.Ordinal));
+            Assert.InRange(new FileInfo(log).Length, 1, 64L << 10);
+
+            var tail = new List<LogEntry>();
+            await foreach (var entry in Compute.Containers.ReadLogsAsync(created.Id, 2, follow: false))
+            {
+                tail.Add(entry);
+            }
+
+            Assert.Equal(["20000\n", "done\n"], tail.Select(e => e.Text));
+        }
+        finally
+        {
+            await Compute.Containers.RemoveContainerAsync(created.Id, force: true);
+        }
+    }
+
+    [RootFact]
     public async Task An_imported_image_runs_by_id_prefix_and_writes_stay_in_its_scratch_disk()
     {
         // A one-file image on top of busybox's binary: a plain rootfs tar, as `docker export` makes.
