@@ -4,6 +4,8 @@ using Portal.Compute.Linux.Vm;
 using Portal.Compute.Networking;
 using Portal.Contracts;
 
+using Portal.Tests.Shared;
+
 namespace Portal.Compute.Tests.Networking;
 
 /// <summary>The pure parts of virtual switches: subnets, addresses, MACs, the nftables table, hosts files, the worker's NIC.</summary>
@@ -146,6 +148,39 @@ public sealed class NetworkingPartsTests
         var text = HostsFile.For(web, lab, [web, Record("db", lab, "10.89.8.3"), Record("far", other, "10.89.9.2")]);
         Assert.EndsWith("10.89.8.2\tweb\n10.89.8.3\tdb\n", text);
         Assert.EndsWith("127.0.1.1\tweb\n", HostsFile.For(web, SwitchCatalog.None, [web]));
+    }
+
+    [Fact]
+    public void Each_attached_port_may_only_send_its_own_MAC_and_IPv4_source_and_ARP_for_it()
+    {
+        var port = new SwitchPortGuard.GuardedPort("port_abcdef01", ["ptlvabcdef01", "ptltabcdef01"], "02:ab:cd:ef:01:02", "10.89.0.7");
+
+        var script = SwitchPortGuard.Build("portal", [port]);
+
+        Assert.Contains("table bridge portal {", script, StringComparison.Ordinal);
+        Assert.Contains("type filter hook prerouting priority filter; policy accept;", script, StringComparison.Ordinal);
+        Assert.Contains("iifname { \"ptlvabcdef01\", \"ptltabcdef01\" } jump port_abcdef01", script, StringComparison.Ordinal);
+        Assert.Contains("ether saddr != 02:ab:cd:ef:01:02 drop", script, StringComparison.Ordinal);
+        Assert.Contains("ether type != { ip, arp } drop", script, StringComparison.Ordinal);
+        Assert.Contains("arp saddr ether != 02:ab:cd:ef:01:02 drop", script, StringComparison.Ordinal);
+        Assert.Contains("arp saddr ip != 10.89.0.7 drop", script, StringComparison.Ordinal);
+        Assert.Contains("ip saddr != 10.89.0.7 drop", script, StringComparison.Ordinal);
+
+        // No guarded port: the table goes.
+        Assert.Equal("table bridge portal\ndelete table bridge portal\n", SwitchPortGuard.Build("portal", []));
+    }
+
+    [RootFact]
+    public async Task The_anti_spoofing_table_is_valid_nftables_as_root()
+    {
+        var port = new SwitchPortGuard.GuardedPort("port_abcdef01", ["ptlvabcdef01", "ptltabcdef01"], "02:ab:cd:ef:01:02", "10.89.0.7");
+        var start = new System.Diagnostics.ProcessStartInfo("nft", ["-c", "-f", "-"]) { RedirectStandardInput = true, RedirectStandardError = true };
+        using var process = System.Diagnostics.Process.Start(start)!;
+        await process.StandardInput.WriteAsync(SwitchPortGuard.Build("portal_check_" + Environment.ProcessId, [port]));
+        process.StandardInput.Close();
+        var error = await process.StandardError.ReadToEndAsync();
+        await process.WaitForExitAsync();
+        Assert.True(process.ExitCode == 0, error);
     }
 
     [Theory]
