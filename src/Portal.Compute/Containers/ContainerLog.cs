@@ -50,9 +50,18 @@ public static class ContainerLog
 
                 stream.Position = end;
             }
+            else if (startOffset > 0 && startOffset <= stream.Length)
+            {
+                stream.Position = startOffset;
+            }
             else if (startOffset > 0)
             {
-                stream.Position = Math.Min(startOffset, stream.Length);
+                // The file was started over since the offset was taken (a rotation): the run's output begins at the offset
+                // in the newest rotated file and goes on in this one.
+                await foreach (var entry in ReadWholeAsync(LogRotation.RotatedPath(path, 1), ct, startOffset).ConfigureAwait(false))
+                {
+                    yield return entry;
+                }
             }
             else
             {
@@ -213,7 +222,7 @@ public static class ContainerLog
         }
     }
 
-    private static async IAsyncEnumerable<LogEntry> ReadWholeAsync(string path, [EnumeratorCancellation] CancellationToken ct)
+    private static async IAsyncEnumerable<LogEntry> ReadWholeAsync(string path, [EnumeratorCancellation] CancellationToken ct, long from = 0)
     {
         FileStream file;
         try
@@ -227,6 +236,7 @@ public static class ContainerLog
 
         await using (file.ConfigureAwait(false))
         {
+            file.Position = Math.Min(from, file.Length);
             using var reader = new StreamReader(file, Encoding.UTF8);
             while (await reader.ReadLineAsync(ct).ConfigureAwait(false) is { } line)
             {

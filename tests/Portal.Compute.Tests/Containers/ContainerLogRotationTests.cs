@@ -142,6 +142,33 @@ public sealed class ContainerLogRotationTests : IDisposable
     }
 
     [Fact]
+    public async Task A_runs_output_from_its_offset_survives_a_rotation_after_the_run_began()
+    {
+        var rotation = new LogRotation(MaxBytes: 4096, MaxFiles: 3);
+        using var writer = new ContainerLogWriter(LogPath, rotation);
+        for (var i = 0; i < 70; i++)
+        {
+            writer.Write(false, Encoding.ASCII.GetBytes($"old{i}\n"));
+        }
+
+        // The run begins here; its output soon rotates the file.
+        var offset = new FileInfo(LogPath).Length;
+        for (var i = 0; i < 30; i++)
+        {
+            writer.Write(false, Encoding.ASCII.GetBytes($"new{i}\n"));
+        }
+
+        Assert.True(new FileInfo(LogPath).Length < offset, "the file was started over");
+        var entries = new List<string>();
+        await foreach (var e in ContainerLog.ReadAsync(LogPath, tail: null, stillWriting: () => false, startOffset: offset))
+        {
+            entries.Add(e.Text);
+        }
+
+        Assert.Equal(Enumerable.Range(0, 30).Select(i => $"new{i}\n"), entries);
+    }
+
+    [Fact]
     public void Rotation_limits_are_checked_at_create()
     {
         Assert.Equal(new LogRotation(10L << 20, 3), LogRotation.For(new ContainerLimits(), ComputeOptions.DefaultLogRotation));
