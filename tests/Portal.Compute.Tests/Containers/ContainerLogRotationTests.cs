@@ -10,7 +10,7 @@ namespace Portal.Compute.Tests.Containers;
 /// Container logs are bounded (rotated at a size, a fixed number of files kept) and read across their files; a tail is
 /// read from the end, so its cost does not grow with the log. Unit tier: real files, no root.
 /// </summary>
-[Collection(AllocationMeasuring.Name)]
+[Collection(ProcessMeasuring.Name)]
 public sealed class ContainerLogRotationTests : IDisposable
 {
     private readonly string _directory = Directory.CreateTempSubdirectory("portal-log-").FullName;

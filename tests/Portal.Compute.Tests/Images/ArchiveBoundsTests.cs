@@ -10,7 +10,7 @@ namespace Portal.Compute.Tests.Images;
 /// before the tar reader allocates them, the decompressed bytes of all images of one archive together, and the free
 /// space left on the store's filesystem. Each case is refused with ImageRejected saying what was wrong.
 /// </summary>
-[Collection(AllocationMeasuring.Name)]
+[Collection(ProcessMeasuring.Name)]
 public sealed class ArchiveBoundsTests
 {
     /// <summary>What the refused imports may allocate in all; the hole allocated 1.5 GiB in one call.</summary>

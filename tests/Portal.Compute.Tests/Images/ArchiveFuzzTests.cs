@@ -8,7 +8,7 @@ namespace Portal.Compute.Tests.Images;
 /// Mutated valid archives (a fixed seed, a bounded time): every import either succeeds or is refused with
 /// ImageRejected; no other exception escapes, no import allocates without bound, nothing is left in the store.
 /// </summary>
-[Collection(AllocationMeasuring.Name)]
+[Collection(ProcessMeasuring.Name)]
 public sealed class ArchiveFuzzTests(ITestOutputHelper output)
 {
     private const int Seed = 13_2026;

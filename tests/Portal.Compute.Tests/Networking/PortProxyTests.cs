@@ -9,6 +9,7 @@ namespace Portal.Compute.Tests.Networking;
 /// Published-port relays hold a bounded number of connections: past the per-port or the total cap a connection is
 /// reset at once and logged, and the agent's descriptors stay bounded. Unit tier: loopback sockets, no root.
 /// </summary>
+[Collection(ProcessMeasuring.Name)]
 public sealed class PortProxyTests(Xunit.Abstractions.ITestOutputHelper output)
 {
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(30);
