@@ -103,6 +103,13 @@ public sealed class SwitchTests(NetworkFixture fixture) : IClassFixture<NetworkF
             Assert.Equal(0, (await RunAsync("nsenter", $"--net={ns}", "ip", "addr", "add", $"{spoofed}/{subnet.PrefixLength}", "dev", "eth0")).ExitCode);
             Assert.NotEqual(0, (await RunAsync("nsenter", $"--net={ns}", "busybox", "ping", "-c1", "-W2", "-I", spoofed, b.IpAddress!)).ExitCode);
             Assert.Equal(0, (await RunAsync("nsenter", $"--net={ns}", "busybox", "ping", "-c1", "-W5", "-I", a.IpAddress!, b.IpAddress!)).ExitCode);
+
+            // The agent restarts (the containers keep running): the re-adopted ports stay guarded.
+            await fixture.RestartStackAsync();
+            var after = await RunAsync("nft", "list", "table", "bridge", table);
+            Assert.Contains($"ether saddr != {a.MacAddress} drop", after.Output, StringComparison.Ordinal);
+            Assert.Contains($"ip saddr != {b.IpAddress} drop", after.Output, StringComparison.Ordinal);
+            Assert.NotEqual(0, (await RunAsync("nsenter", $"--net={ns}", "busybox", "ping", "-c1", "-W2", "-I", spoofed, b.IpAddress!)).ExitCode);
         }
         finally
         {
