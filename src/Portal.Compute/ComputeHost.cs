@@ -59,7 +59,14 @@ public sealed class ComputeHost : IComputeHost, IAsyncDisposable
             ?? throw new ComputeException(ComputeErrorCode.RuntimeFailure, $"conmon ('{options.Conmon}') is not installed; ./deploy/portal up installs it.");
 
         var images = new ImageStore(
-            new ImageStoreOptions { Root = Path.Combine(options.StateRoot, "images"), Aliases = options.ImageAliases },
+            new ImageStoreOptions
+            {
+                Root = Path.Combine(options.StateRoot, "images"),
+                Aliases = options.ImageAliases,
+                MaxExtractedBytes = options.ImageImportMaxBytes,
+                MaxArchiveEntries = options.ImageImportMaxEntries,
+                MinFreeBytes = options.ImageMinFreeBytes,
+            },
             loggerFactory.CreateLogger<ImageStore>());
         await images.EnsureBusyboxAsync(options.BusyboxPath, ct).ConfigureAwait(false);
 

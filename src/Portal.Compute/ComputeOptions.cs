@@ -25,6 +25,14 @@ public sealed record ComputeOptions
     /// <summary>Size of each container's sparse scratch disk: the most a container can write.</summary>
     public long ScratchDiskBytes { get; init; } = 8L << 30;
 
+    public static readonly Containers.LogRotation DefaultLogRotation = new(10L << 20, 3);
+
+    /// <summary>A container's log file is rotated at this size unless it asks for another (docker's max-size).</summary>
+    public long LogMaxSizeBytes { get; init; } = DefaultLogRotation.MaxBytes;
+
+    /// <summary>How many log files a container keeps, the current one included, unless it asks for another (docker's max-file).</summary>
+    public int LogMaxFiles { get; init; } = DefaultLogRotation.MaxFiles;
+
     /// <summary>The pids limit of a container that asks for none.</summary>
     public long DefaultPidsLimit { get; init; } = 1024;
 
@@ -51,6 +59,15 @@ public sealed record ComputeOptions
 
     /// <summary>Virtual switches: interface and nftables names, the address pool, the default switch and its aliases.</summary>
     public Networking.NetworkOptions Networking { get; init; } = new();
+
+    /// <summary>The most tar bytes one image import may read after decompression (all images and layers of the archive together).</summary>
+    public long ImageImportMaxBytes { get; init; } = 64L << 30;
+
+    /// <summary>The most tar entries one image import may unpack (all images and layers of the archive together).</summary>
+    public long ImageImportMaxEntries { get; init; } = 2_000_000;
+
+    /// <summary>Free space an image import always leaves on the filesystem of the image store.</summary>
+    public long ImageMinFreeBytes { get; init; } = 1L << 30;
 
     /// <summary>Image names that stand for local images, so the seed's commands run unchanged.</summary>
     public IReadOnlyDictionary<string, string> ImageAliases { get; init; } = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase)

@@ -78,6 +78,10 @@ public sealed record ContainerLimits
     public double? Cpus { get; init; }
     /// <summary>Maximum number of processes; null takes the host default.</summary>
     public long? PidsLimit { get; init; }
+    /// <summary>The size at which the container's log file is rotated (docker's --log-opt max-size); null takes the host default.</summary>
+    public long? LogMaxBytes { get; init; }
+    /// <summary>How many log files are kept, the current one included (docker's --log-opt max-file); null takes the host default.</summary>
+    public int? LogMaxFiles { get; init; }
 }
 
 /// <summary>A container as every client sees it.</summary>

@@ -115,6 +115,7 @@ internal static class DockerContainerView
                 PidsLimit = c.Limits.PidsLimit,
                 AutoRemove = AutoRemove(c),
                 NetworkMode = c.SwitchName,
+                LogConfig = LogConfig(c.Limits),
                 PortBindings = c.Ports.GroupBy(p => $"{p.ContainerPort}/{p.Protocol}").ToDictionary(g => g.Key, g => (IReadOnlyList<DockerPortBinding>)g.Select(p => new DockerPortBinding(p.HostIp ?? "", p.HostPort.ToString(System.Globalization.CultureInfo.InvariantCulture))).ToList()),
                 CapAdd = c.Security.CapabilityAdd.Count > 0 ? c.Security.CapabilityAdd : null,
                 CapDrop = c.Security.CapabilityDrop.Count > 0 ? c.Security.CapabilityDrop : null,
@@ -138,5 +139,27 @@ internal static class DockerContainerView
                 Labels = UserLabels(c),
             },
         };
+    }
+
+    /// <summary>The log's rotation as docker shows it: json-file with max-size and max-file when the container set them.</summary>
+    private static DockerLogConfig LogConfig(ContainerLimits limits)
+    {
+        if (limits is { LogMaxBytes: DockerLogOptions.NoneMaxBytes, LogMaxFiles: 1 })
+        {
+            return new DockerLogConfig("none", new Dictionary<string, string>());
+        }
+
+        var config = new Dictionary<string, string>();
+        if (limits.LogMaxBytes is { } size)
+        {
+            config["max-size"] = size.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        }
+
+        if (limits.LogMaxFiles is { } files)
+        {
+            config["max-file"] = files.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        }
+
+        return new DockerLogConfig("json-file", config);
     }
 }

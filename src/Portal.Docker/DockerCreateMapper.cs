@@ -36,12 +36,14 @@ internal static partial class DockerCreateMapper
             User = request.User is { Length: > 0 } user ? NoNul(user, "User") : null,
             Tty = request.Tty ?? false,
             OpenStdin = request.OpenStdin ?? false,
-            Limits = new ContainerLimits
-            {
-                MemoryBytes = Positive(host.Memory, "Memory"),
-                Cpus = Cpus(host),
-                PidsLimit = host.PidsLimit is > 0 ? host.PidsLimit : null,
-            },
+            Limits = DockerLogOptions.Apply(
+                new ContainerLimits
+                {
+                    MemoryBytes = Positive(host.Memory, "Memory"),
+                    Cpus = Cpus(host),
+                    PidsLimit = host.PidsLimit is > 0 ? host.PidsLimit : null,
+                },
+                host.LogConfig),
             Labels = labels,
             SwitchName = Network(host.NetworkMode),
             Ports = Ports(host.PortBindings),

@@ -64,6 +64,8 @@ public sealed record DockerHostConfigRequest
     public JsonElement? ReadonlyPaths { get; init; }
     public bool? OomKillDisable { get; init; }
     public long? ShmSize { get; init; }
+
+    public DockerLogConfigRequest? LogConfig { get; init; }
 }
 
 /// <summary>One --ulimit: {"Name": "nofile", "Soft": 1024, "Hard": 2048}.</summary>
@@ -72,6 +74,13 @@ public sealed record DockerUlimit
     public string? Name { get; init; }
     public long? Hard { get; init; }
     public long? Soft { get; init; }
+}
+
+/// <summary>--log-driver and --log-opt.</summary>
+public sealed record DockerLogConfigRequest
+{
+    public string? Type { get; init; }
+    public IReadOnlyDictionary<string, string?>? Config { get; init; }
 }
 
 /// <summary>The body of POST /containers/{id}/exec.</summary>

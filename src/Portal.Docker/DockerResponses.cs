@@ -54,7 +54,7 @@ public sealed record DockerInfoResponse
     public int NFd { get; init; }
     public int NGoroutines { get; init; }
     public required string SystemTime { get; init; }
-    public string LoggingDriver { get; init; } = "k8s-file";
+    public string LoggingDriver { get; init; } = "json-file";
     public required string CgroupDriver { get; init; }
     public required string CgroupVersion { get; init; }
     public int NEventsListener { get; init; }
@@ -209,7 +209,7 @@ public sealed record DockerContainerHostConfig
     public string NetworkMode { get; init; } = "none";
     public IReadOnlyDictionary<string, IReadOnlyList<DockerPortBinding>> PortBindings { get; init; } = new Dictionary<string, IReadOnlyList<DockerPortBinding>>();
     public DockerRestartPolicy RestartPolicy { get; init; } = new("no", 0);
-    public DockerLogConfig LogConfig { get; init; } = new("k8s-file", new Dictionary<string, string>());
+    public DockerLogConfig LogConfig { get; init; } = new("json-file", new Dictionary<string, string>());
     public bool Privileged { get; init; }
     public string Runtime { get; init; } = "";
     public IReadOnlyList<string>? CapAdd { get; init; }

@@ -91,7 +91,7 @@ internal static class DockerSystemEndpoints
             Images = info.Images,
             Driver = "erofs+ext4",
             DriverStatus = [["Image disks", "erofs (read-only)"], ["Container disks", "ext4 (sparse scratch)"]],
-            Plugins = new DockerPlugins([], [], [], ["k8s-file"]),
+            Plugins = new DockerPlugins([], [], [], ["json-file", "local", "none"]),
             SystemTime = DateTimeOffset.Now.ToString("yyyy-MM-dd'T'HH:mm:ss.fffffffzzz", System.Globalization.CultureInfo.InvariantCulture),
             CgroupDriver = "cgroupfs",
             CgroupVersion = info.CgroupMode == "v2" ? "2" : "1",

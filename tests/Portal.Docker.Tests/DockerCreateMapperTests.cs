@@ -195,6 +195,57 @@ public sealed class DockerCreateMapperTests
         Assert.Equal("/srv", spec.WorkingDirectory);
     }
 
+    [Theory]
+    [InlineData(null, null, null, null, null)]
+    [InlineData("json-file", "10m", "3", 10L << 20, 3)]
+    [InlineData("local", "512k", null, 512L << 10, null)]
+    [InlineData("json-file", "1g", "1", 1L << 30, 1)]
+    [InlineData("json-file", "65536", "100", 65536L, 100)]
+    [InlineData("", "2MB", null, 2L << 20, null)]
+    public void Log_options_max_size_and_max_file_become_the_log_rotation(string? driver, string? maxSize, string? maxFile, long? bytes, int? files)
+    {
+        var config = new Dictionary<string, string>();
+        if (maxSize is not null)
+        {
+            config["max-size"] = maxSize;
+        }
+
+        if (maxFile is not null)
+        {
+            config["max-file"] = maxFile;
+        }
+
+        var spec = Map(new { Image = "busybox", HostConfig = new { LogConfig = new { Type = driver, Config = config } } });
+
+        Assert.Equal(bytes, spec.Limits.LogMaxBytes);
+        Assert.Equal(files, spec.Limits.LogMaxFiles);
+    }
+
+    [Fact]
+    public void Log_driver_none_keeps_only_what_attach_needs()
+    {
+        var spec = Map(new { Image = "busybox", HostConfig = new { LogConfig = new { Type = "none" } } });
+
+        Assert.Equal((DockerLogOptions.NoneMaxBytes, 1), (spec.Limits.LogMaxBytes, spec.Limits.LogMaxFiles));
+    }
+
+    [Theory]
+    [InlineData("syslog", null, null, "logging driver \"syslog\" is not supported by this engine: use json-file (the default), local or none")]
+    [InlineData("journald", null, null, "logging driver \"journald\" is not supported by this engine: use json-file (the default), local or none")]
+    [InlineData("json-file", "max-size", "10x", "invalid value for log-opt max-size: \"10x\": give a size of at least 4k, such as 10m")]
+    [InlineData("json-file", "max-size", "1k", "invalid value for log-opt max-size: \"1k\": give a size of at least 4k, such as 10m")]
+    [InlineData("json-file", "max-file", "0", "invalid value for log-opt max-file: \"0\": give a whole number from 1 to 100")]
+    [InlineData("json-file", "compress", "true", "unknown log opt 'compress' for json-file log driver: this engine honours max-size and max-file")]
+    [InlineData("none", "max-size", "10m", "logging driver none takes no options (got max-size)")]
+    public void Unsupported_log_drivers_and_options_are_400(string driver, string? key, string? value, string message)
+    {
+        var config = key is null ? new Dictionary<string, string>() : new Dictionary<string, string> { [key] = value! };
+
+        var e = Refused(new { Image = "busybox", HostConfig = new { LogConfig = new { Type = driver, Config = config } } });
+
+        Assert.Equal(message, e.Message);
+    }
+
     private static ContainerCreateSpec Map(object body) => DockerCreateMapper.ToSpec(Parse(JsonSerializer.Serialize(body)), null);
 
     private static DockerApiException Refused(object body)

@@ -118,6 +118,7 @@ public sealed class TestSandbox
         }
 
         Run("nft", "delete", "table", "ip", Networking.NftTable);
+        Run("nft", "delete", "table", "bridge", Networking.NftTable);
 
         // Autoclear frees a loop device once its lazy unmount lets go; one the agent attached but never mounted stays.
         foreach (var device in LoopDevicesUnder([RunRoot, TempRoot]))
@@ -152,6 +153,7 @@ public sealed class TestSandbox
         Add("cgroups", CgroupsOf(Tag).ToList());
         Add("network interfaces", LinksOf(Networking.InterfacePrefix));
         Add("nftables tables", NftTableExists(Networking.NftTable) ? [Networking.NftTable] : []);
+        Add("nftables bridge tables", NftTableExists(Networking.NftTable, "bridge") ? [Networking.NftTable] : []);
         Add("directories", new[] { RunRoot, TempRoot }.Where(Directory.Exists).ToList());
         return left;
     }
@@ -276,11 +278,11 @@ public sealed class TestSandbox
     public static IReadOnlyList<string> LinksOf(string prefix) =>
         Directory.EnumerateFileSystemEntries("/sys/class/net").Select(Path.GetFileName).Where(n => n!.StartsWith(prefix, StringComparison.Ordinal)).Select(n => n!).ToList();
 
-    public static bool NftTableExists(string table)
+    public static bool NftTableExists(string table, string family = "ip")
     {
         try
         {
-            using var process = Process.Start(new ProcessStartInfo("nft", ["list", "table", "ip", table]) { RedirectStandardError = true, RedirectStandardOutput = true })!;
+            using var process = Process.Start(new ProcessStartInfo("nft", ["list", "table", family, table]) { RedirectStandardError = true, RedirectStandardOutput = true })!;
             process.WaitForExit();
             return process.ExitCode == 0;
         }

@@ -97,5 +97,15 @@ public static class ContainerDefinition
         {
             throw new ComputeException(ComputeErrorCode.InvalidArgument, "Pids limit must be at least 1.");
         }
+
+        if (limits.LogMaxBytes is < LogRotation.MinMaxBytes)
+        {
+            throw new ComputeException(ComputeErrorCode.InvalidArgument, $"The log's maximum size must be at least {LogRotation.MinMaxBytes} bytes (docker: --log-opt max-size=1m).");
+        }
+
+        if (limits.LogMaxFiles is < 1 or > LogRotation.MaxMaxFiles)
+        {
+            throw new ComputeException(ComputeErrorCode.InvalidArgument, $"The number of log files must be 1 to {LogRotation.MaxMaxFiles} (docker: --log-opt max-file=3).");
+        }
     }
 }

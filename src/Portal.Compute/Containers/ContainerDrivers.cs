@@ -4,7 +4,7 @@ using Portal.Contracts;
 namespace Portal.Compute.Containers;
 
 /// <summary>The isolation drivers of this host by runtime type, and the context a driver gets for a container.</summary>
-public sealed class ContainerDrivers(IEnumerable<IIsolationDriver> drivers, ContainerStore store, ImageStore images)
+public sealed class ContainerDrivers(IEnumerable<IIsolationDriver> drivers, ContainerStore store, ImageStore images, LogRotation? logDefaults = null)
 {
     private readonly IReadOnlyDictionary<RuntimeType, IIsolationDriver> _drivers = drivers.ToDictionary(d => d.RuntimeType);
 
@@ -23,6 +23,7 @@ public sealed class ContainerDrivers(IEnumerable<IIsolationDriver> drivers, Cont
         ImageDiskPath = images.List().FirstOrDefault(i => i.Id == record.ImageId)?.DiskPath ?? "",
         ScratchDiskPath = store.ScratchPath(record.Id),
         LogPath = store.LogPath(record.Id),
+        Log = LogRotation.For(record.Limits, logDefaults ?? ComputeOptions.DefaultLogRotation),
     };
 
     /// <summary>Releases what the container's run held with the driver that ran it. Idempotent.</summary>

@@ -13,8 +13,10 @@ public sealed class ContainerRecovery(ContainerStore store, ContainerRuns runs, 
 {
     public async Task RecoverAsync(CancellationToken ct)
     {
+        // Records first: networking keeps guarding the ports of containers that may still run while they are re-adopted.
+        var records = store.Load(logger);
         await network.InitializeAsync(ct).ConfigureAwait(false);
-        foreach (var record in store.Load(logger))
+        foreach (var record in records)
         {
             try
             {

@@ -45,7 +45,7 @@ public sealed class ContainerService : IContainerService, IAsyncDisposable
         _images = images;
         _scratch = scratch;
         _network = network;
-        _drivers = new ContainerDrivers(drivers, store, images);
+        _drivers = new ContainerDrivers(drivers, store, images, new LogRotation(options.LogMaxSizeBytes, options.LogMaxFiles));
         _events = new ContainerEvents(loggers.CreateLogger<ContainerEvents>());
         _monitor = new ContainerMonitor(store, _drivers, network, _events, loggers.CreateLogger<ContainerMonitor>());
         _members = new SwitchMembership(store, _runs, network, loggers.CreateLogger<SwitchMembership>());

@@ -13,9 +13,11 @@ internal sealed class FileChangeSignal : IDisposable
     {
         _watcher = new FileSystemWatcher(Path.GetDirectoryName(Path.GetFullPath(path))!, Path.GetFileName(path))
         {
-            NotifyFilter = NotifyFilters.LastWrite | NotifyFilters.Size,
+            NotifyFilter = NotifyFilters.LastWrite | NotifyFilters.Size | NotifyFilters.FileName,
         };
         _watcher.Changed += (_, _) => Signal();
+        _watcher.Created += (_, _) => Signal(); // the writer rotated the file
+        _watcher.Renamed += (_, _) => Signal();
         _watcher.EnableRaisingEvents = true;
     }
 

@@ -12,6 +12,8 @@ public sealed record ContainerContext
     public required string ScratchDiskPath { get; init; }
     /// <summary>Where the container's output goes (k8s-file format), the same file whatever the runtime.</summary>
     public required string LogPath { get; init; }
+    /// <summary>When the log file is rotated and how many files are kept.</summary>
+    public LogRotation Log { get; init; } = ComputeOptions.DefaultLogRotation;
     /// <summary>This run's place on the container's virtual switch (set when starting; null in clean-up and adoption).</summary>
     public Networking.NetworkAttachment? Network { get; init; }
 }

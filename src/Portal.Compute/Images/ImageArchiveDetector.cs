@@ -17,12 +17,13 @@ internal enum ImageArchiveKind
 /// </summary>
 internal static partial class ImageArchiveDetector
 {
-    public static async Task<ImageArchiveKind> DetectAsync(string file, CancellationToken ct)
+    /// <param name="budget">Bounds what detection reads (metadata records, decompressed bytes); its own, since extraction reads the archive again.</param>
+    public static async Task<ImageArchiveKind> DetectAsync(string file, ImportBudget budget, CancellationToken ct)
     {
         var (tar, _) = await LayerCompression.OpenTarAsync(file, "The archive", ct).ConfigureAwait(false);
         await using (tar.ConfigureAwait(false))
         {
-            await using var reader = new TarReader(tar, leaveOpen: true);
+            await using var reader = new TarReader(new BoundedTarStream(tar, budget, "the archive"), leaveOpen: false);
             var names = new HashSet<string>(StringComparer.Ordinal);
             try
             {

@@ -16,6 +16,8 @@ internal sealed class ImageImporter
     private readonly ImageUnpacker _unpacker;
     private readonly string _tmpRoot;
     private readonly ILogger _logger;
+    private const long UploadFreeSpaceInterval = 16L << 20;
+
     private readonly SemaphoreSlim _busyboxBuild = new(1, 1);
 
     /// <param name="tmpRoot">&lt;Root&gt;/.tmp: each import's workspace is created there.</param>
@@ -35,9 +37,10 @@ internal sealed class ImageImporter
         var normalizedTag = ImageCatalog.NormalizeTag(tag);
         var full = Path.GetFullPath(path);
         await using var work = ImportWorkspace.Create(_tmpRoot);
+        var budget = new ImportBudget(_options, work.Path);
         if (Directory.Exists(full))
         {
-            return await ImportLayoutDirectoryAsync(full, normalizedTag, work, progress, ct).ConfigureAwait(false);
+            return await ImportLayoutDirectoryAsync(full, normalizedTag, work, budget, progress, ct).ConfigureAwait(false);
         }
 
         if (!File.Exists(full))
@@ -47,7 +50,7 @@ internal sealed class ImageImporter
                 $"'{path}' does not exist. Give the path of an image archive (.tar, .tar.gz) or of an OCI layout directory.");
         }
 
-        return await ImportArchiveFileAsync(full, normalizedTag, work, progress, ct).ConfigureAwait(false);
+        return await ImportArchiveFileAsync(full, normalizedTag, work, budget, progress, ct).ConfigureAwait(false);
     }
 
     /// <summary>See <see cref="ImageStore.ImportAsync(Stream, string?, IProgress{ImageImportProgress}?, CancellationToken)"/>.</summary>
@@ -56,6 +59,8 @@ internal sealed class ImageImporter
         ArgumentNullException.ThrowIfNull(archive);
         var normalizedTag = ImageCatalog.NormalizeTag(tag);
         await using var work = ImportWorkspace.Create(_tmpRoot);
+        var budget = new ImportBudget(_options, work.Path);
+        budget.EnsureFreeSpace(0, "the uploaded archive");
         var upload = Path.Combine(work.Path, "upload");
         await using (var file = new FileStream(upload, FileMode.CreateNew, FileAccess.Write, FileShare.None, 81920, useAsync: true))
         {
@@ -73,11 +78,16 @@ internal sealed class ImageImporter
                         $"The uploaded archive is larger than {_options.MaxExtractedBytes} bytes. Raise ImageStoreOptions.MaxExtractedBytes if it is genuine.");
                 }
 
+                if (done / UploadFreeSpaceInterval != (done - n) / UploadFreeSpaceInterval)
+                {
+                    budget.EnsureFreeSpace(0, "the uploaded archive");
+                }
+
                 progress?.Report(new ImageImportProgress("read", done, null));
             }
         }
 
-        return await ImportArchiveFileAsync(upload, normalizedTag, work, progress, ct).ConfigureAwait(false);
+        return await ImportArchiveFileAsync(upload, normalizedTag, work, budget, progress, ct).ConfigureAwait(false);
     }
 
     /// <summary>See <see cref="ImageStore.EnsureBusyboxAsync"/>; concurrent callers build the image once.</summary>
@@ -99,7 +109,7 @@ internal sealed class ImageImporter
             await using var work = ImportWorkspace.Create(_tmpRoot);
             var layer = Path.Combine(work.Path, "busybox-layer.tar");
             await BusyboxRootfs.WriteLayerAsync(busyboxPath, layer, ct).ConfigureAwait(false);
-            var records = await ImportArchiveFileAsync(layer, BusyboxRootfs.Tag, work, null, ct).ConfigureAwait(false);
+            var records = await ImportArchiveFileAsync(layer, BusyboxRootfs.Tag, work, new ImportBudget(_options, work.Path), null, ct).ConfigureAwait(false);
             return records[0];
         }
         finally
@@ -109,22 +119,24 @@ internal sealed class ImageImporter
     }
 
     private async Task<IReadOnlyList<ImageRecord>> ImportArchiveFileAsync(
-        string file, string? tag, ImportWorkspace work, IProgress<ImageImportProgress>? progress, CancellationToken ct)
+        string file, string? tag, ImportWorkspace work, ImportBudget budget, IProgress<ImageImportProgress>? progress, CancellationToken ct)
     {
-        var kind = await ImageArchiveDetector.DetectAsync(file, ct).ConfigureAwait(false);
+        // What the import writes is at least the archive's size: refuse at once when even that does not fit.
+        budget.EnsureFreeSpace(new FileInfo(file).Length, "importing the archive");
+        var kind = await ImageArchiveDetector.DetectAsync(file, new ImportBudget(_options, work.Path), ct).ConfigureAwait(false);
         if (kind == ImageArchiveKind.RootfsTar)
         {
-            return [await ImportRootfsAsync(file, tag, work, progress, ct).ConfigureAwait(false)];
+            return [await ImportRootfsAsync(file, tag, work, budget, progress, ct).ConfigureAwait(false)];
         }
 
         // A layout in a tar: unpack it (with every extraction rule) and read it as a directory.
         var unpacked = Path.Combine(work.Path, "archive");
-        await _unpacker.UnpackArchiveAsync(file, unpacked, progress, ct).ConfigureAwait(false);
-        return await ImportLayoutDirectoryAsync(unpacked, tag, work, progress, ct).ConfigureAwait(false);
+        await _unpacker.UnpackArchiveAsync(file, unpacked, budget, progress, ct).ConfigureAwait(false);
+        return await ImportLayoutDirectoryAsync(unpacked, tag, work, budget, progress, ct).ConfigureAwait(false);
     }
 
     private async Task<IReadOnlyList<ImageRecord>> ImportLayoutDirectoryAsync(
-        string directory, string? tag, ImportWorkspace work, IProgress<ImageImportProgress>? progress, CancellationToken ct)
+        string directory, string? tag, ImportWorkspace work, ImportBudget budget, IProgress<ImageImportProgress>? progress, CancellationToken ct)
     {
         IReadOnlyList<ImagePlan> read;
         if (ImageArchiveReader.IsDockerSave(directory))
@@ -145,6 +157,19 @@ internal sealed class ImageImporter
 
         var plans = ImagePlan.MergeByImage(read, tag);
         var total = plans.Where(p => !_catalog.Contains(p.Id)).SelectMany(p => p.Layers).Sum(l => new FileInfo(l.Path).Length);
+
+        // Every layer of every new image unpacks at least about its blob's size (a gzip of incompressible data is a
+        // little larger than its content: hence the margin): refuse before building any image when even that is past the budget.
+        var atLeast = total - (total / 64);
+        if (atLeast > budget.MaxBytes - budget.Bytes)
+        {
+            throw new ComputeException(
+                ComputeErrorCode.ImageRejected,
+                $"The archive's {plans.Count} image(s) hold {total} bytes of layers, more than the {budget.MaxBytes - budget.Bytes} unpacked bytes left of the import's budget " +
+                $"of {budget.MaxBytes} (all images and layers of the archive together). If the images are genuine, raise ImageStoreOptions.MaxExtractedBytes " +
+                "(Compute:ImageImportMaxBytes) or import the images one at a time.");
+        }
+
         long done = 0;
         var records = new List<ImageRecord>();
         foreach (var plan in plans)
@@ -157,7 +182,7 @@ internal sealed class ImageImporter
 
             var watch = Stopwatch.StartNew();
             var rootfs = Path.Combine(work.Path, "rootfs-" + ImageCatalog.HexOf(plan.Id));
-            done = await _unpacker.UnpackLayersAsync(plan.Layers, rootfs, done, total, progress, ct).ConfigureAwait(false);
+            done = await _unpacker.UnpackLayersAsync(plan.Layers, rootfs, budget, done, total, progress, ct).ConfigureAwait(false);
             var diskDirectory = await _unpacker.BuildDiskAsync(rootfs, plan.Id, work.Path, progress, ct).ConfigureAwait(false);
             var record = await _catalog.PublishAsync(plan.Id, plan.ConfigJson, plan.Config, diskDirectory, plan.Tags, ct).ConfigureAwait(false);
             _logger.LogInformation(
@@ -169,12 +194,13 @@ internal sealed class ImageImporter
         return records;
     }
 
-    private async Task<ImageRecord> ImportRootfsAsync(string file, string? tag, ImportWorkspace work, IProgress<ImageImportProgress>? progress, CancellationToken ct)
+    private async Task<ImageRecord> ImportRootfsAsync(
+        string file, string? tag, ImportWorkspace work, ImportBudget budget, IProgress<ImageImportProgress>? progress, CancellationToken ct)
     {
         var watch = Stopwatch.StartNew();
         var rootfs = Path.Combine(work.Path, "rootfs");
         var total = new FileInfo(file).Length;
-        var diffId = await _unpacker.UnpackRootfsAsync(file, rootfs, progress, ct).ConfigureAwait(false);
+        var diffId = await _unpacker.UnpackRootfsAsync(file, rootfs, budget, progress, ct).ConfigureAwait(false);
 
         // /bin/sh resolved as inside the container (absolute links restart at the image root), never on the host.
         var shell = ContainedPath.Resolve(rootfs, "bin/sh", chroot: true);

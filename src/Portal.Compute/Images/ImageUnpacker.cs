@@ -10,10 +10,10 @@ namespace Portal.Compute.Images;
 /// </summary>
 internal sealed class ImageUnpacker(ImageStoreOptions options, ILogger logger)
 {
-    /// <summary>Unpacks a tar that holds an OCI layout or docker save archive into <paramref name="directory"/>, under every extraction rule.</summary>
-    public async Task UnpackArchiveAsync(string file, string directory, IProgress<ImageImportProgress>? progress, CancellationToken ct)
+    /// <summary>Unpacks a tar that holds an OCI layout or docker save archive into <paramref name="directory"/>, under every extraction rule and the import's <paramref name="budget"/>.</summary>
+    public async Task UnpackArchiveAsync(string file, string directory, ImportBudget budget, IProgress<ImageImportProgress>? progress, CancellationToken ct)
     {
-        var extractor = new LayerExtractor(directory, options.MaxArchiveEntries, options.MaxExtractedBytes, applyWhiteouts: false, preserveOwnership: false);
+        var extractor = new LayerExtractor(directory, budget, applyWhiteouts: false, preserveOwnership: false);
         var total = new FileInfo(file).Length;
         var (tar, source) = await LayerCompression.OpenTarAsync(file, "The archive", ct).ConfigureAwait(false);
         await using (tar.ConfigureAwait(false))
@@ -23,9 +23,9 @@ internal sealed class ImageUnpacker(ImageStoreOptions options, ILogger logger)
     }
 
     /// <summary>Unpacks a root filesystem tar (one layer) into <paramref name="rootfs"/>; returns its diff id.</summary>
-    public async Task<string> UnpackRootfsAsync(string file, string rootfs, IProgress<ImageImportProgress>? progress, CancellationToken ct)
+    public async Task<string> UnpackRootfsAsync(string file, string rootfs, ImportBudget budget, IProgress<ImageImportProgress>? progress, CancellationToken ct)
     {
-        var extractor = new LayerExtractor(rootfs, options.MaxArchiveEntries, options.MaxExtractedBytes, applyWhiteouts: true, preserveOwnership: true);
+        var extractor = new LayerExtractor(rootfs, budget, applyWhiteouts: true, preserveOwnership: true);
         var total = new FileInfo(file).Length;
         var (tar, source) = await LayerCompression.OpenTarAsync(file, "The archive", ct).ConfigureAwait(false);
         string diffId;
@@ -35,6 +35,7 @@ internal sealed class ImageUnpacker(ImageStoreOptions options, ILogger logger)
         }
 
         extractor.Finish();
+        budget.EnsureFreeSpace(extractor.BytesWritten, "the image disk");
         return diffId;
     }
 
@@ -43,9 +44,9 @@ internal sealed class ImageUnpacker(ImageStoreOptions options, ILogger logger)
     /// <paramref name="done"/> of <paramref name="total"/> before the first layer; returns the count after the last.
     /// </summary>
     public async Task<long> UnpackLayersAsync(
-        IReadOnlyList<LayerBlob> layers, string rootfs, long done, long total, IProgress<ImageImportProgress>? progress, CancellationToken ct)
+        IReadOnlyList<LayerBlob> layers, string rootfs, ImportBudget budget, long done, long total, IProgress<ImageImportProgress>? progress, CancellationToken ct)
     {
-        var extractor = new LayerExtractor(rootfs, options.MaxArchiveEntries, options.MaxExtractedBytes, applyWhiteouts: true, preserveOwnership: true);
+        var extractor = new LayerExtractor(rootfs, budget, applyWhiteouts: true, preserveOwnership: true);
         foreach (var layer in layers)
         {
             await VerifyBlobAsync(layer, ct).ConfigureAwait(false);
@@ -68,6 +69,7 @@ internal sealed class ImageUnpacker(ImageStoreOptions options, ILogger logger)
         }
 
         extractor.Finish();
+        budget.EnsureFreeSpace(extractor.BytesWritten, "the image disk");
         return done;
     }
 

@@ -16,25 +16,24 @@ internal sealed class LayerExtractor
     private const string OpaqueWhiteout = ".wh..wh..opq";
 
     private readonly string _root;
-    private readonly long _maxEntries;
-    private readonly long _maxBytes;
+    private readonly ImportBudget _budget;
     private readonly bool _applyWhiteouts;
     private readonly bool _preserveOwnership;
     private readonly HashSet<string> _verifiedDirectories = new(StringComparer.Ordinal);
     private readonly Dictionary<string, DateTimeOffset> _directoryTimes = new(StringComparer.Ordinal);
-    private long _entries;
     private long _bytes;
 
-    public LayerExtractor(string root, long maxEntries, long maxBytes, bool applyWhiteouts, bool preserveOwnership)
+    /// <param name="budget">The import's limits, shared by every tar of the import (all layers of all images).</param>
+    public LayerExtractor(string root, ImportBudget budget, bool applyWhiteouts, bool preserveOwnership)
     {
         _root = Path.TrimEndingDirectorySeparator(Path.GetFullPath(root));
-        _maxEntries = maxEntries;
-        _maxBytes = maxBytes;
+        _budget = budget;
         _applyWhiteouts = applyWhiteouts;
         _preserveOwnership = preserveOwnership && Environment.IsPrivilegedProcess;
         Directory.CreateDirectory(_root);
     }
 
+    /// <summary>File bytes this extractor wrote (what the image disk built from its root will roughly hold).</summary>
     public long BytesWritten => _bytes;
 
     /// <summary>
@@ -43,7 +42,8 @@ internal sealed class LayerExtractor
     /// </summary>
     public async Task<string> ApplyAsync(Stream tar, string what, Action<long>? onBytes, CancellationToken ct)
     {
-        await using var hashing = new HashingReadStream(tar, leaveOpen: true);
+        // Every header is checked (metadata records bounded, sizes charged to the budget) before the tar reader sees it.
+        await using var hashing = new HashingReadStream(new BoundedTarStream(tar, _budget, what), leaveOpen: false);
         await using var reader = new TarReader(hashing, leaveOpen: true);
         var unpacked = new HashSet<string>(StringComparer.Ordinal);
         while (true)
@@ -71,6 +71,11 @@ internal sealed class LayerExtractor
             {
                 await ApplyEntryAsync(entry, what, unpacked, ct).ConfigureAwait(false);
             }
+            catch (Exception ex) when (ex is InvalidDataException or EndOfStreamException)
+            {
+                // The data of the entry is corrupt (a damaged gzip stream) or cut short.
+                throw Reject(what, entry.Name, $"could not be read ({ex.Message}); the archive is damaged or incomplete", ex);
+            }
             catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
             {
                 throw Reject(what, entry.Name, $"could not be written ({ex.Message})", ex);
@@ -79,7 +84,18 @@ internal sealed class LayerExtractor
             onBytes?.Invoke(hashing.BytesRead);
         }
 
-        await hashing.DrainAsync(ct).ConfigureAwait(false);
+        try
+        {
+            await hashing.DrainAsync(ct).ConfigureAwait(false);
+        }
+        catch (InvalidDataException ex)
+        {
+            throw new ComputeException(
+                ComputeErrorCode.ImageRejected,
+                $"{Capitalize(what)} is damaged after its last entry ({ex.Message}). Check that the file is complete and re-export it.",
+                ex);
+        }
+
         return hashing.Digest();
     }
 
@@ -104,13 +120,7 @@ internal sealed class LayerExtractor
             return;
         }
 
-        if (++_entries > _maxEntries)
-        {
-            throw new ComputeException(
-                ComputeErrorCode.ImageRejected,
-                $"{Capitalize(what)}: entry '{name}' exceeds the limit of {_maxEntries} archive entries per import (a possible tar bomb). " +
-                "If the image is genuine, raise ImageStoreOptions.MaxArchiveEntries.");
-        }
+        _budget.TakeEntry(what, name);
 
         if (name.Contains('\0') || entry.LinkName.Contains('\0'))
         {
@@ -215,7 +225,7 @@ internal sealed class LayerExtractor
 
             default:
                 RemoveExisting(full, existing);
-                await WriteFileAsync(what, entry, full, ct).ConfigureAwait(false);
+                await WriteFileAsync(entry, full, ct).ConfigureAwait(false);
                 ApplyMetadata(full, entry, isSymlink: false);
                 PosixFile.SetMTime(full, entry.ModificationTime);
                 break;
@@ -228,16 +238,9 @@ internal sealed class LayerExtractor
         }
     }
 
-    private async Task WriteFileAsync(string what, TarEntry entry, string full, CancellationToken ct)
+    private async Task WriteFileAsync(TarEntry entry, string full, CancellationToken ct)
     {
-        if (_bytes + entry.Length > _maxBytes)
-        {
-            throw new ComputeException(
-                ComputeErrorCode.ImageRejected,
-                $"{Capitalize(what)}: entry '{entry.Name}' would take the import past {_maxBytes} unpacked bytes (a possible tar bomb). " +
-                "If the image is genuine, raise ImageStoreOptions.MaxExtractedBytes.");
-        }
-
+        // The entry's size was charged to the import's budget when its header was read (BoundedTarStream).
         // CreateNew is O_CREAT|O_EXCL: even a symlink appearing at the name would not be followed.
         var options = new FileStreamOptions
         {
@@ -254,14 +257,6 @@ internal sealed class LayerExtractor
             while ((n = await data.ReadAsync(buffer, ct).ConfigureAwait(false)) > 0)
             {
                 _bytes += n;
-                if (_bytes > _maxBytes)
-                {
-                    throw new ComputeException(
-                        ComputeErrorCode.ImageRejected,
-                        $"{Capitalize(what)}: entry '{entry.Name}' takes the import past {_maxBytes} unpacked bytes (a possible tar bomb). " +
-                        "If the image is genuine, raise ImageStoreOptions.MaxExtractedBytes.");
-                }
-
                 await output.WriteAsync(buffer.AsMemory(0, n), ct).ConfigureAwait(false);
             }
         }

@@ -60,6 +60,20 @@ internal static partial class PosixFile
         Check(NativeSymlink(target, linkPath), "symlink", linkPath);
     }
 
+    /// <summary>The inode of <paramref name="path"/> (not following a final symlink), or null when it does not exist (statx).</summary>
+    public static unsafe ulong? Inode(string path)
+    {
+        const int AtFdCwd = -100, AtSymlinkNoFollow = 0x100;
+        const uint StatxIno = 0x100;
+        var buffer = stackalloc byte[256];
+        if (NativeStatx(AtFdCwd, path, AtSymlinkNoFollow, StatxIno, buffer) != 0)
+        {
+            return null;
+        }
+
+        return *(ulong*)(buffer + 32); // struct statx: stx_ino, the same offset on every architecture
+    }
+
     public static void MkFifo(string path, int mode)
     {
         Check(NativeMkFifo(path, (uint)(mode & 0xFFF)), "mkfifo", path);
@@ -144,6 +158,9 @@ internal static partial class PosixFile
 
     [LibraryImport("libc", EntryPoint = "chmod", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     private static partial int NativeChmod(string path, uint mode);
+
+    [LibraryImport("libc", EntryPoint = "statx", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static unsafe partial int NativeStatx(int dirFd, string path, int flags, uint mask, byte* buffer);
 
     [LibraryImport("libc", EntryPoint = "link", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     private static partial int NativeLink(string oldPath, string newPath);

@@ -41,4 +41,17 @@ public sealed record NetworkOptions
     /// again with the last one if the agent turned it on. Off: NAT containers reach the host and each other, not beyond.
     /// </summary>
     public bool EnableIpForward { get; init; } = true;
+
+    public const int DefaultPublishedPortMaxConnections = 1024;
+
+    public const int DefaultPublishedPortsMaxConnections = 8192;
+
+    /// <summary>
+    /// The most connections one published port relays at once; each holds two of the agent's descriptors. One more is
+    /// reset at once and logged.
+    /// </summary>
+    public int PublishedPortMaxConnections { get; init; } = DefaultPublishedPortMaxConnections;
+
+    /// <summary>The most connections all published ports together relay at once (16,384 descriptors at the default).</summary>
+    public int PublishedPortsMaxConnections { get; init; } = DefaultPublishedPortsMaxConnections;
 }

@@ -8,11 +8,18 @@ namespace Portal.Compute.Networking;
 
 /// <summary>
 /// Published ports: checked at create (<see cref="Validate"/>), served while the container runs by one
-/// <see cref="PortProxy"/> relay per port, closed when it stops.
+/// <see cref="PortProxy"/> relay per port, closed when it stops. Every relay shares one <see cref="RelayLimits"/>.
 /// </summary>
-public sealed class PublishedPorts(ILogger logger) : IAsyncDisposable
+public sealed class PublishedPorts(ILogger logger, int maxConnectionsPerPort = NetworkOptions.DefaultPublishedPortMaxConnections, int maxConnections = NetworkOptions.DefaultPublishedPortsMaxConnections) : IAsyncDisposable
 {
     private readonly ConcurrentDictionary<string, IReadOnlyList<PortProxy>> _proxies = new(StringComparer.Ordinal);
+    private readonly RelayLimits _limits = new(maxConnectionsPerPort, maxConnections);
+
+    /// <summary>Connections relayed now over every published port.</summary>
+    public int ActiveConnections => _limits.Active;
+
+    /// <summary>Connections refused at a cap since the agent started.</summary>
+    public long RefusedConnections => _limits.Refused;
 
     /// <summary>Checks the ports a new container wants to publish: NAT switch, valid numbers, not published by another container, not held by another program (port 0 gets a free port now).</summary>
     public static IReadOnlyList<PortMapping> Validate(SwitchRecord sw, IReadOnlyList<PortMapping> ports, IEnumerable<ContainerRecord> containers)
@@ -98,7 +105,7 @@ public sealed class PublishedPorts(ILogger logger) : IAsyncDisposable
             foreach (var port in record.Ports)
             {
                 var listen = new IPEndPoint(port.HostIp is null ? IPAddress.Any : IPAddress.Parse(port.HostIp), port.HostPort);
-                proxies.Add(PortProxy.Start(listen, new IPEndPoint(target, port.ContainerPort), logger));
+                proxies.Add(PortProxy.Start(listen, new IPEndPoint(target, port.ContainerPort), _limits, logger));
             }
         }
         catch

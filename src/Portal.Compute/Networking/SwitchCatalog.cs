@@ -18,15 +18,15 @@ public sealed partial class SwitchCatalog
 
     private readonly NetworkOptions _options;
     private readonly SwitchStore? _store;
-    private readonly Func<IReadOnlyList<(Ipv4Subnet Subnet, string Device)>> _hostRoutes;
+    private readonly Func<IReadOnlyList<HostRoute>> _hostRoutes;
     private volatile IReadOnlyList<SwitchRecord> _switches;
 
     /// <summary>A catalog persisted under <paramref name="directory"/> (null: in memory only, as the unit tests use it).</summary>
-    public SwitchCatalog(NetworkOptions options, string? directory, IEnumerable<SwitchRecord>? switches = null, Func<IReadOnlyList<(Ipv4Subnet Subnet, string Device)>>? hostRoutes = null)
+    public SwitchCatalog(NetworkOptions options, string? directory, IEnumerable<SwitchRecord>? switches = null, Func<IReadOnlyList<HostRoute>>? hostRoutes = null)
     {
         _options = options;
         _store = directory is null ? null : new SwitchStore(directory);
-        _hostRoutes = hostRoutes ?? HostNetwork.HostRoutes;
+        _hostRoutes = hostRoutes ?? HostRouteTable.Read;
         _switches = switches?.ToList() ?? [];
     }
 
@@ -177,7 +177,10 @@ public sealed partial class SwitchCatalog
         return new SwitchRecord { Id = id, Name = name, Type = type, Subnet = subnet.ToString(), CreatedAt = DateTimeOffset.UtcNow };
     }
 
-    /// <summary>Refuses a subnet that overlaps another switch's or a network the host already routes (its own LAN, VPNs, other bridges).</summary>
+    /// <summary>
+    /// Refuses a subnet that overlaps another switch's or anything the host's traffic goes to (<see cref="HostRouteTable"/>:
+    /// its routes, gateways, addresses, DNS resolvers, link-local metadata): the switch's bridge would capture it.
+    /// </summary>
     private void EnsureFree(Ipv4Subnet subnet, IReadOnlyList<SwitchRecord> switches, IReadOnlySet<string> ours)
     {
         if (switches.FirstOrDefault(s => s.ParsedSubnet is { } other && other.Overlaps(subnet)) is { } clash)
@@ -185,12 +188,11 @@ public sealed partial class SwitchCatalog
             throw new ComputeException(ComputeErrorCode.SubnetOverlap, $"Subnet {subnet} overlaps switch '{clash.Name}' ({clash.Subnet}): choose another subnet, or give none to get a free one.");
         }
 
-        foreach (var (route, device) in _hostRoutes().Where(r => !ours.Contains(r.Device)))
+        if (_hostRoutes().FirstOrDefault(r => !ours.Contains(r.Device) && r.Subnet.Overlaps(subnet)) is { } route)
         {
-            if (route.Overlaps(subnet))
-            {
-                throw new ComputeException(ComputeErrorCode.SubnetOverlap, $"Subnet {subnet} overlaps the host's network {route} on {device}: choose another subnet, or give none to get a free one.");
-            }
+            throw new ComputeException(
+                ComputeErrorCode.SubnetOverlap,
+                $"Subnet {subnet} overlaps {route.What}: a switch there would capture the host's traffic to it. Choose another subnet, or give none to get a free one.");
         }
     }
 

@@ -17,6 +17,7 @@ public sealed partial class SwitchManager : IAsyncDisposable
     private readonly NetworkOptions _options;
     private readonly SwitchCatalog _catalog;
     private readonly HostFirewall _firewall;
+    private readonly SwitchPortGuard _guard;
     private readonly string _runRoot;
     private readonly ILogger _logger;
     private readonly SemaphoreSlim _lock = new(1, 1);
@@ -37,8 +38,9 @@ public sealed partial class SwitchManager : IAsyncDisposable
         _catalog = new SwitchCatalog(options, Path.Combine(stateRoot, "network"));
         _runRoot = Path.Combine(runRoot, "net");
         _firewall = new HostFirewall(options, _runRoot, logger);
+        _guard = new SwitchPortGuard(options.NftTable, options.InterfacePrefix);
         _logger = logger;
-        Ports = new PublishedPorts(logger);
+        Ports = new PublishedPorts(logger, options.PublishedPortMaxConnections, options.PublishedPortsMaxConnections);
     }
 
     public NetworkOptions Options => _options;
@@ -56,8 +58,12 @@ public sealed partial class SwitchManager : IAsyncDisposable
 
     public string HostsPath(string containerId) => Path.Combine(_runRoot, "hosts", containerId);
 
-    /// <summary>Loads the switches (making the default NAT switch at the first start), recreates missing bridges, removes bridges of ours nobody knows, and applies the firewall table.</summary>
-    public async Task InitializeAsync(CancellationToken ct)
+    /// <summary>
+    /// Loads the switches (making the default NAT switch at the first start), recreates missing bridges, removes bridges of
+    /// ours nobody knows, and applies the firewall table; the ports of <paramref name="mayRun"/> (containers whose run the
+    /// agent may re-adopt) stay guarded against spoofing meanwhile.
+    /// </summary>
+    public async Task InitializeAsync(CancellationToken ct, IEnumerable<ContainerRecord>? mayRun = null)
     {
         await _lock.WaitAsync(ct).ConfigureAwait(false);
         try
@@ -81,12 +87,16 @@ public sealed partial class SwitchManager : IAsyncDisposable
             }
 
             await _firewall.ApplyAsync(Bridges(), ct).ConfigureAwait(false);
+            await _guard.ResetAsync(mayRun ?? [], ct).ConfigureAwait(false);
         }
         finally
         {
             _lock.Release();
         }
     }
+
+    /// <summary>A re-adopted container's port stays guarded against spoofing.</summary>
+    public Task GuardAsync(ContainerRecord record, CancellationToken ct) => _guard.GuardAsync(record, ct);
 
     /// <summary>A switch by name, alias, id or unique id prefix; null or empty is the default switch.</summary>
     public SwitchRecord Resolve(string? name) => _catalog.Resolve(name);
@@ -177,6 +187,8 @@ public sealed partial class SwitchManager : IAsyncDisposable
             return new NetworkAttachment { HostsPath = hostsPath, Hosts = hosts };
         }
 
+        // Before the driver plugs its device into the bridge: no frame of it passes unchecked.
+        await _guard.GuardAsync(record, ct).ConfigureAwait(false);
         var p = _options.InterfacePrefix;
         var id8 = record.Id[..8];
         return new NetworkAttachment
@@ -206,6 +218,7 @@ public sealed partial class SwitchManager : IAsyncDisposable
     public async Task DetachAsync(ContainerRecord record)
     {
         await Ports.CloseAsync(record.Id).ConfigureAwait(false);
+        await _guard.ReleaseAsync(record.Id, CancellationToken.None).ConfigureAwait(false);
         if (File.Exists(HostsPath(record.Id)))
         {
             File.Delete(HostsPath(record.Id));
@@ -215,6 +228,7 @@ public sealed partial class SwitchManager : IAsyncDisposable
     /// <summary>Removes veths, taps, namespaces and hosts files of ours that belong to no running container (a crash or reboot left them).</summary>
     public async Task RemoveOrphansAsync(IReadOnlyCollection<string> runningIds, CancellationToken ct)
     {
+        await _guard.KeepAsync(runningIds, ct).ConfigureAwait(false);
         var prefixes = runningIds.Select(id => id[..8]).ToHashSet(StringComparer.Ordinal);
         var p = _options.InterfacePrefix;
         foreach (var link in HostNetwork.LinksWithPrefix(p))

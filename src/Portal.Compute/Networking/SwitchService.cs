@@ -47,7 +47,8 @@ public sealed class SwitchService(SwitchManager switches, ContainerStore store, 
         SwitchesChanged?.Invoke();
     }
 
-    public Task InitializeAsync(CancellationToken ct) => switches.InitializeAsync(ct);
+    public Task InitializeAsync(CancellationToken ct) =>
+        switches.InitializeAsync(ct, store.List().Where(r => r.State is ContainerState.Running or ContainerState.Stopping));
 
     public NetworkReservation Reserve(string containerId, string? switchName, IReadOnlyList<PortMapping> ports, IReadOnlyList<ContainerRecord> others)
     {
@@ -77,6 +78,7 @@ public sealed class SwitchService(SwitchManager switches, ContainerStore store, 
 
     public async Task ResumeAsync(ContainerRecord record, CancellationToken ct)
     {
+        await switches.GuardAsync(record, ct).ConfigureAwait(false);
         try
         {
             await switches.Ports.OpenAsync(record).ConfigureAwait(false);

@@ -80,6 +80,8 @@ public sealed class ContainerServiceTests : IAsyncLifetime
         await AssertFails(ComputeErrorCode.ImageNotFound, () => _compute.Containers.CreateContainerAsync(new ContainerCreateSpec { Image = "nosuchimage" }), "nosuchimage");
         await AssertFails(ComputeErrorCode.InvalidArgument, () => _compute.Containers.CreateContainerAsync(new ContainerCreateSpec { Image = "busybox", Limits = new ContainerLimits { MemoryBytes = 1024 } }), "at least 6 MiB");
         await AssertFails(ComputeErrorCode.InvalidArgument, () => _compute.Containers.CreateContainerAsync(new ContainerCreateSpec { Image = "busybox", Limits = new ContainerLimits { Cpus = 999 } }), "CPU limit");
+        await AssertFails(ComputeErrorCode.InvalidArgument, () => _compute.Containers.CreateContainerAsync(new ContainerCreateSpec { Image = "busybox", Limits = new ContainerLimits { LogMaxBytes = 100 } }), "log's maximum size must be at least 4096 bytes");
+        await AssertFails(ComputeErrorCode.InvalidArgument, () => _compute.Containers.CreateContainerAsync(new ContainerCreateSpec { Image = "busybox", Limits = new ContainerLimits { LogMaxFiles = 0 } }), "number of log files must be 1 to 100");
         await AssertFails(ComputeErrorCode.InvalidArgument, () => _compute.Containers.CreateContainerAsync(new ContainerCreateSpec { Image = "busybox", Environment = ["=x"] }), "NAME=value");
         await AssertFails(ComputeErrorCode.InvalidArgument, () => _compute.Containers.CreateContainerAsync(new ContainerCreateSpec { Image = "busybox", WorkingDirectory = "relative" }), "absolute");
         await AssertFails(ComputeErrorCode.InvalidArgument, () => _compute.Containers.KillContainerAsync("x", 99), "Signal 99");

@@ -42,6 +42,6 @@ public sealed class ImageArchiveDetectorTests : IDisposable
     {
         var file = Path.Combine(_directory, Guid.NewGuid().ToString("N") + ".bin");
         await File.WriteAllBytesAsync(file, archive);
-        return await ImageArchiveDetector.DetectAsync(file, CancellationToken.None);
+        return await ImageArchiveDetector.DetectAsync(file, new ImportBudget(new ImageStoreOptions { Root = _directory }, _directory), CancellationToken.None);
     }
 }

@@ -7,9 +7,11 @@ namespace Portal.Compute.Tests.Images;
 /// <summary>A temp directory holding an image store (and anything else a test needs), deleted on dispose.</summary>
 internal sealed class ImageStoreSandbox : IDisposable
 {
-    public ImageStoreSandbox(IReadOnlyDictionary<string, string>? aliases = null, long? maxEntries = null, long? maxBytes = null)
+    public ImageStoreSandbox(
+        IReadOnlyDictionary<string, string>? aliases = null, long? maxEntries = null, long? maxBytes = null,
+        long? minFreeBytes = null, Func<string, long>? freeBytes = null, string? under = null)
     {
-        Base = Path.Combine(Path.GetTempPath(), "portal-images-test-" + Guid.NewGuid().ToString("N"));
+        Base = Path.Combine(under ?? Path.GetTempPath(), "portal-images-test-" + Guid.NewGuid().ToString("N"));
         Directory.CreateDirectory(Base);
         Options = new ImageStoreOptions
         {
@@ -17,6 +19,8 @@ internal sealed class ImageStoreSandbox : IDisposable
             Aliases = aliases ?? new Dictionary<string, string>(),
             MaxArchiveEntries = maxEntries ?? 2_000_000,
             MaxExtractedBytes = maxBytes ?? 64L * 1024 * 1024 * 1024,
+            MinFreeBytes = minFreeBytes ?? 1L << 30,
+            FreeBytesProbe = freeBytes,
         };
         Store = new ImageStore(Options, NullLogger<ImageStore>.Instance);
     }

@@ -1,4 +1,5 @@
 using System.Formats.Tar;
+using Portal.Compute.Containers;
 using Portal.Contracts;
 
 namespace Portal.Compute.Tests.Integration;
@@ -39,6 +40,84 @@ public sealed class ContainerSettingsTests(ComputeFixture fixture) : IClassFixtu
             var stats = await Compute.Containers.GetStatisticsAsync(created.Id);
             Assert.True(stats.MemoryBytes > 0);
             Assert.Equal(64L << 20, stats.MemoryLimitBytes);
+        }
+        finally
+        {
+            await Compute.Containers.RemoveContainerAsync(created.Id, force: true);
+        }
+    }
+
+    [RootFact]
+    public async Task A_process_containers_log_is_bounded_by_its_max_size_and_tail_reads_the_end()
+    {
+        // 20,000 lines (about 1.3 MiB of log) into a log of at most 64 KiB: conmon starts the file over at the size.
+        var created = await Compute.Containers.CreateContainerAsync(new ContainerCreateSpec
+        {
+            Name = "chatty",
+            Image = "busybox",
+            Command = ["sh", "-c", "seq 1 20000; echo done"],
+            Limits = new ContainerLimits { LogMaxBytes = 64L << 10, LogMaxFiles = 1 },
+        });
+        try
+        {
+            await Compute.Containers.StartContainerAsync(created.Id);
+            await Compute.Containers.WaitAsync(created.Id);
+            var log = Directory.EnumerateFiles(fixture.Options.StateRoot, "container.log", SearchOption.AllDirectories)
+                .Single(f => f.Contains(created.Id, StringComparison.Ordinal));
+            Assert.InRange(new FileInfo(log).Length, 1, 64L << 10);
+
+            var tail = new List<LogEntry>();
+            await foreach (var entry in Compute.Containers.ReadLogsAsync(created.Id, 2, follow: false))
+            {
+                tail.Add(entry);
+            }
+
+            Assert.Equal(["20000\n", "done\n"], tail.Select(e => e.Text));
+        }
+        finally
+        {
+            await Compute.Containers.RemoveContainerAsync(created.Id, force: true);
+        }
+    }
+
+    [RootFact]
+    public async Task A_process_containers_rotated_log_files_are_kept_up_to_max_file_in_order()
+    {
+        // 40 bursts of 1,000 lines (about 45 KiB each) into 64 KiB files, 3 kept: conmon starts its file over about 28
+        // times; the keeper turns each dropped file into container.log.1 and shifts the older ones.
+        var created = await Compute.Containers.CreateContainerAsync(new ContainerCreateSpec
+        {
+            Name = "rotating",
+            Image = "busybox",
+            Command = ["sh", "-c", "for i in $(seq 1 40); do seq $((i*1000-999)) $((i*1000)); usleep 20000; done; echo done"],
+            Limits = new ContainerLimits { LogMaxBytes = 64L << 10, LogMaxFiles = 3 },
+        });
+        try
+        {
+            await Compute.Containers.StartContainerAsync(created.Id);
+            await Compute.Containers.WaitAsync(created.Id);
+            var log = Directory.EnumerateFiles(fixture.Options.StateRoot, "container.log", SearchOption.AllDirectories)
+                .Single(f => f.Contains(created.Id, StringComparison.Ordinal));
+            var files = LogRotation.Files(log);
+            Assert.Equal([log + ".2", log + ".1", log], files);
+            Assert.All(files, f => Assert.InRange(new FileInfo(f).Length, 1, 64L << 10));
+            Assert.False(File.Exists(log + ".keep"), "the keeper's link goes with the run");
+
+            // conmon splits output at its read boundaries (P records): join the entries back into lines.
+            var text = new System.Text.StringBuilder();
+            await foreach (var entry in Compute.Containers.ReadLogsAsync(created.Id, null, follow: false))
+            {
+                text.Append(entry.Text);
+            }
+
+            var all = text.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries).ToList();
+
+            // Oldest first, nothing out of order, ending with the last line; far more than one file's worth.
+            Assert.Equal("done", all[^1]);
+            var numbers = all.Skip(1).SkipLast(1).Select(int.Parse).ToList(); // the first may be the end of a line cut by a rotation
+            Assert.Equal(40_000, numbers[^1]);
+            Assert.Equal(numbers.Order().ToList(), numbers);
+            Assert.True(numbers.Count > 2_000, $"only {numbers.Count} lines were kept in 3 files");
         }
         finally
         {

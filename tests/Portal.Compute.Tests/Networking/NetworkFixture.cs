@@ -68,6 +68,11 @@ public sealed class NetworkFixture : VmFixture
             left.Add("nftables table " + Options.Networking.NftTable);
         }
 
+        if (TestSandbox.NftTableExists(Options.Networking.NftTable, "bridge"))
+        {
+            left.Add("nftables bridge table " + Options.Networking.NftTable);
+        }
+
         var pool = Ipv4Subnet.Parse(Options.Networking.AddressPool);
         foreach (var (route, device) in HostNetwork.HostRoutes().Where(r => r.Subnet.Overlaps(pool)))
         {

@@ -4,6 +4,8 @@ using Portal.Compute.Linux.Vm;
 using Portal.Compute.Networking;
 using Portal.Contracts;
 
+using Portal.Tests.Shared;
+
 namespace Portal.Compute.Tests.Networking;
 
 /// <summary>The pure parts of virtual switches: subnets, addresses, MACs, the nftables table, hosts files, the worker's NIC.</summary>
@@ -128,7 +130,7 @@ public sealed class NetworkingPartsTests
     public void A_new_switch_gets_a_free_subnet_and_overlaps_are_refused_before_anything_is_made()
     {
         var nat = Switch(SwitchType.Nat, "10.89.0.0/24") with { Name = "NAT" };
-        var catalog = new SwitchCatalog(new NetworkOptions(), null, [nat], () => [(Ipv4Subnet.Parse("10.89.1.0/24"), "eth9")]);
+        var catalog = new SwitchCatalog(new NetworkOptions(), null, [nat], () => [new HostRoute(Ipv4Subnet.Parse("10.89.1.0/24"), "eth9", "the host's route 10.89.1.0/24 on eth9")]);
         Assert.Equal("10.89.2.0/24", catalog.Plan(new SwitchCreateSpec { Name = "lab" }, new HashSet<string>()).Subnet);
         Assert.Equal(ComputeErrorCode.SubnetOverlap, Assert.Throws<ComputeException>(() => catalog.Plan(new SwitchCreateSpec { Name = "x", Subnet = "10.89.0.0/16" }, new HashSet<string>())).Code);
         Assert.Contains("eth9", Assert.Throws<ComputeException>(() => catalog.Plan(new SwitchCreateSpec { Name = "x", Subnet = "10.89.1.0/24" }, new HashSet<string>())).Message);
@@ -146,6 +148,93 @@ public sealed class NetworkingPartsTests
         var text = HostsFile.For(web, lab, [web, Record("db", lab, "10.89.8.3"), Record("far", other, "10.89.9.2")]);
         Assert.EndsWith("10.89.8.2\tweb\n10.89.8.3\tdb\n", text);
         Assert.EndsWith("127.0.1.1\tweb\n", HostsFile.For(web, SwitchCatalog.None, [web]));
+    }
+
+    [Fact]
+    public void Each_attached_port_may_only_send_its_own_MAC_and_IPv4_source_and_ARP_for_it()
+    {
+        var port = new SwitchPortGuard.GuardedPort("port_abcdef01", ["ptlvabcdef01", "ptltabcdef01"], "02:ab:cd:ef:01:02", "10.89.0.7");
+
+        var script = SwitchPortGuard.Build("portal", [port]);
+
+        Assert.Contains("table bridge portal {", script, StringComparison.Ordinal);
+        Assert.Contains("type filter hook prerouting priority filter; policy accept;", script, StringComparison.Ordinal);
+        Assert.Contains("iifname { \"ptlvabcdef01\", \"ptltabcdef01\" } jump port_abcdef01", script, StringComparison.Ordinal);
+        Assert.Contains("ether saddr != 02:ab:cd:ef:01:02 drop", script, StringComparison.Ordinal);
+        Assert.Contains("ether type != { ip, arp } drop", script, StringComparison.Ordinal);
+        Assert.Contains("arp saddr ether != 02:ab:cd:ef:01:02 drop", script, StringComparison.Ordinal);
+        Assert.Contains("arp saddr ip != 10.89.0.7 drop", script, StringComparison.Ordinal);
+        Assert.Contains("ip saddr != 10.89.0.7 drop", script, StringComparison.Ordinal);
+
+        // No guarded port: the table goes.
+        Assert.Equal("table bridge portal\ndelete table bridge portal\n", SwitchPortGuard.Build("portal", []));
+    }
+
+    [RootFact]
+    public async Task The_anti_spoofing_table_is_valid_nftables_as_root()
+    {
+        var port = new SwitchPortGuard.GuardedPort("port_abcdef01", ["ptlvabcdef01", "ptltabcdef01"], "02:ab:cd:ef:01:02", "10.89.0.7");
+        var start = new System.Diagnostics.ProcessStartInfo("nft", ["-c", "-f", "-"]) { RedirectStandardInput = true, RedirectStandardError = true };
+        using var process = System.Diagnostics.Process.Start(start)!;
+        await process.StandardInput.WriteAsync(SwitchPortGuard.Build("portal_check_" + Environment.ProcessId, [port]));
+        process.StandardInput.Close();
+        var error = await process.StandardError.ReadToEndAsync();
+        await process.WaitForExitAsync();
+        Assert.True(process.ExitCode == 0, error);
+    }
+
+    [Theory]
+    [InlineData("169.254.169.0/24", "link-local range 169.254.0.0/16")]
+    [InlineData("10.255.255.0/24", "DNS resolver 10.255.255.53 (/etc/resolv.conf)")]
+    [InlineData("192.0.2.0/28", "default gateway 192.0.2.1 on eth0")]
+    [InlineData("198.51.100.0/24", "address 198.51.100.7/32 on wg0")]
+    [InlineData("127.1.0.0/16", "loopback range")]
+    [InlineData("224.1.0.0/16", "multicast range")]
+    public void A_subnet_that_would_capture_host_traffic_is_refused_naming_what_it_overlaps(string subnet, string named)
+    {
+        // The host as the seam shows it: a default route via 192.0.2.1 (with no route for its network in this table),
+        // a /32 address on a tunnel, a resolver reached through the default route; plus the ranges no switch may take.
+        var host = new List<HostRoute>
+        {
+            new(new Ipv4Subnet(Ipv4Subnet.ToUInt32(System.Net.IPAddress.Parse("192.0.2.1")), 32), "eth0", "the host's default gateway 192.0.2.1 on eth0"),
+            new(new Ipv4Subnet(Ipv4Subnet.ToUInt32(System.Net.IPAddress.Parse("198.51.100.7")), 32), "wg0", "the address 198.51.100.7/32 on wg0"),
+        };
+        host.AddRange(HostRouteTable.Resolvers(["# comment", "nameserver 10.255.255.53", "nameserver 127.0.0.53", "nameserver ::1"], "/etc/resolv.conf"));
+        host.AddRange(HostRouteTable.Read().Where(r => r.Device is "" or "lo" && r.What.Contains("range", StringComparison.Ordinal)));
+        var catalog = new SwitchCatalog(new NetworkOptions(), null, [], () => host);
+
+        var error = Assert.Throws<ComputeException>(() => catalog.Plan(new SwitchCreateSpec { Name = "x", Subnet = subnet }, new HashSet<string>()));
+
+        Assert.Equal(ComputeErrorCode.SubnetOverlap, error.Code);
+        Assert.Contains(named, error.Message, StringComparison.Ordinal);
+        Assert.Contains("would capture the host's traffic", error.Message, StringComparison.Ordinal);
+        Assert.Equal("10.89.0.0/24", catalog.Plan(new SwitchCreateSpec { Name = "free" }, new HashSet<string>()).Subnet);
+    }
+
+    [Fact]
+    public void Kernel_routes_give_networks_and_gateways_and_resolv_conf_gives_resolvers()
+    {
+        var file = Path.GetTempFileName();
+        try
+        {
+            File.WriteAllLines(file,
+            [
+                "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT",
+                "eth0\t00000000\t010200C0\t0003\t0\t0\t0\t00000000\t0\t0\t0",
+                "eth0\t000200C0\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0",
+            ]);
+
+            var routes = HostRouteTable.KernelRoutes(file).ToList();
+
+            Assert.Equal(["192.0.2.1/32 eth0", "192.0.2.0/24 eth0"], routes.Select(r => $"{r.Subnet} {r.Device}"));
+            Assert.Contains("default gateway", routes[0].What, StringComparison.Ordinal);
+        }
+        finally
+        {
+            File.Delete(file);
+        }
+
+        Assert.Equal(["8.8.8.8/32"], HostRouteTable.Resolvers(["nameserver 8.8.8.8", "nameserver 127.0.0.53", "search x"], "r").Select(r => r.Subnet.ToString()));
     }
 
     private static SwitchRecord Switch(SwitchType type, string subnet) => new() { Id = Guid.NewGuid().ToString("N"), Name = type.ToString(), Type = type, Subnet = subnet, CreatedAt = DateTimeOffset.UtcNow };

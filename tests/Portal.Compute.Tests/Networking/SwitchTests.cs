@@ -75,6 +75,100 @@ public sealed class SwitchTests(NetworkFixture fixture) : IClassFixture<NetworkF
     }
 
     [RootFact]
+    public async Task A_container_that_spoofs_its_MAC_or_IP_cannot_reach_its_peer_and_the_rules_go_with_it_as_root()
+    {
+        await Compute.Switches.CreateSwitchAsync(new SwitchCreateSpec { Name = "spoof" });
+        var a = await fixture.StartWebAsync("spoof-a", RuntimeType.Default, "spoof");
+        var b = await fixture.StartWebAsync("spoof-b", RuntimeType.Default, "spoof");
+        var table = fixture.Options.Networking.NftTable;
+        try
+        {
+            await fixture.AssertReachesAsync("spoof-a", b.IpAddress!, "spoof-b");
+            var rules = await RunAsync("nft", "list", "table", "bridge", table);
+            Assert.Contains($"ether saddr != {a.MacAddress} drop", rules.Output, StringComparison.Ordinal);
+            Assert.Contains($"ip saddr != {a.IpAddress} drop", rules.Output, StringComparison.Ordinal);
+
+            // The container's network namespace changed from the host, as a container with CAP_NET_ADMIN could do it itself.
+            var ns = Path.Combine(fixture.Options.RunRoot, "net", "ns", a.Id);
+
+            // A spoofed MAC: its frames are dropped at the bridge, so the peer is unreachable; its own MAC again: reachable.
+            Assert.Equal(0, (await RunAsync("nsenter", $"--net={ns}", "ip", "link", "set", "dev", "eth0", "address", "02:42:de:ad:be:ef")).ExitCode);
+            Assert.NotEqual(0, (await fixture.ShAsync("spoof-a", $"ping -c1 -W2 {b.IpAddress}")).ExitCode);
+            Assert.Equal(0, (await RunAsync("nsenter", $"--net={ns}", "ip", "link", "set", "dev", "eth0", "address", a.MacAddress!)).ExitCode);
+            await fixture.AssertReachesAsync("spoof-a", b.IpAddress!, "spoof-b");
+
+            // A spoofed IPv4 source (another address of the subnet) from the container's own MAC: dropped too.
+            var subnet = Ipv4Subnet.Parse(Compute.Switches.GetSwitch("spoof").Subnet!);
+            var spoofed = subnet.Host(200).ToString();
+            Assert.Equal(0, (await RunAsync("nsenter", $"--net={ns}", "ip", "addr", "add", $"{spoofed}/{subnet.PrefixLength}", "dev", "eth0")).ExitCode);
+            Assert.NotEqual(0, (await RunAsync("nsenter", $"--net={ns}", "busybox", "ping", "-c1", "-W2", "-I", spoofed, b.IpAddress!)).ExitCode);
+            Assert.Equal(0, (await RunAsync("nsenter", $"--net={ns}", "busybox", "ping", "-c1", "-W5", "-I", a.IpAddress!, b.IpAddress!)).ExitCode);
+
+            // The agent restarts (the containers keep running): the re-adopted ports stay guarded.
+            await fixture.RestartStackAsync();
+            var after = await RunAsync("nft", "list", "table", "bridge", table);
+            Assert.Contains($"ether saddr != {a.MacAddress} drop", after.Output, StringComparison.Ordinal);
+            Assert.Contains($"ip saddr != {b.IpAddress} drop", after.Output, StringComparison.Ordinal);
+            Assert.NotEqual(0, (await RunAsync("nsenter", $"--net={ns}", "busybox", "ping", "-c1", "-W2", "-I", spoofed, b.IpAddress!)).ExitCode);
+        }
+        finally
+        {
+            await Compute.Containers.RemoveContainerAsync(a.Id, force: true);
+            await Compute.Containers.RemoveContainerAsync(b.Id, force: true);
+            await Compute.Switches.RemoveSwitchAsync("spoof");
+        }
+
+        // No container attached any more: the agent's bridge table is gone.
+        Assert.NotEqual(0, (await RunAsync("nft", "list", "table", "bridge", table)).ExitCode);
+    }
+
+    private static async Task<(int ExitCode, string Output)> RunAsync(string file, params string[] args)
+    {
+        var start = new System.Diagnostics.ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var arg in args)
+        {
+            start.ArgumentList.Add(arg);
+        }
+
+        using var process = System.Diagnostics.Process.Start(start)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        await process.WaitForExitAsync();
+        return (process.ExitCode, await stdout + await stderr);
+    }
+
+    [RootFact]
+    public async Task A_subnet_overlapping_a_real_host_route_or_link_local_is_refused_as_root()
+    {
+        // A real route on the host: an interface (not one of our bridges) with 198.18.77.1/24.
+        var dummy = fixture.Options.Networking.InterfacePrefix + "dum";
+        await HostNetwork.BatchAsync([$"link add {dummy} type bridge", $"addr add 198.18.77.1/24 dev {dummy}", $"link set {dummy} up"]);
+        try
+        {
+            var before = Compute.Switches.ListSwitches().Count;
+            var routed = await Assert.ThrowsAsync<ComputeException>(() => Compute.Switches.CreateSwitchAsync(new SwitchCreateSpec { Name = "capture", Subnet = "198.18.77.128/25" }));
+            Assert.Equal(ComputeErrorCode.SubnetOverlap, routed.Code);
+            Assert.Contains($"198.18.77.0/24 on {dummy}", routed.Message, StringComparison.Ordinal);
+
+            var metadata = await Assert.ThrowsAsync<ComputeException>(() => Compute.Switches.CreateSwitchAsync(new SwitchCreateSpec { Name = "metadata", Subnet = "169.254.169.0/24" }));
+            Assert.Equal(ComputeErrorCode.SubnetOverlap, metadata.Code);
+            Assert.Contains("link-local range 169.254.0.0/16", metadata.Message, StringComparison.Ordinal);
+
+            if (HostRouteTable.Read().FirstOrDefault(r => r.What.Contains("DNS resolver", StringComparison.Ordinal)) is { } resolver)
+            {
+                var dns = await Assert.ThrowsAsync<ComputeException>(() => Compute.Switches.CreateSwitchAsync(new SwitchCreateSpec { Name = "dns", Subnet = new Ipv4Subnet(resolver.Subnet.Network & 0xFFFFFF00, 24).ToString() }));
+                Assert.Equal(ComputeErrorCode.SubnetOverlap, dns.Code);
+            }
+
+            Assert.Equal(before, Compute.Switches.ListSwitches().Count);
+        }
+        finally
+        {
+            await HostNetwork.DeleteLinkAsync(dummy, CancellationToken.None);
+        }
+    }
+
+    [RootFact]
     public async Task Bad_input_gets_a_clear_error_and_changes_nothing_as_root()
     {
         var baseSwitch = await Compute.Switches.CreateSwitchAsync(new SwitchCreateSpec { Name = "base" });

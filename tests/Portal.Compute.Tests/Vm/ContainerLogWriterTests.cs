@@ -14,7 +14,7 @@ public sealed class ContainerLogWriterTests
         try
         {
             var clock = new DateTimeOffset(2025, 1, 2, 3, 4, 5, TimeSpan.Zero).AddTicks(1234567);
-            using (var writer = new ContainerLogWriter(path, () => clock))
+            using (var writer = new ContainerLogWriter(path, clock: () => clock))
             {
                 writer.Write(stderr: false, "one\ntw"u8);
                 writer.Write(stderr: false, "o\n"u8);

@@ -52,6 +52,36 @@ public sealed class DockerCliTests(DockerAgentFixture fixture) : IClassFixture<D
     }
 
     [RootFact]
+    public async Task Log_options_are_honoured_shown_by_inspect_and_other_drivers_refused()
+    {
+        var run = await Agent.DockerAsync("run", "-d", "--name", "logopts", "--log-opt", "max-size=64k", "--log-opt", "max-file=2", "busybox", "sh", "-c", "seq 1 5000; echo last");
+        Assert.True(run.ExitCode == 0, run.ToString());
+        try
+        {
+            var config = await Agent.DockerAsync("inspect", "-f", "{{json .HostConfig.LogConfig}}", "logopts");
+            Assert.True(config.ExitCode == 0, config.ToString());
+            Assert.Equal("""{"Type":"json-file","Config":{"max-file":"2","max-size":"65536"}}""", config.Stdout.Trim());
+
+            var waited = await Agent.DockerAsync("wait", "logopts");
+            Assert.Equal("0", waited.Stdout.Trim());
+            var tail = await Agent.DockerAsync("logs", "--tail", "2", "logopts");
+            Assert.Equal("5000\nlast\n", tail.Stdout);
+        }
+        finally
+        {
+            await Agent.DockerAsync("rm", "-f", "logopts");
+        }
+
+        var syslog = await Agent.DockerAsync("run", "--rm", "--log-driver", "syslog", "busybox", "true");
+        Assert.NotEqual(0, syslog.ExitCode);
+        Assert.Contains("logging driver \"syslog\" is not supported by this engine", syslog.Stderr);
+
+        var compress = await Agent.DockerAsync("create", "--log-opt", "compress=true", "busybox", "true");
+        Assert.NotEqual(0, compress.ExitCode);
+        Assert.Contains("unknown log opt 'compress'", compress.Stderr);
+    }
+
+    [RootFact]
     public async Task Run_it_is_interactive_through_a_pty()
     {
         var session = await Agent.UnderPtyAsync(

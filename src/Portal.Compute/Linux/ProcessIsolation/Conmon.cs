@@ -28,6 +28,8 @@ internal sealed class Conmon
         public required string PidFile { get; init; }
         public required string ConmonPidFile { get; init; }
         public required string LogPath { get; init; }
+        /// <summary>conmon's --log-size-max: at this size it starts the file over.</summary>
+        public long LogMaxBytes { get; init; }
         public required string ExitDirectory { get; init; }
         public required string SocketDirectory { get; init; }
         public bool Terminal { get; init; }
@@ -48,6 +50,12 @@ internal sealed class Conmon
             "--socket-dir-path", request.SocketDirectory,
             "--log-level", "error",
         };
+        if (request.LogMaxBytes > 0)
+        {
+            args.Add("--log-size-max");
+            args.Add(request.LogMaxBytes.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        }
+
         foreach (var arg in _runtime.GlobalArgs)
         {
             args.Add("--runtime-arg");

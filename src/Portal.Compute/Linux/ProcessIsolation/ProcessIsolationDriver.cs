@@ -17,6 +17,9 @@ internal sealed class ProcessIsolationDriver : IIsolationDriver, IOrphanCleaner,
     private readonly ILogger _logger;
     private readonly string _cgroupParent;
 
+    /// <summary>Per running container: keeps the log files conmon drops at its size limit (see <see cref="ConmonLogKeeper"/>).</summary>
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, ConmonLogKeeper> _logKeepers = new(StringComparer.Ordinal);
+
     public ProcessIsolationDriver(string runRoot, OciRuntime runtime, string conmonPath, CgroupHost cgroups, string cgroupParent, long defaultPidsLimit, ILogger logger, AppArmorHost? appArmor = null)
     {
         AppArmor = appArmor ?? new AppArmorHost(logger);
@@ -91,12 +94,14 @@ internal sealed class ProcessIsolationDriver : IIsolationDriver, IOrphanCleaner,
                     PidFile = Path.Combine(dir, "pidfile"),
                     ConmonPidFile = Path.Combine(dir, "conmon.pid"),
                     LogPath = context.LogPath,
+                    LogMaxBytes = context.Log.MaxBytes,
                     ExitDirectory = Path.GetDirectoryName(Exits.PathOf(record.Id))!,
                     SocketDirectory = SocketDirectory,
                     Terminal = record.Tty,
                     Stdin = record.OpenStdin,
                 },
                 ct).ConfigureAwait(false);
+            KeepLogs(context);
             await Runtime.StartAsync(record.Id, ct).ConfigureAwait(false);
             return new OciContainer(this, record, hostPid, ReadPid(Path.Combine(dir, "conmon.pid")) ?? 0, rootfs);
         }
@@ -104,6 +109,19 @@ internal sealed class ProcessIsolationDriver : IIsolationDriver, IOrphanCleaner,
         {
             await CleanupAsync(context, CancellationToken.None).ConfigureAwait(false);
             throw;
+        }
+    }
+
+    private void KeepLogs(ContainerContext context)
+    {
+        if (ConmonLogKeeper.Start(context.LogPath, context.Log) is { } keeper)
+        {
+            if (_logKeepers.TryRemove(context.Record.Id, out var old))
+            {
+                old.Dispose();
+            }
+
+            _logKeepers[context.Record.Id] = keeper;
         }
     }
 
@@ -127,6 +145,7 @@ internal sealed class ProcessIsolationDriver : IIsolationDriver, IOrphanCleaner,
                 await Runtime.StartAsync(id, ct).ConfigureAwait(false);
             }
 
+            KeepLogs(context);
             return new AdoptResult.Running(new OciContainer(this, context.Record, pid, conmonPid, Rootfs(dir)));
         }
 
@@ -146,6 +165,11 @@ internal sealed class ProcessIsolationDriver : IIsolationDriver, IOrphanCleaner,
     public async Task CleanupAsync(ContainerContext context, CancellationToken ct)
     {
         var id = context.Record.Id;
+        if (_logKeepers.TryRemove(id, out var keeper))
+        {
+            keeper.Dispose();
+        }
+
         var dir = RunDirectory(id);
         await ContainerVeth.UnplugAsync(dir, ct).ConfigureAwait(false);
         if (!Directory.Exists(dir) && !Directory.Exists(Path.Combine(SocketDirectory, id)))

@@ -32,7 +32,7 @@ internal sealed class VmContainer : IContainer, IAsyncDisposable
     private Task _logPump = Task.CompletedTask;
     private int _finishing;
 
-    private VmContainer(ContainerRecord record, VmWorker worker, string runDirectory, string logPath, long memoryBytes, VmOptions options, ILogger logger)
+    private VmContainer(ContainerRecord record, VmWorker worker, string runDirectory, string logPath, LogRotation logRotation, long memoryBytes, VmOptions options, ILogger logger)
     {
         _record = record;
         _worker = worker;
@@ -40,7 +40,7 @@ internal sealed class VmContainer : IContainer, IAsyncDisposable
         _memoryBytes = memoryBytes;
         _options = options;
         _logger = logger;
-        _log = new ContainerLogWriter(logPath);
+        _log = new ContainerLogWriter(logPath, logRotation);
     }
 
     public string Id => _record.Id;
@@ -63,9 +63,9 @@ internal sealed class VmContainer : IContainer, IAsyncDisposable
     };
 
     /// <summary>Connects to the worker's guest agent (retrying while the guest boots) and starts watching the VM.</summary>
-    public static async Task<VmContainer> AttachAsync(ContainerRecord record, VmWorker worker, string runDirectory, string logPath, long memoryBytes, VmOptions options, TimeSpan timeout, ILogger logger, CancellationToken ct)
+    public static async Task<VmContainer> AttachAsync(ContainerRecord record, VmWorker worker, string runDirectory, string logPath, LogRotation logRotation, long memoryBytes, VmOptions options, TimeSpan timeout, ILogger logger, CancellationToken ct)
     {
-        var container = new VmContainer(record, worker, runDirectory, logPath, memoryBytes, options, logger);
+        var container = new VmContainer(record, worker, runDirectory, logPath, logRotation, memoryBytes, options, logger);
         try
         {
             container._channel = await GuestChannel.ConnectAsync(Path.Combine(runDirectory, VmWorker.SocketName), container.OnEvent, () => worker.IsAlive, timeout, ct).ConfigureAwait(false);

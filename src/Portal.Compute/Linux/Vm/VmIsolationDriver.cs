@@ -185,7 +185,7 @@ public sealed class VmIsolationDriver : IIsolationDriver, IOrphanCleaner, IDispo
                 await File.WriteAllTextAsync(Path.Combine(dir, TapFileName), port.TapName, ct).ConfigureAwait(false);
             }
 
-            var container = await VmContainer.AttachAsync(record, worker, dir, context.LogPath, memory, _options, _options.BootTimeout, _logger, ct).ConfigureAwait(false);
+            var container = await VmContainer.AttachAsync(record, worker, dir, context.LogPath, context.Log, memory, _options, _options.BootTimeout, _logger, ct).ConfigureAwait(false);
             _live[record.Id] = container;
             await container.StartFirstProcessAsync(port?.ToGuest(), context.Network?.Hosts, ct).ConfigureAwait(false);
             _logger.LogInformation("Started VM-isolated container {Name} in worker {Pid} ({Accelerator})", record.Name, worker.Pid, Accelerator.Name);
@@ -229,7 +229,7 @@ public sealed class VmIsolationDriver : IIsolationDriver, IOrphanCleaner, IDispo
 
         try
         {
-            var container = await VmContainer.AttachAsync(record, worker, dir, context.LogPath, GuestMemoryBytes(record.Limits), _options, TimeSpan.FromSeconds(15), _logger, ct).ConfigureAwait(false);
+            var container = await VmContainer.AttachAsync(record, worker, dir, context.LogPath, context.Log, GuestMemoryBytes(record.Limits), _options, TimeSpan.FromSeconds(15), _logger, ct).ConfigureAwait(false);
             _live[record.Id] = container;
             return new AdoptResult.Running(container);
         }
