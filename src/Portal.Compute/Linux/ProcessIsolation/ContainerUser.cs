@@ -1,4 +1,6 @@
 using System.Globalization;
+using System.Text;
+using Portal.Compute.Images;
 
 namespace Portal.Compute.Linux.ProcessIsolation;
 
@@ -14,42 +16,46 @@ internal sealed record ContainerUser(uint Uid, uint Gid, IReadOnlyList<uint> Add
             spec = "0";
         }
 
-        var passwd = ReadDatabase(Path.Combine(rootfs, "etc/passwd"));
-        var groups = ReadDatabase(Path.Combine(rootfs, "etc/group"));
+        var (passwd, passwdProblem) = ReadDatabase(rootfs, "etc/passwd");
+        var (groups, groupProblem) = ReadDatabase(rootfs, "etc/group");
         var parts = spec.Split(':', 2);
         string[]? entry = IsNumber(parts[0])
             ? passwd.FirstOrDefault(p => p.Length > 3 && p[2] == parts[0])
-            : passwd.FirstOrDefault(p => p[0] == parts[0]);
+            : passwd.FirstOrDefault(p => p[0] == parts[0] && p.Length > 3 && IsId(p[2]));
         uint uid;
         uint gid;
         string name;
         if (entry is not null && entry.Length > 3)
         {
-            uid = uint.Parse(entry[2], CultureInfo.InvariantCulture);
+            uid = ParseId(entry[2], "uid");
             gid = uint.TryParse(entry[3], NumberStyles.None, CultureInfo.InvariantCulture, out var g) ? g : 0;
             name = entry[0];
         }
         else if (IsNumber(parts[0]))
         {
-            uid = uint.Parse(parts[0], CultureInfo.InvariantCulture);
+            uid = ParseId(parts[0], "uid");
             gid = uid == 0 ? 0 : uid;
             name = parts[0];
         }
         else
         {
-            throw new ComputeException(ComputeErrorCode.InvalidArgument, $"User '{parts[0]}' is not in the image's /etc/passwd. Use a numeric uid[:gid] or a user the image defines.");
+            throw new ComputeException(ComputeErrorCode.InvalidArgument, passwdProblem is not null
+                ? $"User '{parts[0]}' cannot be looked up: the container's /etc/passwd was not read because {passwdProblem}. Use a numeric uid[:gid], or make /etc/passwd a regular file."
+                : $"User '{parts[0]}' is not in the image's /etc/passwd. Use a numeric uid[:gid] or a user the image defines.");
         }
 
         if (parts.Length == 2)
         {
             if (IsNumber(parts[1]))
             {
-                gid = uint.Parse(parts[1], CultureInfo.InvariantCulture);
+                gid = ParseId(parts[1], "gid");
             }
             else
             {
-                var group = groups.FirstOrDefault(g => g[0] == parts[1] && g.Length > 2)
-                    ?? throw new ComputeException(ComputeErrorCode.InvalidArgument, $"Group '{parts[1]}' is not in the image's /etc/group. Use a numeric gid or a group the image defines.");
+                var group = groups.FirstOrDefault(g => g[0] == parts[1] && g.Length > 2 && IsId(g[2]))
+                    ?? throw new ComputeException(ComputeErrorCode.InvalidArgument, groupProblem is not null
+                        ? $"Group '{parts[1]}' cannot be looked up: the container's /etc/group was not read because {groupProblem}. Use a numeric gid, or make /etc/group a regular file."
+                        : $"Group '{parts[1]}' is not in the image's /etc/group. Use a numeric gid or a group the image defines.");
                 gid = uint.Parse(group[2], CultureInfo.InvariantCulture);
             }
         }
@@ -66,7 +72,7 @@ internal sealed record ContainerUser(uint Uid, uint Gid, IReadOnlyList<uint> Add
     /// <summary>uid to user name, from the container's /etc/passwd; the number itself when unknown.</summary>
     public static Func<int, string> NameLookup(string rootfs)
     {
-        var names = ReadDatabase(Path.Combine(rootfs, "etc/passwd"))
+        var names = ReadDatabase(rootfs, "etc/passwd").Entries
             .Where(p => p.Length > 2 && int.TryParse(p[2], NumberStyles.None, CultureInfo.InvariantCulture, out _))
             .GroupBy(p => int.Parse(p[2], CultureInfo.InvariantCulture))
             .ToDictionary(g => g.Key, g => g.First()[0]);
@@ -75,22 +81,32 @@ internal sealed record ContainerUser(uint Uid, uint Gid, IReadOnlyList<uint> Add
 
     private static bool IsNumber(string s) => s.Length > 0 && s.All(char.IsAsciiDigit);
 
-    private static List<string[]> ReadDatabase(string path)
-    {
-        try
-        {
-            // The file is inside the container's root: never follow a symlink out of it.
-            var info = new FileInfo(path);
-            if (!info.Exists || info.LinkTarget is not null || info.Length > 4 << 20)
-            {
-                return [];
-            }
+    /// <summary>A number that fits a uid or gid (the container's files may hold anything).</summary>
+    private static bool IsId(string s) => uint.TryParse(s, NumberStyles.None, CultureInfo.InvariantCulture, out _);
 
-            return File.ReadLines(path).Where(l => l.Length > 0 && l[0] != '#').Select(l => l.Split(':')).ToList();
-        }
-        catch (IOException)
+    private static uint ParseId(string s, string what) =>
+        uint.TryParse(s, NumberStyles.None, CultureInfo.InvariantCulture, out var id)
+            ? id
+            : throw new ComputeException(ComputeErrorCode.InvalidArgument, $"The {what} '{s}' is out of range: use a number from 0 to {uint.MaxValue}.");
+
+    /// <summary>
+    /// The lines of a file in the container's root, split at ':'. Read inside the root (never a host file through a
+    /// symlink), without blocking (a FIFO is refused, not opened) and size-bounded: the container controls this file.
+    /// </summary>
+    private static (List<string[]> Entries, string? Problem) ReadDatabase(string rootfs, string relative)
+    {
+        var file = ContainedPath.ReadFile(rootfs, relative);
+        if (file.Content is null)
         {
-            return [];
+            return ([], file.Problem);
         }
+
+        var entries = Encoding.UTF8.GetString(file.Content)
+            .Split('\n')
+            .Select(l => l.TrimEnd('\r'))
+            .Where(l => l.Length > 0 && l[0] != '#')
+            .Select(l => l.Split(':'))
+            .ToList();
+        return (entries, null);
     }
 }
