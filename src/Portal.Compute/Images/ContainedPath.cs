@@ -60,7 +60,8 @@ internal static class ContainedPath
                 var (mode, size) = Native.Stat(pathFd);
                 if ((mode & Native.S_IFMT) != Native.S_IFREG)
                 {
-                    return ContainedFile.Refused($"it is {KindOf(mode)}, not a regular file");
+                    var kind = mode & Native.S_IFMT;
+                    return ContainedFile.Refused($"it is {KindOf(mode)}, not a regular file") with { Blocks = kind is Native.S_IFIFO or Native.S_IFSOCK or Native.S_IFCHR or Native.S_IFBLK };
                 }
 
                 if (size > maxBytes)
@@ -214,6 +215,9 @@ internal static class ContainedPath
 /// <summary>A file read inside a container's root: its content, or why it was refused; both null when it does not exist.</summary>
 internal sealed record ContainedFile(byte[]? Content, string? Problem)
 {
+    /// <summary>It is a FIFO, socket or device: a program that opens it the ordinary way (as runc opens /etc/passwd) may wait forever.</summary>
+    public bool Blocks { get; init; }
+
     public static readonly ContainedFile Missing = new(null, null);
 
     public static ContainedFile Refused(string problem) => new(null, problem);

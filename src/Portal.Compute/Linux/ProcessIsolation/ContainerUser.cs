@@ -7,7 +7,13 @@ namespace Portal.Compute.Linux.ProcessIsolation;
 /// <summary>A user spec ("name", "uid", "name:group", "uid:gid") resolved against the container's own /etc/passwd and /etc/group.</summary>
 internal sealed record ContainerUser(uint Uid, uint Gid, IReadOnlyList<uint> AdditionalGids, string Name)
 {
-    public static readonly ContainerUser Root = new(0, 0, [], "root");
+    public static readonly ContainerUser Root = new(0, 0, [], "root") { Home = "/root" };
+
+    /// <summary>
+    /// The user's home from the container's /etc/passwd ("/" when it has none, as Docker). The agent passes it as HOME,
+    /// so the runtime never opens the container's /etc/passwd itself (through a FIFO there it would block).
+    /// </summary>
+    public string Home { get; init; } = "/";
 
     public static ContainerUser Resolve(string? spec, string rootfs)
     {
@@ -16,8 +22,16 @@ internal sealed record ContainerUser(uint Uid, uint Gid, IReadOnlyList<uint> Add
             spec = "0";
         }
 
-        var (passwd, passwdProblem) = ReadDatabase(rootfs, "etc/passwd");
-        var (groups, groupProblem) = ReadDatabase(rootfs, "etc/group");
+        var (passwd, passwdProblem, passwdBlocks) = ReadDatabase(rootfs, "etc/passwd");
+        var (groups, groupProblem, groupBlocks) = ReadDatabase(rootfs, "etc/group");
+        if (passwdBlocks || groupBlocks)
+        {
+            // The OCI runtime opens these files inside the container to set up the process's user (runc always does):
+            // through a FIFO it would wait forever, so the start or exec is refused rather than left hanging.
+            var (file, problem) = passwdBlocks ? ("/etc/passwd", passwdProblem) : ("/etc/group", groupProblem);
+            throw new ComputeException(ComputeErrorCode.InvalidArgument, $"The container's {file} cannot be used: {problem}. The OCI runtime reads it to set up the process's user and would block. Make it a regular file again (or recreate the container).");
+        }
+
         var parts = spec.Split(':', 2);
         string[]? entry = IsNumber(parts[0])
             ? passwd.FirstOrDefault(p => p.Length > 3 && p[2] == parts[0])
@@ -25,8 +39,10 @@ internal sealed record ContainerUser(uint Uid, uint Gid, IReadOnlyList<uint> Add
         uint uid;
         uint gid;
         string name;
+        var home = "/";
         if (entry is not null && entry.Length > 3)
         {
+            home = entry.Length > 5 && entry[5].StartsWith('/') ? entry[5] : "/";
             uid = ParseId(entry[2], "uid");
             gid = uint.TryParse(entry[3], NumberStyles.None, CultureInfo.InvariantCulture, out var g) ? g : 0;
             name = entry[0];
@@ -66,7 +82,7 @@ internal sealed record ContainerUser(uint Uid, uint Gid, IReadOnlyList<uint> Add
             .Where(g => g != gid)
             .Distinct()
             .ToArray();
-        return new ContainerUser(uid, gid, additional, name);
+        return new ContainerUser(uid, gid, additional, name) { Home = home };
     }
 
     /// <summary>uid to user name, from the container's /etc/passwd; the number itself when unknown.</summary>
@@ -93,12 +109,12 @@ internal sealed record ContainerUser(uint Uid, uint Gid, IReadOnlyList<uint> Add
     /// The lines of a file in the container's root, split at ':'. Read inside the root (never a host file through a
     /// symlink), without blocking (a FIFO is refused, not opened) and size-bounded: the container controls this file.
     /// </summary>
-    private static (List<string[]> Entries, string? Problem) ReadDatabase(string rootfs, string relative)
+    private static (List<string[]> Entries, string? Problem, bool Blocks) ReadDatabase(string rootfs, string relative)
     {
         var file = ContainedPath.ReadFile(rootfs, relative);
         if (file.Content is null)
         {
-            return ([], file.Problem);
+            return ([], file.Problem, file.Blocks);
         }
 
         var entries = Encoding.UTF8.GetString(file.Content)
@@ -107,6 +123,6 @@ internal sealed record ContainerUser(uint Uid, uint Gid, IReadOnlyList<uint> Add
             .Where(l => l.Length > 0 && l[0] != '#')
             .Select(l => l.Split(':'))
             .ToList();
-        return (entries, null);
+        return (entries, null, false);
     }
 }
