@@ -32,7 +32,12 @@ internal sealed class LayerExtractor
         _maxBytes = maxBytes;
         _applyWhiteouts = applyWhiteouts;
         _preserveOwnership = preserveOwnership && Environment.IsPrivilegedProcess;
-        Directory.CreateDirectory(_root);
+        if (!Directory.Exists(_root))
+        {
+            // The image's root directory, as an archive without a "./" entry leaves it: 0755 whatever the agent's umask (077).
+            Directory.CreateDirectory(_root);
+            PosixFile.Chmod(_root, 0b111_101_101);
+        }
     }
 
     public long BytesWritten => _bytes;
