@@ -364,7 +364,8 @@ public sealed class ContainerService : IContainerService, IAsyncDisposable
         }
 
         var run = _runs.Of(found.Id);
-        ContainerRecord converted;
+        ContainerRecord? converted = null;
+        ComputeException? refused = null;
         await run.Lock.WaitAsync(ct).ConfigureAwait(false);
         try
         {
@@ -372,13 +373,38 @@ public sealed class ContainerService : IContainerService, IAsyncDisposable
             ContainerLifecycle.Ensure(record.State, ContainerOperation.Convert, record.Name);
             progress?.Report(new OperationStep(steps == 1 ? 1 : 2, steps, $"Converting {record.Name} from {record.RuntimeType} to {target}"));
             await _drivers.CleanupAsync(record, ct).ConfigureAwait(false);
-            converted = record with { RuntimeType = target };
-            await _store.SaveAsync(converted, ct).ConfigureAwait(false);
+            if (record.RuntimeType == RuntimeType.HyperV && target == RuntimeType.Default
+                && await _scratch.HostMountProblemAsync(_store.ScratchPath(record.Id), ct).ConfigureAwait(false) is { } problem)
+            {
+                // A guest wrote this disk; process isolation would have the host kernel mount it. Nothing changed yet.
+                refused = new ComputeException(
+                    ComputeErrorCode.InvalidArgument,
+                    $"Container {record.Name} was not converted to {target}: its scratch disk, written by its VM, failed the check before the host mounts it: {problem}. " +
+                    $"It stays {record.RuntimeType} and unchanged. Start it as {record.RuntimeType} and stop it cleanly, then convert again; or copy its data out and remove it.");
+            }
+            else
+            {
+                converted = record with { RuntimeType = target };
+                await _store.SaveAsync(converted, ct).ConfigureAwait(false);
+            }
         }
         finally
         {
             run.Lock.Release();
         }
+
+        if (refused is not null)
+        {
+            if (wasRunning)
+            {
+                // Leave it as it was: running, in its own runtime.
+                await StartContainerAsync(found.Id, ct).ConfigureAwait(false);
+            }
+
+            throw refused;
+        }
+
+        ArgumentNullException.ThrowIfNull(converted);
 
         _events.Raise(ContainerEventKind.Converted, converted, $"converted to {target}");
         if (wasRunning)

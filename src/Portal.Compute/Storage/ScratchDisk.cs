@@ -38,6 +38,12 @@ public sealed class ScratchDisk : IScratchDiskFactory
         File.Move(temp, path, overwrite: true);
     }
 
+    public Task<string?> HostMountProblemAsync(string path, CancellationToken ct)
+    {
+        Directory.CreateDirectory(_cacheDirectory);
+        return ScratchDiskCheck.ProblemAsync(path, _cacheDirectory, ct);
+    }
+
     private async Task<string> EnsureTemplateAsync(CancellationToken ct)
     {
         var template = Path.Combine(_cacheDirectory, $"scratch-{TemplateVersion}-{_sizeBytes}.ext4");

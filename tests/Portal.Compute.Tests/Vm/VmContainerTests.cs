@@ -79,6 +79,36 @@ public sealed class VmContainerTests(VmFixture fixture) : IClassFixture<VmFixtur
     }
 
     [RootFact]
+    public async Task A_corrupted_scratch_disk_is_refused_at_conversion_to_process_isolation_and_left_as_it_was_as_root()
+    {
+        var created = await Compute.Containers.CreateContainerAsync(new ContainerCreateSpec { Name = "vm-corrupt", Image = "busybox", RuntimeType = RuntimeType.HyperV, Command = ["true"] });
+        try
+        {
+            // What a hostile guest could leave behind: its root inode cleared.
+            var scratch = Path.Combine(fixture.Options.StateRoot, "containers", created.Id, "scratch.ext4");
+            using (var debugfs = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("debugfs", ["-w", "-R", "clri <2>", scratch]) { RedirectStandardError = true, RedirectStandardOutput = true })!)
+            {
+                await debugfs.WaitForExitAsync();
+                Assert.Equal(0, debugfs.ExitCode);
+            }
+
+            var before = Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(File.ReadAllBytes(scratch)));
+            var error = await Assert.ThrowsAsync<ComputeException>(() => Compute.Containers.ConvertContainerAsync(created.Id, RuntimeType.Default));
+            Assert.Equal(ComputeErrorCode.InvalidArgument, error.Code);
+            Assert.Contains("Container vm-corrupt was not converted to Default", error.Message);
+            Assert.Contains("Root inode is not a directory", error.Message);
+            Assert.Contains("It stays HyperV and unchanged", error.Message);
+            Assert.Equal(RuntimeType.HyperV, Compute.Containers.GetContainer(created.Id).RuntimeType);
+            Assert.Equal(before, Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(File.ReadAllBytes(scratch))));
+            Assert.DoesNotContain(File.ReadAllLines("/proc/self/mountinfo"), l => l.Contains(created.Id, StringComparison.Ordinal)); // never mounted
+        }
+        finally
+        {
+            await Compute.Containers.RemoveContainerAsync(created.Id, force: true);
+        }
+    }
+
+    [RootFact]
     public async Task Hides_its_processes_from_the_host_execs_with_a_tty_reports_a_killed_worker_as_root()
     {
         var started = await fixture.RunAsync("vm-sleeper", "sleep", "3333");
