@@ -33,6 +33,7 @@ public sealed class PrivateUmaskFixture : VmFixture, IAsyncLifetime
         if (RootOnly.IsRoot)
         {
             ImageId = await HostFilesImage.ImportAsync(Compute.Images, "host-files:1", "/usr/bin/id", "/usr/bin/getent", "/usr/bin/sleep", "/usr/bin/stat", "/usr/bin/grep");
+            await HostFilesImage.ImportAsync(Compute.Images, "host-files-no-etc:1", withEtc: false, "/usr/bin/sleep", "/usr/bin/stat");
         }
     }
 
@@ -92,6 +93,33 @@ public sealed class AgentUmaskTests(PrivateUmaskFixture fixture) : IClassFixture
             var (grepCode, umask) = await ExecAsync(created.Id, "/usr/bin/grep", "Umask", "/proc/self/status", "/proc/1/status");
             Assert.True(grepCode == 0, umask);
             Assert.Equal(["/proc/self/status:Umask:\t0022", "/proc/1/status:Umask:\t0022"], umask.Trim().Split('\n'));
+        }
+        finally
+        {
+            await fixture.Compute.Containers.RemoveContainerAsync(created.Id, force: true);
+        }
+    }
+
+    [RootTheory]
+    [InlineData(RuntimeType.Default)]
+    [InlineData(RuntimeType.HyperV)]
+    public async Task The_etc_the_runtime_makes_for_the_hosts_file_is_open_to_every_user_under_the_agents_umask_as_root(RuntimeType runtime)
+    {
+        // The image has no /etc: the runtime (process isolation) or the guest (VM isolation) makes it to put /etc/hosts there.
+        var created = await fixture.Compute.Containers.CreateContainerAsync(new ContainerCreateSpec
+        {
+            Name = runtime == RuntimeType.Default ? "no-etc-process" : "no-etc-vm",
+            Image = "host-files-no-etc:1",
+            RuntimeType = runtime,
+            User = "1000:1000",
+            Command = ["/usr/bin/sleep", "600"],
+        });
+        try
+        {
+            await fixture.Compute.Containers.StartContainerAsync(created.Id);
+            var (code, modes) = await ExecAsync(created.Id, "/usr/bin/stat", "-c", "%n %a", "/etc", "/etc/hosts");
+            Assert.True(code == 0, modes);
+            Assert.Equal(["/etc 755", "/etc/hosts 644"], modes.Trim().Split('\n'));
         }
         finally
         {

@@ -13,7 +13,10 @@ internal static class HostFilesImage
 {
     public const string UserName = "app";
 
-    public static async Task<string> ImportAsync(IImageService images, string tag, params string[] programs)
+    public static Task<string> ImportAsync(IImageService images, string tag, params string[] programs) => ImportAsync(images, tag, withEtc: true, programs);
+
+    /// <summary>Without <paramref name="withEtc"/> the image has no /etc at all: the runtime makes it (for /etc/hosts).</summary>
+    public static async Task<string> ImportAsync(IImageService images, string tag, bool withEtc, params string[] programs)
     {
         var files = new SortedSet<string>(StringComparer.Ordinal);
         foreach (var program in programs)
@@ -38,9 +41,12 @@ internal static class HostFilesImage
                 }
 
                 // Files only, no directory entries: the image's root and its directories are what the agent makes of them.
-                await WriteTextAsync(writer, "etc/passwd", $"root:x:0:0:root:/root:/bin/sh\n{UserName}:x:1000:1000:app:/home/app:/bin/sh\n");
-                await WriteTextAsync(writer, "etc/group", $"root:x:0:\n{UserName}:x:1000:\n");
-                await WriteTextAsync(writer, "etc/nsswitch.conf", "passwd: files\ngroup: files\nhosts: files\n");
+                if (withEtc)
+                {
+                    await WriteTextAsync(writer, "etc/passwd", $"root:x:0:0:root:/root:/bin/sh\n{UserName}:x:1000:1000:app:/home/app:/bin/sh\n");
+                    await WriteTextAsync(writer, "etc/group", $"root:x:0:\n{UserName}:x:1000:\n");
+                    await WriteTextAsync(writer, "etc/nsswitch.conf", "passwd: files\ngroup: files\nhosts: files\n");
+                }
             }
 
             await using var archive = File.OpenRead(tar);
