@@ -398,7 +398,14 @@ public sealed class ContainerService : IContainerService, IAsyncDisposable
             if (wasRunning)
             {
                 // Leave it as it was: running, in its own runtime.
-                await StartContainerAsync(found.Id, ct).ConfigureAwait(false);
+                try
+                {
+                    await StartContainerAsync(found.Id, ct).ConfigureAwait(false);
+                }
+                catch (ComputeException e)
+                {
+                    throw new ComputeException(refused.Code, $"{refused.Message} Starting it again as {found.RuntimeType} failed too: {e.Message}", e);
+                }
             }
 
             throw refused;
