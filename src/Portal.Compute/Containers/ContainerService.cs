@@ -410,7 +410,8 @@ public sealed class ContainerService : IContainerService, IAsyncDisposable
         }
 
         var run = _runs.Of(found.Id);
-        ContainerRecord converted;
+        ContainerRecord? converted = null;
+        ComputeException? refused = null;
         await run.Lock.WaitAsync(ct).ConfigureAwait(false);
         try
         {
@@ -419,14 +420,46 @@ public sealed class ContainerService : IContainerService, IAsyncDisposable
             progress?.Report(new OperationStep(steps == 1 ? 1 : 2, steps, $"Converting {record.Name} from {record.RuntimeType} to {target}"));
             await _drivers.CleanupAsync(record, ct).ConfigureAwait(false);
             CrashPoints.Reach(CrashPoints.ConvertCleanedUp);
-            converted = record with { RuntimeType = target };
-            await _store.SaveAsync(converted, ct).ConfigureAwait(false);
-            CrashPoints.Reach(CrashPoints.ConvertSaved);
+            if (record.RuntimeType == RuntimeType.HyperV && target == RuntimeType.Default
+                && await _scratch.HostMountProblemAsync(_store.ScratchPath(record.Id), ct).ConfigureAwait(false) is { } problem)
+            {
+                // A guest wrote this disk; process isolation would have the host kernel mount it. Nothing changed yet.
+                refused = new ComputeException(
+                    ComputeErrorCode.InvalidArgument,
+                    $"Container {record.Name} was not converted to {target}: its scratch disk, written by its VM, failed the check before the host mounts it: {problem}. " +
+                    $"It stays {record.RuntimeType} and unchanged. Start it as {record.RuntimeType} and stop it cleanly, then convert again; or copy its data out and remove it.");
+            }
+            else
+            {
+                converted = record with { RuntimeType = target };
+                await _store.SaveAsync(converted, ct).ConfigureAwait(false);
+                CrashPoints.Reach(CrashPoints.ConvertSaved);
+            }
         }
         finally
         {
             run.Lock.Release();
         }
+
+        if (refused is not null)
+        {
+            if (wasRunning)
+            {
+                // Leave it as it was: running, in its own runtime.
+                try
+                {
+                    await StartContainerAsync(found.Id, ct).ConfigureAwait(false);
+                }
+                catch (ComputeException e)
+                {
+                    throw new ComputeException(refused.Code, $"{refused.Message} Starting it again as {found.RuntimeType} failed too: {e.Message}", e);
+                }
+            }
+
+            throw refused;
+        }
+
+        ArgumentNullException.ThrowIfNull(converted);
 
         _events.Raise(ContainerEventKind.Converted, converted, $"converted to {target}");
         if (wasRunning)

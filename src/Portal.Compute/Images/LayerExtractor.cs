@@ -30,7 +30,12 @@ internal sealed class LayerExtractor
         _budget = budget;
         _applyWhiteouts = applyWhiteouts;
         _preserveOwnership = preserveOwnership && Environment.IsPrivilegedProcess;
-        Directory.CreateDirectory(_root);
+        if (!Directory.Exists(_root))
+        {
+            // The image's root directory, as an archive without a "./" entry leaves it: 0755 whatever the agent's umask (077).
+            Directory.CreateDirectory(_root);
+            PosixFile.Chmod(_root, 0b111_101_101);
+        }
     }
 
     /// <summary>File bytes this extractor wrote (what the image disk built from its root will roughly hold).</summary>

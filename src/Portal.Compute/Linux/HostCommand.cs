@@ -10,7 +10,7 @@ internal static class HostCommand
         public bool Succeeded => ExitCode == 0;
     }
 
-    public static async Task<Result> RunAsync(string file, IEnumerable<string> args, CancellationToken ct = default, string? stdin = null)
+    public static async Task<Result> RunAsync(string file, IEnumerable<string> args, CancellationToken ct = default, string? stdin = null, IReadOnlyDictionary<string, string>? environment = null)
     {
         var psi = new ProcessStartInfo(file)
         {
@@ -19,6 +19,11 @@ internal static class HostCommand
             RedirectStandardInput = stdin is not null,
             UseShellExecute = false,
         };
+        foreach (var (name, value) in environment ?? new Dictionary<string, string>())
+        {
+            psi.Environment[name] = value;
+        }
+
         foreach (var a in args)
         {
             psi.ArgumentList.Add(a);

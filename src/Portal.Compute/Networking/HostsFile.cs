@@ -10,6 +10,8 @@ namespace Portal.Compute.Networking;
 /// </summary>
 internal static class HostsFile
 {
+    private const UnixFileMode HostsFileMode = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead;
+
     /// <summary>The hosts file of <paramref name="self"/> on <paramref name="sw"/>: every other container on that switch that has an address.</summary>
     public static string For(ContainerRecord self, SwitchRecord sw, IEnumerable<ContainerRecord> containers)
     {
@@ -37,6 +39,8 @@ internal static class HostsFile
     {
         Directory.CreateDirectory(Path.GetDirectoryName(path)!);
         await using var stream = new FileStream(path, FileMode.OpenOrCreate, FileAccess.Write, FileShare.ReadWrite);
+        // Every user in the container reads it (name resolution): 0644 whatever the agent's umask (077) made of the new file.
+        File.SetUnixFileMode(stream.SafeFileHandle, HostsFileMode);
         var bytes = Encoding.UTF8.GetBytes(content);
         await stream.WriteAsync(bytes, ct).ConfigureAwait(false);
         stream.SetLength(bytes.Length);

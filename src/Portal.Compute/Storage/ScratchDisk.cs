@@ -21,6 +21,12 @@ public sealed class ScratchDisk : IScratchDiskFactory
         _sizeBytes = sizeBytes;
     }
 
+    /// <summary>Bumped when the template's content changes, so a cached template of an older agent is not copied again.</summary>
+    private const string TemplateVersion = "v2";
+
+    private const UnixFileMode DirectoryMode = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute
+        | UnixFileMode.GroupRead | UnixFileMode.GroupExecute | UnixFileMode.OtherRead | UnixFileMode.OtherExecute;
+
     public const string UpperDirectory = "upper";
     public const string WorkDirectory = "work";
 
@@ -32,9 +38,15 @@ public sealed class ScratchDisk : IScratchDiskFactory
         File.Move(temp, path, overwrite: true);
     }
 
+    public Task<string?> HostMountProblemAsync(string path, CancellationToken ct)
+    {
+        Directory.CreateDirectory(_cacheDirectory);
+        return ScratchDiskCheck.ProblemAsync(path, _cacheDirectory, ct);
+    }
+
     private async Task<string> EnsureTemplateAsync(CancellationToken ct)
     {
-        var template = Path.Combine(_cacheDirectory, $"scratch-{_sizeBytes}.ext4");
+        var template = Path.Combine(_cacheDirectory, $"scratch-{TemplateVersion}-{_sizeBytes}.ext4");
         if (File.Exists(template))
         {
             return template;
@@ -53,8 +65,13 @@ public sealed class ScratchDisk : IScratchDiskFactory
             var temp = template + ".tmp";
             try
             {
-                Directory.CreateDirectory(Path.Combine(seed, UpperDirectory));
-                Directory.CreateDirectory(Path.Combine(seed, WorkDirectory));
+                // The upper directory is the container's root directory: 0755 (as Docker's), whatever the agent's umask
+                // (077: a 0700 root keeps every non-root user in the container from running anything). mkfs copies the modes.
+                foreach (var directory in new[] { seed, Path.Combine(seed, UpperDirectory), Path.Combine(seed, WorkDirectory) })
+                {
+                    Directory.CreateDirectory(directory);
+                    File.SetUnixFileMode(directory, DirectoryMode);
+                }
                 await using (var file = new FileStream(temp, FileMode.Create, FileAccess.Write))
                 {
                     file.SetLength(_sizeBytes);
@@ -75,6 +92,11 @@ public sealed class ScratchDisk : IScratchDiskFactory
                 }
 
                 File.Move(temp, template, overwrite: true);
+                foreach (var stale in Directory.EnumerateFiles(_cacheDirectory, "scratch-*.ext4").Where(f => Path.GetFileNameWithoutExtension(f)["scratch-".Length..].All(char.IsAsciiDigit)))
+                {
+                    File.Delete(stale); // an older agent's template (its upper directory came out 0700)
+                }
+
                 return template;
             }
             finally

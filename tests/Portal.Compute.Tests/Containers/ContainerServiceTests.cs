@@ -16,6 +16,7 @@ public sealed class ContainerServiceTests : IAsyncLifetime
     private readonly FakeIsolationDriver _driver = new(RuntimeType.Default);
     private readonly FakeIsolationDriver _vmDriver = new(RuntimeType.HyperV);
     private readonly List<ContainerEvent> _events = [];
+    private readonly EmptyScratchDisks _scratchDisks = new();
     private ComputeHost _compute = null!;
     private ImageStore _images = null!;
 
@@ -29,7 +30,7 @@ public sealed class ContainerServiceTests : IAsyncLifetime
 
     private async Task<ComputeHost> OpenAsync()
     {
-        var compute = await ComputeHost.OpenAsync(Options, _images, [_driver, _vmDriver], NullLoggerFactory.Instance, CancellationToken.None, scratchDisks: new EmptyScratchDisks());
+        var compute = await ComputeHost.OpenAsync(Options, _images, [_driver, _vmDriver], NullLoggerFactory.Instance, CancellationToken.None, scratchDisks: _scratchDisks);
         compute.Containers.Changed += e =>
         {
             lock (_events)
@@ -172,6 +173,29 @@ public sealed class ContainerServiceTests : IAsyncLifetime
         Assert.Equal(ContainerState.Running, restarted.State);
         Assert.Contains("start DEMO", _driver.Calls);
         Assert.Contains(_events, e => e.Kind == ContainerEventKind.Converted);
+    }
+
+    [Fact]
+    public async Task A_vm_written_scratch_disk_that_fails_the_host_mount_check_is_not_converted_and_the_container_stays_as_it_was()
+    {
+        var c = await _compute.Containers.CreateContainerAsync(new ContainerCreateSpec { Name = "DEMO", Image = "nanoserver", RuntimeType = RuntimeType.HyperV });
+        await _compute.Containers.StartContainerAsync("DEMO");
+        _scratchDisks.HostMountProblem = "e2fsck -n found problems (exit code 4): Root inode is not a directory.";
+
+        var error = await Assert.ThrowsAsync<ComputeException>(() => _compute.Containers.ConvertContainerAsync("DEMO", RuntimeType.Default, restart: true));
+        Assert.Equal(ComputeErrorCode.InvalidArgument, error.Code);
+        Assert.Contains("DEMO was not converted to Default", error.Message);
+        Assert.Contains("Root inode is not a directory", error.Message);
+        Assert.Contains("Start it as HyperV and stop it cleanly", error.Message);
+        var after = _compute.Containers.GetContainer("DEMO");
+        Assert.Equal((RuntimeType.HyperV, ContainerState.Running), (after.RuntimeType, after.State)); // running again, in its own runtime
+        Assert.DoesNotContain(_events, e => e.Kind == ContainerEventKind.Converted);
+        Assert.DoesNotContain("start DEMO", _driver.Calls);
+        Assert.Equal(RuntimeType.HyperV, (await OpenAgainAsync()).Containers.GetContainer(c.Id).RuntimeType);
+
+        // Process isolation to VM isolation never asks: the guest kernel, not the host's, mounts the disk then.
+        var other = await _compute.Containers.CreateContainerAsync(new ContainerCreateSpec { Name = "OTHER", Image = "nanoserver" });
+        Assert.Equal(RuntimeType.HyperV, (await _compute.Containers.ConvertContainerAsync(other.Id, RuntimeType.HyperV)).RuntimeType);
     }
 
     private async Task<ComputeHost> OpenAgainAsync()

@@ -9,4 +9,9 @@ public sealed class EmptyScratchDisks : IScratchDiskFactory
     {
         await using var _ = File.Create(path);
     }
+
+    /// <summary>What the next host-mount check answers (null: the disk passes).</summary>
+    public string? HostMountProblem { get; set; }
+
+    public Task<string?> HostMountProblemAsync(string path, CancellationToken ct) => Task.FromResult(HostMountProblem);
 }

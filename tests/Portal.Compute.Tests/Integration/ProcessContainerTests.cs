@@ -147,6 +147,36 @@ public sealed class ProcessContainerTests(ComputeFixture fixture) : IClassFixtur
         await Compute.Containers.RemoveContainerAsync(info.Id, force: true);
     }
 
+    [RootFact]
+    public async Task A_fifo_or_a_host_symlink_at_etc_passwd_blocks_nothing_and_reads_no_host_file()
+    {
+        // The container points its /etc/group at the host's /etc/shadow (by a climbing relative symlink).
+        var info = await fixture.RunAsync("fifo-passwd", "sh", "-c", "rm /etc/group && ln -s ../../../../../etc/shadow /etc/group && echo ready && sleep 300");
+        try
+        {
+            await ReadLogsAsync(info.Id, follow: false, until: l => l.Any(e => e.Text == "ready\n"));
+            var deadline = TimeSpan.FromSeconds(30);
+            var group = await Assert.ThrowsAsync<ComputeException>(() => Compute.Containers.ExecAsync(info.Id, new ProcessSpec { Command = ["true"], User = "0:shadow" }).WaitAsync(deadline));
+            Assert.Contains("Group 'shadow' is not in the image's /etc/group", group.Message); // the host's shadow group was not read
+
+            // Then its /etc/passwd becomes a FIFO: exec and a restart are refused at once and say why; the process list still works.
+            var (code, _, stderr) = await ComputeFixture.ExecAsync(Compute, info.Id, "sh", "-c", "rm /etc/passwd && mkfifo /etc/passwd").WaitAsync(deadline);
+            Assert.True(code == 0, stderr);
+            var exec = await Assert.ThrowsAsync<ComputeException>(() => Compute.Containers.ExecAsync(info.Id, new ProcessSpec { Command = ["true"] }).WaitAsync(deadline));
+            Assert.Contains("/etc/passwd cannot be used: it is a FIFO", exec.Message);
+            var processes = await Compute.Containers.GetProcessesAsync(info.Id).WaitAsync(deadline);
+            Assert.Contains(processes, p => p.CommandLine.Contains("sleep 300", StringComparison.Ordinal) && p.User == "0");
+
+            await Compute.Containers.TerminateContainerAsync(info.Id).WaitAsync(deadline);
+            var start = await Assert.ThrowsAsync<ComputeException>(() => Compute.Containers.StartContainerAsync(info.Id).WaitAsync(deadline));
+            Assert.Contains("/etc/passwd cannot be used: it is a FIFO", start.Message);
+        }
+        finally
+        {
+            await Compute.Containers.RemoveContainerAsync(info.Id, force: true);
+        }
+    }
+
     private async Task<List<LogEntry>> ReadLogsAsync(string container, bool follow, Func<List<LogEntry>, bool> until)
     {
         var result = new List<LogEntry>();

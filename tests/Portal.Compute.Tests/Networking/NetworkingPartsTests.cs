@@ -104,7 +104,7 @@ public sealed class NetworkingPartsTests
     [Fact]
     public void A_VM_on_a_switch_gets_a_virtio_net_device_on_the_handed_over_tap()
     {
-        var spec = new VmWorkerSpec { ContainerId = "abcdef0123456789", ContainerName = "v", Accelerator = VmAccelerator.Tcg, MemoryMiB = 256, KernelPath = "/k", InitramfsPath = "/i", MacAddress = "02:ab:cd:ef:01:23" };
+        var spec = new VmWorkerSpec { ContainerId = "abcdef0123456789", ContainerName = "v", Accelerator = VmAccelerator.Tcg, MemoryMiB = 256, KernelPath = "/k", InitramfsPath = "/i", Uid = 1_900_000_001, JailDirectory = "/j", MacAddress = "02:ab:cd:ef:01:23" };
         var args = string.Join(' ', QemuCommandLine.Build(spec));
         Assert.Contains($"-netdev tap,id=net0,fd={QemuCommandLine.TapFd} -device virtio-net-pci,netdev=net0,mac=02:ab:cd:ef:01:23,romfile=", args);
         Assert.DoesNotContain("-netdev", string.Join(' ', QemuCommandLine.Build(spec with { MacAddress = null })));

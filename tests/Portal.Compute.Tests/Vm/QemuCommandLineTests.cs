@@ -12,6 +12,8 @@ public sealed class QemuCommandLineTests
         MemoryMiB = 256,
         KernelPath = "/k/vmlinuz",
         InitramfsPath = "/k/initramfs.img",
+        Uid = 1_900_000_042,
+        JailDirectory = "/run/portal/vm/0123/jail",
     };
 
     private static readonly (string What, VmWorkerSpec Spec, string[] Expected)[] Table =
@@ -22,7 +24,8 @@ public sealed class QemuCommandLineTests
         ("kvm with the host cpu", Base with { Accelerator = VmAccelerator.Kvm }, ["-accel", "kvm", "-cpu", "host"]),
         ("guest ram from the limit", Base with { MemoryMiB = 512 }, ["-m", "512M"]),
         ("cpus", Base with { Cpus = 2 }, ["-smp", "2"]),
-        ("seccomp sandbox", Base, ["-sandbox", "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny"]),
+        ("seccomp sandbox (set*id allowed: QEMU drops privileges after installing it)", Base, ["-sandbox", "on,obsolete=deny,elevateprivileges=allow,spawn=deny,resourcecontrol=deny"]),
+        ("chrooted into the empty jail and dropped to the worker's account before the guest runs", Base, ["-chroot", "/run/portal/vm/0123/jail", "-runas", "1900000042:1900000042"]),
         ("no defaults, no config, no display, exit on reboot", Base, ["-nodefaults", "-no-user-config", "-nographic", "-no-reboot"]),
         ("serial console on stdout", Base, ["-chardev", "stdio,id=console,signal=off", "-serial", "chardev:console"]),
         ("kernel parameters under tcg", Base, ["-append", "console=ttyS0 quiet panic=-1 reboot=t cryptomgr.notests acpi=noirq pci=nomsi"]),
@@ -59,7 +62,7 @@ public sealed class QemuCommandLineTests
     {
         var args = QemuCommandLine.Build(Base);
         Assert.True(IndexOf(args, ["-device", "virtio-blk-pci,drive=image"]) < IndexOf(args, ["-device", "virtio-blk-pci,drive=scratch"]));
-        Assert.DoesNotContain(args, a => a.Contains("path=", StringComparison.Ordinal) || a.Contains("-runas", StringComparison.Ordinal) || a == "-daemonize");
+        Assert.DoesNotContain(args, a => a.Contains("path=", StringComparison.Ordinal) || a == "-daemonize");
         Assert.DoesNotContain(args, a => a.StartsWith("tcg", StringComparison.Ordinal) && Base.Accelerator == VmAccelerator.Kvm);
     }
 

@@ -79,6 +79,36 @@ public sealed class VmContainerTests(VmFixture fixture) : IClassFixture<VmFixtur
     }
 
     [RootFact]
+    public async Task A_corrupted_scratch_disk_is_refused_at_conversion_to_process_isolation_and_left_as_it_was_as_root()
+    {
+        var created = await Compute.Containers.CreateContainerAsync(new ContainerCreateSpec { Name = "vm-corrupt", Image = "busybox", RuntimeType = RuntimeType.HyperV, Command = ["true"] });
+        try
+        {
+            // What a hostile guest could leave behind: its root inode cleared.
+            var scratch = Path.Combine(fixture.Options.StateRoot, "containers", created.Id, "scratch.ext4");
+            using (var debugfs = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("debugfs", ["-w", "-R", "clri <2>", scratch]) { RedirectStandardError = true, RedirectStandardOutput = true })!)
+            {
+                await debugfs.WaitForExitAsync();
+                Assert.Equal(0, debugfs.ExitCode);
+            }
+
+            var before = Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(File.ReadAllBytes(scratch)));
+            var error = await Assert.ThrowsAsync<ComputeException>(() => Compute.Containers.ConvertContainerAsync(created.Id, RuntimeType.Default));
+            Assert.Equal(ComputeErrorCode.InvalidArgument, error.Code);
+            Assert.Contains("Container vm-corrupt was not converted to Default", error.Message);
+            Assert.Contains("Root inode is not a directory", error.Message);
+            Assert.Contains("It stays HyperV and unchanged", error.Message);
+            Assert.Equal(RuntimeType.HyperV, Compute.Containers.GetContainer(created.Id).RuntimeType);
+            Assert.Equal(before, Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(File.ReadAllBytes(scratch))));
+            Assert.DoesNotContain(File.ReadAllLines("/proc/self/mountinfo"), l => l.Contains(created.Id, StringComparison.Ordinal)); // never mounted
+        }
+        finally
+        {
+            await Compute.Containers.RemoveContainerAsync(created.Id, force: true);
+        }
+    }
+
+    [RootFact]
     public async Task Hides_its_processes_from_the_host_execs_with_a_tty_reports_a_killed_worker_as_root()
     {
         var started = await fixture.RunAsync("vm-sleeper", "sleep", "3333");
@@ -91,8 +121,24 @@ public sealed class VmContainerTests(VmFixture fixture) : IClassFixture<VmFixtur
         Assert.Equal("vmwp-" + id[..10], File.ReadAllText($"/proc/{worker}/comm").Trim()); // comm keeps 15 characters
         var status = File.ReadAllLines($"/proc/{worker}/status");
         Assert.Contains(status, l => l.StartsWith("Seccomp:", StringComparison.Ordinal) && l.EndsWith('2'));
-        var uid = status.First(l => l.StartsWith("Uid:", StringComparison.Ordinal)).Split('\t', StringSplitOptions.RemoveEmptyEntries)[1];
-        Assert.Equal(VmWorker.UidFor(id, 1_900_000_000).ToString(System.Globalization.CultureInfo.InvariantCulture), uid);
+        var uid = status.First(l => l.StartsWith("Uid:", StringComparison.Ordinal)).Split('\t', StringSplitOptions.RemoveEmptyEntries)[1..];
+        var allocated = File.ReadAllText(Path.Combine(fixture.Options.RunRoot, "vm", id, VmWorkerUids.FileName)).Trim();
+        Assert.Equal([allocated, allocated, allocated, allocated], uid); // real, effective, saved, filesystem: the allocated uid, for good
+        Assert.InRange(uint.Parse(allocated, System.Globalization.CultureInfo.InvariantCulture), 1_900_000_000u, 1_900_000_000u + VmWorkerUids.RangeSize - 1);
+        Assert.Contains(status, l => l.StartsWith("CapEff:", StringComparison.Ordinal) && l.EndsWith("0000000000000000", StringComparison.Ordinal));
+        Assert.Contains(status, l => l.StartsWith("CapPrm:", StringComparison.Ordinal) && l.EndsWith("0000000000000000", StringComparison.Ordinal));
+
+        // Jailed as Firecracker's jailer jails its VMM: its own mount and network namespaces, an empty root, no host file in view.
+        foreach (var ns in new[] { "mnt", "net", "ipc", "uts" })
+        {
+            Assert.NotEqual(new FileInfo($"/proc/self/ns/{ns}").LinkTarget, new FileInfo($"/proc/{worker}/ns/{ns}").LinkTarget);
+        }
+
+        Assert.Equal(Path.Combine(fixture.Options.RunRoot, "vm", id, VmWorker.JailName), new FileInfo($"/proc/{worker}/root").LinkTarget);
+        Assert.Empty(Directory.EnumerateFileSystemEntries($"/proc/{worker}/root/"));
+        var mounts = Assert.Single(File.ReadAllLines($"/proc/{worker}/mountinfo")); // all it can see: one empty read-only tmpfs of its own
+        Assert.Equal(("/", "ro", "tmpfs", "portal-jail"), (mounts.Split(' ')[4], mounts.Split(' ')[5].Split(',')[0], mounts.Split(" - ")[1].Split(' ')[0], mounts.Split(" - ")[1].Split(' ')[1]));
+        Assert.Equal(["lo"], File.ReadAllLines($"/proc/{worker}/net/dev").Skip(2).Select(l => l.Split(':')[0].Trim()));
         Assert.Contains(File.ReadAllLines($"/proc/{worker}/cgroup"), l => l.EndsWith($"/{fixture.Options.CgroupParent}/{id}@vm", StringComparison.Ordinal));
         Assert.Contains(Compute.HostProcesses.FindHostProcesses("vmwp-" + id[..12]), p => p.Pid == worker && p.IsVmWorker);
 

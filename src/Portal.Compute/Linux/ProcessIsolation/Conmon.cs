@@ -78,9 +78,11 @@ internal sealed class Conmon
         int pid;
         try
         {
+            // Under the container's umask (0022), not the agent's 077: the runtime that conmon runs creates mount points
+            // in the container's root (/etc for /etc/hosts when the image has none), which must not come out 0700.
             pid = PosixSpawn.Spawn(
-                _conmonPath,
-                args,
+                "/bin/sh",
+                ["/bin/sh", "-c", $"umask {Convert.ToString(OciSpecBuilder.ContainerUmask, 8)} && exec \"$@\"", "sh", .. args],
                 ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "_OCI_SYNCPIPE=3"],
                 [new SpawnFile(0, Path: "/dev/null"), new SpawnFile(1, Path: "/dev/null"), new SpawnFile(2, Path: "/dev/null"), new SpawnFile(3, ParentFd: writeFd)],
                 newSession: false);

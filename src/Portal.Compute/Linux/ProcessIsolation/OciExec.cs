@@ -45,16 +45,24 @@ internal static class OciExec
         }
     }
 
+    /// <summary>
+    /// The runtime's exec under the container's umask (0022): the exec'd process inherits the runtime's, which would
+    /// otherwise be the agent's private 077 (crun ignores process.user.umask for exec).
+    /// </summary>
+    private static (string File, IReadOnlyList<string> Args) WithContainerUmask(string runtime, IEnumerable<string> args) =>
+        ("/bin/sh", ["-c", $"umask {Convert.ToString(OciSpecBuilder.ContainerUmask, 8)} && exec \"$0\" \"$@\"", runtime, .. args]);
+
     private static IContainerProcess StartWithPipes(OciRuntime runtime, List<string> args, ProcessSpec spec, string specPath)
     {
-        var psi = new ProcessStartInfo(runtime.Path)
+        var (file, argv) = WithContainerUmask(runtime.Path, args);
+        var psi = new ProcessStartInfo(file)
         {
             RedirectStandardInput = true,
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
         };
-        foreach (var a in args)
+        foreach (var a in argv)
         {
             psi.ArgumentList.Add(a);
         }
@@ -77,7 +85,8 @@ internal static class OciExec
         {
             pty.Resize(spec.Columns, spec.Rows);
             var files = Enumerable.Range(0, 3).Select(fd => new SpawnFile(fd, Path: pty.SlavePath)).ToList();
-            var pid = PosixSpawn.Spawn(runtime.Path, [runtime.Path, .. args], ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"], files, newSession: true);
+            var (file, argv) = WithContainerUmask(runtime.Path, args);
+            var pid = PosixSpawn.Spawn(file, [file, .. argv], ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"], files, newSession: true);
             return new TerminalProcess(pty, ChildReaper.WaitAsync(pid), specPath);
         }
         catch

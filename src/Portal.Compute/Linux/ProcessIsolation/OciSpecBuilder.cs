@@ -41,6 +41,9 @@ internal static class OciSpecBuilder
         ["linux"] = Linux(request),
     };
 
+    /// <summary>The umask of every process in a container (0022).</summary>
+    public const int ContainerUmask = 0x12;
+
     /// <summary>A process document: the container's first process or an exec'd one (which gets the same capabilities, limits and profile).</summary>
     public static JsonObject Process(IReadOnlyList<string> args, IReadOnlyList<string> env, string cwd, ContainerUser user, bool terminal, ContainerSecurity security, string? appArmorProfile)
     {
@@ -53,9 +56,11 @@ internal static class OciSpecBuilder
                 ["uid"] = user.Uid,
                 ["gid"] = user.Gid,
                 ["additionalGids"] = new JsonArray(user.AdditionalGids.Select(g => (JsonNode)g).ToArray()),
+                // Docker's 022: the container's processes must not inherit the agent's private umask (077).
+                ["umask"] = ContainerUmask,
             },
             ["args"] = Strings(args),
-            ["env"] = Strings(env),
+            ["env"] = Strings(env.Any(e => e.StartsWith("HOME=", StringComparison.Ordinal)) ? env : [.. env, "HOME=" + user.Home]),
             ["cwd"] = cwd,
             ["capabilities"] = new JsonObject
             {

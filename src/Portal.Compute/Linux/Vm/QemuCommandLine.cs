@@ -15,14 +15,20 @@ internal sealed record VmWorkerSpec
     public required string KernelPath { get; init; }
     public required string InitramfsPath { get; init; }
     public string? KernelParameters { get; init; }
+    /// <summary>The worker's own account (uid = gid): QEMU drops to it (-runas) once it has opened everything, before the guest runs.</summary>
+    public required uint Uid { get; init; }
+
+    /// <summary>An empty directory QEMU chroots into (-chroot) at the same moment: after that it sees no host file at all.</summary>
+    public required string JailDirectory { get; init; }
+
     /// <summary>The MAC of the container's virtio-net interface, whose tap is handed over as <see cref="QemuCommandLine.TapFd"/>; null: no network device.</summary>
     public string? MacAddress { get; init; }
 }
 
 /// <summary>
-/// Builds the worker's QEMU arguments. The worker never runs as root and opens nothing by path except the
-/// (world-readable) kernel and initramfs: the agent hands it the disks and the listening guest socket as file
-/// descriptors, so the run directory stays root-only.
+/// Builds the worker's QEMU arguments. QEMU opens nothing by path except the kernel, the initramfs and its own firmware,
+/// all before the guest runs: the agent hands it the disks, the tap and the listening guest socket as file descriptors.
+/// Then, still before the guest starts, it chroots into an empty jail and drops to the worker's own account for good.
 /// </summary>
 internal static class QemuCommandLine
 {
@@ -81,7 +87,11 @@ internal static class QemuCommandLine
             "-m", $"{spec.MemoryMiB.ToString(CultureInfo.InvariantCulture)}M",
             "-smp", Math.Max(1, spec.Cpus).ToString(CultureInfo.InvariantCulture),
             "-nodefaults", "-no-user-config", "-nographic", "-no-reboot",
-            "-sandbox", "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny",
+            // elevateprivileges=allow: QEMU installs this filter before it drops to -runas (set*id would be killed). Once it
+            // has dropped, it holds no capability and every uid/gid is the worker's, so set*id can change nothing.
+            "-sandbox", "on,obsolete=deny,elevateprivileges=allow,spawn=deny,resourcecontrol=deny",
+            "-chroot", spec.JailDirectory,
+            "-runas", $"{spec.Uid.ToString(CultureInfo.InvariantCulture)}:{spec.Uid.ToString(CultureInfo.InvariantCulture)}",
             // The serial console is the worker's stdout, a log file the agent opened: panics are diagnosable.
             "-chardev", "stdio,id=console,signal=off",
             "-serial", "chardev:console",

@@ -20,11 +20,15 @@ public sealed class VmIsolationDriver : IIsolationDriver, IOrphanCleaner, IDispo
     private readonly CgroupHost _cgroups;
     private readonly string _qemuPath;
     private readonly string _setprivPath;
+    private readonly string _unsharePath;
+    private readonly VmWorkerUids _uids;
     private readonly ILogger _logger;
     private readonly ConcurrentDictionary<string, VmContainer> _live = new(StringComparer.Ordinal);
 
-    internal VmIsolationDriver(VmOptions options, CgroupHost cgroups, string qemuPath, string setprivPath, AcceleratorChoice accelerator, ILogger logger)
+    internal VmIsolationDriver(VmOptions options, CgroupHost cgroups, string qemuPath, string setprivPath, string unsharePath, AcceleratorChoice accelerator, ILogger logger)
     {
+        _unsharePath = unsharePath;
+        _uids = new VmWorkerUids(Path.Combine(options.RunRoot, "vm"), options.WorkerUidBase);
         _options = options;
         _cgroups = cgroups;
         _qemuPath = qemuPath;
@@ -104,6 +108,8 @@ public sealed class VmIsolationDriver : IIsolationDriver, IOrphanCleaner, IDispo
             ?? throw new ComputeException(ComputeErrorCode.NotSupported, $"QEMU ('{options.QemuPath}') is not installed; ./deploy/portal up installs qemu-system-x86.");
         var setpriv = Which("setpriv")
             ?? throw new ComputeException(ComputeErrorCode.NotSupported, "setpriv (util-linux) is not installed; VM workers need it to drop to their own account.");
+        var unshare = Which("unshare")
+            ?? throw new ComputeException(ComputeErrorCode.NotSupported, "unshare (util-linux) is not installed; VM workers need it for their own namespaces.");
         var vmRoot = Path.Combine(options.RunRoot, "vm");
         Directory.CreateDirectory(vmRoot, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
         AcceleratorChoice accelerator;
@@ -123,7 +129,7 @@ public sealed class VmIsolationDriver : IIsolationDriver, IOrphanCleaner, IDispo
         }
 
         logger.LogInformation("VM isolation: {Accelerator} ({Reason})", accelerator.Name, accelerator.Reason);
-        return new VmIsolationDriver(options, CgroupHost.Detect(), qemu, setpriv, accelerator, logger);
+        return new VmIsolationDriver(options, CgroupHost.Detect(), qemu, setpriv, unshare, accelerator, logger);
     }
 
     public async Task<IContainer> StartAsync(ContainerContext context, CancellationToken ct)
@@ -168,14 +174,15 @@ public sealed class VmIsolationDriver : IIsolationDriver, IOrphanCleaner, IDispo
                     InitramfsPath = _options.InitramfsPath,
                     KernelParameters = _options.KernelParameters,
                     MacAddress = port?.MacAddress,
+                    Uid = _uids.Allocate(record.Id),
+                    JailDirectory = Path.Combine(dir, VmWorker.JailName),
                 },
                 QemuPath = _qemuPath,
                 SetprivPath = _setprivPath,
+                UnsharePath = _unsharePath,
                 RunDirectory = dir,
                 ImageDiskPath = context.ImageDiskPath,
                 ScratchDiskPath = context.ScratchDiskPath,
-                Uid = VmWorker.UidFor(record.Id, _options.WorkerUidBase),
-                Groups = Accelerator.Accelerator == VmAccelerator.Kvm && KvmGroup() is { } kvm ? [kvm] : [],
                 CgroupProcsFiles = cgroup.ProcsFiles,
                 Tap = tap,
             });
@@ -305,12 +312,6 @@ public sealed class VmIsolationDriver : IIsolationDriver, IOrphanCleaner, IDispo
     {
         var bytes = Math.Max(_options.MinimumMemoryBytes, limits.MemoryBytes ?? _options.DefaultMemoryBytes);
         return (bytes + (1L << 20) - 1) & ~((1L << 20) - 1);
-    }
-
-    private static uint? KvmGroup()
-    {
-        var line = File.Exists("/etc/group") ? File.ReadLines("/etc/group").FirstOrDefault(l => l.StartsWith("kvm:", StringComparison.Ordinal)) : null;
-        return line?.Split(':') is [_, _, var gid, ..] && uint.TryParse(gid, System.Globalization.CultureInfo.InvariantCulture, out var g) ? g : null;
     }
 
     private static string? Which(string file)

@@ -39,7 +39,10 @@ public sealed record VmOptions
     /// <summary>The cgroup (in each hierarchy) under which each VM worker gets its own ("id@vm").</summary>
     public string CgroupParent { get; init; } = "portal";
 
-    /// <summary>Workers run as uid/gid WorkerUidBase + (first 24 bits of the container id): one unprivileged account per VM.</summary>
+    /// <summary>
+    /// Workers run as uid/gid in WorkerUidBase .. WorkerUidBase + 2^24 - 1, one unprivileged account per running VM,
+    /// unique among them (preferably WorkerUidBase + the first 24 bits of the container id; see VmWorkerUids).
+    /// </summary>
     public uint WorkerUidBase { get; init; } = 1_900_000_000;
 
     /// <summary>Extra guest kernel parameters.</summary>

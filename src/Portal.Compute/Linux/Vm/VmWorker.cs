@@ -6,14 +6,24 @@ using Portal.Shared.Native;
 namespace Portal.Compute.Linux.Vm;
 
 /// <summary>
-/// The VM worker process (vmwp): one QEMU per container, in its own session so it outlives the agent, under its own
-/// unprivileged uid, in its own cgroup, and named "vmwp-&lt;id12&gt;" in ps/top.
+/// The VM worker process (vmwp): one QEMU per container, in its own session so it outlives the agent, in its own cgroup,
+/// named "vmwp-&lt;id12&gt;" in ps/top, and confined as Firecracker's jailer confines its VMM: its own mount, network,
+/// IPC and UTS namespaces, chrooted into an empty read-only jail and dropped to its own unprivileged uid (unique among
+/// the running workers, <see cref="VmWorkerUids"/>) before the guest runs.
 /// </summary>
 internal sealed class VmWorker
 {
     public const string SocketName = "g.sock";
     public const string PidFileName = "worker.pid";
     public const string ConsoleName = "console.log";
+    public const string JailName = "jail";
+
+    /// <summary>
+    /// Between unshare and QEMU, in the worker's new mount namespace: the jail becomes an empty read-only tmpfs of its
+    /// own (whatever the host directory holds), then QEMU starts with only the jail's capabilities: chroot, and dropping
+    /// to its account. QEMU's own -chroot and -runas use them once it has opened everything, before the guest runs.
+    /// </summary>
+    private const string JailScript = "mount -t tmpfs -o ro,nosuid,nodev,noexec,size=4k,nr_inodes=1,mode=0555 portal-jail \"$0\" && exec \"$@\"";
 
     private VmWorker(string containerId, int pid, Task<int?> exited)
     {
@@ -36,17 +46,16 @@ internal sealed class VmWorker
         public required VmWorkerSpec Spec { get; init; }
         public required string QemuPath { get; init; }
         public required string SetprivPath { get; init; }
+        public required string UnsharePath { get; init; }
         public required string RunDirectory { get; init; }
         public required string ImageDiskPath { get; init; }
         public required string ScratchDiskPath { get; init; }
-        public required uint Uid { get; init; }
-        public IReadOnlyList<uint> Groups { get; init; } = [];
         public required IEnumerable<string> CgroupProcsFiles { get; init; }
         /// <summary>The container's tap (with <see cref="VmWorkerSpec.MacAddress"/>); the worker gets its own copy.</summary>
         public SafeFileHandle? Tap { get; init; }
     }
 
-    /// <summary>One unprivileged account per VM, derived from the container id (Hyper-V's per-VM virtual accounts).</summary>
+    /// <summary>The preferred account of a VM, derived from the container id; <see cref="VmWorkerUids"/> makes it unique.</summary>
     public static uint UidFor(string containerId, uint uidBase) =>
         uidBase + uint.Parse(containerId.AsSpan(0, 6), NumberStyles.HexNumber, CultureInfo.InvariantCulture);
 
@@ -75,14 +84,18 @@ internal sealed class VmWorker
         using var scratchReadOnly = File.OpenHandle(launch.ScratchDiskPath, FileMode.Open, FileAccess.Read);
         using var console = File.OpenHandle(Path.Combine(dir, ConsoleName), FileMode.Append, FileAccess.Write, FileShare.ReadWrite | FileShare.Delete);
 
-        // The shell moves itself into the VM cgroup as root, then setpriv drops to the VM's account and execs QEMU:
-        // QEMU is never privileged, and everything it allocates is charged to its own cgroup from the start.
-        var groups = launch.Groups.Count == 0 ? "--clear-groups" : "--groups=" + string.Join(',', launch.Groups);
-        var uid = launch.Uid.ToString(CultureInfo.InvariantCulture);
+        // The shell moves itself into the VM cgroup as root (everything QEMU allocates is charged there from the start),
+        // unshare gives it its own mount, network, IPC and UTS namespaces (no network but the tap it is handed), the jail
+        // script mounts its empty root, setpriv leaves it only the capabilities to chroot and drop to its account, and
+        // QEMU does both before the guest runs: from then on it holds no capability, no host file and no way back.
+        var jail = launch.Spec.JailDirectory;
+        Directory.CreateDirectory(jail, UnixFileMode.UserRead | UnixFileMode.UserExecute);
         var argv = new List<string>
         {
             "/bin/sh", "-c", "for p in $PORTAL_CGROUP_PROCS; do echo $$ > \"$p\" || exit 125; done; exec \"$@\"", QemuCommandLine.ProcessName(launch.Spec.ContainerId),
-            launch.SetprivPath, $"--reuid={uid}", $"--regid={uid}", groups, "--inh-caps=-all", "--bounding-set=-all", "--",
+            launch.UnsharePath, "--mount", "--net", "--ipc", "--uts", "--propagation", "private", "--",
+            "/bin/sh", "-c", JailScript, jail,
+            launch.SetprivPath, "--clear-groups", "--inh-caps=-all", "--bounding-set=-all,+sys_chroot,+setuid,+setgid", "--",
             launch.QemuPath,
         };
         argv.AddRange(QemuCommandLine.Build(launch.Spec));
