@@ -28,7 +28,7 @@ public sealed class VmContainerTests(VmFixture fixture) : IClassFixture<VmFixtur
 
         var stdout = string.Concat(entries.Where(e => e.Stream == LogStream.Stdout).Select(e => e.Text));
         var guestKernel = stdout.Split('\n')[0];
-        Assert.Equal(File.ReadAllText("/var/cache/portal/guest/kernel-version").Trim(), guestKernel);
+        Assert.Equal(File.ReadAllText(Path.Combine(GuestBuild.Directory, "kernel-version")).Trim(), guestKernel);
         Assert.NotEqual(File.ReadAllText("/proc/sys/kernel/osrelease").Trim(), guestKernel);
         Assert.EndsWith("partial", stdout);
         Assert.Contains(entries, e => e.Stream == LogStream.Stderr && e.Text == "to-stderr\n");

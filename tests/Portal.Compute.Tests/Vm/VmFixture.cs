@@ -19,7 +19,8 @@ namespace Portal.Compute.Tests.Vm;
 /// </summary>
 public class VmFixture : IAsyncLifetime
 {
-    public const string GuestDirectory = "/var/cache/portal/guest";
+    /// <summary>The guest build the tests boot (PORTAL_GUEST_DIR overrides /var/cache/portal/guest).</summary>
+    public static string GuestDirectory => GuestBuild.Directory;
 
     private readonly TestSandbox _sandbox = new();
 
@@ -99,7 +100,9 @@ public class VmFixture : IAsyncLifetime
             throw new InvalidOperationException($"The guest kernel and initramfs are missing from {GuestDirectory} and deploy/guest/build was not found: run deploy/guest/build.");
         }
 
-        using var build = Process.Start(new ProcessStartInfo(Path.Combine(repo, "deploy", "guest", "build")) { RedirectStandardError = true, RedirectStandardOutput = true })!;
+        var start = new ProcessStartInfo(Path.Combine(repo, "deploy", "guest", "build")) { RedirectStandardError = true, RedirectStandardOutput = true };
+        start.ArgumentList.Add(GuestDirectory);
+        using var build = Process.Start(start)!;
         var error = build.StandardError.ReadToEndAsync();
         await build.StandardOutput.ReadToEndAsync();
         await build.WaitForExitAsync();
