@@ -72,6 +72,7 @@ public sealed class AgentRestartTests
     [Trait("Requires", "qemu")]
     public async Task Killing_the_agent_keeps_a_VM_isolated_container_and_restart_re_adopts_it()
     {
+        await GuestBuild.EnsureBuiltAsync(); // exactly-once needs a guest of this checkout's protocol
         var sandbox = new TestSandbox();
         try
         {
