@@ -96,6 +96,25 @@ public sealed class GuestChannelBoundsTests
     }
 
     [Fact]
+    public async Task Releasing_an_exec_nobody_read_acknowledges_what_it_held_so_the_guest_forgets_it()
+    {
+        var (channel, guest) = Pair();
+        await using var _ = guest;
+        await using var __ = channel;
+        var output = channel.Claim(2);
+        for (ulong seq = 1; seq <= 3; seq++)
+        {
+            await guest.SendOutputAsync(FrameKind.Stderr, 2, seq, new byte[1000]);
+        }
+
+        await GuestChannelTests.WaitUntil(() => output.BufferedBytes == 3000);
+        Assert.Equal(0UL, guest.Acked(2, FrameKind.Stderr));
+        channel.Release(2);
+        await GuestChannelTests.WaitUntil(() => guest.Acked(2, FrameKind.Stderr) == 3);
+        Assert.Null(channel.Output(2));
+    }
+
+    [Fact]
     public async Task Output_sent_again_after_a_reconnect_is_dropped_by_its_sequence_and_acknowledged()
     {
         var (channel, guest) = Pair();

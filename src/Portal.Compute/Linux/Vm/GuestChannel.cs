@@ -249,7 +249,18 @@ internal sealed class GuestChannel : IAsyncDisposable
         if (_outputs.TryRemove(processId, out var output))
         {
             output.Complete();
+            if (Acknowledging)
+            {
+                // What was received but not read will not be: the guest may forget it (else it keeps it for good).
+                _ = AcknowledgeReleasedAsync(output);
+            }
         }
+    }
+
+    private async Task AcknowledgeReleasedAsync(GuestProcessOutput output)
+    {
+        await output.Stdout.AcknowledgeAsync(output.Stdout.Delivered).ConfigureAwait(false);
+        await output.Stderr.AcknowledgeAsync(output.Stderr.Delivered).ConfigureAwait(false);
     }
 
     private GuestProcessOutput NewOutput(uint processId) => new(processId, Acknowledging ? AcknowledgeAsync : null);
