@@ -296,9 +296,9 @@ internal sealed class GuestChannel : IAsyncDisposable
                 await _stream.WriteAsync(frame.AsMemory(0, GuestProtocol.HeaderLength + payload.Length), ct).ConfigureAwait(false);
                 await _stream.FlushAsync(ct).ConfigureAwait(false);
             }
-            catch (IOException e)
+            catch (Exception e) when (e is IOException or ObjectDisposedException)
             {
-                throw new GuestChannelException("The guest channel broke: " + e.Message, inner: e);
+                throw new GuestChannelException((Violation is null ? "The guest channel broke: " : "The guest broke the protocol: ") + (Violation ?? e.Message), inner: e, violation: Violation);
             }
             finally
             {
