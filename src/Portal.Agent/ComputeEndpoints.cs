@@ -77,10 +77,9 @@ public static class ComputeEndpoints
             }
 
             await using var process = await c.Containers.ExecAsync(id, ProcessStreams.Spec(request), ct);
-            var stdout = new StreamReader(process.StandardOutput, Encoding.UTF8).ReadToEndAsync(ct);
-            var stderr = new StreamReader(process.StandardError!, Encoding.UTF8).ReadToEndAsync(ct);
+            var (stdout, stderr) = await ProcessStreams.CollectAsync(process.StandardOutput, process.StandardError, ProcessStreams.RestOutputLimit, request.Command.FirstOrDefault() ?? "", ct);
             var code = await process.WaitAsync(ct);
-            return new ExecResult(code, await stdout, await stderr);
+            return new ExecResult(code, stdout, stderr);
         });
 
         api.MapGet("/compute-systems", (string? type, string? owner, string? name, IComputeHost c) =>

@@ -37,6 +37,9 @@ internal sealed class GuestAgent(OutboundQueue queue, ProcessSupervisor supervis
             case FrameKind.Stdin:
                 supervisor.WriteStdin(frame.Channel, frame.Payload);
                 break;
+            case FrameKind.Ack when GuestProtocol.TryReadAck(frame.Payload, out var stream, out var sequence):
+                queue.Acknowledge(frame.Channel, stream, sequence);
+                break;
             default:
                 GuestLog.Error($"unexpected {frame.Kind} frame from the host on channel {frame.Channel}");
                 break;
@@ -59,11 +62,12 @@ internal sealed class GuestAgent(OutboundQueue queue, ProcessSupervisor supervis
         if (request is HelloRequest hello)
         {
             // The highest version both sides speak: an older host keeps working, a newer one learns what this guest can do.
+            var agreed = Math.Min(hello.Version, GuestProtocol.Version);
             var response = hello.Version >= GuestProtocol.MinimumVersion
-                ? new GuestResponse { Version = Math.Min(hello.Version, GuestProtocol.Version), Kernel = KernelRelease() }
+                ? new GuestResponse { Version = agreed, Kernel = KernelRelease(), Boot = agreed >= GuestProtocol.AcknowledgedOutputVersion ? BootId.Value : null }
                 : new GuestResponse { Version = GuestProtocol.Version, Kernel = KernelRelease(), Error = $"protocol version {hello.Version} is not supported (the guest speaks {GuestProtocol.MinimumVersion} to {GuestProtocol.Version})" };
             GuestLog.Info("host connected");
-            queue.StartSession(ResponseFrame(id, response));
+            queue.StartSession(ResponseFrame(id, response), response.Error is null ? agreed : queue.Version);
             return;
         }
 
@@ -90,6 +94,11 @@ internal sealed class GuestAgent(OutboundQueue queue, ProcessSupervisor supervis
             }
 
             Respond(id, response);
+            if (response.ProcessId is { } processId)
+            {
+                supervisor.Announce(processId);
+            }
+
             if (request is ShutdownRequest && response.Error is null)
             {
                 await PowerOffAsync().ConfigureAwait(false);
@@ -190,6 +199,19 @@ internal sealed class GuestAgent(OutboundQueue queue, ProcessSupervisor supervis
 
     private static OutboundFrame ResponseFrame(uint id, GuestResponse response) =>
         new(FrameKind.Response, id, JsonSerializer.SerializeToUtf8Bytes(response, GuestJsonContext.Default.GuestResponse));
+
+    /// <summary>This boot's id: output sequence numbers start again with every boot, so the host keys what it delivered by it.</summary>
+    private static readonly Lazy<string> BootId = new(() =>
+    {
+        try
+        {
+            return File.ReadAllText("/proc/sys/kernel/random/boot_id").Trim();
+        }
+        catch (IOException)
+        {
+            return Guid.NewGuid().ToString();
+        }
+    });
 
     private static string KernelRelease()
     {

@@ -13,6 +13,7 @@ public sealed class GuestClient : IAsyncDisposable
     private readonly NetworkStream _stream;
     private readonly Dictionary<uint, TaskCompletionSource<GuestResponse>> _pending = [];
     private readonly Lock _gate = new();
+    private readonly SemaphoreSlim _write = new(1, 1);
     private readonly Task _reader;
     private uint _nextRequest;
     private int _disposed;
@@ -25,6 +26,9 @@ public sealed class GuestClient : IAsyncDisposable
     }
 
     public Channel<(FrameKind Kind, uint Process, byte[] Data)> Output { get; } = Channel.CreateUnbounded<(FrameKind, uint, byte[])>();
+
+    /// <summary>Every output frame's process, stream and sequence number, in arrival order.</summary>
+    public System.Collections.Concurrent.ConcurrentQueue<(uint Process, FrameKind Stream, ulong Sequence)> Sequences { get; } = new();
 
     public Channel<ProcessExitedEvent> Exits { get; } = Channel.CreateUnbounded<ProcessExitedEvent>();
 
@@ -122,7 +126,15 @@ public sealed class GuestClient : IAsyncDisposable
         var frame = new byte[GuestProtocol.HeaderLength + payload.Length];
         GuestProtocol.WriteHeader(frame, kind, channel, payload.Length);
         payload.CopyTo(frame, GuestProtocol.HeaderLength);
-        await _stream.WriteAsync(frame);
+        await _write.WaitAsync();
+        try
+        {
+            await _stream.WriteAsync(frame);
+        }
+        finally
+        {
+            _write.Release();
+        }
     }
 
     private async Task ReadLoopAsync()
@@ -155,7 +167,11 @@ public sealed class GuestClient : IAsyncDisposable
 
                         break;
                     default:
-                        Output.Writer.TryWrite((kind, channel, payload));
+                        // Protocol 3: output starts with its sequence number; acknowledge it as received, as the host does.
+                        var sequence = System.Buffers.Binary.BinaryPrimitives.ReadUInt64BigEndian(payload);
+                        await SendAsync(FrameKind.Ack, channel, GuestProtocol.Ack(kind, sequence));
+                        Sequences.Enqueue((channel, kind, sequence));
+                        Output.Writer.TryWrite((kind, channel, payload[GuestProtocol.SequenceLength..]));
                         break;
                 }
             }

@@ -51,7 +51,7 @@ public sealed class GuestVm : IAsyncDisposable
     /// <summary>Runs deploy/guest/build (idempotent; PORTAL_GUEST_DIR overrides the default output directory).</summary>
     public static async Task<(string Kernel, string Initramfs, string Version)> BuildGuestAsync()
     {
-        var outDir = Environment.GetEnvironmentVariable("PORTAL_GUEST_DIR") ?? "/var/cache/portal/guest";
+        var outDir = Environment.GetEnvironmentVariable("PORTAL_GUEST_DIR") is { Length: > 0 } dir ? dir : "/var/cache/portal/guest";
         var output = await RunAsync(Path.Combine(RepositoryRoot, "deploy/guest/build"), outDir);
         string Field(string name) => output.Split('\n').Single(l => l.StartsWith(name + ": ", StringComparison.Ordinal))[(name.Length + 2)..].Trim();
         return (Field("kernel"), Field("initramfs"), Field("version"));

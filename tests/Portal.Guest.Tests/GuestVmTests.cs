@@ -25,6 +25,7 @@ public sealed class GuestVmTests(ITestOutputHelper output)
         try
         {
             uint runnerId;
+            List<(uint Process, FrameKind Stream, ulong Sequence)> firstSequences;
             vm.Start(kernel, initramfs);
             var client = await GuestClient.ConnectAsync(vm.SocketPath, TimeSpan.FromSeconds(10));
             try
@@ -80,6 +81,7 @@ public sealed class GuestVmTests(ITestOutputHelper output)
                 var runner = await client.RequestAsync(new ExecRequest(Spec("sh", "-c", "echo before; sleep 2; echo during; exec sleep 600")));
                 runnerId = runner.ProcessId!.Value;
                 await client.ReadUntilAsync(runnerId, "before\n", new StringBuilder(), Long);
+                firstSequences = [.. client.Sequences];
                 await client.DisposeAsync();
                 await Task.Delay(TimeSpan.FromSeconds(4));
             }
@@ -92,7 +94,11 @@ public sealed class GuestVmTests(ITestOutputHelper output)
             await using (client)
             {
                 Assert.Null((await client.RequestAsync(new HelloRequest(GuestProtocol.Version), Long)).Error);
-                await client.ReadUntilAsync(runnerId, "during\n", new StringBuilder(), Long);
+                var replayed = new StringBuilder();
+                await client.ReadUntilAsync(runnerId, "during\n", replayed, Long);
+                // Kept while no host listened and sent on this connection; over both connections none is missing.
+                var runnerSequences = firstSequences.Concat(client.Sequences).Where(s => s.Process == runnerId && s.Stream == FrameKind.Stdout).Select(s => s.Sequence).Distinct().Order().ToList();
+                Assert.Equal(Enumerable.Range(1, runnerSequences.Count).Select(i => (ulong)i), runnerSequences);
 
                 var ps = await client.RequestAsync(new ListProcessesRequest());
                 var sleeper = Assert.Single(ps.Processes!, p => p.CommandLine == "sleep 600");

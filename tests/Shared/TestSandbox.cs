@@ -41,6 +41,8 @@ public sealed class TestSandbox
             CgroupParent = Tag,
             ScratchDiskBytes = 1L << 30,
             DefaultStopTimeout = TimeSpan.FromSeconds(5),
+            GuestKernel = GuestBuild.Kernel,
+            GuestInitramfs = GuestBuild.Initramfs,
         };
         if (claim && Environment.UserName == "root")
         {

@@ -255,7 +255,7 @@ public sealed class AgentHub(IComputeHost compute, ContainerFeed feed) : Microso
     {
         var service = compute;
         await using var process = await service.Containers.ExecAsync(container, ProcessStreams.Spec(start), cancellationToken).ConfigureAwait(false);
-        var output = Channel.CreateUnbounded<ProcessOutput>();
+        var output = ProcessStreams.OutputChannel();
         _ = ProcessStreams.PumpInputAsync(input, process.StandardInput, (c, r) => { process.Resize(c, r); return Task.CompletedTask; }, cancellationToken);
         _ = ProcessStreams.PumpOutputAsync(process, output.Writer, cancellationToken);
         await foreach (var item in output.Reader.ReadAllAsync(cancellationToken).ConfigureAwait(false))

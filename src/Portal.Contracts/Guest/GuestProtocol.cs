@@ -12,23 +12,46 @@ namespace Portal.Contracts.Guest;
 ///  - Response (guest -> host): channel = the request's id, payload = JSON <see cref="GuestResponse"/>.
 ///  - Event    (guest -> host): channel 0, payload = JSON <see cref="GuestEvent"/>.
 ///  - Stdin    (host -> guest): channel = process id, payload = bytes; an empty payload closes the process's stdin.
-///  - Stdout / Stderr (guest -> host): channel = process id, payload = bytes (with a TTY everything is Stdout).
+///  - Stdout / Stderr (guest -> host): channel = process id, payload = bytes (with a TTY everything is Stdout); from
+///    version 3 the payload starts with a u64 big-endian sequence number, per process and stream, from 1.
+///  - Ack (host -> guest, version 3): channel = process id, payload = u8 stream kind | u64 BE sequence: the host has
+///    delivered that stream's output up to this sequence (written it to the container log, or handed it to a reader).
 /// The container's first process is process id 1; exec'd processes get ids from 2 on.
+///
+/// Output flow control (version 3): the guest keeps every output frame until it is acknowledged, and has at most
+/// <see cref="OutputWindow"/> bytes of a stream queued or sent but unacknowledged: past that it stops reading the
+/// process's output (the process blocks on write). Unacknowledged output is sent again on every new connection, so
+/// nothing is lost across a host agent restart; the host drops what it already delivered by its sequence number.
+/// A guest that sends more than the window, output before its process was announced, or anything malformed breaks the
+/// protocol: the host stops the VM with that reason.
 /// </summary>
 public static class GuestProtocol
 {
     /// <summary>
-    /// The newest version this side speaks. 2 added networking (StartContainerRequest.Network/Hosts, UpdateHostsRequest).
+    /// The newest version this side speaks. 2 added networking (StartContainerRequest.Network/Hosts, UpdateHostsRequest);
+    /// 3 added sequenced, acknowledged output with a window (<see cref="FrameKind.Ack"/>) and the guest's boot id.
     /// The guest answers a Hello with the highest version both speak, so a host of version 1 keeps working with a newer
     /// guest, and a newer host learns that an older guest has no networking.
     /// </summary>
-    public const int Version = 2;
+    public const int Version = 3;
 
     /// <summary>The oldest version a guest agent still serves.</summary>
     public const int MinimumVersion = 1;
 
     /// <summary>The first version whose guests configure a network interface and /etc/hosts.</summary>
     public const int NetworkingVersion = 2;
+
+    /// <summary>The first version whose output frames carry sequence numbers and are acknowledged.</summary>
+    public const int AcknowledgedOutputVersion = 3;
+
+    /// <summary>The most output bytes of one process's stream that the guest has queued or sent without an acknowledgement.</summary>
+    public const int OutputWindow = 256 * 1024;
+
+    /// <summary>Length of the sequence number at the start of a version-3 output payload.</summary>
+    public const int SequenceLength = 8;
+
+    /// <summary>Length of an Ack payload: the stream's frame kind and the sequence number.</summary>
+    public const int AckLength = 1 + SequenceLength;
 
     /// <summary>The virtio-serial port name the guest agent looks for under /sys/class/virtio-ports/*/name.</summary>
     public const string PortName = "org.portal.guest.0";
@@ -57,6 +80,23 @@ public static class GuestProtocol
 
         return (int)(length - 5);
     }
+
+    /// <summary>An Ack payload: <paramref name="stream"/> (Stdout or Stderr) delivered up to <paramref name="sequence"/>.</summary>
+    public static byte[] Ack(FrameKind stream, ulong sequence)
+    {
+        var payload = new byte[AckLength];
+        payload[0] = (byte)stream;
+        BinaryPrimitives.WriteUInt64BigEndian(payload.AsSpan(1), sequence);
+        return payload;
+    }
+
+    /// <summary>Reads an Ack payload; false when it is not one (wrong length or not an output stream).</summary>
+    public static bool TryReadAck(ReadOnlySpan<byte> payload, out FrameKind stream, out ulong sequence)
+    {
+        stream = payload.Length == AckLength ? (FrameKind)payload[0] : default;
+        sequence = payload.Length == AckLength ? BinaryPrimitives.ReadUInt64BigEndian(payload[1..]) : 0;
+        return payload.Length == AckLength && stream is FrameKind.Stdout or FrameKind.Stderr && sequence > 0;
+    }
 }
 
 public enum FrameKind : byte
@@ -67,6 +107,7 @@ public enum FrameKind : byte
     Stdin = 0x10,
     Stdout = 0x11,
     Stderr = 0x12,
+    Ack = 0x20,
 }
 
 /// <summary>A process to start in the guest: the container's first process, or an exec'd one.</summary>
@@ -144,6 +185,8 @@ public sealed record GuestResponse
     public string? Error { get; init; }
     public int? Version { get; init; }
     public string? Kernel { get; init; }
+    /// <summary>For hello (version 3): the guest kernel's boot id; output sequence numbers start again with every boot.</summary>
+    public string? Boot { get; init; }
     /// <summary>For start/exec: the process id on the channel and its PID in the guest.</summary>
     public uint? ProcessId { get; init; }
     public int? Pid { get; init; }

@@ -31,6 +31,15 @@ internal sealed class GuestProcess
     /// <summary>Written once the process exited and its output had time to drain: the pumps stop.</summary>
     public (int Read, int Write) Cancel { get; }
 
+    /// <summary>Set once the host has the response that names this process: its output may go out only after that.</summary>
+    public ManualResetEventSlim Announced { get; } = new();
+
+    /// <summary>Set with <see cref="Cancel"/>: a pump waiting for the host's window gives up too.</summary>
+    public volatile bool OutputCancelled;
+
+    /// <summary>How many of its pumps wait for the host to acknowledge output (time that does not count as draining).</summary>
+    public int BlockedPumps;
+
     public Channel<byte[]> Stdin { get; } = Channel.CreateUnbounded<byte[]>(new UnboundedChannelOptions { SingleReader = true });
 
     public List<Task> Pumps { get; } = [];

@@ -145,6 +145,9 @@ internal sealed class ProcessSupervisor
         }
     }
 
+    /// <summary>The response naming process <paramref name="id"/> is queued: its output may follow.</summary>
+    public void Announce(uint id) => Find(id)?.Announced.Set();
+
     public void WriteStdin(uint id, byte[] payload)
     {
         if (Find(id) is { HasExited: false } process)
@@ -312,7 +315,31 @@ internal sealed class ProcessSupervisor
 
             if (n > 0)
             {
-                _queue.Enqueue(new OutboundFrame(kind, process.Id, buffer.AsSpan(0, (int)n).ToArray()));
+                // The host learns of the process from the start/exec response: its output must not overtake it.
+                while (!process.Announced.Wait(100))
+                {
+                    if (process.OutputCancelled)
+                    {
+                        return;
+                    }
+                }
+
+                // Past the host's window this waits for acknowledgements: the process blocks on its next write.
+                Interlocked.Increment(ref process.BlockedPumps);
+                bool queued;
+                try
+                {
+                    queued = _queue.EnqueueOutput(kind, process.Id, buffer.AsSpan(0, (int)n).ToArray(), () => process.OutputCancelled);
+                }
+                finally
+                {
+                    Interlocked.Decrement(ref process.BlockedPumps);
+                }
+
+                if (!queued)
+                {
+                    return;
+                }
             }
             else if (n == 0 || Libc.LastError is not (Libc.EINTR or Libc.EAGAIN))
             {
@@ -379,11 +406,22 @@ internal sealed class ProcessSupervisor
     {
         process.ExitCode = code;
         var output = Task.WhenAll(process.Pumps);
-        if (await Task.WhenAny(output, Task.Delay(DrainTimeout)).ConfigureAwait(false) != output)
+        // Time spent waiting for the host to take output does not count: a slow reader gets everything.
+        var draining = 0L;
+        var last = Environment.TickCount64;
+        while (await Task.WhenAny(output, Task.Delay(50)).ConfigureAwait(false) != output)
         {
-            // Something the process left behind still holds its output open: stop forwarding it.
-            Libc.WriteAll(process.Cancel.Write, [1]);
-            await output.ConfigureAwait(false);
+            var now = Environment.TickCount64;
+            draining += Volatile.Read(ref process.BlockedPumps) == 0 ? now - last : 0;
+            last = now;
+            if (draining >= (long)DrainTimeout.TotalMilliseconds)
+            {
+                // Something the process left behind still holds its output open: stop forwarding it.
+                process.OutputCancelled = true;
+                Libc.WriteAll(process.Cancel.Write, [1]);
+                await output.ConfigureAwait(false);
+                break;
+            }
         }
 
         process.Stdin.Writer.TryComplete();

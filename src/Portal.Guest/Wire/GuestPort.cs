@@ -111,7 +111,7 @@ internal sealed class GuestPort(int fd, OutboundQueue queue, Action<InboundFrame
 
             if (hostPresent || queue.SessionActive)
             {
-                GuestLog.Info($"host disconnected; buffering output ({queue.BufferedOutputBytes} bytes queued)");
+                GuestLog.Info($"host disconnected; keeping output ({queue.BufferedOutputBytes} bytes queued, {queue.UnacknowledgedOutputBytes} unacknowledged)");
                 hostPresent = false;
             }
 
@@ -130,9 +130,9 @@ internal sealed class GuestPort(int fd, OutboundQueue queue, Action<InboundFrame
 
     private void WriteLoop()
     {
-        while (queue.Take(out var session) is { } frame)
+        while (queue.Take(out var session, out var version) is { } frame)
         {
-            var bytes = frame.Encode();
+            var bytes = frame.Encode(version);
             var written = WriteFrame(bytes);
             if (written == bytes.Length)
             {
@@ -146,7 +146,8 @@ internal sealed class GuestPort(int fd, OutboundQueue queue, Action<InboundFrame
             }
             else
             {
-                // Part of it left: the rest is lost with the connection (an exit event is re-sent on the next Hello).
+                // Part of it left: the rest is lost with the connection (an exit event and unacknowledged output are
+                // re-sent on the next Hello).
                 queue.Written(frame);
             }
 

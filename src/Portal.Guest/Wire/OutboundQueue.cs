@@ -1,24 +1,37 @@
+using Portal.Contracts.Guest;
+
 namespace Portal.Guest.Wire;
 
 /// <summary>
-/// What the guest has to say to the host, kept while no host listens. Output is bounded (the oldest output frames
-/// go first when over the limit); responses and events are never dropped for size. A new session (a HelloRequest)
-/// discards responses to the previous connection's requests, puts the Hello response first, and re-sends every
-/// exit event already written (a connection that dropped may have lost it; the host treats repeats as no-ops).
+/// What the guest has to say to the host, kept while no host listens.
+///
+/// With a host of protocol 3 or later, output is acknowledged: every output frame gets a sequence number (per process
+/// and stream) and is kept after it was written until the host acknowledges it; a stream has at most
+/// <see cref="GuestProtocol.OutputWindow"/> bytes queued or unacknowledged, and <see cref="EnqueueOutput"/> blocks the
+/// process's pump past that (the process then blocks on its write), so nothing is dropped and memory stays bounded.
+/// With an older host output is bounded by dropping the oldest output frames; responses and events are never dropped.
+///
+/// A new session (a HelloRequest) discards responses to the previous connection's requests and sends, in this order:
+/// the Hello response, the output written but not acknowledged (the host drops what it already has by sequence), every
+/// exit event already written (a connection that dropped may have lost it; the host treats repeats as no-ops), then
+/// everything still queued.
 /// </summary>
-internal sealed class OutboundQueue(long outputLimitBytes = OutboundQueue.DefaultOutputLimit)
+internal sealed class OutboundQueue(long outputLimitBytes = OutboundQueue.DefaultOutputLimit, int version = GuestProtocol.Version, int window = GuestProtocol.OutputWindow)
 {
     public const long DefaultOutputLimit = 4L << 20;
 
     private readonly object _gate = new();
     private readonly LinkedList<OutboundFrame> _frames = new();
+    private readonly LinkedList<OutboundFrame> _sent = new();
     private readonly List<OutboundFrame> _writtenExits = [];
+    private readonly Dictionary<(uint Process, FrameKind Kind), OutputStream> _streams = [];
     private long _outputBytes;
     private long _droppedOutputBytes;
     private bool _sessionActive;
     private bool _stopped;
     private int _inFlight;
     private int _session;
+    private int _version = version;
 
     public bool SessionActive
     {
@@ -31,6 +44,19 @@ internal sealed class OutboundQueue(long outputLimitBytes = OutboundQueue.Defaul
         }
     }
 
+    /// <summary>The protocol version of the current (or last) session.</summary>
+    public int Version
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _version;
+            }
+        }
+    }
+
+    /// <summary>Output bytes queued and not yet written.</summary>
     public long BufferedOutputBytes
     {
         get
@@ -38,6 +64,18 @@ internal sealed class OutboundQueue(long outputLimitBytes = OutboundQueue.Defaul
             lock (_gate)
             {
                 return _outputBytes;
+            }
+        }
+    }
+
+    /// <summary>Output bytes written but not yet acknowledged (kept to be sent again).</summary>
+    public long UnacknowledgedOutputBytes
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _sent.Sum(f => (long)f.Payload.Length);
             }
         }
     }
@@ -65,6 +103,8 @@ internal sealed class OutboundQueue(long outputLimitBytes = OutboundQueue.Defaul
         }
     }
 
+    private bool Acknowledged => _version >= GuestProtocol.AcknowledgedOutputVersion;
+
     public IReadOnlyList<OutboundFrame> Snapshot()
     {
         lock (_gate)
@@ -73,30 +113,67 @@ internal sealed class OutboundQueue(long outputLimitBytes = OutboundQueue.Defaul
         }
     }
 
+    /// <summary>Queues a frame without waiting (output is numbered; with an older host the oldest output may go).</summary>
     public void Enqueue(OutboundFrame frame)
     {
         lock (_gate)
         {
-            _frames.AddLast(frame);
-            if (frame.IsOutput)
+            EnqueueLocked(frame);
+        }
+    }
+
+    /// <summary>
+    /// Queues a chunk of a process's output, first waiting while its stream's window is full (acknowledged sessions).
+    /// Returns false, dropping the chunk, when <paramref name="cancelled"/> says to stop waiting or the queue stopped.
+    /// </summary>
+    public bool EnqueueOutput(FrameKind kind, uint process, byte[] data, Func<bool> cancelled)
+    {
+        lock (_gate)
+        {
+            var stream = Stream(process, kind);
+            while (Acknowledged && stream.Unacknowledged > 0 && stream.Unacknowledged + data.Length > window)
             {
-                _outputBytes += frame.Payload.Length;
-                DropOldestOutput();
+                if (_stopped || cancelled())
+                {
+                    return false;
+                }
+
+                Monitor.Wait(_gate, 100);
             }
 
+            EnqueueLocked(new OutboundFrame(kind, process, data));
+            return true;
+        }
+    }
+
+    /// <summary>The host delivered a stream's output up to <paramref name="sequence"/>: forget it and open the window.</summary>
+    public void Acknowledge(uint process, FrameKind kind, ulong sequence)
+    {
+        lock (_gate)
+        {
+            if (!_streams.TryGetValue((process, kind), out var stream))
+            {
+                return;
+            }
+
+            stream.Acknowledged = Math.Max(stream.Acknowledged, sequence);
+            stream.Unacknowledged -= Remove(_sent, process, kind, sequence);
+            var queued = Remove(_frames, process, kind, sequence);
+            _outputBytes -= queued;
+            stream.Unacknowledged -= queued;
             Monitor.PulseAll(_gate);
         }
     }
 
-    /// <summary>A host said Hello: answer first, then re-send written exit events, then everything still queued.</summary>
-    public void StartSession(OutboundFrame helloResponse)
+    /// <summary>A host said Hello: answer first, then re-send unacknowledged output and written exit events, then everything still queued.</summary>
+    public void StartSession(OutboundFrame helloResponse, int sessionVersion = GuestProtocol.Version)
     {
         lock (_gate)
         {
             for (var node = _frames.First; node is not null;)
             {
                 var next = node.Next;
-                if (node.Value.Kind == Contracts.Guest.FrameKind.Response)
+                if (node.Value.Kind == FrameKind.Response)
                 {
                     _frames.Remove(node);
                 }
@@ -110,7 +187,15 @@ internal sealed class OutboundQueue(long outputLimitBytes = OutboundQueue.Defaul
             }
 
             _writtenExits.Clear();
+            for (var node = _sent.Last; node is not null; node = node.Previous)
+            {
+                _frames.AddFirst(node.Value);
+                _outputBytes += node.Value.Payload.Length;
+            }
+
+            _sent.Clear();
             _frames.AddFirst(helloResponse);
+            _version = sessionVersion;
             _sessionActive = true;
             _session++;
             Monitor.PulseAll(_gate);
@@ -150,17 +235,19 @@ internal sealed class OutboundQueue(long outputLimitBytes = OutboundQueue.Defaul
         }
     }
 
-    /// <summary>Blocks the (dedicated) writer thread until a frame can be written (and says in which session); null once stopped.</summary>
-    public OutboundFrame? Take(out int session)
+    /// <summary>Blocks the (dedicated) writer thread until a frame can be written (and says in which session and version); null once stopped.</summary>
+    public OutboundFrame? Take(out int session, out int sessionVersion)
     {
         lock (_gate)
         {
             session = _session;
+            sessionVersion = _version;
             while (!_stopped)
             {
                 if (TakeLocked() is { } frame)
                 {
                     session = _session;
+                    sessionVersion = _version;
                     return frame;
                 }
 
@@ -171,7 +258,7 @@ internal sealed class OutboundQueue(long outputLimitBytes = OutboundQueue.Defaul
         }
     }
 
-    /// <summary>The frame reached the port.</summary>
+    /// <summary>The frame reached the port (or part of it did: then the rest is lost with the connection).</summary>
     public void Written(OutboundFrame frame)
     {
         lock (_gate)
@@ -180,6 +267,21 @@ internal sealed class OutboundQueue(long outputLimitBytes = OutboundQueue.Defaul
             if (frame.ExitedProcess is not null)
             {
                 _writtenExits.Add(frame);
+            }
+
+            if (frame.IsOutput)
+            {
+                var stream = Stream(frame.Channel, frame.Kind);
+                if (Acknowledged && frame.Sequence > stream.Acknowledged)
+                {
+                    _sent.AddLast(frame); // until the host acknowledges it; sent again on the next Hello
+                }
+                else
+                {
+                    // An older host does not acknowledge; a quick one may have acknowledged it before this ran.
+                    stream.Unacknowledged -= frame.Payload.Length;
+                    Monitor.PulseAll(_gate);
+                }
             }
         }
     }
@@ -190,7 +292,7 @@ internal sealed class OutboundQueue(long outputLimitBytes = OutboundQueue.Defaul
         lock (_gate)
         {
             _inFlight--;
-            if (frame.Kind != Contracts.Guest.FrameKind.Response)
+            if (frame.Kind != FrameKind.Response)
             {
                 _frames.AddFirst(frame);
                 if (frame.IsOutput)
@@ -199,6 +301,61 @@ internal sealed class OutboundQueue(long outputLimitBytes = OutboundQueue.Defaul
                 }
             }
         }
+    }
+
+    private void EnqueueLocked(OutboundFrame frame)
+    {
+        if (frame.IsOutput)
+        {
+            var stream = Stream(frame.Channel, frame.Kind);
+            if (frame.Sequence == 0)
+            {
+                frame = frame with { Sequence = ++stream.Next };
+            }
+
+            stream.Unacknowledged += frame.Payload.Length;
+        }
+
+        _frames.AddLast(frame);
+        if (frame.IsOutput)
+        {
+            _outputBytes += frame.Payload.Length;
+            if (!Acknowledged)
+            {
+                DropOldestOutput();
+            }
+        }
+
+        Monitor.PulseAll(_gate);
+    }
+
+    private OutputStream Stream(uint process, FrameKind kind)
+    {
+        if (!_streams.TryGetValue((process, kind), out var stream))
+        {
+            stream = new OutputStream();
+            _streams[(process, kind)] = stream;
+        }
+
+        return stream;
+    }
+
+    private static long Remove(LinkedList<OutboundFrame> frames, uint process, FrameKind kind, ulong sequence)
+    {
+        long bytes = 0;
+        for (var node = frames.First; node is not null;)
+        {
+            var next = node.Next;
+            if (node.Value is { IsOutput: true } f && f.Channel == process && f.Kind == kind && f.Sequence <= sequence)
+            {
+                bytes += f.Payload.Length;
+                frames.Remove(node);
+            }
+
+            node = next;
+        }
+
+        return bytes;
     }
 
     private OutboundFrame? TakeLocked()
@@ -227,10 +384,19 @@ internal sealed class OutboundQueue(long outputLimitBytes = OutboundQueue.Defaul
             {
                 _outputBytes -= node.Value.Payload.Length;
                 _droppedOutputBytes += node.Value.Payload.Length;
+                Stream(node.Value.Channel, node.Value.Kind).Unacknowledged -= node.Value.Payload.Length;
                 _frames.Remove(node);
             }
 
             node = next;
         }
+    }
+
+    /// <summary>One process's stdout or stderr: the last sequence number given and the bytes not yet acknowledged.</summary>
+    private sealed class OutputStream
+    {
+        public ulong Next;
+        public ulong Acknowledged;
+        public long Unacknowledged;
     }
 }

@@ -49,4 +49,53 @@ public sealed class ContainerLogWriterTests
             File.Delete(path);
         }
     }
+
+    [Fact]
+    public void Resume_cuts_what_a_killed_agent_wrote_after_its_last_record_and_says_where_output_is_new()
+    {
+        var path = Path.GetTempFileName();
+        try
+        {
+            using (var writer = new ContainerLogWriter(path))
+            {
+                Assert.Equal((0UL, 0UL), writer.Resume("boot-a"));
+                writer.Write(stderr: false, "tick 0\n"u8, 1);
+                writer.Write(stderr: true, "oops\n"u8, 1);
+                writer.Write(stderr: false, "tick 1\n"u8, 2);
+            }
+
+            // The agent was killed after writing "tick 2" but before recording it: the guest sends it again.
+            File.AppendAllText(path, "2025-01-02T03:04:05.123456700+00:00 stdout F tick 2\n");
+
+            using (var writer = new ContainerLogWriter(path))
+            {
+                Assert.Equal((2UL, 1UL), writer.Resume("boot-a"));
+                Assert.Equal(3, File.ReadAllLines(path).Length);
+                writer.Write(stderr: false, "tick 2\n"u8, 3);
+            }
+
+            Assert.Equal(["tick 0", "oops", "tick 1", "tick 2"], File.ReadAllLines(path).Select(l => l.Split(' ', 4)[3]));
+
+            // A new boot numbers its output from 1 again: nothing is cut, nothing is taken as delivered.
+            using (var writer = new ContainerLogWriter(path))
+            {
+                Assert.Equal((0UL, 0UL), writer.Resume("boot-b"));
+                Assert.Equal(4, File.ReadAllLines(path).Length);
+            }
+
+            // An older guest numbers nothing: nothing is recorded or cut.
+            using (var writer = new ContainerLogWriter(path))
+            {
+                Assert.Equal((0UL, 0UL), writer.Resume(null));
+                writer.Write(stderr: false, "legacy\n"u8, 0);
+            }
+
+            Assert.Equal(5, File.ReadAllLines(path).Length);
+        }
+        finally
+        {
+            File.Delete(path);
+            File.Delete(path + ContainerLogWriter.DeliveredSuffix);
+        }
+    }
 }

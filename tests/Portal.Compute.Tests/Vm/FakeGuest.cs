@@ -23,6 +23,35 @@ internal sealed class FakeGuest : IAsyncDisposable
 
     public ConcurrentQueue<(uint Channel, byte[] Data)> Stdin { get; } = new();
 
+    public ConcurrentQueue<(uint Process, FrameKind Stream, ulong Sequence)> Acks { get; } = new();
+
+    /// <summary>The highest sequence acknowledged for a process's stream (0: none).</summary>
+    public ulong Acked(uint process, FrameKind stream = FrameKind.Stdout) =>
+        Acks.Where(a => a.Process == process && a.Stream == stream).Select(a => a.Sequence).DefaultIfEmpty(0UL).Max();
+
+    /// <summary>An output frame of protocol 3: the sequence number, then the bytes.</summary>
+    public Task SendOutputAsync(FrameKind kind, uint process, ulong sequence, byte[] data)
+    {
+        var payload = new byte[GuestProtocol.SequenceLength + data.Length];
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt64BigEndian(payload, sequence);
+        data.CopyTo(payload, GuestProtocol.SequenceLength);
+        return SendAsync(kind, process, payload);
+    }
+
+    /// <summary>Bytes as they are, framed or not (a hostile guest).</summary>
+    public async Task SendRawAsync(byte[] bytes, CancellationToken ct = default)
+    {
+        await _write.WaitAsync(ct);
+        try
+        {
+            await _stream.WriteAsync(bytes, ct);
+        }
+        finally
+        {
+            _write.Release();
+        }
+    }
+
     public static (Socket Host, Socket Guest) Pair()
     {
         var path = Path.Combine(Path.GetTempPath(), $"fg-{Guid.NewGuid():N}.sock");
@@ -70,6 +99,13 @@ internal sealed class FakeGuest : IAsyncDisposable
                 if (kind == FrameKind.Stdin)
                 {
                     Stdin.Enqueue((channel, payload));
+                    continue;
+                }
+
+                if (kind == FrameKind.Ack)
+                {
+                    Assert.True(GuestProtocol.TryReadAck(payload, out var stream, out var sequence));
+                    Acks.Enqueue((channel, stream, sequence));
                     continue;
                 }
 

@@ -2,6 +2,7 @@ using System.Text;
 using Portal.Compute.Containers;
 using Portal.Compute.Linux.Vm;
 using Portal.Contracts;
+using Portal.Contracts.Guest;
 using Portal.Tests.Shared;
 
 namespace Portal.Compute.Tests.Vm;
@@ -28,7 +29,7 @@ public sealed class VmContainerTests(VmFixture fixture) : IClassFixture<VmFixtur
 
         var stdout = string.Concat(entries.Where(e => e.Stream == LogStream.Stdout).Select(e => e.Text));
         var guestKernel = stdout.Split('\n')[0];
-        Assert.Equal(File.ReadAllText("/var/cache/portal/guest/kernel-version").Trim(), guestKernel);
+        Assert.Equal(File.ReadAllText(Path.Combine(GuestBuild.Directory, "kernel-version")).Trim(), guestKernel);
         Assert.NotEqual(File.ReadAllText("/proc/sys/kernel/osrelease").Trim(), guestKernel);
         Assert.EndsWith("partial", stdout);
         Assert.Contains(entries, e => e.Stream == LogStream.Stderr && e.Text == "to-stderr\n");
@@ -173,6 +174,41 @@ public sealed class VmContainerTests(VmFixture fixture) : IClassFixture<VmFixtur
         Assert.Equal(255, stopped.ExitCode);
         Assert.StartsWith("The guest kernel panicked", stopped.StopReason);
         Assert.Contains("sysrq", stopped.StopReason, StringComparison.OrdinalIgnoreCase);
+        AssertNothingLeft(started.Id);
+    }
+
+    [RootFact]
+    public async Task Exec_output_nobody_reads_blocks_the_process_in_the_guest_and_a_late_reader_gets_all_of_it_as_root()
+    {
+        var started = await fixture.RunAsync("vm-zero", "sleep", "3333");
+        const int Total = 8 << 20;
+        await using var process = await Compute.Containers.ExecAsync(started.Id, new ProcessSpec { Command = ["head", "-c", Total.ToString(System.Globalization.CultureInfo.InvariantCulture), "/dev/zero"] });
+        var stdout = Assert.IsType<GuestOutputStream>(process.StandardOutput);
+
+        // Nobody reads: the host holds at most the window, and `head` waits in the guest instead of finishing.
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while (stdout.BufferedBytes < GuestProtocol.OutputWindow / 2 && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(50);
+        }
+
+        Assert.InRange(stdout.BufferedBytes, GuestProtocol.OutputWindow / 2, GuestProtocol.OutputWindow);
+        Assert.Contains(await Compute.Containers.GetProcessesAsync(started.Id), p => p.CommandLine.StartsWith("head -c", StringComparison.Ordinal));
+        Assert.False(process.WaitAsync().IsCompleted);
+        Assert.InRange(stdout.BufferedBytes, 1, GuestProtocol.OutputWindow);
+
+        // A reader comes: everything arrives, nothing was dropped.
+        var buffer = new byte[64 * 1024];
+        long read = 0;
+        int n;
+        while ((n = await stdout.ReadAsync(buffer).AsTask().WaitAsync(TimeSpan.FromSeconds(60))) > 0)
+        {
+            read += n;
+        }
+
+        Assert.Equal(Total, read);
+        Assert.Equal(0, await process.WaitAsync().WaitAsync(TimeSpan.FromSeconds(60)));
+        await Compute.Containers.RemoveContainerAsync(started.Id, force: true);
         AssertNothingLeft(started.Id);
     }
 

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using Microsoft.Extensions.Logging.Abstractions;
 using Portal.Compute.Containers;
 using Portal.Compute.Images;
@@ -19,7 +18,8 @@ namespace Portal.Compute.Tests.Vm;
 /// </summary>
 public class VmFixture : IAsyncLifetime
 {
-    public const string GuestDirectory = "/var/cache/portal/guest";
+    /// <summary>The guest build the tests boot (PORTAL_GUEST_DIR overrides /var/cache/portal/guest).</summary>
+    public static string GuestDirectory => GuestBuild.Directory;
 
     private readonly TestSandbox _sandbox = new();
 
@@ -77,37 +77,8 @@ public class VmFixture : IAsyncLifetime
         Compute = await ComputeHost.OpenAsync(Options, images, [process, Driver], NullLoggerFactory.Instance, CancellationToken.None, CreateSwitches());
     }
 
-    /// <summary>
-    /// Runs deploy/guest/build (about a second when nothing changed): the guest directory is shared machine-wide, and a
-    /// guest built from other sources (another checkout) may speak an older protocol than this one's host side.
-    /// </summary>
-    public static async Task EnsureGuestAsync()
-    {
-        var repo = AppContext.BaseDirectory;
-        while (repo is not null && !File.Exists(Path.Combine(repo, "deploy", "guest", "build")))
-        {
-            repo = Path.GetDirectoryName(repo);
-        }
-
-        if (repo is null && File.Exists(Path.Combine(GuestDirectory, "vmlinuz")) && File.Exists(Path.Combine(GuestDirectory, "initramfs.img")))
-        {
-            return;
-        }
-
-        if (repo is null)
-        {
-            throw new InvalidOperationException($"The guest kernel and initramfs are missing from {GuestDirectory} and deploy/guest/build was not found: run deploy/guest/build.");
-        }
-
-        using var build = Process.Start(new ProcessStartInfo(Path.Combine(repo, "deploy", "guest", "build")) { RedirectStandardError = true, RedirectStandardOutput = true })!;
-        var error = build.StandardError.ReadToEndAsync();
-        await build.StandardOutput.ReadToEndAsync();
-        await build.WaitForExitAsync();
-        if (build.ExitCode != 0)
-        {
-            throw new InvalidOperationException($"deploy/guest/build failed ({build.ExitCode}): {await error}");
-        }
-    }
+    /// <summary>Builds the guest this checkout's host side speaks (see <see cref="GuestBuild.EnsureBuiltAsync"/>).</summary>
+    public static Task EnsureGuestAsync() => GuestBuild.EnsureBuiltAsync();
 
     public async Task<ContainerInfo> RunAsync(string name, params string[] command)
     {

@@ -104,6 +104,8 @@ public sealed class AgentProcess : IAsyncDisposable
         psi.Environment["Compute__RunRoot"] = o.RunRoot;
         psi.Environment["Compute__CgroupParent"] = o.CgroupParent;
         psi.Environment["Compute__ScratchDiskBytes"] = o.ScratchDiskBytes.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        psi.Environment["Compute__GuestKernel"] = o.GuestKernel;
+        psi.Environment["Compute__GuestInitramfs"] = o.GuestInitramfs;
         psi.Environment["Agent__Socket"] = SocketPath;
         psi.Environment["Agent__DockerSocket"] = DockerSocketPath;
         psi.Environment["Compute__DefaultStopTimeout"] = o.DefaultStopTimeout.ToString("c", System.Globalization.CultureInfo.InvariantCulture);

@@ -1,6 +1,5 @@
 using System.Buffers;
 using System.Collections.Concurrent;
-using System.IO.Pipelines;
 using System.Net.Sockets;
 using System.Text.Json;
 using Portal.Contracts.Guest;
@@ -9,19 +8,34 @@ namespace Portal.Compute.Linux.Vm;
 
 /// <summary>
 /// The host end of the guest channel (see <see cref="GuestProtocol"/>): requests matched to responses by id,
-/// events, and stdio demultiplexed into one stream pair per guest process. Output for a process nobody has
-/// claimed yet is kept until it is claimed, so output racing ahead of an exec's response is not lost.
+/// events, and stdio demultiplexed into one stream pair per guest process.
+///
+/// The guest is not trusted: everything it can make the host allocate is bounded. Frames are at most
+/// <see cref="GuestProtocol.MaxPayload"/>; output is kept only for processes the host made (the first process, and an
+/// exec once its response names it), at most <see cref="GuestProtocol.OutputWindow"/> per stream: an acknowledging
+/// guest (protocol 3) sends more only after the reader took it, and output for any other id is dropped and
+/// acknowledged. An older guest's output may arrive before its exec's response: up to <see cref="MaxUnclaimed"/> such
+/// processes are kept, and a full stream holds the channel back. A guest that breaks the protocol (malformed frames or
+/// JSON, frames of the wrong direction, output past the window) closes the channel with <see cref="Violation"/> set.
 /// </summary>
 internal sealed class GuestChannel : IAsyncDisposable
 {
     private readonly Stream _stream;
     private readonly SemaphoreSlim _writeLock = new(1, 1);
-    private readonly ConcurrentDictionary<uint, TaskCompletionSource<GuestResponse>> _pending = new();
+    /// <summary>Processes an older guest (no acknowledgements) may name before the host has their exec's response.</summary>
+    public const int MaxUnclaimed = 16;
+
+    /// <summary>How much a reconnect skips, looking for the Hello's response, before it gives up on the guest.</summary>
+    private const long MaxResyncBytes = 16L << 20;
+
+    private readonly ConcurrentDictionary<uint, PendingRequest> _pending = new();
     private readonly ConcurrentDictionary<uint, GuestProcessOutput> _outputs = new();
     private readonly TaskCompletionSource _closed = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly CancellationTokenSource _stop = new();
     private readonly Task _reader;
+    private readonly Func<string?, (ulong Stdout, ulong Stderr)>? _firstProcessDelivered;
     private int _nextRequest;
+    private int _disposed;
     private uint? _syncOn;
 
     /// <param name="resync">
@@ -29,10 +43,12 @@ internal sealed class GuestChannel : IAsyncDisposable
     /// the previous connection's hang-up can still be writing the rest of a frame meant for it; the Hello's id is
     /// random, so its response's header is the first point in the stream that is surely a frame boundary.
     /// </param>
-    private GuestChannel(Stream stream, Action<GuestEvent>? onEvent, bool resync = false)
+    private GuestChannel(Stream stream, Action<GuestEvent>? onEvent, bool resync = false, int version = GuestProtocol.MinimumVersion, Func<string?, (ulong Stdout, ulong Stderr)>? firstProcessDelivered = null)
     {
         _stream = stream;
         OnEvent = onEvent;
+        Version = version;
+        _firstProcessDelivered = firstProcessDelivered;
         if (resync)
         {
             _nextRequest = System.Security.Cryptography.RandomNumberGenerator.GetInt32(1 << 20, int.MaxValue / 2);
@@ -51,13 +67,28 @@ internal sealed class GuestChannel : IAsyncDisposable
     /// <summary>Why the channel closed, once it has.</summary>
     public string? CloseReason { get; private set; }
 
+    /// <summary>Set when the channel closed because the guest broke the protocol: the VM must be stopped, not reconnected.</summary>
+    public string? Violation { get; private set; }
+
     /// <summary>The protocol version agreed in the Hello (networking needs <see cref="GuestProtocol.NetworkingVersion"/>).</summary>
-    public int Version { get; private set; } = GuestProtocol.MinimumVersion;
+    public int Version { get; private set; }
 
     /// <summary>The guest kernel's release, from the Hello response.</summary>
     public string? GuestKernel { get; private set; }
 
-    public static GuestChannel Over(Stream stream, Action<GuestEvent>? onEvent = null) => new(stream, onEvent);
+    /// <summary>The guest's boot id (protocol 3): output sequence numbers are per boot.</summary>
+    public string? GuestBoot { get; private set; }
+
+    /// <summary>Output bytes held for readers, over every process (bounded: see the class summary).</summary>
+    public long BufferedOutputBytes => _outputs.Values.Sum(o => o.BufferedBytes);
+
+    /// <summary>How many processes the host keeps output for.</summary>
+    public int OutputCount => _outputs.Count;
+
+    private bool Acknowledging => Version >= GuestProtocol.AcknowledgedOutputVersion;
+
+    /// <summary>A channel over a connected stream that skips the Hello (tests): <paramref name="version"/> is taken as agreed.</summary>
+    public static GuestChannel Over(Stream stream, Action<GuestEvent>? onEvent = null, int version = GuestProtocol.MinimumVersion) => new(stream, onEvent, version: version);
 
     /// <summary>
     /// Connects to the worker's socket and says Hello, retrying until the guest agent answers. The guest opens its
@@ -66,14 +97,18 @@ internal sealed class GuestChannel : IAsyncDisposable
     /// connections, so a connection that closes or stays unanswered for a while is replaced by a fresh one.
     /// <paramref name="workerAlive"/> lets a dead worker end the wait at once.
     /// </summary>
-    public static async Task<GuestChannel> ConnectAsync(string socketPath, Action<GuestEvent>? onEvent, Func<bool> workerAlive, TimeSpan timeout, CancellationToken ct)
+    /// <param name="firstProcessDelivered">
+    /// Given the guest's boot id, what of the first process's output is already delivered (in the container log): called
+    /// on the reading task when the Hello is answered, before the output the guest sends again is read.
+    /// </param>
+    public static async Task<GuestChannel> ConnectAsync(string socketPath, Action<GuestEvent>? onEvent, Func<bool> workerAlive, TimeSpan timeout, CancellationToken ct, Func<string?, (ulong Stdout, ulong Stderr)>? firstProcessDelivered = null)
     {
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(ct);
         deadline.CancelAfter(timeout);
         while (true)
         {
             var socket = await OpenAsync(socketPath, workerAlive, deadline.Token).ConfigureAwait(false);
-            var channel = new GuestChannel(new NetworkStream(socket, ownsSocket: true), onEvent, resync: true);
+            var channel = new GuestChannel(new NetworkStream(socket, ownsSocket: true), onEvent, resync: true, firstProcessDelivered: firstProcessDelivered);
             try
             {
                 using var attempt = CancellationTokenSource.CreateLinkedTokenSource(deadline.Token);
@@ -98,7 +133,7 @@ internal sealed class GuestChannel : IAsyncDisposable
                     // A guest older than this host refuses its version: speak the oldest one (it then has no networking).
                     response = await channel.RequestAsync(new HelloRequest(GuestProtocol.MinimumVersion), deadline.Token).ConfigureAwait(false);
                 }
-                catch (Exception e) when (e is OperationCanceledException or GuestChannelException { FromGuest: false } && !deadline.IsCancellationRequested)
+                catch (Exception e) when (e is OperationCanceledException or GuestChannelException { FromGuest: false } && !deadline.IsCancellationRequested && channel.Violation is null)
                 {
                     await channel.DisposeAsync().ConfigureAwait(false);
                     await Task.Delay(100, deadline.Token).ConfigureAwait(false);
@@ -111,8 +146,6 @@ internal sealed class GuestChannel : IAsyncDisposable
                     throw new GuestChannelException($"The guest agent speaks protocol version {version}; this host speaks {GuestProtocol.MinimumVersion} to {GuestProtocol.Version}. Rebuild the guest (deploy/guest/build).");
                 }
 
-                channel.Version = version;
-                channel.GuestKernel = response.Kernel;
                 return channel;
             }
             catch
@@ -159,7 +192,7 @@ internal sealed class GuestChannel : IAsyncDisposable
     {
         var id = (uint)Interlocked.Increment(ref _nextRequest);
         var completion = new TaskCompletionSource<GuestResponse>(TaskCreationOptions.RunContinuationsAsynchronously);
-        _pending[id] = completion;
+        _pending[id] = new PendingRequest(completion, request is HelloRequest, request is StartContainerRequest or ExecRequest);
         try
         {
             if (_closed.Task.IsCompleted)
@@ -187,15 +220,56 @@ internal sealed class GuestChannel : IAsyncDisposable
     public Task SendStdinAsync(uint processId, ReadOnlyMemory<byte> data, CancellationToken ct) =>
         WriteFrameAsync(FrameKind.Stdin, processId, data, ct);
 
-    /// <summary>The output streams of a guest process (created on first use by either side).</summary>
-    public GuestProcessOutput Output(uint processId) => _outputs.GetOrAdd(processId, _ => new GuestProcessOutput());
+    /// <summary>
+    /// The output of a process the host started: created by the host only (the container's first process before its
+    /// start; an exec's when its response arrives), so the guest cannot make the host keep output for other ids.
+    /// <paramref name="stdoutDelivered"/> and <paramref name="stderrDelivered"/> resume a stream after a reconnect:
+    /// output the guest sends again up to them is dropped as delivered.
+    /// </summary>
+    public GuestProcessOutput Claim(uint processId, ulong stdoutDelivered = 0, ulong stderrDelivered = 0)
+    {
+        var output = _outputs.GetOrAdd(processId, id => NewOutput(id));
+        output.Stdout.Delivered = stdoutDelivered;
+        output.Stderr.Delivered = stderrDelivered;
+        if (_closed.Task.IsCompleted)
+        {
+            output.Complete();
+            output.SetExit(255);
+        }
 
-    /// <summary>Ends a process's output streams (after its exit event) and forgets them.</summary>
+        return output;
+    }
+
+    /// <summary>The output of a process the host made (or, from an older guest, one it named first); null for any other id.</summary>
+    public GuestProcessOutput? Output(uint processId) => _outputs.GetValueOrDefault(processId);
+
+    /// <summary>Ends a process's output streams and forgets them: its further output is dropped (and acknowledged).</summary>
     public void Release(uint processId)
     {
         if (_outputs.TryRemove(processId, out var output))
         {
             output.Complete();
+            if (Acknowledging)
+            {
+                // What was received but not read will not be: the guest may forget it (else it keeps it for good).
+                _ = AcknowledgeReleasedAsync(output);
+            }
+        }
+    }
+
+    private async Task AcknowledgeReleasedAsync(GuestProcessOutput output)
+    {
+        await output.Stdout.AcknowledgeAsync(output.Stdout.Delivered).ConfigureAwait(false);
+        await output.Stderr.AcknowledgeAsync(output.Stderr.Delivered).ConfigureAwait(false);
+    }
+
+    private GuestProcessOutput NewOutput(uint processId) => new(processId, Acknowledging ? AcknowledgeAsync : null);
+
+    private async ValueTask AcknowledgeAsync(uint processId, FrameKind stream, ulong sequence)
+    {
+        if (!_closed.Task.IsCompleted)
+        {
+            await WriteFrameAsync(FrameKind.Ack, processId, GuestProtocol.Ack(stream, sequence), _stop.Token).ConfigureAwait(false);
         }
     }
 
@@ -222,9 +296,9 @@ internal sealed class GuestChannel : IAsyncDisposable
                 await _stream.WriteAsync(frame.AsMemory(0, GuestProtocol.HeaderLength + payload.Length), ct).ConfigureAwait(false);
                 await _stream.FlushAsync(ct).ConfigureAwait(false);
             }
-            catch (IOException e)
+            catch (Exception e) when (e is IOException or ObjectDisposedException)
             {
-                throw new GuestChannelException("The guest channel broke: " + e.Message, inner: e);
+                throw new GuestChannelException((Violation is null ? "The guest channel broke: " : "The guest broke the protocol: ") + (Violation ?? e.Message), inner: e, violation: Violation);
             }
             finally
             {
@@ -267,7 +341,12 @@ internal sealed class GuestChannel : IAsyncDisposable
                 await DispatchAsync(kind, channel, payload).ConfigureAwait(false);
             }
         }
-        catch (Exception e) when (e is IOException or InvalidDataException or JsonException or ObjectDisposedException or OperationCanceledException or NotSupportedException)
+        catch (Exception e) when (e is GuestProtocolException or InvalidDataException or JsonException or NotSupportedException)
+        {
+            Violation = e.Message;
+            error = "The guest broke the protocol: " + e.Message;
+        }
+        catch (Exception e) when (e is IOException or ObjectDisposedException or OperationCanceledException)
         {
             error = "The guest channel broke: " + e.Message;
         }
@@ -275,15 +354,22 @@ internal sealed class GuestChannel : IAsyncDisposable
         {
             foreach (var (_, pending) in _pending)
             {
-                pending.TrySetException(new GuestChannelException(error));
+                pending.Completion.TrySetException(new GuestChannelException(error, violation: Violation));
             }
 
             foreach (var (_, output) in _outputs)
             {
                 output.Complete();
+                output.SetExit(255);
             }
 
             CloseReason = error;
+            if (Violation is not null)
+            {
+                // Hang up on a guest that broke the protocol: nothing it sends is read any more.
+                await _stream.DisposeAsync().ConfigureAwait(false);
+            }
+
             _closed.TrySetResult();
         }
     }
@@ -297,8 +383,13 @@ internal sealed class GuestChannel : IAsyncDisposable
         }
 
         var one = new byte[1];
-        while (true)
+        for (var skipped = 0L; ; skipped++)
         {
+            if (skipped > MaxResyncBytes)
+            {
+                throw new GuestProtocolException($"no response to the Hello in {MaxResyncBytes >> 20} MiB of output.");
+            }
+
             var length = System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(header);
             if (header[4] == (byte)FrameKind.Response && length is >= 5 and <= GuestProtocol.MaxPayload + 5
                 && System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(header.AsSpan(5)) == requestId)
@@ -334,27 +425,117 @@ internal sealed class GuestChannel : IAsyncDisposable
         switch (kind)
         {
             case FrameKind.Response:
-                var response = JsonSerializer.Deserialize(payload, GuestJsonContext.Default.GuestResponse) ?? new GuestResponse { Error = "empty response" };
-                if (_pending.TryGetValue(channel, out var completion))
+                var response = JsonSerializer.Deserialize(payload, GuestJsonContext.Default.GuestResponse) ?? throw new GuestProtocolException($"the response to request {channel} is empty.");
+                if (_pending.TryGetValue(channel, out var pending))
                 {
-                    completion.TrySetResult(response);
+                    OnResponse(pending, response);
+                    pending.Completion.TrySetResult(response);
                 }
 
                 break;
             case FrameKind.Event:
-                if (JsonSerializer.Deserialize(payload, GuestJsonContext.Default.GuestEvent) is { } e)
+                var e = JsonSerializer.Deserialize(payload, GuestJsonContext.Default.GuestEvent) ?? throw new GuestProtocolException("an event is empty.");
+                if (e is ProcessExitedEvent exited && Output(exited.ProcessId) is { } ended)
                 {
-                    OnEvent?.Invoke(e);
+                    // Output frames come before the exit on the one channel: the output is complete now.
+                    ended.Complete();
+                    ended.SetExit(exited.ExitCode);
+                }
+                else if (e is ProcessExitedEvent early && !Acknowledging)
+                {
+                    // An older guest may report a quick exec's exit before its response.
+                    Unclaimed(early.ProcessId)?.SetExit(early.ExitCode);
                 }
 
+                OnEvent?.Invoke(e);
                 break;
             case FrameKind.Stdout:
             case FrameKind.Stderr:
-                await Output(channel).WriteAsync(kind == FrameKind.Stderr, payload).ConfigureAwait(false);
+                await OnOutputAsync(kind, channel, payload).ConfigureAwait(false);
                 break;
             default:
-                break; // Requests and stdin flow the other way; ignore what a newer guest might add.
+                throw new GuestProtocolException($"a {kind} frame goes from the host to the guest, not back.");
         }
+    }
+
+    /// <summary>Runs on the reading task before the requester sees the response, so nothing that follows it is misread.</summary>
+    private void OnResponse(PendingRequest pending, GuestResponse response)
+    {
+        if (pending.IsHello && response.Error is null)
+        {
+            Version = response.Version ?? GuestProtocol.MinimumVersion;
+            GuestKernel = response.Kernel;
+            GuestBoot = response.Boot;
+            if (_firstProcessDelivered is not null)
+            {
+                // The guest sends unacknowledged output right after this response: the first process's must find its
+                // streams, resumed where the log left off.
+                var (stdout, stderr) = _firstProcessDelivered(GuestBoot);
+                Claim(1, stdout, stderr);
+            }
+        }
+
+        if (pending.StartsProcess && response is { Error: null, ProcessId: { } id })
+        {
+            var output = _outputs.GetOrAdd(id, NewOutput);
+            if (output.Announced)
+            {
+                throw new GuestProtocolException($"two processes were given the id {id}.");
+            }
+
+            output.Announced = true;
+        }
+    }
+
+    private async Task OnOutputAsync(FrameKind kind, uint processId, byte[] payload)
+    {
+        if (!Acknowledging)
+        {
+            if ((Output(processId) ?? Unclaimed(processId)) is { } legacy)
+            {
+                await legacy.Of(kind).WriteUnsequencedAsync(payload, _stop.Token).ConfigureAwait(false);
+            }
+
+            return;
+        }
+
+        if (payload.Length < GuestProtocol.SequenceLength)
+        {
+            throw new GuestProtocolException($"an output frame of process {processId} has no sequence number.");
+        }
+
+        var sequence = System.Buffers.Binary.BinaryPrimitives.ReadUInt64BigEndian(payload);
+        if (sequence == 0)
+        {
+            throw new GuestProtocolException($"an output frame of process {processId} has sequence number 0 (they start at 1).");
+        }
+        var data = payload.AsMemory(GuestProtocol.SequenceLength);
+        var result = Output(processId) is { } output ? output.Of(kind).Accept(sequence, data) : OutputAccept.Discarded;
+        switch (result)
+        {
+            case OutputAccept.Overflow:
+                throw new GuestProtocolException($"process {processId} sent more than {GuestProtocol.OutputWindow >> 10} KiB of {kind} without waiting for acknowledgements.");
+            case OutputAccept.Duplicate or OutputAccept.Discarded:
+                // Delivered before a reconnect, or nobody reads it (an exec whose client left, or an id the host never
+                // made): the guest may forget it.
+                await AcknowledgeAsync(processId, kind, sequence).ConfigureAwait(false);
+                break;
+        }
+    }
+
+    /// <summary>An older guest named a process before its exec's response: keep a few such, dropping the oldest.</summary>
+    private GuestProcessOutput? Unclaimed(uint processId)
+    {
+        var unclaimed = _outputs.Values.Where(o => !o.Announced && o.ProcessId != 1).OrderBy(o => o.ProcessId).ToList();
+        if (unclaimed.Count >= MaxUnclaimed)
+        {
+            if (_outputs.TryRemove(unclaimed[0].ProcessId, out var oldest))
+            {
+                oldest.Complete();
+            }
+        }
+
+        return _outputs.GetOrAdd(processId, NewOutput);
     }
 
     /// <summary>Closes the connection without waiting for the reader (the guest keeps its output for the next Hello).</summary>
@@ -366,6 +547,11 @@ internal sealed class GuestChannel : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
         await _stop.CancelAsync().ConfigureAwait(false);
         await _stream.DisposeAsync().ConfigureAwait(false);
         try
@@ -381,49 +567,24 @@ internal sealed class GuestChannel : IAsyncDisposable
     }
 }
 
-/// <summary>One guest process's stdout and stderr as host streams; unread output is buffered without bound so one slow reader never stalls the channel.</summary>
-internal sealed class GuestProcessOutput
-{
-    private readonly Pipe _stdout = new(new PipeOptions(pauseWriterThreshold: 0, useSynchronizationContext: false));
-    private readonly Pipe _stderr = new(new PipeOptions(pauseWriterThreshold: 0, useSynchronizationContext: false));
-    private int _completed;
+/// <summary>A request waiting for its response; a Hello's sets the version, a start's or exec's makes the process's output.</summary>
+internal sealed record PendingRequest(TaskCompletionSource<GuestResponse> Completion, bool IsHello, bool StartsProcess);
 
-    public Stream StandardOutput => _stdout.Reader.AsStream();
-
-    public Stream StandardError => _stderr.Reader.AsStream();
-
-    public PipeReader StandardOutputReader => _stdout.Reader;
-
-    public PipeReader StandardErrorReader => _stderr.Reader;
-
-    public async ValueTask WriteAsync(bool stderr, byte[] data)
-    {
-        if (Volatile.Read(ref _completed) != 0)
-        {
-            return;
-        }
-
-        await (stderr ? _stderr : _stdout).Writer.WriteAsync(data).ConfigureAwait(false);
-    }
-
-    public void Complete()
-    {
-        if (Interlocked.Exchange(ref _completed, 1) == 0)
-        {
-            _stdout.Writer.Complete();
-            _stderr.Writer.Complete();
-        }
-    }
-}
+/// <summary>The guest broke the protocol: the channel closes and the VM is stopped with this reason.</summary>
+internal sealed class GuestProtocolException(string message) : Exception(message);
 
 /// <summary>The guest channel failed, or the guest refused a request (<see cref="FromGuest"/>).</summary>
 internal sealed class GuestChannelException : IOException
 {
-    public GuestChannelException(string message, bool fromGuest = false, Exception? inner = null)
+    public GuestChannelException(string message, bool fromGuest = false, Exception? inner = null, string? violation = null)
         : base(message, inner)
     {
         FromGuest = fromGuest;
+        Violation = violation;
     }
 
     public bool FromGuest { get; }
+
+    /// <summary>Set when the channel failed because the guest broke the protocol.</summary>
+    public string? Violation { get; }
 }

@@ -1,6 +1,5 @@
 using System.Collections.Concurrent;
 using System.Globalization;
-using System.IO.Pipelines;
 using Microsoft.Extensions.Logging;
 using Portal.Compute.Containers;
 using Portal.Contracts;
@@ -25,12 +24,12 @@ internal sealed class VmContainer : IContainer, IAsyncDisposable
     private readonly ILogger _logger;
     private readonly ContainerLogWriter _log;
     private readonly TaskCompletionSource<ContainerExit> _exit = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    private readonly ConcurrentDictionary<uint, TaskCompletionSource<int>> _processExits = new();
     private readonly CancellationTokenSource _disposed = new();
     private GuestChannel _channel = null!;
     private TaskCompletionSource<GuestChannel> _reconnected = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private Task _logPump = Task.CompletedTask;
     private int _finishing;
+    private string? _violation;
 
     private VmContainer(ContainerRecord record, VmWorker worker, string runDirectory, string logPath, LogRotation logRotation, long memoryBytes, VmOptions options, ILogger logger)
     {
@@ -68,7 +67,7 @@ internal sealed class VmContainer : IContainer, IAsyncDisposable
         var container = new VmContainer(record, worker, runDirectory, logPath, logRotation, memoryBytes, options, logger);
         try
         {
-            container._channel = await GuestChannel.ConnectAsync(Path.Combine(runDirectory, VmWorker.SocketName), container.OnEvent, () => worker.IsAlive, timeout, ct).ConfigureAwait(false);
+            container._channel = await GuestChannel.ConnectAsync(Path.Combine(runDirectory, VmWorker.SocketName), container.OnEvent, () => worker.IsAlive, timeout, ct, container._log.Resume).ConfigureAwait(false);
         }
         catch (Exception e) when (e is GuestChannelException or OperationCanceledException && !ct.IsCancellationRequested)
         {
@@ -181,7 +180,8 @@ internal sealed class VmContainer : IContainer, IAsyncDisposable
         }
 
         var id = response.ProcessId ?? throw new ComputeException(ComputeErrorCode.RuntimeFailure, "The guest agent started the process but did not say its id.");
-        return new VmProcess(_channel, id, spec.Tty, spec.Stdin, ExitOf(id), () => _processExits.TryRemove(id, out _), _logger);
+        var channel = _channel;
+        return new VmProcess(channel, id, channel.Output(id) ?? channel.Claim(id), spec.Tty, spec.Stdin, _logger);
     }
 
     public Task<Stream> OpenStdinAsync(CancellationToken ct = default) =>
@@ -298,11 +298,18 @@ internal sealed class VmContainer : IContainer, IAsyncDisposable
                 return;
             }
 
+            if (channel.Violation is { } violation)
+            {
+                StopForViolation(violation);
+                return;
+            }
+
             _logger.LogInformation("The guest channel of {Name} dropped ({Reason}); reconnecting", _record.Name, channel.CloseReason);
             try
             {
-                var next = await GuestChannel.ConnectAsync(Path.Combine(_runDirectory, VmWorker.SocketName), OnEvent, () => _worker.IsAlive, TimeSpan.FromSeconds(15), _disposed.Token).ConfigureAwait(false);
+                // What the old connection delivered is in the log before the new one asks what was delivered.
                 await _logPump.ConfigureAwait(false);
+                var next = await GuestChannel.ConnectAsync(Path.Combine(_runDirectory, VmWorker.SocketName), OnEvent, () => _worker.IsAlive, TimeSpan.FromSeconds(15), _disposed.Token, _log.Resume).ConfigureAwait(false);
                 _channel = next;
                 _logPump = PumpFirstProcessAsync(next);
                 Interlocked.Exchange(ref _reconnected, new TaskCompletionSource<GuestChannel>(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult(next);
@@ -310,7 +317,11 @@ internal sealed class VmContainer : IContainer, IAsyncDisposable
             }
             catch (Exception e) when (e is GuestChannelException or OperationCanceledException)
             {
-                if (!_disposed.IsCancellationRequested)
+                if (e is GuestChannelException { Violation: { } broken })
+                {
+                    StopForViolation(broken);
+                }
+                else if (!_disposed.IsCancellationRequested)
                 {
                     _logger.LogWarning(e, "Cannot reconnect to the guest of {Name}; stopping its VM", _record.Name);
                     _worker.Kill();
@@ -321,25 +332,20 @@ internal sealed class VmContainer : IContainer, IAsyncDisposable
         }
     }
 
-    private TaskCompletionSource<int> ExitOf(uint processId) =>
-        _processExits.GetOrAdd(processId, _ => new TaskCompletionSource<int>(TaskCreationOptions.RunContinuationsAsynchronously));
+    /// <summary>The guest broke the protocol: it is not trusted any more. Its VM is stopped; the container's exit says why.</summary>
+    private void StopForViolation(string violation)
+    {
+        _violation = violation;
+        _logger.LogWarning("The guest of {Name} broke the protocol ({Violation}); stopping its VM", _record.Name, violation);
+        _worker.Kill();
+    }
 
     private void OnEvent(GuestEvent e)
     {
-        if (e is not ProcessExitedEvent exited)
-        {
-            return;
-        }
-
-        // Output frames come before the exit on the one channel, so the output is complete now.
-        _channel.Output(exited.ProcessId).Complete();
-        if (exited.ProcessId == FirstProcess)
+        // The channel ends the process's output and records its exit; the first process's exit is the container's.
+        if (e is ProcessExitedEvent { ProcessId: FirstProcess } exited)
         {
             Finish(exited.ExitCode);
-        }
-        else
-        {
-            ExitOf(exited.ProcessId).TrySetResult(exited.ExitCode);
         }
     }
 
@@ -404,34 +410,28 @@ internal sealed class VmContainer : IContainer, IAsyncDisposable
             return;
         }
 
-        _channel.Output(FirstProcess).Complete();
+        _channel.Output(FirstProcess)?.Complete();
         await Task.WhenAny(_logPump, Task.Delay(2000)).ConfigureAwait(false);
-        _exit.TrySetResult(VmContainerExits.Describe(status, VmWorker.ConsoleTail(_runDirectory, 40)));
+        _exit.TrySetResult(_violation is { } violation
+            ? new ContainerExit(255, $"The VM was stopped because its guest agent broke the protocol: {violation}")
+            : VmContainerExits.Describe(status, VmWorker.ConsoleTail(_runDirectory, 40)));
     }
 
     private async Task PumpFirstProcessAsync(GuestChannel channel)
     {
-        var output = channel.Output(FirstProcess);
-        await Task.WhenAll(Pump(output.StandardOutputReader, stderr: false), Pump(output.StandardErrorReader, stderr: true)).ConfigureAwait(false);
+        var output = channel.Output(FirstProcess) ?? channel.Claim(FirstProcess);
+        await Task.WhenAll(Pump(output.Stdout, stderr: false), Pump(output.Stderr, stderr: true)).ConfigureAwait(false);
     }
 
-    private async Task Pump(PipeReader reader, bool stderr)
+    /// <summary>Writes the first process's output to the log; each chunk is acknowledged only once it is recorded there.</summary>
+    private async Task Pump(GuestOutputStream stream, bool stderr)
     {
         try
         {
-            while (true)
+            while (await stream.ReadChunkAsync(_disposed.Token).ConfigureAwait(false) is { } chunk)
             {
-                var result = await reader.ReadAsync(_disposed.Token).ConfigureAwait(false);
-                foreach (var segment in result.Buffer)
-                {
-                    _log.Write(stderr, segment.Span);
-                }
-
-                reader.AdvanceTo(result.Buffer.End);
-                if (result.IsCompleted)
-                {
-                    break;
-                }
+                _log.Write(stderr, chunk.Data.Span, chunk.Sequence);
+                await stream.AcknowledgeAsync(chunk.Sequence).ConfigureAwait(false);
             }
         }
         catch (OperationCanceledException)

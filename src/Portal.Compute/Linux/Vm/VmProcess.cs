@@ -10,23 +10,20 @@ internal sealed class VmProcess : IContainerProcess
     private readonly GuestChannel _channel;
     private readonly uint _id;
     private readonly bool _tty;
-    private readonly TaskCompletionSource<int> _exit;
-    private readonly Action _forget;
+    private readonly GuestProcessOutput _output;
     private readonly ILogger _logger;
 
-    public VmProcess(GuestChannel channel, uint id, bool tty, bool stdin, TaskCompletionSource<int> exit, Action forget, ILogger logger)
+    /// <param name="output">The process's streams and exit, as the channel made them (the exit is 255 when the channel closes first).</param>
+    public VmProcess(GuestChannel channel, uint id, GuestProcessOutput output, bool tty, bool stdin, ILogger logger)
     {
         _channel = channel;
         _id = id;
         _tty = tty;
-        _exit = exit;
-        _forget = forget;
+        _output = output;
         _logger = logger;
-        var output = channel.Output(id);
         StandardOutput = output.StandardOutput;
         StandardError = tty ? null : output.StandardError;
         StandardInput = stdin ? new GuestStdinStream(channel, id) : null;
-        _ = channel.Closed.ContinueWith(_ => _exit.TrySetResult(255), TaskScheduler.Default);
     }
 
     public Stream? StandardInput { get; }
@@ -35,7 +32,7 @@ internal sealed class VmProcess : IContainerProcess
 
     public Stream? StandardError { get; }
 
-    public Task<int> WaitAsync(CancellationToken ct = default) => _exit.Task.WaitAsync(ct);
+    public Task<int> WaitAsync(CancellationToken ct = default) => _output.Exited.WaitAsync(ct);
 
     public void Resize(int columns, int rows)
     {
@@ -61,7 +58,7 @@ internal sealed class VmProcess : IContainerProcess
 
     public async ValueTask DisposeAsync()
     {
-        if (!_exit.Task.IsCompleted)
+        if (!_output.Exited.IsCompleted)
         {
             try
             {
@@ -78,7 +75,6 @@ internal sealed class VmProcess : IContainerProcess
         }
 
         _channel.Release(_id);
-        _forget();
     }
 }
 
