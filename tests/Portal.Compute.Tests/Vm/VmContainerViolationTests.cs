@@ -57,7 +57,7 @@ public sealed class VmContainerViolationTests
                 Labels = new Dictionary<string, string>(),
                 CreatedAt = DateTimeOffset.UtcNow,
             };
-            var container = await VmContainer.AttachAsync(record, found, dir, Path.Combine(dir, "container.log"), 256L << 20, new VmOptions { RunRoot = dir }, TimeSpan.FromSeconds(30), NullLogger.Instance, CancellationToken.None);
+            var container = await VmContainer.AttachAsync(record, found, dir, Path.Combine(dir, "container.log"), ComputeOptions.DefaultLogRotation, 256L << 20, new VmOptions { RunRoot = dir }, TimeSpan.FromSeconds(30), NullLogger.Instance, CancellationToken.None);
             await using (container)
             {
                 var exit = await container.WaitAsync().WaitAsync(TimeSpan.FromSeconds(30));
