@@ -37,7 +37,7 @@ internal sealed class ProcessSupervisor
             throw new GuestException("no command given");
         }
 
-        var user = UserResolver.Resolve(spec.User, ReadOrEmpty("/etc/passwd"), ReadOrEmpty("/etc/group"));
+        var user = UserResolver.Resolve(spec.User, ContainerFiles.ReadOrEmpty("/etc/passwd"), ContainerFiles.ReadOrEmpty("/etc/group"));
         var env = ProcessEnvironment.Build(spec.Env, user, Hostname, spec.Tty);
         var cwd = string.IsNullOrEmpty(spec.Cwd) ? "/" : spec.Cwd;
         if (!Directory.Exists(cwd))
@@ -430,17 +430,5 @@ internal sealed class ProcessSupervisor
         var payload = JsonSerializer.SerializeToUtf8Bytes<GuestEvent>(new ProcessExitedEvent(process.Id, code), GuestJsonContext.Default.GuestEvent);
         _queue.Enqueue(new OutboundFrame(FrameKind.Event, 0, payload, process.Id));
         process.Exited.TrySetResult(code);
-    }
-
-    private static string ReadOrEmpty(string path)
-    {
-        try
-        {
-            return File.ReadAllText(path);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            return "";
-        }
     }
 }

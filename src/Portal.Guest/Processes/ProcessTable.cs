@@ -55,12 +55,12 @@ internal static class ProcessTable
 
     public static IReadOnlyList<GuestProcessInfo> List(string procRoot = "/proc", string passwdPath = "/etc/passwd")
     {
-        var names = UserResolver.UserNames(ReadOrEmpty(passwdPath));
+        var names = UserResolver.UserNames(ContainerFiles.ReadOrEmpty(passwdPath));
         var list = new List<GuestProcessInfo>();
         foreach (var stat in ContainerProcesses(procRoot))
         {
             var uid = EffectiveUid(procRoot, stat.Pid);
-            var commandLine = ReadOrEmpty($"{procRoot}/{stat.Pid}/cmdline").TrimEnd('\0').Replace('\0', ' ');
+            var commandLine = ContainerFiles.ReadOrEmpty($"{procRoot}/{stat.Pid}/cmdline").TrimEnd('\0').Replace('\0', ' ');
             list.Add(new GuestProcessInfo
             {
                 Pid = stat.Pid,
@@ -87,12 +87,12 @@ internal static class ProcessTable
             count++;
         }
 
-        if (ProcStat.Parse(ReadOrEmpty($"{procRoot}/{Environment.ProcessId}/stat")) is { } self)
+        if (ProcStat.Parse(ContainerFiles.ReadOrEmpty($"{procRoot}/{Environment.ProcessId}/stat")) is { } self)
         {
             ticks += self.ChildUserTicks + self.ChildSystemTicks;
         }
 
-        var (total, available) = ParseMemInfo(ReadOrEmpty($"{procRoot}/meminfo"));
+        var (total, available) = ParseMemInfo(ContainerFiles.ReadOrEmpty($"{procRoot}/meminfo"));
         return new GuestStatistics
         {
             CpuSeconds = ticks / TicksPerSecond,
@@ -141,7 +141,7 @@ internal static class ProcessTable
                 continue;
             }
 
-            if (ProcStat.Parse(ReadOrEmpty($"{dir}/stat")) is { IsKernelThread: false } stat)
+            if (ProcStat.Parse(ContainerFiles.ReadOrEmpty($"{dir}/stat")) is { IsKernelThread: false } stat)
             {
                 yield return stat;
             }
@@ -150,7 +150,7 @@ internal static class ProcessTable
 
     private static uint? EffectiveUid(string procRoot, int pid)
     {
-        foreach (var line in ReadOrEmpty($"{procRoot}/{pid}/status").Split('\n'))
+        foreach (var line in ContainerFiles.ReadOrEmpty($"{procRoot}/{pid}/status").Split('\n'))
         {
             if (line.StartsWith("Uid:", StringComparison.Ordinal))
             {
@@ -163,17 +163,5 @@ internal static class ProcessTable
         }
 
         return null;
-    }
-
-    private static string ReadOrEmpty(string path)
-    {
-        try
-        {
-            return File.ReadAllText(path);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            return "";
-        }
     }
 }
