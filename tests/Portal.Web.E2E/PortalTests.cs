@@ -87,6 +87,10 @@ public sealed class PortalTests(PortalFixture fixture)
         // Paste: the clipboard's text reaches the shell as if typed.
         await page.EvaluateAsync("text => navigator.clipboard.writeText(text)", "echo pasted-$((2*21))");
         await second.GetByRole(AriaRole.Button, new() { Name = "Paste into the terminal" }).ClickAsync();
+        // The paste goes through the server and back before the terminal takes the focus: Enter before that would press
+        // the Paste button again (on a loaded machine it did: the text came twice and never ran).
+        await Assertions.Expect(second.GetByTestId("terminal-screen").Locator(".xterm-rows")).ToContainTextAsync("echo pasted-$((2*21))", new() { Timeout = Long });
+        await Assertions.Expect(second.Locator("textarea.xterm-helper-textarea")).ToBeFocusedAsync(new() { Timeout = Long });
         await page.Keyboard.PressAsync("Enter");
         await Assertions.Expect(second.GetByTestId("terminal-screen").Locator(".xterm-rows")).ToContainTextAsync("pasted-42");
         await page.Context.CloseAsync();

@@ -414,7 +414,7 @@ internal sealed class VmContainer : IContainer, IAsyncDisposable
         await Task.WhenAny(_logPump, Task.Delay(2000)).ConfigureAwait(false);
         _exit.TrySetResult(_violation is { } violation
             ? new ContainerExit(255, $"The VM was stopped because its guest agent broke the protocol: {violation}")
-            : VmContainerExits.Describe(status, VmWorker.ConsoleTail(_runDirectory, 40)));
+            : VmContainerExits.Describe(status, VmWorker.ConsoleTail(_runDirectory, 400)));
     }
 
     private async Task PumpFirstProcessAsync(GuestChannel channel)

@@ -166,7 +166,7 @@ internal sealed class VmWorker
         try
         {
             using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
-            stream.Seek(Math.Max(0, stream.Length - 16384), SeekOrigin.Begin);
+            stream.Seek(Math.Max(0, stream.Length - 65536), SeekOrigin.Begin);
             using var reader = new StreamReader(stream);
             return reader.ReadToEnd().Split('\n').Select(l => l.TrimEnd('\r').TrimEnd()).Where(l => l.Length > 0).TakeLast(lines).ToList();
         }
