@@ -147,8 +147,12 @@ internal static partial class DockerCreateMapper
         }
 
         var shift = match.Groups[2].Value.ToLowerInvariant() switch { "k" => 10, "m" => 20, "g" => 30, "t" => 40, "p" => 50, _ => 0 };
-        var bytes = value * (1L << shift);
-        return bytes is <= 0 or > long.MaxValue ? null : (long)bytes;
+        if (value <= 0 || value > long.MaxValue >> shift)
+        {
+            return null; // 18 digits of petabytes would overflow even a decimal
+        }
+
+        return (long)(value * (1L << shift));
     }
 
     [GeneratedRegex(@"^(\d{1,18}(?:\.\d{1,9})?) ?([kKmMgGtTpP])?[iI]?[bB]?$")]

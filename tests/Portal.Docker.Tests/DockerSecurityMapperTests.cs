@@ -82,6 +82,8 @@ public sealed class DockerSecurityMapperTests
     [InlineData("-1m", null)]
     [InlineData("lots", null)]
     [InlineData("9999999999p", null)]
+    [InlineData("999999999999999999p", null)]
+    [InlineData("999999999999999999.999999999t", null)]
     public void Tmpfs_sizes_read_as_docker_reads_them(string text, long? bytes)
     {
         Assert.Equal(bytes, DockerCreateMapper.RamBytes(text));

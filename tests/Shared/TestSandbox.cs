@@ -172,7 +172,8 @@ public sealed class TestSandbox
         items.UnionWith(LoopDevicesUnder([RunRoot, TempRoot]).Select(d => "loop device " + d));
         items.UnionWith(CgroupsOf(Tag).SelectMany(Directory.EnumerateDirectories).Select(c => "cgroup " + c));
         items.UnionWith(LinksOf(Networking.InterfacePrefix).Select(l => "interface " + l));
-        items.UnionWith(NftRules(Networking.NftTable).Select(r => "nft rule " + r));
+        items.UnionWith(NftRules("ip", Networking.NftTable).Select(r => "nft rule " + r));
+        items.UnionWith(NftRules("bridge", Networking.NftTable).Select(r => "nft bridge rule " + r));
         var containers = Path.Combine(StateRoot, "containers");
         items.UnionWith((Directory.Exists(containers) ? Directory.EnumerateDirectories(containers) : []).Select(d => "container directory " + d));
         items.UnionWith(ProcessesMentioning(Tag).Where(p => p != exceptPid).Select(p => $"process {p} {CommandOf(p)}"));
@@ -192,13 +193,14 @@ public sealed class TestSandbox
     }
 
     /// <summary>The rules of an nftables table without their handles and counters, one line each.</summary>
-    private static IEnumerable<string> NftRules(string table)
+    private static IEnumerable<string> NftRules(string family, string table)
     {
         string text;
         try
         {
-            using var process = Process.Start(new ProcessStartInfo("nft", ["list", "table", "ip", table]) { RedirectStandardError = true, RedirectStandardOutput = true })!;
+            using var process = Process.Start(new ProcessStartInfo("nft", ["list", "table", family, table]) { RedirectStandardError = true, RedirectStandardOutput = true })!;
             text = process.StandardOutput.ReadToEnd();
+            process.StandardError.ReadToEnd();
             process.WaitForExit();
         }
         catch (System.ComponentModel.Win32Exception)
@@ -285,6 +287,8 @@ public sealed class TestSandbox
         try
         {
             using var process = Process.Start(new ProcessStartInfo("nft", ["list", "table", family, table]) { RedirectStandardError = true, RedirectStandardOutput = true })!;
+            process.StandardOutput.ReadToEnd(); // a long table would fill the pipe and never let nft exit
+            process.StandardError.ReadToEnd();
             process.WaitForExit();
             return process.ExitCode == 0;
         }

@@ -36,7 +36,10 @@ public sealed class ContainerRecovery(ContainerStore store, ContainerRuns runs, 
             await driver.RemoveOrphansAsync(known, ct).ConfigureAwait(false);
         }
 
-        await network.RemoveOrphansAsync(runs.Running().Select(r => r.Id).ToList(), ct).ConfigureAwait(false);
+        // What runs keeps its plumbing, and so does a container recorded as running that could not be recovered: its
+        // process or VM may run on, guarded, until it is stopped or removed.
+        var running = store.List().Where(r => r.State is ContainerState.Running or ContainerState.Stopping).Select(r => r.Id);
+        await network.RemoveOrphansAsync(running.Union(runs.Running().Select(r => r.Id)).ToList(), ct).ConfigureAwait(false);
     }
 
     private async Task ReconcileAsync(ContainerRecord record, ContainerRun run, CancellationToken ct)

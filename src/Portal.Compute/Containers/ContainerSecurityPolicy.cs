@@ -246,9 +246,9 @@ public static class ContainerSecurityPolicy
         }
 
         var clean = "/" + string.Join('/', parts);
-        if (clean is "/" or "/dev" or "/etc/hosts" || ForbiddenTmpfsRoots.Any(r => clean == r || clean.StartsWith(r + "/", StringComparison.Ordinal)))
+        if (clean is "/" or "/dev" or "/etc" or "/etc/hosts" || ForbiddenTmpfsRoots.Any(r => clean == r || clean.StartsWith(r + "/", StringComparison.Ordinal)))
         {
-            throw Invalid($"A tmpfs cannot be mounted at {clean}: the root, /dev, /dev/pts, /dev/mqueue, /proc, /sys and /etc/hosts belong to the runtime and the engine.");
+            throw Invalid($"A tmpfs cannot be mounted at {clean}: the root, /dev, /dev/pts, /dev/mqueue, /proc, /sys, /etc and /etc/hosts belong to the runtime and the engine (a tmpfs at /etc would hide the engine's /etc/hosts).");
         }
 
         return clean;

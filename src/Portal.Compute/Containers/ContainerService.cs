@@ -56,7 +56,7 @@ public sealed class ContainerService : IContainerService, IAsyncDisposable
     /// <summary>
     /// Loads persisted containers, re-adopts those still running, records the exits of those that ended, and cleans up
     /// what a crash left half made. A stop the agent was carrying out when it died is finished: SIGTERM again, SIGKILL
-    /// after the grace period, as the caller asked.
+    /// after the host's default grace period (the caller's own timeout died with the agent).
     /// </summary>
     public async Task InitializeAsync(CancellationToken ct)
     {

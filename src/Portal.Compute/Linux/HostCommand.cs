@@ -2,9 +2,15 @@ using System.Diagnostics;
 
 namespace Portal.Compute.Linux;
 
-/// <summary>Runs a host program to completion and captures its output.</summary>
+/// <summary>Runs a host program to completion and captures its output (at most <see cref="MaxCapturedChars"/> of each stream).</summary>
 internal static class HostCommand
 {
+    /// <summary>
+    /// What is kept of each stream: the rest is read and dropped, so a program that prints without end (e2fsck on a
+    /// crafted disk, say) neither blocks on its pipe nor grows the agent.
+    /// </summary>
+    public const int MaxCapturedChars = 16 << 20;
+
     public sealed record Result(int ExitCode, string Output, string Error)
     {
         public bool Succeeded => ExitCode == 0;
@@ -45,8 +51,8 @@ internal static class HostCommand
             process.StandardInput.Close();
         }
 
-        var output = process.StandardOutput.ReadToEndAsync(ct);
-        var error = process.StandardError.ReadToEndAsync(ct);
+        var output = ReadBoundedAsync(process.StandardOutput, ct);
+        var error = ReadBoundedAsync(process.StandardError, ct);
         try
         {
             await process.WaitForExitAsync(ct).ConfigureAwait(false);
@@ -65,5 +71,18 @@ internal static class HostCommand
         }
 
         return new Result(process.ExitCode, await output.ConfigureAwait(false), await error.ConfigureAwait(false));
+    }
+
+    private static async Task<string> ReadBoundedAsync(StreamReader reader, CancellationToken ct)
+    {
+        var kept = new System.Text.StringBuilder();
+        var buffer = new char[64 * 1024];
+        int n;
+        while ((n = await reader.ReadAsync(buffer.AsMemory(), ct).ConfigureAwait(false)) > 0)
+        {
+            kept.Append(buffer, 0, Math.Min(n, MaxCapturedChars - kept.Length));
+        }
+
+        return kept.ToString();
     }
 }

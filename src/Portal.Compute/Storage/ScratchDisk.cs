@@ -38,10 +38,18 @@ public sealed class ScratchDisk : IScratchDiskFactory
         File.Move(temp, path, overwrite: true);
     }
 
-    public Task<string?> HostMountProblemAsync(string path, CancellationToken ct)
+    public async Task<string?> HostMountProblemAsync(string path, CancellationToken ct)
     {
-        Directory.CreateDirectory(_cacheDirectory);
-        return ScratchDiskCheck.ProblemAsync(path, _cacheDirectory, ct);
+        try
+        {
+            Directory.CreateDirectory(_cacheDirectory);
+            return await ScratchDiskCheck.ProblemAsync(path, _cacheDirectory, ct).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or System.ComponentModel.Win32Exception or ComputeException)
+        {
+            // A disk that could not be checked is not mounted: the conversion is refused like a failed check.
+            return $"the check could not run ({e.Message})";
+        }
     }
 
     private async Task<string> EnsureTemplateAsync(CancellationToken ct)

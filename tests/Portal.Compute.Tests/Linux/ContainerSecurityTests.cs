@@ -45,6 +45,7 @@ public sealed class ContainerSecurityTests : IDisposable
         { new() { Tmpfs = [new() { Path = "//proc/sys" }] }, "cannot be mounted at /proc/sys" },
         { new() { Tmpfs = [new() { Path = "/sys" }] }, "cannot be mounted at /sys" },
         { new() { Tmpfs = [new() { Path = "/dev" }] }, "cannot be mounted at /dev" },
+        { new() { Tmpfs = [new() { Path = "/etc" }] }, "would hide the engine's /etc/hosts" },
         { new() { Tmpfs = [new() { Path = "/etc//hosts" }] }, "cannot be mounted at /etc/hosts" },
         { new() { Tmpfs = [new() { Path = "/a/../proc" }] }, "no '.' or '..' parts" },
         { new() { Tmpfs = [new() { Path = "/run" }, new() { Path = "/run/" }] }, "Duplicate tmpfs mount at /run" },
@@ -142,7 +143,11 @@ public sealed class ContainerSecurityTests : IDisposable
         ProcessSecurityPolicy.Check(new ContainerSecurity { AppArmorProfile = "my-profile" }, appArmor);
         ProcessSecurityPolicy.Check(new ContainerSecurity { AppArmorProfile = AppArmorProfile.DefaultName }, appArmor);
         var e = Assert.Throws<ComputeException>(() => ProcessSecurityPolicy.Check(new ContainerSecurity { AppArmorProfile = "missing" }, appArmor));
-        Assert.Contains("AppArmor profile 'missing' is not loaded on this host", e.Message, StringComparison.Ordinal);
+        Assert.Contains("AppArmor profile 'missing' is not loaded in enforce mode on this host", e.Message, StringComparison.Ordinal);
+
+        // A profile in complain mode confines nothing: naming it would be apparmor=unconfined by another name.
+        var complain = Assert.Throws<ComputeException>(() => ProcessSecurityPolicy.Check(new ContainerSecurity { AppArmorProfile = "other" }, appArmor));
+        Assert.Contains("AppArmor profile 'other' is not loaded in enforce mode", complain.Message, StringComparison.Ordinal);
     }
 
     [Fact]

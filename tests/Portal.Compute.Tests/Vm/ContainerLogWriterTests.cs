@@ -98,4 +98,45 @@ public sealed class ContainerLogWriterTests
             File.Delete(path + ContainerLogWriter.DeliveredSuffix);
         }
     }
+
+    [Fact]
+    public void A_kill_after_a_rotation_cuts_nothing_of_the_new_file()
+    {
+        var dir = Directory.CreateTempSubdirectory("portal-log-").FullName;
+        var path = Path.Combine(dir, "container.log");
+        try
+        {
+            var line = new string('x', 3000) + "\n";
+            using (var writer = new ContainerLogWriter(path, new LogRotation(4096, 3)))
+            {
+                writer.Resume("boot-a");
+                writer.Write(stderr: false, System.Text.Encoding.ASCII.GetBytes(line), 1);
+                writer.Write(stderr: false, System.Text.Encoding.ASCII.GetBytes(line), 2); // rotates before it is written
+            }
+
+            // Killed after the rotation and the second line's record: the new file holds that line whole.
+            using (var writer = new ContainerLogWriter(path, new LogRotation(4096, 3)))
+            {
+                Assert.Equal((2UL, 0UL), writer.Resume("boot-a"));
+            }
+
+            Assert.Single(File.ReadAllLines(path));
+            Assert.EndsWith(line.TrimEnd('\n'), File.ReadAllLines(path)[0], StringComparison.Ordinal);
+            Assert.Single(File.ReadAllLines(path + ".1"));
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Theory]
+    [InlineData("3f2a-boot", "3f2a-boot")]
+    [InlineData("boot id \u00e9\n", "bootid")]
+    [InlineData("   ", null)]
+    [InlineData(null, null)]
+    public void A_guests_boot_id_is_kept_as_printable_ascii_so_it_reads_back_equal(string? boot, string? stored)
+    {
+        Assert.Equal(stored, ContainerLogWriter.BootId(boot));
+    }
 }

@@ -41,8 +41,12 @@ internal sealed class AppArmorHost
 
     public bool Enabled => DisabledReason is null;
 
-    /// <summary>The loaded profiles' names (securityfs apparmor/profiles: "name (mode)" per line).</summary>
-    public IReadOnlySet<string> LoadedProfiles()
+    /// <summary>
+    /// The names of the profiles loaded in enforce mode (securityfs apparmor/profiles: "name (mode)" per line): a profile in
+    /// complain, kill-free or unconfined mode confines nothing, so naming one must not get around the rule against
+    /// apparmor=unconfined.
+    /// </summary>
+    public IReadOnlySet<string> EnforcedProfiles()
     {
         var path = Path.Combine(_sysRoot, "kernel", "security", "apparmor", "profiles");
         var names = new HashSet<string>(StringComparer.Ordinal);
@@ -54,7 +58,10 @@ internal sealed class AppArmorHost
         foreach (var line in File.ReadLines(path))
         {
             var end = line.LastIndexOf(" (", StringComparison.Ordinal);
-            names.Add(end > 0 ? line[..end] : line);
+            if (end > 0 && line.AsSpan(end).SequenceEqual(" (enforce)"))
+            {
+                names.Add(line[..end]);
+            }
         }
 
         return names;

@@ -86,9 +86,10 @@ internal sealed class ConmonLogKeeper : IDisposable
                     PosixFile.Link(_path, _keep);
                 }
             }
-            catch (IOException)
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
-                // Raced with conmon (the file went between our looks): the next event checks again.
+                // Raced with conmon (the file went between our looks), or a file it may not touch: the next event checks
+                // again. Never thrown: this runs on the watcher's thread, where an exception would end the agent.
             }
         }
     }

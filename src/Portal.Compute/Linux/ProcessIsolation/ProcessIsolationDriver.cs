@@ -238,5 +238,16 @@ internal sealed class ProcessIsolationDriver : IIsolationDriver, IOrphanCleaner,
         }
     }
 
-    public void Dispose() => Exits.Dispose();
+    public void Dispose()
+    {
+        foreach (var id in _logKeepers.Keys)
+        {
+            if (_logKeepers.TryRemove(id, out var keeper))
+            {
+                keeper.Dispose();
+            }
+        }
+
+        Exits.Dispose();
+    }
 }

@@ -48,9 +48,9 @@ internal static class ProcessSecurityPolicy
                 throw Invalid($"AppArmor profile '{profile}' cannot be applied: {appArmor.DisabledReason}. Leave out the apparmor option on this host.");
             }
 
-            if (profile != AppArmorProfile.DefaultName && !appArmor.LoadedProfiles().Contains(profile))
+            if (profile != AppArmorProfile.DefaultName && !appArmor.EnforcedProfiles().Contains(profile))
             {
-                throw Invalid($"AppArmor profile '{profile}' is not loaded on this host: load it with apparmor_parser first, or leave out the option to get {AppArmorProfile.DefaultName}.");
+                throw Invalid($"AppArmor profile '{profile}' is not loaded in enforce mode on this host: load it with apparmor_parser (without -C) first, or leave out the option to get {AppArmorProfile.DefaultName}.");
             }
         }
 

@@ -56,7 +56,7 @@ internal sealed class ContainerLogWriter : IDisposable
     {
         lock (_lock)
         {
-            _boot = boot is null ? null : boot.Length > BootLength ? boot[..BootLength] : boot;
+            _boot = BootId(boot);
             if (_boot is null)
             {
                 return (0, 0);
@@ -135,6 +135,16 @@ internal sealed class ContainerLogWriter : IDisposable
         }
     }
 
+    /// <summary>
+    /// The guest's boot id as it is stored: printable ASCII without spaces, at most <see cref="BootLength"/> characters.
+    /// The guest chooses it, so anything else (which would not read back equal) is dropped; null or empty: no record.
+    /// </summary>
+    internal static string? BootId(string? boot)
+    {
+        var clean = boot is null ? "" : new string(boot.Where(c => c is > ' ' and < (char)127).Take(BootLength).ToArray());
+        return clean.Length == 0 ? null : clean;
+    }
+
     private void WriteRecord()
     {
         Span<byte> record = stackalloc byte[RecordLength];
@@ -176,6 +186,11 @@ internal sealed class ContainerLogWriter : IDisposable
         _file.Dispose();
         _rotation.Rotate(_path);
         _file = Open(_path);
+        if (_boot is not null)
+        {
+            // The record's length is of the file written now: a record of the old file's length would cut the new one.
+            WriteRecord();
+        }
     }
 
     private byte[] Prefix(bool stderr)

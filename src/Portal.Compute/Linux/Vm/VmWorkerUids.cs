@@ -88,11 +88,12 @@ internal sealed class VmWorkerUids
     private static IReadOnlySet<uint> TakenOnHost()
     {
         var taken = new HashSet<uint>();
-        foreach (var database in new[] { "etc/passwd", "etc/group" })
+        // The host's own account databases (trusted, read line by line whatever their size), not a container's file.
+        foreach (var database in new[] { "/etc/passwd", "/etc/group" })
         {
-            if (Images.ContainedPath.ReadFile("/", database).Content is { } content)
+            if (File.Exists(database))
             {
-                foreach (var line in System.Text.Encoding.UTF8.GetString(content).Split('\n'))
+                foreach (var line in File.ReadLines(database))
                 {
                     if (line.Split(':') is [_, _, var id, ..] && uint.TryParse(id, NumberStyles.None, CultureInfo.InvariantCulture, out var number))
                     {
