@@ -235,9 +235,10 @@ public sealed class KillSoak(SoakAgent agent, Random random, IReadOnlyList<Runti
                     problems.Add($"UNUSABLE {name}: exec failed");
                 }
             }
-            catch (HttpRequestException e)
+            catch (Exception e) when (e is HttpRequestException or TaskCanceledException)
             {
                 problems.Add($"UNUSABLE {name} ({spare.State}, {spare.RuntimeType}): {e.Message}");
+                log($"the agent's last output:\n{agent.Process.RecentLog}");
             }
         }
 
