@@ -59,10 +59,10 @@ public sealed class KillSoak(SoakAgent agent, Random random, IReadOnlyList<Runti
             ct.ThrowIfCancellationRequested();
             var (operation, work) = NextOperation();
             var delay = random.Next(0, 2500);
-            var running = agent.SurvivesAsync(work);
+            var running = ContainerLife.DiesDuringAsync(agent.Process, work);
             await Task.WhenAny(running, Task.Delay(delay, ct));
             await agent.Process.KillAsync();
-            var finished = running.IsCompletedSuccessfully && running.Result;
+            var finished = running.IsCompletedSuccessfully && !running.Result;
             try
             {
                 await running;

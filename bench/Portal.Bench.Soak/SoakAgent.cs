@@ -53,28 +53,4 @@ public sealed class SoakAgent(AgentProcess agent)
 
         await agent.StartAsync();
     }
-
-    /// <summary>Runs <paramref name="step"/>; false when the agent died under it (a crash point or a kill).</summary>
-    public async Task<bool> SurvivesAsync(Func<Task> step)
-    {
-        try
-        {
-            await step();
-            return true;
-        }
-        catch (Exception e) when (e is HttpRequestException or TaskCanceledException or IOException)
-        {
-            for (var i = 0; i < 100 && !agent.HasExited; i++)
-            {
-                await Task.Delay(50);
-            }
-
-            if (agent.HasExited)
-            {
-                return false;
-            }
-
-            throw;
-        }
-    }
 }

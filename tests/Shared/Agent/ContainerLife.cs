@@ -23,14 +23,18 @@ public static class ContainerLife
     }
 
     /// <summary>Runs <see cref="RunAsync"/>; true when the agent died on the way (HTTP failed and the process is gone).</summary>
-    public static async Task<bool> DiesDuringAsync(AgentProcess agent, string name, RuntimeType runtime)
+    public static Task<bool> DiesDuringAsync(AgentProcess agent, string name, RuntimeType runtime) =>
+        DiesDuringAsync(agent, () => RunAsync(agent, name, runtime));
+
+    /// <summary>Runs <paramref name="steps"/>; true when the agent died under them (a crash point or a kill), false when they finished.</summary>
+    public static async Task<bool> DiesDuringAsync(AgentProcess agent, Func<Task> steps)
     {
         try
         {
-            await RunAsync(agent, name, runtime);
+            await steps();
             return false;
         }
-        catch (Exception e) when (e is HttpRequestException or IOException)
+        catch (Exception e) when (e is HttpRequestException or TaskCanceledException or IOException)
         {
             for (var i = 0; i < 200 && !agent.HasExited; i++)
             {
