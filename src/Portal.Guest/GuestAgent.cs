@@ -11,7 +11,8 @@ namespace Portal.Guest;
 /// <summary>
 /// Serves the host's requests. Hello is handled on the reader thread (it starts the session and the replay before
 /// anything else is read); every other request runs on its own task and is answered whenever it finishes, matched by id.
-/// A failed request answers with Error and the agent keeps serving.
+/// A failed request answers with Error and the agent keeps serving. A request with effects that comes again (protocol 4,
+/// same id and bytes) is answered with its first response, or when it finishes, and not run again (<see cref="RequestLog"/>).
 /// </summary>
 internal sealed class GuestAgent(OutboundQueue queue, ProcessSupervisor supervisor, ContainerRoot root, Task filesystemModules)
 {
@@ -19,6 +20,7 @@ internal sealed class GuestAgent(OutboundQueue queue, ProcessSupervisor supervis
 
     private readonly TaskCompletionSource _poweringOff = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly SemaphoreSlim _startGate = new(1, 1);
+    private readonly RequestLog _requests = new();
     private int _nextProcessId = 1;
     private bool _started;
 
@@ -66,8 +68,23 @@ internal sealed class GuestAgent(OutboundQueue queue, ProcessSupervisor supervis
             var response = hello.Version >= GuestProtocol.MinimumVersion
                 ? new GuestResponse { Version = agreed, Kernel = KernelRelease(), Boot = agreed >= GuestProtocol.AcknowledgedOutputVersion ? BootId.Value : null }
                 : new GuestResponse { Version = GuestProtocol.Version, Kernel = KernelRelease(), Error = $"protocol version {hello.Version} is not supported (the guest speaks {GuestProtocol.MinimumVersion} to {GuestProtocol.Version})" };
-            GuestLog.Info("host connected");
+            if (!queue.SessionActive)
+            {
+                GuestLog.Info("host connected");
+            }
+
             queue.StartSession(ResponseFrame(id, response), response.Error is null ? agreed : queue.Version);
+            return;
+        }
+
+        if (request is { ReadOnly: false } && queue.Version >= GuestProtocol.RepeatableRequestsVersion && !_requests.TryBegin(id, payload, out var earlier))
+        {
+            // Sent again: the host did not see the answer (or is still waiting for it). Answer, never run it twice.
+            if (earlier is not null)
+            {
+                Respond(id, earlier);
+            }
+
             return;
         }
 
@@ -93,6 +110,7 @@ internal sealed class GuestAgent(OutboundQueue queue, ProcessSupervisor supervis
                 GuestLog.Error($"{request?.GetType().Name} failed: {response.Error}");
             }
 
+            _requests.Complete(id, response);
             Respond(id, response);
             if (response.ProcessId is { } processId)
             {

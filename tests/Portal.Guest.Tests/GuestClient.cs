@@ -51,17 +51,17 @@ public sealed class GuestClient : IAsyncDisposable
         }
     }
 
-    public async Task<GuestResponse> RequestAsync(GuestRequest request, TimeSpan? timeout = null)
+    /// <summary>A request under the next id, or under <paramref name="id"/> (to send one again, as the host does).</summary>
+    public async Task<GuestResponse> RequestAsync(GuestRequest request, TimeSpan? timeout = null, uint? id = null)
     {
         var done = new TaskCompletionSource<GuestResponse>(TaskCreationOptions.RunContinuationsAsynchronously);
-        uint id;
         lock (_gate)
         {
-            id = ++_nextRequest;
-            _pending[id] = done;
+            id ??= ++_nextRequest;
+            _pending[id.Value] = done;
         }
 
-        await SendAsync(FrameKind.Request, id, JsonSerializer.SerializeToUtf8Bytes(request, GuestJsonContext.Default.GuestRequest));
+        await SendAsync(FrameKind.Request, id.Value, JsonSerializer.SerializeToUtf8Bytes(request, GuestJsonContext.Default.GuestRequest));
         return await done.Task.WaitAsync(timeout ?? TimeSpan.FromSeconds(60));
     }
 

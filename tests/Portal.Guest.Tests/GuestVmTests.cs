@@ -100,6 +100,17 @@ public sealed class GuestVmTests(ITestOutputHelper output)
                 var runnerSequences = firstSequences.Concat(client.Sequences).Where(s => s.Process == runnerId && s.Stream == FrameKind.Stdout).Select(s => s.Sequence).Distinct().Order().ToList();
                 Assert.Equal(Enumerable.Range(1, runnerSequences.Count).Select(i => (ulong)i), runnerSequences);
 
+                // Protocol 4: a Hello again on the same connection (the host's probe) restarts the session; a request
+                // sent again under its id is answered with its first response and not run twice.
+                Assert.Null((await client.RequestAsync(new HelloRequest(GuestProtocol.Version), Long)).Error);
+                var once = new ExecRequest(Spec("sh", "-c", "echo ran >> /once.txt"));
+                var first = await client.RequestAsync(once, Long, id: 7_000_001);
+                Assert.Equal(0, (await client.WaitExitAsync(first.ProcessId!.Value, Long)).ExitCode);
+                Assert.Equal(first.ProcessId, (await client.RequestAsync(once, Long, id: 7_000_001)).ProcessId);
+                var count = await client.RequestAsync(new ExecRequest(Spec("sh", "-c", "wc -l < /once.txt")), Long);
+                Assert.Equal("1", (await client.ReadUntilAsync(count.ProcessId!.Value, "\n", new StringBuilder(), Long)).Trim());
+                Assert.Equal(0, (await client.WaitExitAsync(count.ProcessId!.Value, Long)).ExitCode);
+
                 var ps = await client.RequestAsync(new ListProcessesRequest());
                 var sleeper = Assert.Single(ps.Processes!, p => p.CommandLine == "sleep 600");
                 Assert.Equal("root", sleeper.User);

@@ -37,11 +37,13 @@ public sealed class OutboundQueueTests
         Assert.Equal(60, queue.DroppedOutputBytes);
     }
 
-    [Fact]
-    public void A_new_session_drops_old_responses_and_resends_written_exit_events_before_pending_frames()
+    [Theory]
+    [InlineData(3, false)] // an older host numbers requests from 1 again on every connection: an old answer would match a new request
+    [InlineData(4, true)] // protocol 4: ids are random per connection; a Hello sent again on the same one must still get its answers
+    public void A_new_session_keeps_queued_responses_from_protocol_4_and_resends_written_exit_events_before_pending_frames(int version, bool kept)
     {
-        var queue = new OutboundQueue();
-        queue.StartSession(Response(1));
+        var queue = new OutboundQueue(version: version);
+        queue.StartSession(Response(1), version);
         queue.Written(queue.TryTake()!);
         queue.Enqueue(Exit(2));
         var exit = queue.TryTake()!;
@@ -52,7 +54,7 @@ public sealed class OutboundQueueTests
         Assert.Null(queue.TryTake());
         queue.Enqueue(Output(3, 5));
 
-        queue.StartSession(Response(1));
+        queue.StartSession(Response(1), version);
         var replay = new List<OutboundFrame>();
         while (queue.TryTake() is { } f)
         {
@@ -60,27 +62,33 @@ public sealed class OutboundQueueTests
             queue.Written(f);
         }
 
-        Assert.Equal([FrameKind.Response, FrameKind.Event, FrameKind.Stdout, FrameKind.Stdout], replay.Select(f => f.Kind));
+        FrameKind[] expected = kept
+            ? [FrameKind.Response, FrameKind.Event, FrameKind.Response, FrameKind.Stdout, FrameKind.Stdout]
+            : [FrameKind.Response, FrameKind.Event, FrameKind.Stdout, FrameKind.Stdout];
+        Assert.Equal(expected, replay.Select(f => f.Kind));
         Assert.Equal(2u, replay[1].ExitedProcess);
-        Assert.Equal([4, 5], replay.Skip(2).Select(f => f.Payload.Length));
+        Assert.Equal([4, 5], replay.Where(f => f.IsOutput).Select(f => f.Payload.Length));
+        Assert.Equal(kept, replay.Any(f => f.Kind == FrameKind.Response && f.Channel == 5));
     }
 
-    [Fact]
-    public void An_unsent_frame_goes_first_next_time_but_an_unsent_response_is_dropped()
+    [Theory]
+    [InlineData(3, false)]
+    [InlineData(4, true)]
+    public void An_unsent_frame_goes_first_next_time_and_an_unsent_response_too_from_protocol_4(int version, bool kept)
     {
-        var queue = new OutboundQueue();
-        queue.StartSession(Response(1));
+        var queue = new OutboundQueue(version: version);
+        queue.StartSession(Response(1), version);
         queue.Written(queue.TryTake()!);
         queue.Enqueue(Output(1, 3));
         queue.Enqueue(Output(1, 4));
         var first = queue.TryTake()!;
         queue.Unsent(first);
         queue.EndSession();
-        queue.StartSession(Response(9));
+        queue.StartSession(Response(9), version);
         var response = queue.TryTake()!;
         queue.Unsent(response);
-        Assert.Equal([3, 4], queue.Snapshot().Select(f => f.Payload.Length));
-        Assert.True(queue.TryTake() is { } next && queue.Snapshot().Count == 1 && next.Payload.Length == 3);
+        int[] expected = kept ? [1, 3, 4] : [3, 4];
+        Assert.Equal(expected, queue.Snapshot().Select(f => f.Payload.Length));
     }
 
     [Fact]

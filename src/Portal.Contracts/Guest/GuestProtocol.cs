@@ -22,6 +22,13 @@ namespace Portal.Contracts.Guest;
 /// <see cref="OutputWindow"/> bytes of a stream queued or sent but unacknowledged: past that it stops reading the
 /// process's output (the process blocks on write). Unacknowledged output is sent again on every new connection, so
 /// nothing is lost across a host agent restart; the host drops what it already delivered by its sequence number.
+///
+/// Requests sent again (version 4): when a request waits for its response and nothing has come from the guest for a
+/// while, the host says Hello again on the same connection (the guest may have ended its session on a previous host's
+/// late hang-up and be keeping everything for the next Hello), then sends every waiting request again with its id. The
+/// guest remembers the requests with effects it ran (<see cref="GuestRequest.ReadOnly"/> ones just run again) and
+/// answers one that comes again with its first response, or when it finishes: it never runs twice. A host whose
+/// connection dropped sends a waiting request on the next connection with the same id, for the same reason.
 /// A guest that sends more than the window, output before its process was announced, or anything malformed breaks the
 /// protocol: the host stops the VM with that reason.
 /// </summary>
@@ -29,11 +36,12 @@ public static class GuestProtocol
 {
     /// <summary>
     /// The newest version this side speaks. 2 added networking (StartContainerRequest.Network/Hosts, UpdateHostsRequest);
-    /// 3 added sequenced, acknowledged output with a window (<see cref="FrameKind.Ack"/>) and the guest's boot id.
+    /// 3 added sequenced, acknowledged output with a window (<see cref="FrameKind.Ack"/>) and the guest's boot id;
+    /// 4 made requests safe to send again (the guest answers a request id it ran with its first response).
     /// The guest answers a Hello with the highest version both speak, so a host of version 1 keeps working with a newer
     /// guest, and a newer host learns that an older guest has no networking.
     /// </summary>
-    public const int Version = 3;
+    public const int Version = 4;
 
     /// <summary>The oldest version a guest agent still serves.</summary>
     public const int MinimumVersion = 1;
@@ -43,6 +51,9 @@ public static class GuestProtocol
 
     /// <summary>The first version whose output frames carry sequence numbers and are acknowledged.</summary>
     public const int AcknowledgedOutputVersion = 3;
+
+    /// <summary>The first version whose guests answer a request sent again (same id) without running it twice.</summary>
+    public const int RepeatableRequestsVersion = 4;
 
     /// <summary>The most output bytes of one process's stream that the guest has queued or sent without an acknowledgement.</summary>
     public const int OutputWindow = 256 * 1024;
@@ -134,7 +145,12 @@ public sealed record GuestProcessSpec
 [JsonDerivedType(typeof(StatisticsRequest), "stats")]
 [JsonDerivedType(typeof(ShutdownRequest), "shutdown")]
 [JsonDerivedType(typeof(UpdateHostsRequest), "hosts")]
-public abstract record GuestRequest;
+public abstract record GuestRequest
+{
+    /// <summary>Running it again changes nothing (it only reads): a copy the host sends again simply runs again.</summary>
+    [JsonIgnore]
+    public virtual bool ReadOnly => false;
+}
 
 /// <summary>First message on every connection (also after the host agent restarts); the guest then replays what it buffered.</summary>
 public sealed record HelloRequest(int Version) : GuestRequest;
@@ -172,9 +188,15 @@ public sealed record SignalRequest(uint ProcessId, int Signal) : GuestRequest;
 
 public sealed record ResizeRequest(uint ProcessId, int Columns, int Rows) : GuestRequest;
 
-public sealed record ListProcessesRequest : GuestRequest;
+public sealed record ListProcessesRequest : GuestRequest
+{
+    public override bool ReadOnly => true;
+}
 
-public sealed record StatisticsRequest : GuestRequest;
+public sealed record StatisticsRequest : GuestRequest
+{
+    public override bool ReadOnly => true;
+}
 
 /// <summary>Stop every process, unmount, sync and power the VM off.</summary>
 public sealed record ShutdownRequest : GuestRequest;

@@ -11,10 +11,12 @@ namespace Portal.Guest.Wire;
 /// process's pump past that (the process then blocks on its write), so nothing is dropped and memory stays bounded.
 /// With an older host output is bounded by dropping the oldest output frames; responses and events are never dropped.
 ///
-/// A new session (a HelloRequest) discards responses to the previous connection's requests and sends, in this order:
-/// the Hello response, the output written but not acknowledged (the host drops what it already has by sequence), every
-/// exit event already written (a connection that dropped may have lost it; the host treats repeats as no-ops), then
-/// everything still queued.
+/// A new session (a HelloRequest) sends, in this order: the Hello response, the output written but not acknowledged
+/// (the host drops what it already has by sequence), every exit event already written (a connection that dropped may
+/// have lost it; the host treats repeats as no-ops), then everything still queued. Queued responses stay, in their
+/// place before the output of the process they name, when the host speaks protocol 4: its request ids are random per
+/// connection, so it ignores answers meant for an earlier one and matches those meant for itself (a Hello it sent again
+/// on the same connection). For an older host, whose ids start again at every connection, they are dropped.
 /// </summary>
 internal sealed class OutboundQueue(long outputLimitBytes = OutboundQueue.DefaultOutputLimit, int version = GuestProtocol.Version, int window = GuestProtocol.OutputWindow)
 {
@@ -170,7 +172,7 @@ internal sealed class OutboundQueue(long outputLimitBytes = OutboundQueue.Defaul
     {
         lock (_gate)
         {
-            for (var node = _frames.First; node is not null;)
+            for (var node = _frames.First; node is not null && !KeepsResponses(sessionVersion);)
             {
                 var next = node.Next;
                 if (node.Value.Kind == FrameKind.Response)
@@ -292,7 +294,7 @@ internal sealed class OutboundQueue(long outputLimitBytes = OutboundQueue.Defaul
         lock (_gate)
         {
             _inFlight--;
-            if (frame.Kind != FrameKind.Response)
+            if (frame.Kind != FrameKind.Response || KeepsResponses(_version))
             {
                 _frames.AddFirst(frame);
                 if (frame.IsOutput)
@@ -302,6 +304,8 @@ internal sealed class OutboundQueue(long outputLimitBytes = OutboundQueue.Defaul
             }
         }
     }
+
+    private static bool KeepsResponses(int sessionVersion) => sessionVersion >= GuestProtocol.RepeatableRequestsVersion;
 
     private void EnqueueLocked(OutboundFrame frame)
     {

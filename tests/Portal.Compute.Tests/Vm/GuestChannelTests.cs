@@ -126,7 +126,8 @@ public sealed class GuestChannelTests
     [InlineData(1, 1)] // an older guest refuses hello 2: the host says hello 1 and knows it has no networking
     [InlineData(2, 2)]
     [InlineData(3, 3)]
-    [InlineData(4, 3)] // a newer guest answers the host's version
+    [InlineData(4, 4)]
+    [InlineData(5, 4)] // a newer guest answers the host's version
     public async Task The_protocol_version_is_negotiated_down_to_what_both_speak(int guestVersion, int agreed)
     {
         var path = Path.Combine("/tmp", $"gc-{Guid.NewGuid():N}.sock");
@@ -158,6 +159,134 @@ public sealed class GuestChannelTests
         var started = DateTime.UtcNow;
         await Assert.ThrowsAsync<GuestChannelException>(() => GuestChannel.ConnectAsync("/tmp/does-not-exist.sock", null, () => false, TimeSpan.FromSeconds(30), CancellationToken.None));
         Assert.True(DateTime.UtcNow - started < TimeSpan.FromSeconds(5));
+    }
+
+    [Fact]
+    public async Task A_guest_that_went_quiet_is_said_hello_again_and_a_request_sent_again_is_answered_once_with_its_output()
+    {
+        // The guest ended its session on a late hang-up: it runs the exec but keeps the answer and the output until a
+        // Hello. Like the real guest, it answers the exec sent again with its first response.
+        var (host, guest) = FakeGuest.Pair();
+        var listening = false;
+        var held = new List<(uint Id, GuestResponse Response)>();
+        var execIds = new System.Collections.Concurrent.ConcurrentQueue<uint>();
+        var gate = new SemaphoreSlim(1, 1);
+        await using var fake = new FakeGuest(guest, async (g, id, request) =>
+        {
+            await gate.WaitAsync();
+            try
+            {
+                switch (request)
+                {
+                    case HelloRequest:
+                        await g.RespondAsync(id, new GuestResponse { Version = GuestProtocol.Version });
+                        listening = true;
+                        foreach (var (heldId, response) in held)
+                        {
+                            await g.RespondAsync(heldId, response);
+                            await g.SendOutputAsync(FrameKind.Stdout, 2, 1, "hi\n"u8.ToArray());
+                        }
+
+                        held.Clear();
+                        return null;
+                    case ExecRequest:
+                        execIds.Enqueue(id);
+                        var exec = new GuestResponse { ProcessId = 2, Pid = 40 };
+                        if (!listening)
+                        {
+                            held.Add((id, exec));
+                            return null;
+                        }
+
+                        return exec;
+                    default:
+                        return new GuestResponse();
+                }
+            }
+            finally
+            {
+                gate.Release();
+            }
+        });
+        await using var channel = GuestChannel.Over(new System.Net.Sockets.NetworkStream(host, ownsSocket: true), version: GuestProtocol.Version,
+            probe: new GuestProbe(TimeSpan.FromMilliseconds(200), TimeSpan.FromHours(1), TimeSpan.FromSeconds(30)));
+
+        var response = await channel.RequestAsync(new ExecRequest(new GuestProcessSpec { Args = ["echo", "hi"], Env = [], Cwd = "/" }), CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(60));
+        Assert.Equal(2u, response.ProcessId);
+        Assert.True(channel.Probes >= 1);
+        Assert.Equal("hi\n", Encoding.UTF8.GetString((await channel.Output(2)!.Stdout.ReadChunkAsync(CancellationToken.None))!.Data.Span));
+
+        Assert.Single(execIds.Distinct()); // if it went out again (the answer may come first), then under the same id
+    }
+
+    [Fact]
+    public async Task A_request_the_guest_never_answered_is_sent_again_under_its_id_and_a_second_answer_is_ignored()
+    {
+        var (host, guest) = FakeGuest.Pair();
+        var execIds = new System.Collections.Concurrent.ConcurrentQueue<uint>();
+        await using var fake = new FakeGuest(guest, async (g, id, request) =>
+        {
+            if (request is not ExecRequest)
+            {
+                return new GuestResponse { Version = GuestProtocol.Version };
+            }
+
+            execIds.Enqueue(id);
+            if (execIds.Count == 1)
+            {
+                return null; // lost: the real guest answers a copy from its request log, or when it finishes
+            }
+
+            await g.RespondAsync(id, new GuestResponse { ProcessId = 2, Pid = 40 });
+            return new GuestResponse { ProcessId = 2, Pid = 40 }; // the same answer twice must not read as a second process
+        });
+        await using var channel = GuestChannel.Over(new System.Net.Sockets.NetworkStream(host, ownsSocket: true), version: GuestProtocol.Version,
+            probe: new GuestProbe(TimeSpan.FromMilliseconds(200), TimeSpan.FromHours(1), TimeSpan.FromSeconds(30)));
+
+        var response = await channel.RequestAsync(new ExecRequest(new GuestProcessSpec { Args = ["true"], Env = [], Cwd = "/" }), CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(60));
+        Assert.Equal(2u, response.ProcessId);
+        Assert.Single(execIds.Distinct());
+        Assert.NotNull(await channel.RequestAsync(new StatisticsRequest(), CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(60)));
+        Assert.Null(channel.Violation);
+        Assert.False(channel.Closed.IsCompleted);
+    }
+
+    [Fact]
+    public async Task An_idle_channel_is_probed_and_a_guest_that_answers_no_hello_is_hung_up_on_with_the_reason()
+    {
+        var (host, guest) = FakeGuest.Pair();
+        var answering = true;
+        await using var fake = new FakeGuest(guest, (_, _, request) => Task.FromResult<GuestResponse?>(Volatile.Read(ref answering) ? new GuestResponse { Version = GuestProtocol.Version } : null));
+        await using var channel = GuestChannel.Over(new System.Net.Sockets.NetworkStream(host, ownsSocket: true), version: GuestProtocol.Version,
+            probe: new GuestProbe(TimeSpan.FromHours(1), TimeSpan.FromMilliseconds(100), TimeSpan.FromMilliseconds(500)));
+
+        await WaitUntil(() => channel.Probes >= 2);
+        Assert.False(channel.Closed.IsCompleted);
+
+        Volatile.Write(ref answering, false);
+        await channel.Closed.WaitAsync(TimeSpan.FromSeconds(60));
+        Assert.Contains("answered no Hello", channel.CloseReason, StringComparison.Ordinal);
+        Assert.Null(channel.Violation); // not the guest's fault for sure: its owner connects again
+    }
+
+    [Fact]
+    public async Task Output_sent_again_while_its_first_copy_waits_for_the_reader_is_acknowledged_only_once_read()
+    {
+        var (host, guest) = FakeGuest.Pair();
+        await using var fake = new FakeGuest(guest, (_, _, _) => Task.FromResult<GuestResponse?>(new GuestResponse()));
+        await using var channel = GuestChannel.Over(new System.Net.Sockets.NetworkStream(host, ownsSocket: true), version: GuestProtocol.Version);
+        var output = channel.Claim(2);
+        await fake.SendOutputAsync(FrameKind.Stdout, 2, 1, "a"u8.ToArray());
+        await fake.SendOutputAsync(FrameKind.Stdout, 2, 1, "a"u8.ToArray()); // again, after a probe's Hello
+        await fake.SendOutputAsync(FrameKind.Stdout, 2, 2, "b"u8.ToArray());
+        await WaitUntil(() => channel.BufferedOutputBytes == 2);
+        Assert.Equal(0UL, fake.Acked(2)); // acknowledging the copy would open the window under a reader that has not read
+
+        var read = new byte[1];
+        Assert.Equal(1, await output.Stdout.ReadAsync(read));
+        await WaitUntil(() => fake.Acked(2) == 1);
+        await fake.SendOutputAsync(FrameKind.Stdout, 2, 1, "a"u8.ToArray()); // delivered before: acknowledged again
+        await WaitUntil(() => fake.Acks.Count(a => a.Process == 2 && a.Sequence == 1) == 2);
     }
 
     internal static async Task WaitUntil(Func<bool> condition)

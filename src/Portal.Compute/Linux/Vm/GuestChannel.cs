@@ -17,6 +17,13 @@ namespace Portal.Compute.Linux.Vm;
 /// acknowledged. An older guest's output may arrive before its exec's response: up to <see cref="MaxUnclaimed"/> such
 /// processes are kept, and a full stream holds the channel back. A guest that breaks the protocol (malformed frames or
 /// JSON, frames of the wrong direction, output past the window) closes the channel with <see cref="Violation"/> set.
+///
+/// A guest of protocol 4 is probed (<see cref="GuestProbe"/>): when a request has waited, or the channel has been idle,
+/// with nothing from the guest for a while, the host says Hello again on the same connection. A guest that ended its
+/// session on a previous connection's late hang-up keeps everything for the next Hello and would otherwise never answer;
+/// the Hello restarts the session, and every waiting request is sent again with its id (the guest answers it once more
+/// or when it finishes, and never runs it twice). A guest that answers no Hello is hung up on, so that its owner connects
+/// afresh (<see cref="CloseReason"/> says why).
 /// </summary>
 internal sealed class GuestChannel : IAsyncDisposable
 {
@@ -37,6 +44,9 @@ internal sealed class GuestChannel : IAsyncDisposable
     private int _nextRequest;
     private int _disposed;
     private uint? _syncOn;
+    private long _lastReceived = Environment.TickCount64;
+    private string? _hangUp;
+    private Task _probing = Task.CompletedTask;
 
     /// <param name="resync">
     /// Skip whatever arrives before the response to the first request (the Hello). A guest that has not yet noticed
@@ -87,8 +97,20 @@ internal sealed class GuestChannel : IAsyncDisposable
 
     private bool Acknowledging => Version >= GuestProtocol.AcknowledgedOutputVersion;
 
+    /// <summary>How many times this connection said Hello again to a guest that had gone quiet.</summary>
+    public int Probes { get; private set; }
+
     /// <summary>A channel over a connected stream that skips the Hello (tests): <paramref name="version"/> is taken as agreed.</summary>
-    public static GuestChannel Over(Stream stream, Action<GuestEvent>? onEvent = null, int version = GuestProtocol.MinimumVersion) => new(stream, onEvent, version: version);
+    public static GuestChannel Over(Stream stream, Action<GuestEvent>? onEvent = null, int version = GuestProtocol.MinimumVersion, GuestProbe? probe = null)
+    {
+        var channel = new GuestChannel(stream, onEvent, version: version);
+        if (probe is not null)
+        {
+            channel.StartProbing(probe);
+        }
+
+        return channel;
+    }
 
     /// <summary>
     /// Connects to the worker's socket and says Hello, retrying until the guest agent answers. The guest opens its
@@ -101,7 +123,7 @@ internal sealed class GuestChannel : IAsyncDisposable
     /// Given the guest's boot id, what of the first process's output is already delivered (in the container log): called
     /// on the reading task when the Hello is answered, before the output the guest sends again is read.
     /// </param>
-    public static async Task<GuestChannel> ConnectAsync(string socketPath, Action<GuestEvent>? onEvent, Func<bool> workerAlive, TimeSpan timeout, CancellationToken ct, Func<string?, (ulong Stdout, ulong Stderr)>? firstProcessDelivered = null)
+    public static async Task<GuestChannel> ConnectAsync(string socketPath, Action<GuestEvent>? onEvent, Func<bool> workerAlive, TimeSpan timeout, CancellationToken ct, Func<string?, (ulong Stdout, ulong Stderr)>? firstProcessDelivered = null, GuestProbe? probe = null)
     {
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(ct);
         deadline.CancelAfter(timeout);
@@ -146,6 +168,7 @@ internal sealed class GuestChannel : IAsyncDisposable
                     throw new GuestChannelException($"The guest agent speaks protocol version {version}; this host speaks {GuestProtocol.MinimumVersion} to {GuestProtocol.Version}. Rebuild the guest (deploy/guest/build).");
                 }
 
+                channel.StartProbing(probe ?? GuestProbe.Default);
                 return channel;
             }
             catch
@@ -187,12 +210,22 @@ internal sealed class GuestChannel : IAsyncDisposable
         }
     }
 
-    /// <summary>Sends a request and waits for its response; a response with Error set throws.</summary>
-    public async Task<GuestResponse> RequestAsync(GuestRequest request, CancellationToken ct)
+    /// <summary>A fresh request id of this connection (random per connection), to send one request under the same id on the next connection too.</summary>
+    public uint NewRequestId() => (uint)Interlocked.Increment(ref _nextRequest);
+
+    /// <summary>
+    /// Sends a request and waits for its response; a response with Error set throws. With <paramref name="id"/> (from
+    /// <see cref="NewRequestId"/> of an earlier connection) a guest of protocol 4 that already ran it answers without
+    /// running it again.
+    /// </summary>
+    public Task<GuestResponse> RequestAsync(GuestRequest request, CancellationToken ct, uint? id = null) =>
+        RequestAsync(request, id ?? NewRequestId(), probe: false, ct);
+
+    private async Task<GuestResponse> RequestAsync(GuestRequest request, uint id, bool probe, CancellationToken ct)
     {
-        var id = (uint)Interlocked.Increment(ref _nextRequest);
         var completion = new TaskCompletionSource<GuestResponse>(TaskCreationOptions.RunContinuationsAsynchronously);
-        _pending[id] = new PendingRequest(completion, request is HelloRequest, request is StartContainerRequest or ExecRequest);
+        var payload = JsonSerializer.SerializeToUtf8Bytes(request, GuestJsonContext.Default.GuestRequest);
+        _pending[id] = new PendingRequest(completion, request, payload, probe, Environment.TickCount64);
         try
         {
             if (_closed.Task.IsCompleted)
@@ -200,7 +233,6 @@ internal sealed class GuestChannel : IAsyncDisposable
                 throw new GuestChannelException("The guest channel is closed: the VM is not running.");
             }
 
-            var payload = JsonSerializer.SerializeToUtf8Bytes(request, GuestJsonContext.Default.GuestRequest);
             await WriteFrameAsync(FrameKind.Request, id, payload, ct).ConfigureAwait(false);
             var response = await completion.Task.WaitAsync(ct).ConfigureAwait(false);
             if (response.Error is { } error)
@@ -331,6 +363,7 @@ internal sealed class GuestChannel : IAsyncDisposable
                 }
 
                 synced = false;
+                Volatile.Write(ref _lastReceived, Environment.TickCount64);
                 var length = GuestProtocol.ReadHeader(header, out var kind, out var channel);
                 var payload = new byte[length];
                 if (length > 0 && !await ReadExactlyAsync(payload).ConfigureAwait(false))
@@ -352,6 +385,7 @@ internal sealed class GuestChannel : IAsyncDisposable
         }
         finally
         {
+            error = _hangUp ?? error;
             foreach (var (_, pending) in _pending)
             {
                 pending.Completion.TrySetException(new GuestChannelException(error, violation: Violation));
@@ -430,6 +464,7 @@ internal sealed class GuestChannel : IAsyncDisposable
                 {
                     OnResponse(pending, response);
                     pending.Completion.TrySetResult(response);
+                    _pending.TryRemove(channel, out _); // here already, so that a second answer to a request sent again finds nothing
                 }
 
                 break;
@@ -461,7 +496,7 @@ internal sealed class GuestChannel : IAsyncDisposable
     /// <summary>Runs on the reading task before the requester sees the response, so nothing that follows it is misread.</summary>
     private void OnResponse(PendingRequest pending, GuestResponse response)
     {
-        if (pending.IsHello && response.Error is null)
+        if (pending is { Request: HelloRequest, IsProbe: false } && response.Error is null)
         {
             Version = response.Version ?? GuestProtocol.MinimumVersion;
             GuestKernel = response.Kernel;
@@ -475,7 +510,7 @@ internal sealed class GuestChannel : IAsyncDisposable
             }
         }
 
-        if (pending.StartsProcess && response is { Error: null, ProcessId: { } id })
+        if (pending.Request is StartContainerRequest or ExecRequest && response is { Error: null, ProcessId: { } id })
         {
             var output = _outputs.GetOrAdd(id, NewOutput);
             if (output.Announced)
@@ -520,6 +555,9 @@ internal sealed class GuestChannel : IAsyncDisposable
                 // made): the guest may forget it.
                 await AcknowledgeAsync(processId, kind, sequence).ConfigureAwait(false);
                 break;
+            case OutputAccept.Held:
+                // Sent again after a probe while the first copy waits for its reader: acknowledged when that one is read.
+                break;
         }
     }
 
@@ -545,6 +583,62 @@ internal sealed class GuestChannel : IAsyncDisposable
         _stream.Dispose();
     }
 
+    private void StartProbing(GuestProbe probe)
+    {
+        if (Version >= GuestProtocol.RepeatableRequestsVersion)
+        {
+            _probing = Task.Run(() => ProbeAsync(probe));
+        }
+    }
+
+    /// <summary>Says Hello again when the guest has gone quiet (see the class summary), then sends every waiting request again.</summary>
+    private async Task ProbeAsync(GuestProbe probe)
+    {
+        try
+        {
+            while (!_closed.Task.IsCompleted)
+            {
+                await Task.Delay(probe.Tick, _stop.Token).ConfigureAwait(false);
+                var waiting = _pending.Values.Where(p => !p.IsProbe).Select(p => p.SentAt).DefaultIfEmpty(long.MaxValue).Min();
+                var now = Environment.TickCount64;
+                var quietSince = Volatile.Read(ref _lastReceived);
+                var due = waiting != long.MaxValue ? now - Math.Max(quietSince, waiting) >= probe.Waiting.TotalMilliseconds : now - quietSince >= probe.Idle.TotalMilliseconds;
+                if (!due)
+                {
+                    continue;
+                }
+
+                Probes++;
+                using (var answer = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token))
+                {
+                    answer.CancelAfter(probe.Answer);
+                    try
+                    {
+                        await RequestAsync(new HelloRequest(Version), NewRequestId(), probe: true, answer.Token).ConfigureAwait(false);
+                    }
+                    catch (OperationCanceledException) when (!_stop.IsCancellationRequested)
+                    {
+                        _hangUp = $"The guest answered no Hello within {probe.Answer.TotalSeconds:0.#} s.";
+                        Close();
+                        return;
+                    }
+                }
+
+                foreach (var (id, pending) in _pending)
+                {
+                    if (!pending.IsProbe)
+                    {
+                        await WriteFrameAsync(FrameKind.Request, id, pending.Payload, _stop.Token).ConfigureAwait(false);
+                    }
+                }
+            }
+        }
+        catch (Exception e) when (e is OperationCanceledException or GuestChannelException or ObjectDisposedException)
+        {
+            // The channel closed: its owner sees Closed.
+        }
+    }
+
     public async ValueTask DisposeAsync()
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0)
@@ -557,6 +651,7 @@ internal sealed class GuestChannel : IAsyncDisposable
         try
         {
             await _reader.ConfigureAwait(false);
+            await _probing.ConfigureAwait(false);
         }
         catch (Exception e) when (e is IOException or ObjectDisposedException or OperationCanceledException)
         {
@@ -567,8 +662,24 @@ internal sealed class GuestChannel : IAsyncDisposable
     }
 }
 
-/// <summary>A request waiting for its response; a Hello's sets the version, a start's or exec's makes the process's output.</summary>
-internal sealed record PendingRequest(TaskCompletionSource<GuestResponse> Completion, bool IsHello, bool StartsProcess);
+/// <summary>
+/// A request waiting for its response (its bytes, to send it again): the connection's first Hello sets the version, a
+/// start's or exec's makes the process's output. A probe is a Hello sent again on the same connection.
+/// </summary>
+internal sealed record PendingRequest(TaskCompletionSource<GuestResponse> Completion, GuestRequest Request, byte[] Payload, bool IsProbe, long SentAt);
+
+/// <summary>
+/// When a connection to a guest of protocol 4 says Hello again: a request has waited <see cref="Waiting"/> with nothing
+/// from the guest, or nothing came for <see cref="Idle"/>; a guest that answers no Hello within <see cref="Answer"/> is
+/// hung up on. Frames of any kind count as something from the guest, so a busy guest is never probed.
+/// </summary>
+internal sealed record GuestProbe(TimeSpan Waiting, TimeSpan Idle, TimeSpan Answer)
+{
+    public static GuestProbe Default { get; } = new(TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(30), TimeSpan.FromSeconds(30));
+
+    /// <summary>How often the connection looks.</summary>
+    public TimeSpan Tick => TimeSpan.FromTicks(Math.Min(TimeSpan.TicksPerSecond, Math.Min(Waiting.Ticks, Idle.Ticks) / 4));
+}
 
 /// <summary>The guest broke the protocol: the channel closes and the VM is stopped with this reason.</summary>
 internal sealed class GuestProtocolException(string message) : Exception(message);

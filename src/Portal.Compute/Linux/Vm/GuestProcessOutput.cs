@@ -56,6 +56,12 @@ internal enum OutputAccept
     /// <summary>Already delivered (sent again after a reconnect): dropped, to be acknowledged again.</summary>
     Duplicate,
 
+    /// <summary>
+    /// Received before and not yet delivered (sent again after a Hello on the same connection): dropped; the reader
+    /// acknowledges it when it takes the first copy, not before, or the window would open under a slow reader.
+    /// </summary>
+    Held,
+
     /// <summary>The stream is complete: nobody reads it any more; dropped, to be acknowledged.</summary>
     Discarded,
 
@@ -83,6 +89,7 @@ internal sealed class GuestOutputStream : Stream
     private long _buffered;
     private bool _completed;
     private ulong _last;
+    private ulong _acknowledged;
 
     public GuestOutputStream(uint processId, FrameKind kind, Func<uint, FrameKind, ulong, ValueTask>? acknowledge, int window)
     {
@@ -103,7 +110,7 @@ internal sealed class GuestOutputStream : Stream
         }
     }
 
-    /// <summary>The highest sequence number received; chunks up to it are duplicates. Set before reading to resume.</summary>
+    /// <summary>The highest sequence number received; chunks up to it are duplicates. Set before reading to resume (what is set counts as acknowledged).</summary>
     public ulong Delivered
     {
         get
@@ -119,6 +126,7 @@ internal sealed class GuestOutputStream : Stream
             lock (_gate)
             {
                 _last = Math.Max(_last, value);
+                _acknowledged = Math.Max(_acknowledged, value);
             }
         }
     }
@@ -145,7 +153,7 @@ internal sealed class GuestOutputStream : Stream
 
             if (sequence <= _last)
             {
-                return OutputAccept.Duplicate;
+                return sequence <= _acknowledged ? OutputAccept.Duplicate : OutputAccept.Held;
             }
 
             if (_buffered + data.Length > _window)
@@ -227,6 +235,11 @@ internal sealed class GuestOutputStream : Stream
     {
         if (_acknowledge is not null && sequence > 0)
         {
+            lock (_gate)
+            {
+                _acknowledged = Math.Max(_acknowledged, sequence);
+            }
+
             try
             {
                 await _acknowledge(_processId, _kind, sequence).ConfigureAwait(false);

@@ -252,15 +252,20 @@ internal sealed class VmContainer : IContainer, IAsyncDisposable
         }
     }
 
-    /// <summary>A request on the current connection; when that connection dropped while the VM runs, once more on the next one.</summary>
+    /// <summary>
+    /// A request on the current connection; when that connection dropped while the VM runs, once more on the next one,
+    /// under the same id: a guest of protocol 4 that ran it already answers without running it twice.
+    /// </summary>
     private async Task<GuestResponse> SendAsync(GuestRequest request, CancellationToken ct)
     {
+        uint? id = null;
         for (var attempt = 0; ; attempt++)
         {
             var channel = _channel;
             try
             {
-                return await channel.RequestAsync(request, ct).ConfigureAwait(false);
+                id ??= channel.NewRequestId();
+                return await channel.RequestAsync(request, ct, id).ConfigureAwait(false);
             }
             catch (GuestChannelException e) when (!e.FromGuest && attempt < 2 && _worker.IsAlive && Volatile.Read(ref _finishing) == 0 && !_disposed.IsCancellationRequested)
             {
