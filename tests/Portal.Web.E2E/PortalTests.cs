@@ -22,7 +22,7 @@ public sealed class PortalTests(PortalFixture fixture)
         var page = await fixture.NewSignedInPageAsync(); // the first-run flow (one-time password, change) runs here once
         await page.Context.ClearCookiesAsync();
         await page.GotoAsync("/");
-        await page.WaitForURLAsync("**/account/login**");
+        await PortalBrowser.WaitForAddressAsync(page, "/account/login");
         await page.Locator("#username").FillAsync("admin");
         await page.Locator("#password").FillAsync(fixture.Portal.OneTimePassword!);
         await page.GetByRole(AriaRole.Button, new() { Name = "Sign in" }).ClickAsync();
@@ -59,7 +59,7 @@ public sealed class PortalTests(PortalFixture fixture)
 
         // A shell in it: the grid's terminal button opens the Terminal page with a session.
         await row.GetByRole(AriaRole.Link, new() { NameRegex = new Regex("^Exec|terminal", RegexOptions.IgnoreCase) }).ClickAsync();
-        await page.WaitForURLAsync("**/terminal?**");
+        await PortalBrowser.WaitForAddressAsync(page, "/terminal?");
         var session = page.GetByTestId("terminal-session").First;
         await RunInTerminalAsync(page, session, "echo vm-$((6*7)) $(hostname)", $"vm-42 {name}");
         await FixtureScreenshotAsync(page, "portal-terminal.png");
