@@ -23,9 +23,9 @@ public sealed class ApiKeyBootstrap(ApiKeyStore keys, IOptions<ComputeOptions> c
             return;
         }
 
-        var created = await keys.CreateAsync("first admin", ApiScope.Admin, cancellationToken).ConfigureAwait(false);
+        // The file first: a crash before the key is saved leaves an empty store, and the next start makes a new key and file.
         var path = PathUnder(compute.Value.StateRoot);
-        await SecretFile.WriteAsync(path, created.Secret + "\n", cancellationToken).ConfigureAwait(false);
+        var created = await keys.CreateAsync("first admin", ApiScope.Admin, cancellationToken, (secret, ct) => SecretFile.WriteAsync(path, secret + "\n", ct)).ConfigureAwait(false);
         logger.LogInformation("Created the first admin API key {Id}; its secret is in {Path} (root only): store it elsewhere and delete the file", created.Key.Id, path);
     }
 

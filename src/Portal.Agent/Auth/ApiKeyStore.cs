@@ -65,7 +65,11 @@ public sealed class ApiKeyStore
         return CryptographicOperations.FixedTimeEquals(Convert.FromHexString(key.SecretHash), Hash(secret)) ? key.ToInfo() : null;
     }
 
-    public async Task<ApiKeyCreated> CreateAsync(string name, ApiScope scope, CancellationToken ct = default)
+    /// <summary>
+    /// Creates a key. <paramref name="handOver"/>, when given, gets the secret before the key is saved: a crash in between
+    /// leaves a secret that does not work yet (and no key), never a saved key whose secret nobody has.
+    /// </summary>
+    public async Task<ApiKeyCreated> CreateAsync(string name, ApiScope scope, CancellationToken ct = default, Func<string, CancellationToken, Task>? handOver = null)
     {
         if (string.IsNullOrWhiteSpace(name) || name.Length > 100)
         {
@@ -83,6 +87,11 @@ public sealed class ApiKeyStore
             var id = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(4));
             var secret = NewSecret();
             var key = new StoredKey(id, name.Trim(), scope, Convert.ToHexStringLower(Hash(secret)), DateTimeOffset.UtcNow, null, null);
+            if (handOver is not null)
+            {
+                await handOver(Format(id, secret), ct).ConfigureAwait(false);
+            }
+
             await SaveAsync([.. _keys, key], ct).ConfigureAwait(false);
             return new ApiKeyCreated(key.ToInfo(), Format(id, secret));
         }

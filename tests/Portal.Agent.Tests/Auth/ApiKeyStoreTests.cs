@@ -32,6 +32,24 @@ public sealed class ApiKeyStoreTests : IDisposable
     }
 
     [Fact]
+    public async Task A_key_is_handed_over_before_it_is_saved_so_a_crash_between_never_leaves_a_key_nobody_has()
+    {
+        var store = Open();
+        string? handed = null;
+        var created = await store.CreateAsync("first admin", ApiScope.Admin, handOver: (secret, _) =>
+        {
+            Assert.False(File.Exists(KeyFile) && File.ReadAllText(KeyFile).Contains(secret.Split('_')[1], StringComparison.Ordinal)); // not saved yet
+            handed = secret;
+            return Task.CompletedTask;
+        });
+        Assert.Equal(created.Secret, handed);
+
+        // The hand-over failing (the agent dying there) leaves no key: the next start makes one again.
+        await Assert.ThrowsAsync<IOException>(() => Open().CreateAsync("first admin", ApiScope.Admin, handOver: (_, _) => throw new IOException("disk full")));
+        Assert.Single(Open().List());
+    }
+
+    [Fact]
     public async Task Rotation_and_revocation_take_effect_at_once()
     {
         var store = Open();
