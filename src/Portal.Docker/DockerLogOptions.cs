@@ -57,25 +57,9 @@ internal static class DockerLogOptions
         return limits with { LogMaxBytes = maxBytes, LogMaxFiles = maxFiles };
     }
 
-    /// <summary>docker's sizes: a number with an optional unit b, k, m, g (powers of 1024, case-insensitive, "kb" too).</summary>
-    internal static long Size(string text)
-    {
-        var value = text.Trim().ToLowerInvariant();
-        var unit = value.TrimStart("0123456789.".ToCharArray());
-        var number = value[..^unit.Length];
-        long multiplier = unit.TrimEnd('b') switch
-        {
-            "" => 1,
-            "k" => 1L << 10,
-            "m" => 1L << 20,
-            "g" => 1L << 30,
-            _ => 0,
-        };
-        if (multiplier == 0 || !double.TryParse(number, NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out var n) || n * multiplier < 4096 || n * multiplier > (1L << 40))
-        {
-            throw DockerApiException.BadParameter($"invalid value for log-opt max-size: \"{text}\": give a size of at least 4k, such as 10m");
-        }
-
-        return (long)(n * multiplier);
-    }
+    /// <summary>docker's json-file reads max-size with RAMInBytes (binary units); at least 4 KiB, at most 1 TiB here.</summary>
+    internal static long Size(string text) =>
+        DockerCreateMapper.RamBytes(text.Trim()) is { } bytes and >= 4096 and <= 1L << 40
+            ? bytes
+            : throw DockerApiException.BadParameter($"invalid value for log-opt max-size: \"{text}\": give a size of at least 4k, such as 10m");
 }

@@ -37,10 +37,12 @@ public sealed record LogRotation(long MaxBytes, int MaxFiles)
 
     /// <summary>
     /// Shifts the files: the oldest beyond the count goes, ".i" becomes ".(i+1)", the current file becomes ".1" (or goes,
-    /// with one file). The caller then starts a new current file.
+    /// with one file). The caller then starts a new current file. <paramref name="current"/> names the file that becomes
+    /// ".1" when it is not <paramref name="path"/> itself (conmon's replaced file, kept under another name).
     /// </summary>
-    public void Rotate(string path)
+    public void Rotate(string path, string? current = null)
     {
+        current ??= path;
         for (var i = MaxMaxFiles; i >= MaxFiles; i--)
         {
             File.Delete(RotatedPath(path, i));
@@ -48,7 +50,7 @@ public sealed record LogRotation(long MaxBytes, int MaxFiles)
 
         if (MaxFiles == 1)
         {
-            File.Delete(path);
+            File.Delete(current);
             return;
         }
 
@@ -61,9 +63,9 @@ public sealed record LogRotation(long MaxBytes, int MaxFiles)
             }
         }
 
-        if (File.Exists(path))
+        if (File.Exists(current))
         {
-            File.Move(path, RotatedPath(path, 1), overwrite: true);
+            File.Move(current, RotatedPath(path, 1), overwrite: true);
         }
     }
 }

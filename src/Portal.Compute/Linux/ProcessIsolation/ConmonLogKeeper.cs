@@ -63,21 +63,7 @@ internal sealed class ConmonLogKeeper : IDisposable
                 if (kept is not null && kept != current)
                 {
                     // conmon replaced the file: the kept one is the newest rotated file now.
-                    for (var i = LogRotation.MaxMaxFiles; i >= _rotation.MaxFiles - 1; i--)
-                    {
-                        File.Delete(LogRotation.RotatedPath(_path, i));
-                    }
-
-                    for (var i = _rotation.MaxFiles - 2; i >= 1; i--)
-                    {
-                        var from = LogRotation.RotatedPath(_path, i);
-                        if (File.Exists(from))
-                        {
-                            File.Move(from, LogRotation.RotatedPath(_path, i + 1), overwrite: true);
-                        }
-                    }
-
-                    File.Move(_keep, LogRotation.RotatedPath(_path, 1), overwrite: true);
+                    _rotation.Rotate(_path, current: _keep);
                     kept = null;
                 }
 
