@@ -14,7 +14,7 @@ public sealed class ExecOutputTests : RunningAgent
     {
         await Agent.PostAsync<ContainerInfo>("api/containers", new ContainerCreateSpec { Name = "zero", Image = "busybox", Command = ["sleep", "600"] });
         await Agent.PostAsync<ContainerInfo>("api/containers/zero/start");
-        var before = Rss(Agent.Pid);
+        var before = Agent.ResidentBytes;
 
         var response = await Agent.Socket.PostAsJsonAsync("api/containers/zero/exec", new { command = new[] { "head", "-c", "1073741824", "/dev/zero" } });
         var body = await response.Content.ReadAsStringAsync();
@@ -22,7 +22,7 @@ public sealed class ExecOutputTests : RunningAgent
         Assert.Contains("'head' wrote more than 16 MiB", body);
 
         // Reading 1 GiB to its end used to keep it (twice, as a string) in the agent.
-        var grown = Rss(Agent.Pid) - before;
+        var grown = Agent.ResidentBytes - before;
         Assert.True(grown < 96L << 20, $"the agent grew by {grown >> 20} MiB");
 
         // The agent and the container are fine afterwards.
@@ -35,7 +35,7 @@ public sealed class ExecOutputTests : RunningAgent
     {
         await Agent.PostAsync<ContainerInfo>("api/containers", new ContainerCreateSpec { Name = "zero", Image = "busybox", Command = ["sleep", "600"] });
         await Agent.PostAsync<ContainerInfo>("api/containers/zero/start");
-        var before = Rss(Agent.Pid);
+        var before = Agent.ResidentBytes;
 
         // A raw SignalR client (JSON protocol over a websocket) that starts the exec and then reads nothing at all:
         // the .NET client would read on and buffer in the test instead.
@@ -61,7 +61,7 @@ public sealed class ExecOutputTests : RunningAgent
         long peak = 0;
         for (var i = 0; i < 20; i++)
         {
-            peak = Math.Max(peak, Rss(Agent.Pid) - before);
+            peak = Math.Max(peak, Agent.ResidentBytes - before);
             await Task.Delay(100);
         }
 
@@ -72,7 +72,4 @@ public sealed class ExecOutputTests : RunningAgent
 
     private static Task SendAsync(System.Net.WebSockets.ClientWebSocket socket, string message) =>
         socket.SendAsync(System.Text.Encoding.UTF8.GetBytes(message + "\u001e"), System.Net.WebSockets.WebSocketMessageType.Text, true, CancellationToken.None);
-
-    private static long Rss(int pid) =>
-        long.Parse(File.ReadLines($"/proc/{pid}/status").Single(l => l.StartsWith("VmRSS:", StringComparison.Ordinal)).Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]) * 1024;
 }

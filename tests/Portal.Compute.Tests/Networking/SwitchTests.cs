@@ -122,6 +122,48 @@ public sealed class SwitchTests(NetworkFixture fixture) : IClassFixture<NetworkF
         Assert.NotEqual(0, (await RunAsync("nft", "list", "table", "bridge", table)).ExitCode);
     }
 
+    [RootFact]
+    public async Task A_VM_isolated_container_that_spoofs_its_MAC_or_IP_from_its_own_kernel_cannot_reach_its_peer_as_root()
+    {
+        // Inside a VM the container may have CAP_NET_ADMIN (its kernel is its own): the guard is the host's bridge, on the tap.
+        await Compute.Switches.CreateSwitchAsync(new SwitchCreateSpec { Name = "spoofv" });
+        var peer = await fixture.StartWebAsync("spoofv-b", RuntimeType.Default, "spoofv");
+        var created = await Compute.Containers.CreateContainerAsync(new ContainerCreateSpec
+        {
+            Name = "spoofv-a",
+            Image = "busybox",
+            RuntimeType = RuntimeType.HyperV,
+            SwitchName = "spoofv",
+            Command = ["sleep", "3600"],
+            Security = new ContainerSecurity { CapabilityAdd = ["NET_ADMIN"] },
+        });
+        try
+        {
+            var vm = await Compute.Containers.StartContainerAsync(created.Id);
+            await fixture.AssertReachesAsync("spoofv-a", peer.IpAddress!, "spoofv-b");
+            var rules = await RunAsync("nft", "list", "table", "bridge", fixture.Options.Networking.NftTable);
+            Assert.Contains($"ether saddr != {vm.MacAddress} drop", rules.Output, StringComparison.Ordinal);
+
+            const string Nic = "dev=$(ip -o link | awk -F': ' '/link\\/ether/ {print $2; exit}')";
+            var (spoofedMac, macOutput) = await fixture.ShAsync("spoofv-a", $"{Nic}; ip link set dev $dev address 02:42:de:ad:be:ef && ! ping -c1 -W2 {peer.IpAddress}");
+            Assert.True(spoofedMac == 0, "with a spoofed MAC the peer must be unreachable: " + macOutput);
+            Assert.Equal(0, (await fixture.ShAsync("spoofv-a", $"{Nic}; ip link set dev $dev address {vm.MacAddress}")).ExitCode);
+            await fixture.AssertReachesAsync("spoofv-a", peer.IpAddress!, "spoofv-b");
+
+            var subnet = Ipv4Subnet.Parse(Compute.Switches.GetSwitch("spoofv").Subnet!);
+            var spoofed = subnet.Host(200).ToString();
+            var (spoofedIp, ipOutput) = await fixture.ShAsync("spoofv-a", $"{Nic}; ip addr add {spoofed}/{subnet.PrefixLength} dev $dev && ! ping -c1 -W2 -I {spoofed} {peer.IpAddress}");
+            Assert.True(spoofedIp == 0, "from a spoofed IPv4 source the peer must be unreachable: " + ipOutput);
+            Assert.Equal(0, (await fixture.ShAsync("spoofv-a", $"ping -c1 -W5 -I {vm.IpAddress} {peer.IpAddress}", attempts: 3)).ExitCode);
+        }
+        finally
+        {
+            await Compute.Containers.RemoveContainerAsync(created.Id, force: true);
+            await Compute.Containers.RemoveContainerAsync(peer.Id, force: true);
+            await Compute.Switches.RemoveSwitchAsync("spoofv");
+        }
+    }
+
     private static async Task<(int ExitCode, string Output)> RunAsync(string file, params string[] args)
     {
         var start = new System.Diagnostics.ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true };

@@ -57,6 +57,10 @@ public sealed class AgentProcess : IAsyncDisposable
 
     public int Pid => _process?.Id ?? 0;
 
+    /// <summary>The agent's resident memory now (VmRSS), to show that something does not grow it.</summary>
+    public long ResidentBytes =>
+        long.Parse(File.ReadLines($"/proc/{Pid}/status").Single(l => l.StartsWith("VmRSS:", StringComparison.Ordinal)).Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], System.Globalization.CultureInfo.InvariantCulture) * 1024;
+
     /// <summary>More environment for the agent (settings such as Logging__LogLevel__Default), applied at the next start.</summary>
     public Dictionary<string, string> Environment { get; } = [];
 
