@@ -22,6 +22,10 @@ public static class AuditActions
     public const string KeyRotate = "key.rotate";
     public const string KeyRevoke = "key.revoke";
 
+    /// <summary>Reads that need more than Read scope: recorded only when refused.</summary>
+    public const string KeyList = "key.list";
+    public const string AuditRead = "audit.read";
+
     /// <summary>A sign-in (a request or hub connection with a key) that failed: no key, or an unknown, revoked or rotated one.</summary>
     public const string SignIn = "auth.sign-in";
 }

@@ -31,6 +31,33 @@ public sealed class AuditTrail(AuditLog log, string host, ILogger<AuditTrail> lo
             Details = details,
         });
 
+    /// <summary>Runs <paramref name="run"/> and records it with the target known after it (or before it, when it failed).</summary>
+    public async Task<T> RecordAsync<T>(string action, AuditTarget before, Func<Task<T>> run, Func<T, AuditTarget>? after = null,
+        RuntimeType? requested = null, Func<T, RuntimeType?>? effective = null, IReadOnlyDictionary<string, string>? details = null)
+    {
+        var caller = AuditCaller.Current;
+        T result;
+        try
+        {
+            result = await run().ConfigureAwait(false);
+        }
+        catch (Exception e)
+        {
+            Record(action, before, e, caller, requested, details: details);
+            throw;
+        }
+
+        Record(action, after?.Invoke(result) ?? before, null, caller, requested, effective?.Invoke(result), details);
+        return result;
+    }
+
+    public Task RecordAsync(string action, AuditTarget before, Func<Task> run, IReadOnlyDictionary<string, string>? details = null) =>
+        RecordAsync(action, before, async () =>
+        {
+            await run().ConfigureAwait(false);
+            return true;
+        }, details: details);
+
     /// <summary>Records an action a rule refused: it did not run.</summary>
     public AuditEntry? Deny(string action, AuditTarget? target, string rule, string reason, AuditCaller? caller = null, IReadOnlyDictionary<string, string>? details = null) =>
         Append(caller, new Draft(action, target)

@@ -27,31 +27,4 @@ public sealed class AuditedComputeHost(IComputeHost inner, AuditTrail trail) : I
     public AuditTrail Trail => trail;
 
     public HostInfo GetHostInfo() => inner.GetHostInfo();
-
-    /// <summary>Runs <paramref name="run"/> and records it with the target known after it (or before it, when it failed).</summary>
-    internal static async Task<T> RecordAsync<T>(AuditTrail trail, string action, AuditTarget before, Func<Task<T>> run, Func<T, AuditTarget>? after = null,
-        RuntimeType? requested = null, Func<T, RuntimeType?>? effective = null, IReadOnlyDictionary<string, string>? details = null)
-    {
-        var caller = AuditCaller.Current;
-        T result;
-        try
-        {
-            result = await run().ConfigureAwait(false);
-        }
-        catch (Exception e)
-        {
-            trail.Record(action, before, e, caller, requested, details: details);
-            throw;
-        }
-
-        trail.Record(action, after?.Invoke(result) ?? before, null, caller, requested, effective?.Invoke(result), details);
-        return result;
-    }
-
-    internal static Task RecordAsync(AuditTrail trail, string action, AuditTarget before, Func<Task> run, IReadOnlyDictionary<string, string>? details = null) =>
-        RecordAsync(trail, action, before, async () =>
-        {
-            await run().ConfigureAwait(false);
-            return true;
-        }, details: details);
 }

@@ -26,36 +26,36 @@ internal sealed class AuditedContainerService(IComputeHost host, AuditTrail trai
     public ContainerInfo GetContainer(string idOrName) => Inner.GetContainer(idOrName);
 
     public Task<ContainerInfo> CreateContainerAsync(ContainerCreateSpec spec, CancellationToken ct = default) =>
-        AuditedComputeHost.RecordAsync(trail, AuditActions.ContainerCreate, trail.Target(Type, null, spec.Name),
+        trail.RecordAsync(AuditActions.ContainerCreate, trail.Target(Type, null, spec.Name),
             () => Inner.CreateContainerAsync(spec, ct), Target, spec.RuntimeType, c => c.RuntimeType, Details(("image", spec.Image)));
 
     public Task<ContainerInfo> StartContainerAsync(string idOrName, CancellationToken ct = default) =>
-        AuditedComputeHost.RecordAsync(trail, AuditActions.ContainerStart, Before(idOrName), () => Inner.StartContainerAsync(idOrName, ct), Target);
+        trail.RecordAsync(AuditActions.ContainerStart, Before(idOrName), () => Inner.StartContainerAsync(idOrName, ct), Target);
 
     public Task<ContainerInfo> ShutdownContainerAsync(string idOrName, TimeSpan? timeout = null, CancellationToken ct = default) =>
-        AuditedComputeHost.RecordAsync(trail, AuditActions.ContainerStop, Before(idOrName), () => Inner.ShutdownContainerAsync(idOrName, timeout, ct), Target);
+        trail.RecordAsync(AuditActions.ContainerStop, Before(idOrName), () => Inner.ShutdownContainerAsync(idOrName, timeout, ct), Target);
 
     public Task<ContainerInfo> RestartContainerAsync(string idOrName, TimeSpan? timeout = null, CancellationToken ct = default) =>
-        AuditedComputeHost.RecordAsync(trail, AuditActions.ContainerRestart, Before(idOrName), () => Inner.RestartContainerAsync(idOrName, timeout, ct), Target);
+        trail.RecordAsync(AuditActions.ContainerRestart, Before(idOrName), () => Inner.RestartContainerAsync(idOrName, timeout, ct), Target);
 
     public Task<ContainerInfo> TerminateContainerAsync(string idOrName, CancellationToken ct = default) =>
-        AuditedComputeHost.RecordAsync(trail, AuditActions.ContainerTerminate, Before(idOrName), () => Inner.TerminateContainerAsync(idOrName, ct), Target);
+        trail.RecordAsync(AuditActions.ContainerTerminate, Before(idOrName), () => Inner.TerminateContainerAsync(idOrName, ct), Target);
 
     public Task KillContainerAsync(string idOrName, int signal, CancellationToken ct = default) =>
-        AuditedComputeHost.RecordAsync(trail, AuditActions.ContainerKill, Before(idOrName), () => Inner.KillContainerAsync(idOrName, signal, ct),
+        trail.RecordAsync(AuditActions.ContainerKill, Before(idOrName), () => Inner.KillContainerAsync(idOrName, signal, ct),
             Details(("signal", signal.ToString(System.Globalization.CultureInfo.InvariantCulture))));
 
     public Task RemoveContainerAsync(string idOrName, bool force = false, CancellationToken ct = default) =>
-        AuditedComputeHost.RecordAsync(trail, AuditActions.ContainerRemove, Before(idOrName), () => Inner.RemoveContainerAsync(idOrName, force, ct),
+        trail.RecordAsync(AuditActions.ContainerRemove, Before(idOrName), () => Inner.RemoveContainerAsync(idOrName, force, ct),
             force ? Details(("force", "true")) : null);
 
     public Task<ContainerInfo> ConvertContainerAsync(string idOrName, RuntimeType target, bool restart = false, IProgress<OperationStep>? progress = null, CancellationToken ct = default) =>
-        AuditedComputeHost.RecordAsync(trail, AuditActions.ContainerConvert, Before(idOrName), () => Inner.ConvertContainerAsync(idOrName, target, restart, progress, ct),
+        trail.RecordAsync(AuditActions.ContainerConvert, Before(idOrName), () => Inner.ConvertContainerAsync(idOrName, target, restart, progress, ct),
             Target, target, c => c.RuntimeType, restart ? Details(("restart", "true")) : null);
 
     public Task<IContainerProcess> ExecAsync(string idOrName, ProcessSpec spec, CancellationToken ct = default) =>
         // The executable only: arguments and the environment may carry secrets.
-        AuditedComputeHost.RecordAsync(trail, AuditActions.ContainerExec, Before(idOrName), () => Inner.ExecAsync(idOrName, spec, ct),
+        trail.RecordAsync(AuditActions.ContainerExec, Before(idOrName), () => Inner.ExecAsync(idOrName, spec, ct),
             details: Details(("command", spec.Command.FirstOrDefault() ?? ""), ("tty", spec.Tty ? "true" : "false")));
 
     public Task<ContainerInfo> WaitAsync(string idOrName, CancellationToken ct = default) => Inner.WaitAsync(idOrName, ct);
@@ -64,7 +64,7 @@ internal sealed class AuditedContainerService(IComputeHost host, AuditTrail trai
 
     /// <summary>Attaching with input can drive the container's first process (a shell), like an exec: recorded; a read-only attach is not.</summary>
     public Task<ContainerAttachment> AttachAsync(string idOrName, bool includeEarlierOutput, bool stdin, CancellationToken ct = default) => stdin
-        ? AuditedComputeHost.RecordAsync(trail, AuditActions.ContainerAttach, Before(idOrName), () => Inner.AttachAsync(idOrName, includeEarlierOutput, stdin, ct))
+        ? trail.RecordAsync(AuditActions.ContainerAttach, Before(idOrName), () => Inner.AttachAsync(idOrName, includeEarlierOutput, stdin, ct))
         : Inner.AttachAsync(idOrName, includeEarlierOutput, stdin, ct);
 
     public Task<IReadOnlyList<ContainerProcessInfo>> GetProcessesAsync(string idOrName, CancellationToken ct = default) => Inner.GetProcessesAsync(idOrName, ct);

@@ -16,15 +16,15 @@ internal sealed class AuditedImageService(IComputeHost host, AuditTrail trail) :
     public ImageRecord Resolve(string reference) => Inner.Resolve(reference);
 
     public Task<IReadOnlyList<ImageRecord>> ImportAsync(Stream archive, string? tag, IProgress<ImageImportProgress>? progress, CancellationToken ct) =>
-        AuditedComputeHost.RecordAsync(trail, AuditActions.ImageImport, trail.Target(Type, null, tag), () => Inner.ImportAsync(archive, tag, progress, ct),
+        trail.RecordAsync(AuditActions.ImageImport, trail.Target(Type, null, tag), () => Inner.ImportAsync(archive, tag, progress, ct),
             images => trail.Target(Type, string.Join(",", images.Select(i => i.Id)), string.Join(",", images.SelectMany(i => i.Tags))));
 
     public Task TagAsync(string reference, string newTag, CancellationToken ct) =>
-        AuditedComputeHost.RecordAsync(trail, AuditActions.ImageTag, Before(reference), () => Inner.TagAsync(reference, newTag, ct),
+        trail.RecordAsync(AuditActions.ImageTag, Before(reference), () => Inner.TagAsync(reference, newTag, ct),
             new Dictionary<string, string>(StringComparer.Ordinal) { ["tag"] = AuditTrail.Clip(newTag)! });
 
     public Task RemoveAsync(string reference, bool force, CancellationToken ct) =>
-        AuditedComputeHost.RecordAsync(trail, AuditActions.ImageRemove, Before(reference), () => Inner.RemoveAsync(reference, force, ct),
+        trail.RecordAsync(AuditActions.ImageRemove, Before(reference), () => Inner.RemoveAsync(reference, force, ct),
             new Dictionary<string, string>(StringComparer.Ordinal) { ["reference"] = AuditTrail.Clip(reference)!, ["force"] = force ? "true" : "false" });
 
     private Portal.Contracts.AuditTarget Before(string reference)

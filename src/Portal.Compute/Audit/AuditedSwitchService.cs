@@ -21,7 +21,7 @@ internal sealed class AuditedSwitchService(IComputeHost host, AuditTrail trail) 
     public SwitchInfo GetSwitch(string nameOrId) => Inner.GetSwitch(nameOrId);
 
     public Task<SwitchInfo> CreateSwitchAsync(SwitchCreateSpec spec, CancellationToken ct = default) =>
-        AuditedComputeHost.RecordAsync(trail, AuditActions.SwitchCreate, trail.Target(Type, null, spec.Name), () => Inner.CreateSwitchAsync(spec, ct),
+        trail.RecordAsync(AuditActions.SwitchCreate, trail.Target(Type, null, spec.Name), () => Inner.CreateSwitchAsync(spec, ct),
             s => trail.Target(Type, s.Id, s.Name), details: new Dictionary<string, string>(StringComparer.Ordinal) { ["type"] = spec.Type.ToString() });
 
     public Task RemoveSwitchAsync(string nameOrId, CancellationToken ct = default)
@@ -37,6 +37,6 @@ internal sealed class AuditedSwitchService(IComputeHost host, AuditTrail trail) 
             before = trail.Target(Type, null, nameOrId);
         }
 
-        return AuditedComputeHost.RecordAsync(trail, AuditActions.SwitchRemove, before, () => Inner.RemoveSwitchAsync(nameOrId, ct));
+        return trail.RecordAsync(AuditActions.SwitchRemove, before, () => Inner.RemoveSwitchAsync(nameOrId, ct));
     }
 }

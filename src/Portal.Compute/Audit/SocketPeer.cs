@@ -11,6 +11,7 @@ public static class SocketPeer
 {
     private const int SolSocket = 1;
     private const int SoPeerCred = 17;
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<int, string?> Names = new();
 
     /// <summary>The peer's uid (struct ucred's second field); null when the connection is no unix socket.</summary>
     public static int? UidOf(HttpContext http)
@@ -39,8 +40,10 @@ public static class SocketPeer
         Name = uid is { } u ? $"{AccountName(u) ?? "uid " + u} (uid {u}) via {via}" : $"unknown peer via {via}",
     };
 
-    /// <summary>The account name of <paramref name="uid"/> from /etc/passwd, when it has one.</summary>
-    public static string? AccountName(int uid)
+    /// <summary>The account name of <paramref name="uid"/> from /etc/passwd, when it has one (read once per uid).</summary>
+    public static string? AccountName(int uid) => Names.GetOrAdd(uid, ReadAccountName);
+
+    private static string? ReadAccountName(int uid)
     {
         try
         {
