@@ -62,6 +62,9 @@ public sealed class AuditTrailTests : RunningAgent
         Assert.Equal((AuditActorKind.Anonymous, "0badc0de", AuditDecision.Denied, "authentication"), (signIn.Actor.Kind, signIn.Actor.KeyId, signIn.Decision, signIn.Rule));
         Assert.Single(entries, e => e.Action == AuditActions.KeyCreate && e.Target?.Id == operatorKey.Key.Id && e.Actor.KeyId == Agent.AdminKey!.Split('_')[1]);
         Assert.Equal(Enumerable.Range(1, entries.Count).Select(i => (long)i), entries.Select(e => e.Sequence));
+        var firstKey = entries[0];
+        Assert.Equal((AuditActions.KeyCreate, AuditActorKind.Agent, "agent (first start)", Agent.AdminKey!.Split('_')[1]),
+            (firstKey.Action, firstKey.Actor.Kind, firstKey.Actor.Name, firstKey.Target!.Id));
 
         // Files: root's, 0640, and no secret in them (neither the keys handed out nor the one tried).
         var directory = Path.Combine(Sandbox.Options.StateRoot, "agent", "audit");
@@ -107,7 +110,8 @@ public sealed class AuditTrailTests : RunningAgent
             .Build();
         await watcher.StartAsync();
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(120));
-        // From the start: the stream first replays what is there (the two key creations), then follows.
+        // From the start: the stream first replays what is there (the first admin key's creation at the agent's first
+        // start, then the two keys above), then follows.
         var live = watcher.StreamAsync<AuditEntry>(nameof(IAgentHub.SubscribeAudit), 0L, timeout.Token).GetAsyncEnumerator(timeout.Token);
 
         await using (var operate = new AgentClient(new AgentEndpoint { BaseAddress = Agent.Tcp.BaseAddress!, ApiKey = operatorKey.Secret }))
@@ -136,7 +140,7 @@ public sealed class AuditTrailTests : RunningAgent
         }
 
         Assert.Equal(
-            [AuditActions.KeyCreate, AuditActions.KeyCreate, AuditActions.ContainerCreate, AuditActions.ContainerStart, AuditActions.ContainerExec, AuditActions.ContainerRemove, AuditActions.ContainerCreate],
+            [AuditActions.KeyCreate, AuditActions.KeyCreate, AuditActions.KeyCreate, AuditActions.ContainerCreate, AuditActions.ContainerStart, AuditActions.ContainerExec, AuditActions.ContainerRemove, AuditActions.ContainerCreate],
             streamed.Select(e => e.Action));
         Assert.Equal(Enumerable.Range(1, streamed.Count).Select(i => (long)i), streamed.Select(e => e.Sequence));
 
