@@ -37,8 +37,14 @@ public sealed class AuditTrailTests : RunningAgent
         Assert.Equal(HttpStatusCode.Forbidden, (await read.PostAsJsonAsync("api/containers", new ContainerCreateSpec { Name = "refused-rest", Image = "busybox" }, AgentProcess.Json)).StatusCode);
         using var wrong = Agent.TcpWithKey("pk_0badc0de_not-a-real-secret-at-all-xyz");
         Assert.Equal(HttpStatusCode.Unauthorized, (await wrong.GetAsync("api/containers")).StatusCode);
+        var spare = await CreateKeyAsync(admin, "spare-audit", ApiScope.Read);
+        var rotated = (await (await admin.PostAsync($"api/keys/{spare.Key.Id}/rotate", null)).Content.ReadFromJsonAsync<ApiKeyCreated>(AgentProcess.Json))!;
+        Assert.Equal(HttpStatusCode.OK, (await admin.DeleteAsync($"api/keys/{spare.Key.Id}")).StatusCode);
 
         var entries = await ReadAllAsync(admin);
+        var keyChanges = entries.Where(e => e.Target?.Id == spare.Key.Id).ToList();
+        Assert.Equal([AuditActions.KeyCreate, AuditActions.KeyRotate, AuditActions.KeyRevoke], keyChanges.Select(e => e.Action));
+        Assert.All(keyChanges, e => Assert.Equal(("spare-audit", AuditResult.Ok), (e.Target!.Name, e.Result)));
         var create = Assert.Single(entries, e => e.Action == AuditActions.ContainerCreate && e.Target?.Name == "audited-rest");
         Assert.Equal((AuditActorKind.ApiKey, operatorKey.Key.Id, "ci-audit"), (create.Actor.Kind, create.Actor.KeyId, create.Actor.KeyName));
         Assert.Equal((AuditEntryPoint.Rest, AuditDecision.Allowed, AuditResult.Ok), (create.EntryPoint, create.Decision, create.Result));
@@ -71,7 +77,7 @@ public sealed class AuditTrailTests : RunningAgent
         var files = Directory.GetFiles(directory);
         Assert.NotEmpty(files);
         var text = string.Concat(files.Select(File.ReadAllText));
-        foreach (var secret in new[] { operatorKey.Secret, readerKey.Secret, Agent.AdminKey!, "not-a-real-secret-at-all-xyz" })
+        foreach (var secret in new[] { operatorKey.Secret, readerKey.Secret, spare.Secret, rotated.Secret, Agent.AdminKey!, "not-a-real-secret-at-all-xyz" })
         {
             Assert.DoesNotContain(secret.Split('_', 3)[^1], text, StringComparison.Ordinal);
         }
