@@ -1,6 +1,8 @@
 using System.Text.Json.Serialization;
 using Microsoft.AspNetCore.Authentication;
+using Microsoft.AspNetCore.Authorization;
 using Microsoft.AspNetCore.SignalR;
+using Microsoft.Extensions.Options;
 using Portal.Agent.Auth;
 using Portal.Agent.Hub;
 using Portal.Compute;
@@ -20,9 +22,9 @@ public static class AgentServices
         // Every front end (REST, hub, the docker socket) gets the audited host: each state-changing call is recorded there, once.
         builder.Services.AddSingleton(sp =>
         {
-            var audit = sp.GetRequiredService<Microsoft.Extensions.Options.IOptions<AgentOptions>>().Value.Audit;
+            var audit = sp.GetRequiredService<IOptions<AgentOptions>>().Value.Audit;
             var directory = string.IsNullOrWhiteSpace(audit.Directory)
-                ? Path.Combine(sp.GetRequiredService<Microsoft.Extensions.Options.IOptions<ComputeOptions>>().Value.StateRoot, "agent", "audit")
+                ? Path.Combine(sp.GetRequiredService<IOptions<ComputeOptions>>().Value.StateRoot, "agent", "audit")
                 : audit.Directory;
             return new AuditLog(audit, directory);
         });
@@ -36,7 +38,7 @@ public static class AgentServices
         builder.Services.AddAuthentication(ApiKeyAuthenticationHandler.SchemeName)
             .AddScheme<AuthenticationSchemeOptions, ApiKeyAuthenticationHandler>(ApiKeyAuthenticationHandler.SchemeName, null);
         builder.Services.AddAuthorization(o => o.AddAgentPolicies());
-        builder.Services.AddSingleton<Microsoft.AspNetCore.Authorization.IAuthorizationHandler, ScopeAuthorization>();
+        builder.Services.AddSingleton<IAuthorizationHandler, ScopeAuthorization>();
         builder.Services.AddSignalR(o =>
             {
                 // The key first: a call on a rotated or revoked key does not even wait for the compute host.
