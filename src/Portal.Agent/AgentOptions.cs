@@ -11,4 +11,7 @@ public sealed record AgentOptions
 
     /// <summary>A group whose members may use the socket, like dockerd's "docker" group; empty for root only.</summary>
     public string SocketGroup { get; init; } = "";
+
+    /// <summary>The audit trail's files and retention (Agent:Audit).</summary>
+    public Portal.Compute.Audit.AuditLogOptions Audit { get; init; } = new();
 }

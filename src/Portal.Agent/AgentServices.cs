@@ -1,9 +1,12 @@
 using System.Text.Json.Serialization;
 using Microsoft.AspNetCore.Authentication;
+using Microsoft.AspNetCore.Authorization;
 using Microsoft.AspNetCore.SignalR;
+using Microsoft.Extensions.Options;
 using Portal.Agent.Auth;
 using Portal.Agent.Hub;
 using Portal.Compute;
+using Portal.Compute.Audit;
 using Portal.Docker;
 
 namespace Portal.Agent;
@@ -16,7 +19,17 @@ public static class AgentServices
         builder.Services.Configure<AgentOptions>(builder.Configuration.GetSection("Agent"));
         builder.Services.AddSingleton<ComputeHostService>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<ComputeHostService>());
-        builder.Services.AddSingleton<IComputeHost>(sp => sp.GetRequiredService<ComputeHostService>());
+        // Every front end (REST, hub, the docker socket) gets the audited host: each state-changing call is recorded there, once.
+        builder.Services.AddSingleton(sp =>
+        {
+            var audit = sp.GetRequiredService<IOptions<AgentOptions>>().Value.Audit;
+            var directory = string.IsNullOrWhiteSpace(audit.Directory)
+                ? Path.Combine(sp.GetRequiredService<IOptions<ComputeOptions>>().Value.StateRoot, "agent", "audit")
+                : audit.Directory;
+            return new AuditLog(audit, directory);
+        });
+        builder.Services.AddSingleton(sp => new AuditTrail(sp.GetRequiredService<AuditLog>(), Environment.MachineName, sp.GetRequiredService<ILogger<AuditTrail>>()));
+        builder.Services.AddSingleton<IComputeHost>(sp => new AuditedComputeHost(sp.GetRequiredService<ComputeHostService>(), sp.GetRequiredService<AuditTrail>()));
         builder.Services.AddDockerApi(builder.Configuration, sp => new DockerCompute(sp.GetRequiredService<IComputeHost>(), sp.GetRequiredService<ComputeHostService>().Ready));
         builder.Services.AddSingleton<ApiKeyStore>();
         builder.Services.AddHostedService<ApiKeyBootstrap>();
@@ -25,6 +38,7 @@ public static class AgentServices
         builder.Services.AddAuthentication(ApiKeyAuthenticationHandler.SchemeName)
             .AddScheme<AuthenticationSchemeOptions, ApiKeyAuthenticationHandler>(ApiKeyAuthenticationHandler.SchemeName, null);
         builder.Services.AddAuthorization(o => o.AddAgentPolicies());
+        builder.Services.AddSingleton<IAuthorizationHandler, ScopeAuthorization>();
         builder.Services.AddSignalR(o =>
             {
                 // The key first: a call on a rotated or revoked key does not even wait for the compute host.

@@ -1,7 +1,9 @@
 using System.Text;
+using Portal.Agent.Audit;
 using Portal.Agent.Auth;
 using Portal.Agent.Hub;
 using Portal.Compute;
+using Portal.Compute.Audit;
 using Portal.Compute.Containers;
 using Portal.Contracts;
 using Portal.Contracts.Hub;
@@ -50,25 +52,25 @@ public static class ComputeEndpoints
         {
             var created = await c.Containers.CreateContainerAsync(spec, ct);
             return Results.Created($"/api/containers/{created.Id}", created);
-        });
-        operate.MapPost("/{id}/start", async (string id, IComputeHost c, CancellationToken ct) => await c.Containers.StartContainerAsync(id, ct));
+        }).Audited(AuditActions.ContainerCreate, "container");
+        operate.MapPost("/{id}/start", async (string id, IComputeHost c, CancellationToken ct) => await c.Containers.StartContainerAsync(id, ct)).Audited(AuditActions.ContainerStart, "container", "id");
         operate.MapPost("/{id}/stop", async (string id, double? timeout, IComputeHost c, CancellationToken ct) =>
-            await c.Containers.ShutdownContainerAsync(id, StopTimeout.FromSeconds(timeout), ct));
+            await c.Containers.ShutdownContainerAsync(id, StopTimeout.FromSeconds(timeout), ct)).Audited(AuditActions.ContainerStop, "container", "id");
         operate.MapPost("/{id}/restart", async (string id, double? timeout, IComputeHost c, CancellationToken ct) =>
-            await c.Containers.RestartContainerAsync(id, StopTimeout.FromSeconds(timeout), ct));
-        operate.MapPost("/{id}/terminate", async (string id, IComputeHost c, CancellationToken ct) => await c.Containers.TerminateContainerAsync(id, ct));
+            await c.Containers.RestartContainerAsync(id, StopTimeout.FromSeconds(timeout), ct)).Audited(AuditActions.ContainerRestart, "container", "id");
+        operate.MapPost("/{id}/terminate", async (string id, IComputeHost c, CancellationToken ct) => await c.Containers.TerminateContainerAsync(id, ct)).Audited(AuditActions.ContainerTerminate, "container", "id");
         operate.MapPost("/{id}/kill", async Task<IResult> (string id, int? signal, IComputeHost c, CancellationToken ct) =>
         {
             await c.Containers.KillContainerAsync(id, signal ?? 9, ct);
             return Results.NoContent();
-        });
+        }).Audited(AuditActions.ContainerKill, "container", "id");
         operate.MapPost("/{id}/convert", async (string id, RuntimeType runtimeType, bool? restart, IComputeHost c, CancellationToken ct) =>
-            await c.Containers.ConvertContainerAsync(id, runtimeType, restart ?? false, null, ct));
+            await c.Containers.ConvertContainerAsync(id, runtimeType, restart ?? false, null, ct)).Audited(AuditActions.ContainerConvert, "container", "id");
         operate.MapDelete("/{id}", async Task<IResult> (string id, bool? force, IComputeHost c, CancellationToken ct) =>
         {
             await c.Containers.RemoveContainerAsync(id, force ?? false, ct);
             return Results.NoContent();
-        });
+        }).Audited(AuditActions.ContainerRemove, "container", "id");
         operate.MapPost("/{id}/exec", async Task<ExecResult> (string id, ExecStart request, IComputeHost c, CancellationToken ct) =>
         {
             if (request.Tty || request.Stdin)
@@ -80,7 +82,7 @@ public static class ComputeEndpoints
             var (stdout, stderr) = await ProcessStreams.CollectAsync(process.StandardOutput, process.StandardError, ProcessStreams.RestOutputLimit, request.Command.FirstOrDefault() ?? "", ct);
             var code = await process.WaitAsync(ct);
             return new ExecResult(code, stdout, stderr);
-        });
+        }).Audited(AuditActions.ContainerExec, "container", "id");
 
         api.MapGet("/compute-systems", (string? type, string? owner, string? name, IComputeHost c) =>
             c.HostProcesses.EnumerateComputeSystems(new ComputeSystemQuery
@@ -101,13 +103,13 @@ public static class ComputeEndpoints
 
             var imported = await c.Images.ImportAsync(http.Request.Body, string.IsNullOrWhiteSpace(tag) ? null : tag, null, ct);
             return Results.Json(imported.Select(ImageView).ToList(), statusCode: StatusCodes.Status201Created);
-        }).Accepts<Stream>("application/x-tar", "application/gzip", "application/octet-stream");
+        }).Accepts<Stream>("application/x-tar", "application/gzip", "application/octet-stream").Audited(AuditActions.ImageImport, "image");
         // A catch-all: references may hold slashes (registry:5000/team/app:1).
         imageAdmin.MapDelete("/{**reference}", async Task<IResult> (string reference, IComputeHost c, CancellationToken ct) =>
         {
             await c.Images.RemoveAsync(reference, force: false, ct);
             return Results.NoContent();
-        });
+        }).Audited(AuditActions.ImageRemove, "image", "reference");
 
         var switches = api.MapGroup("/switches").WithTags("Switches");
         switches.MapGet("/", (IComputeHost c) => c.Switches.ListSwitches());
@@ -116,19 +118,32 @@ public static class ComputeEndpoints
         {
             var created = await c.Switches.CreateSwitchAsync(spec, ct);
             return Results.Created($"/api/switches/{created.Id}", created);
-        }).RequireAuthorization(AgentPolicies.Operate);
+        }).RequireAuthorization(AgentPolicies.Operate).Audited(AuditActions.SwitchCreate, "switch");
         switches.MapDelete("/{name}", async Task<IResult> (string name, IComputeHost c, CancellationToken ct) =>
         {
             await c.Switches.RemoveSwitchAsync(name, ct);
             return Results.NoContent();
-        }).RequireAuthorization(AgentPolicies.Operate);
+        }).RequireAuthorization(AgentPolicies.Operate).Audited(AuditActions.SwitchRemove, "switch", "name");
 
         var keys = api.MapGroup("/keys").RequireAuthorization(AgentPolicies.Admin).WithTags("API keys");
-        keys.MapGet("/", (ApiKeyStore store) => store.List());
-        keys.MapPost("/", async (ApiKeyRequest request, ApiKeyStore store, CancellationToken ct) => await store.CreateAsync(request.Name, request.Scope, ct));
-        keys.MapPost("/{keyId}/rotate", async (string keyId, ApiKeyStore store, CancellationToken ct) => await store.RotateAsync(keyId, ct));
-        keys.MapDelete("/{keyId}", async (string keyId, ApiKeyStore store, CancellationToken ct) => await store.RevokeAsync(keyId, ct));
+        keys.MapGet("/", (ApiKeyStore store) => store.List()).Audited(AuditActions.KeyList, "key");
+        // Recorded with the key's id and name, never its secret.
+        keys.MapPost("/", async (ApiKeyRequest request, ApiKeyStore store, AuditTrail audit, CancellationToken ct) =>
+            await audit.RecordAsync(AuditActions.KeyCreate, audit.Target("key", null, request.Name), () => store.CreateAsync(request.Name, request.Scope, ct),
+                created => audit.Target("key", created.Key.Id, created.Key.Name), details: new Dictionary<string, string> { ["scope"] = request.Scope.ToString() }))
+            .Audited(AuditActions.KeyCreate, "key");
+        keys.MapPost("/{keyId}/rotate", async (string keyId, ApiKeyStore store, AuditTrail audit, CancellationToken ct) =>
+            await audit.RecordAsync(AuditActions.KeyRotate, KeyTarget(audit, store, keyId), () => store.RotateAsync(keyId, ct)))
+            .Audited(AuditActions.KeyRotate, "key", "keyId");
+        keys.MapDelete("/{keyId}", async (string keyId, ApiKeyStore store, AuditTrail audit, CancellationToken ct) =>
+            await audit.RecordAsync(AuditActions.KeyRevoke, KeyTarget(audit, store, keyId), () => store.RevokeAsync(keyId, ct)))
+            .Audited(AuditActions.KeyRevoke, "key", "keyId");
+
+        api.MapGet("/audit", AuditEndpoints.Read).RequireAuthorization(AgentPolicies.Admin).Audited(AuditActions.AuditRead, "agent").WithTags("Audit");
     }
+
+    private static Portal.Contracts.AuditTarget KeyTarget(AuditTrail audit, ApiKeyStore store, string keyId) =>
+        audit.Target("key", keyId, store.List().FirstOrDefault(k => k.Id == keyId)?.Name);
 
     private static ImageInfo ImageView(Portal.Compute.Images.ImageRecord i) => new()
     {

@@ -1,4 +1,5 @@
 using Portal.Agent;
+using Portal.Agent.Audit;
 using Portal.Agent.Auth;
 using Portal.Agent.Hub;
 
@@ -8,6 +9,7 @@ builder.AddAgentServices();
 var app = builder.Build();
 app.UseApiErrors();
 app.UseAuthentication();
+app.UseAuditCaller();
 app.UseKeyRequestTracking();
 app.UseAuthorization();
 app.MapAgentEndpoints();

@@ -17,11 +17,13 @@ public sealed class AgentClient : IAgentClient
     private readonly HttpClient _http;
     private readonly HubConnection _hub;
 
-    public AgentClient(AgentEndpoint endpoint)
+    /// <param name="endpoint">Where the agent is and the key.</param>
+    /// <param name="userAgent">The client's product ("Portal.PowerShell/1.0"): the agent's audit trail names the entry point by it.</param>
+    public AgentClient(AgentEndpoint endpoint, string? userAgent = null)
     {
         Endpoint = endpoint;
-        _http = AgentTransport.CreateHttpClient(endpoint.BaseAddress, endpoint.SocketPath, endpoint.ApiKey);
-        _hub = AgentTransport.CreateHubConnection(endpoint.BaseAddress, endpoint.SocketPath, endpoint.ApiKey);
+        _http = AgentTransport.CreateHttpClient(endpoint.BaseAddress, endpoint.SocketPath, endpoint.ApiKey, userAgent);
+        _hub = AgentTransport.CreateHubConnection(endpoint.BaseAddress, endpoint.SocketPath, endpoint.ApiKey, userAgent);
         _hub.Closed += e => Closed?.Invoke(e) ?? Task.CompletedTask;
     }
 
@@ -258,8 +260,11 @@ public sealed class AgentClient : IAgentClient
     }
 }
 
-/// <summary>Makes real clients.</summary>
-public sealed class AgentClientFactory : IAgentClientFactory
+/// <summary>Makes real clients that name themselves with <paramref name="userAgent"/> (the PowerShell module's, the portal's).</summary>
+public sealed class AgentClientFactory(string? userAgent = null) : IAgentClientFactory
 {
-    public IAgentClient Create(AgentEndpoint endpoint) => new AgentClient(endpoint);
+    public IAgentClient Create(AgentEndpoint endpoint) => new AgentClient(endpoint, userAgent);
+
+    /// <summary>"&lt;product&gt;/&lt;version of the assembly of T&gt;".</summary>
+    public static string UserAgentOf<T>(string product) => $"{product}/{typeof(T).Assembly.GetName().Version?.ToString(2) ?? "0"}";
 }

@@ -60,9 +60,15 @@ public static class AgentTransport
     }
 
     /// <summary>An HTTP client for the REST API: no timeout of its own (logs follow, imports take long), the key as a bearer token.</summary>
-    public static HttpClient CreateHttpClient(Uri baseAddress, string? socketPath, string? apiKey)
+    /// <remarks><paramref name="userAgent"/> ("Portal.PowerShell/1.0") names the client, so the agent's audit trail records its entry point.</remarks>
+    public static HttpClient CreateHttpClient(Uri baseAddress, string? socketPath, string? apiKey, string? userAgent = null)
     {
         var http = new HttpClient(CreateHandler(socketPath)) { BaseAddress = baseAddress, Timeout = Timeout.InfiniteTimeSpan };
+        if (userAgent is { } product)
+        {
+            http.DefaultRequestHeaders.UserAgent.ParseAdd(product);
+        }
+
         if (apiKey is { } key)
         {
             http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", key);
@@ -72,10 +78,15 @@ public static class AgentTransport
     }
 
     /// <summary>A connection to the agent's hub (/hubs/agent), not started: the key as its access token, the socket as its transport.</summary>
-    public static HubConnection CreateHubConnection(Uri baseAddress, string? socketPath, string? apiKey) =>
+    public static HubConnection CreateHubConnection(Uri baseAddress, string? socketPath, string? apiKey, string? userAgent = null) =>
         new HubConnectionBuilder()
             .WithUrl(new Uri(baseAddress, "hubs/agent"), options =>
             {
+                if (userAgent is { } product)
+                {
+                    options.Headers["User-Agent"] = product;
+                }
+
                 if (apiKey is { } key)
                 {
                     options.AccessTokenProvider = () => Task.FromResult<string?>(key);
@@ -85,7 +96,7 @@ public static class AgentTransport
                 {
                     options.HttpMessageHandlerFactory = _ => CreateHandler(path);
                     // The websocket upgrade goes over the same unix socket.
-                    options.WebSocketFactory = (context, ct) => ConnectWebSocketAsync(path, context.Uri, ct);
+                    options.WebSocketFactory = (context, ct) => ConnectWebSocketAsync(path, context.Uri, ct, userAgent);
                 }
             })
             .AddJsonProtocol(o => o.PayloadSerializerOptions.Converters.Add(new JsonStringEnumConverter()))
@@ -104,9 +115,14 @@ public static class AgentTransport
     }
 
     /// <summary>A websocket whose connection goes over the unix socket (the hub's transport upgrade).</summary>
-    public static async ValueTask<WebSocket> ConnectWebSocketAsync(string socketPath, Uri uri, CancellationToken ct)
+    public static async ValueTask<WebSocket> ConnectWebSocketAsync(string socketPath, Uri uri, CancellationToken ct, string? userAgent = null)
     {
         var socket = new ClientWebSocket();
+        if (userAgent is { } product)
+        {
+            socket.Options.SetRequestHeader("User-Agent", product);
+        }
+
         try
         {
             // Not disposed here: the upgraded connection lives on inside the websocket.

@@ -16,6 +16,7 @@ internal static partial class DockerApiRoutes
     public static void MapDockerApi(this WebApplication app)
     {
         app.Use(DockerErrors.HandleAsync);
+        app.Use(DockerAuditCaller.SetAsync);
         app.Use(VersionAsync);
         app.UseRouting();
         app.MapDockerPing();

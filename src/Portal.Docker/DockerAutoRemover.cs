@@ -1,4 +1,5 @@
 using Portal.Compute;
+using Portal.Compute.Audit;
 using Portal.Contracts;
 
 namespace Portal.Docker;
@@ -44,6 +45,8 @@ public sealed class DockerAutoRemover(DockerCompute compute, ILogger<DockerAutoR
 
     private async Task RemoveAsync(IComputeHost service, ContainerInfo container)
     {
+        // The engine removes it, whoever stopped it (the event may run inside that caller's request).
+        AuditCaller.Current = AuditCaller.Agent("docker --rm", AuditEntryPoint.Docker);
         for (var attempt = 0; attempt < 20; attempt++)
         {
             try

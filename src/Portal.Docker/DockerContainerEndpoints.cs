@@ -85,12 +85,16 @@ internal static class DockerContainerEndpoints
     {
         var signal = DockerSignals.Parse(DockerQuery.String(http, "signal"), 9);
         var container = host.Containers.GetContainer(DockerQuery.Route(http, "id"));
-        if (container.State is ContainerState.Created or ContainerState.Stopped)
+        try
+        {
+            // The compute host refuses a container that is not running, so the refusal is in the audit trail too.
+            await host.Containers.KillContainerAsync(container.Id, signal, http.RequestAborted).ConfigureAwait(false);
+        }
+        catch (ComputeException e) when (e.Code == ComputeErrorCode.InvalidTransition)
         {
             throw new DockerApiException(StatusCodes.Status409Conflict, $"cannot kill container: {container.Name}: container {container.Id} is not running");
         }
 
-        await host.Containers.KillContainerAsync(container.Id, signal, http.RequestAborted).ConfigureAwait(false);
         http.Response.StatusCode = StatusCodes.Status204NoContent;
     }
 
@@ -111,18 +115,18 @@ internal static class DockerContainerEndpoints
     {
         var container = host.Containers.GetContainer(DockerQuery.Route(http, "id"));
         var force = DockerQuery.Bool(http, "force");
-        if (!force && container.State is ContainerState.Running or ContainerState.Stopping)
-        {
-            throw new DockerApiException(StatusCodes.Status409Conflict, $"cannot remove container \"/{container.Name}\": container is running: stop the container before removing or force remove");
-        }
-
         try
         {
+            // The compute host refuses a running container without force, so the refusal is in the audit trail too.
             await host.Containers.RemoveContainerAsync(container.Id, force, http.RequestAborted).ConfigureAwait(false);
         }
         catch (ComputeException e) when (e.Code == ComputeErrorCode.ContainerNotFound)
         {
             // --rm removed it meanwhile: gone is what was asked for
+        }
+        catch (ComputeException e) when (e.Code == ComputeErrorCode.InvalidTransition && !force)
+        {
+            throw new DockerApiException(StatusCodes.Status409Conflict, $"cannot remove container \"/{container.Name}\": container is running: stop the container before removing or force remove");
         }
 
         http.Response.StatusCode = StatusCodes.Status204NoContent;

@@ -73,7 +73,8 @@ public static class PortalServices
         builder.Services.Replace(ServiceDescriptor.Scoped<ISecurityStampValidator, PortalSecurityStampValidator>());
 
         // Agents: the registry, one live connection per host, and circuit-scoped helpers for pages.
-        builder.Services.AddSingleton<IAgentClientFactory, AgentClientFactory>();
+        // Named in the User-Agent, so the agents' audit trails record the portal as the entry point.
+        builder.Services.AddSingleton<IAgentClientFactory>(new AgentClientFactory(AgentClientFactory.UserAgentOf<PortalOptions>("Portal.Web")));
         builder.Services.AddSingleton<HostRegistry>();
         builder.Services.AddHostedService<PortalDatabase>();
         builder.Services.AddSingleton<Fleet>();

@@ -3,6 +3,9 @@ using System.Text.Encodings.Web;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Authorization;
 using Microsoft.Extensions.Options;
+using Portal.Agent.Audit;
+using Portal.Compute.Audit;
+using Portal.Contracts;
 using Portal.Contracts.Hub;
 
 namespace Portal.Agent.Auth;
@@ -11,7 +14,7 @@ namespace Portal.Agent.Auth;
 /// Authenticates every caller: an API key (Authorization: Bearer, X-Api-Key, or access_token for the hub's websocket),
 /// or, on the local unix socket, the socket's ownership itself (as dockerd does): such callers are admins.
 /// </summary>
-public sealed class ApiKeyAuthenticationHandler(IOptionsMonitor<AuthenticationSchemeOptions> options, ILoggerFactory logger, UrlEncoder encoder, ApiKeyStore keys)
+public sealed class ApiKeyAuthenticationHandler(IOptionsMonitor<AuthenticationSchemeOptions> options, ILoggerFactory logger, UrlEncoder encoder, ApiKeyStore keys, AuditTrail audit)
     : AuthenticationHandler<AuthenticationSchemeOptions>(options, logger, encoder)
 {
     public const string SchemeName = "ApiKey";
@@ -20,11 +23,14 @@ public sealed class ApiKeyAuthenticationHandler(IOptionsMonitor<AuthenticationSc
     /// <summary>Which secret of the key authenticated the caller (<see cref="ApiKeyStore.StampOf"/>); absent on the local socket.</summary>
     public const string KeyStampClaim = "key-stamp";
 
+    /// <summary>The key's name, for the audit trail.</summary>
+    public const string KeyNameClaim = "key-name";
+
     protected override Task<AuthenticateResult> HandleAuthenticateAsync()
     {
         if (Context.Connection.LocalIpAddress is null)
         {
-            return Task.FromResult(Success("local-socket", ApiScope.Admin, stamp: null));
+            return Task.FromResult(Success("local-socket", "local socket", ApiScope.Admin, stamp: null));
         }
 
         var token = TokenOf(Request);
@@ -34,12 +40,13 @@ public sealed class ApiKeyAuthenticationHandler(IOptionsMonitor<AuthenticationSc
         }
 
         return Task.FromResult(keys.Validate(token) is { } key
-            ? Success(key.Id, key.Scope, ApiKeyStore.StampOf(key))
+            ? Success(key.Id, key.Name, key.Scope, ApiKeyStore.StampOf(key))
             : AuthenticateResult.Fail("The API key is unknown, revoked or malformed."));
     }
 
     protected override async Task HandleChallengeAsync(AuthenticationProperties properties)
     {
+        RecordFailedSignIn();
         Response.StatusCode = StatusCodes.Status401Unauthorized;
         Response.Headers.WWWAuthenticate = "Bearer";
         await Response.WriteAsJsonAsync(ApiErrors.Problem(401, "Unauthorized", "Send an API key: 'Authorization: Bearer pk_...'. At its first start the agent wrote an admin key to <StateRoot>/agent/first-admin-key (root only); admins create more under /api/keys."), (System.Text.Json.JsonSerializerOptions?)null, "application/problem+json");
@@ -51,9 +58,25 @@ public sealed class ApiKeyAuthenticationHandler(IOptionsMonitor<AuthenticationSc
         await Response.WriteAsJsonAsync(ApiErrors.Problem(403, "Forbidden", "This API key's scope does not allow this; it needs a key with a wider scope (Read < Operate < Admin)."), (System.Text.Json.JsonSerializerOptions?)null, "application/problem+json");
     }
 
-    private AuthenticateResult Success(string keyId, ApiScope scope, string? stamp)
+    /// <summary>A request refused for want of a valid key, once, with the key id it claimed (never its secret).</summary>
+    private void RecordFailedSignIn()
     {
-        var identity = new ClaimsIdentity([new Claim(ClaimTypes.Name, keyId), new Claim(ScopeClaim, scope.ToString())], SchemeName);
+        var token = TokenOf(Request);
+        var claimed = token is null ? null : ApiKeyStore.ClaimedId(token);
+        var reason = token is null ? "No API key was sent."
+            : claimed is null ? "The API key is malformed (pk_<id>_<secret> expected)."
+            : $"API key {claimed} is unknown or revoked, or the secret is not its current one.";
+        var caller = AuditCallers.From(Context) with
+        {
+            Actor = new AuditActor { Kind = AuditActorKind.Anonymous, KeyId = claimed, Name = claimed is null ? "anonymous" : $"anonymous (claimed key {claimed})" },
+        };
+        audit.Deny(AuditActions.SignIn, audit.Target("agent", null, null), "authentication", reason, caller,
+            new Dictionary<string, string>(StringComparer.Ordinal) { ["method"] = Request.Method, ["path"] = AuditTrail.Clip(Request.Path.Value) ?? "" });
+    }
+
+    private AuthenticateResult Success(string keyId, string keyName, ApiScope scope, string? stamp)
+    {
+        var identity = new ClaimsIdentity([new Claim(ClaimTypes.Name, keyId), new Claim(KeyNameClaim, keyName), new Claim(ScopeClaim, scope.ToString())], SchemeName);
         if (stamp is not null)
         {
             identity.AddClaim(new Claim(KeyStampClaim, stamp));
@@ -89,9 +112,10 @@ public static class AgentPolicies
 
     public static void AddAgentPolicies(this AuthorizationOptions options)
     {
-        options.AddPolicy(Read, p => p.RequireAuthenticatedUser().RequireAssertion(c => HasScope(c.User, ApiScope.Read)));
-        options.AddPolicy(Operate, p => p.RequireAuthenticatedUser().RequireAssertion(c => HasScope(c.User, ApiScope.Operate)));
-        options.AddPolicy(Admin, p => p.RequireAuthenticatedUser().RequireAssertion(c => HasScope(c.User, ApiScope.Admin)));
+        // ScopeAuthorization decides each and records refusals in the audit trail.
+        options.AddPolicy(Read, p => p.RequireAuthenticatedUser().AddRequirements(new ScopeRequirement(ApiScope.Read)));
+        options.AddPolicy(Operate, p => p.RequireAuthenticatedUser().AddRequirements(new ScopeRequirement(ApiScope.Operate)));
+        options.AddPolicy(Admin, p => p.RequireAuthenticatedUser().AddRequirements(new ScopeRequirement(ApiScope.Admin)));
         options.DefaultPolicy = options.GetPolicy(Read)!;
         options.FallbackPolicy = options.GetPolicy(Read)!;
     }
@@ -99,6 +123,4 @@ public static class AgentPolicies
     /// <summary>The caller's scope; null when it has none (not authenticated).</summary>
     public static ApiScope? ScopeOf(ClaimsPrincipal user) =>
         Enum.TryParse<ApiScope>(user.FindFirst(ApiKeyAuthenticationHandler.ScopeClaim)?.Value, out var scope) ? scope : null;
-
-    private static bool HasScope(ClaimsPrincipal user, ApiScope needed) => ScopeOf(user) >= needed;
 }

@@ -48,6 +48,9 @@ public sealed class ApiKeyStore
 
     public IReadOnlyList<ApiKeyInfo> List() => _keys.Select(k => k.ToInfo()).ToList();
 
+    /// <summary>The key id a token claims when it is shaped like a key (valid or not); null otherwise. Never the secret.</summary>
+    public static string? ClaimedId(string token) => TryParse(token, out var id, out _) && id.All(char.IsAsciiHexDigitLower) ? id : null;
+
     /// <summary>The key's scope when the token is a valid, unrevoked key; null otherwise.</summary>
     public ApiKeyInfo? Validate(string token)
     {

@@ -6,6 +6,7 @@ using Microsoft.AspNetCore.Authorization;
 using Microsoft.AspNetCore.SignalR;
 using Portal.Agent.Auth;
 using Portal.Compute;
+using Portal.Compute.Audit;
 using Portal.Compute.Containers;
 using Portal.Contracts;
 using Portal.Contracts.Hub;
@@ -14,7 +15,7 @@ namespace Portal.Agent.Hub;
 
 /// <summary>The typed hub every client (portal, scripts) uses: snapshot-plus-changes subscriptions, commands, exec and attach.</summary>
 [Authorize(Policy = AgentPolicies.Read)]
-public sealed class AgentHub(IComputeHost compute, ContainerFeed feed) : Microsoft.AspNetCore.SignalR.Hub, IAgentHub
+public sealed class AgentHub(IComputeHost compute, ContainerFeed feed, AuditLog audit) : Microsoft.AspNetCore.SignalR.Hub, IAgentHub
 {
     private static readonly TimeSpan ProcessRefresh = TimeSpan.FromSeconds(1);
     private static readonly TimeSpan HostRefresh = TimeSpan.FromSeconds(5);
@@ -282,6 +283,49 @@ public sealed class AgentHub(IComputeHost compute, ContainerFeed feed) : Microso
         }
 
         yield return new ProcessOutput { ExitCode = (await service.Containers.WaitAsync(container, cancellationToken).ConfigureAwait(false)).ExitCode };
+    }
+
+    [Authorize(Policy = AgentPolicies.Admin)]
+    public IAsyncEnumerable<AuditEntry> SubscribeAudit(long? after, CancellationToken cancellationToken) =>
+        HubErrors.Guard(SubscribeAuditCore(after, cancellationToken), cancellationToken);
+
+    private async IAsyncEnumerable<AuditEntry> SubscribeAuditCore(long? after, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        if (after is < 0)
+        {
+            throw new ComputeException(ComputeErrorCode.InvalidArgument, $"after={after} is not a sequence: use 0 (from the start), the last sequence you have, or null for new entries only.");
+        }
+
+        var log = audit;
+        // Subscribed before reading what came earlier, so nothing falls between; the sequence drops what both hold.
+        using var subscription = log.Subscribe();
+        var last = after ?? log.LastSequence;
+        if (after is not null)
+        {
+            while (true)
+            {
+                var page = log.Read(new AuditQuery { After = last, Limit = AuditQuery.MaxLimit });
+                foreach (var entry in page.Entries)
+                {
+                    yield return entry;
+                    last = entry.Sequence;
+                }
+
+                if (page.Next is null)
+                {
+                    break;
+                }
+            }
+        }
+
+        await foreach (var entry in subscription.Entries.ReadAllAsync(cancellationToken).ConfigureAwait(false))
+        {
+            if (entry.Sequence > last)
+            {
+                last = entry.Sequence;
+                yield return entry;
+            }
+        }
     }
 
     private static Change<T> Upsert<T>(string key, T item) => new(ChangeKind.Upsert, key, item);

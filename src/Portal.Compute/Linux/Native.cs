@@ -13,6 +13,7 @@ internal static unsafe partial class Native
     public const int SEEK_DATA = 3;
     public const int SEEK_HOLE = 4;
 
+    public const int O_APPEND = 0x400;
     public const int O_PATH = 0x200000;
     public const int AT_EMPTY_PATH = 0x1000;
     public const int ENOTDIR = 20;
@@ -54,6 +55,9 @@ internal static unsafe partial class Native
 
     [LibraryImport(Libc.Lib, SetLastError = true)]
     public static partial int fsync(int fd);
+
+    [LibraryImport(Libc.Lib, SetLastError = true)]
+    public static partial int fdatasync(int fd);
 
     [LibraryImport(Libc.Lib, SetLastError = true)]
     public static partial int getrlimit(int resource, RLimit* limit);

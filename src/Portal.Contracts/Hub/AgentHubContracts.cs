@@ -97,6 +97,13 @@ public interface IAgentHub
     IAsyncEnumerable<ProcessOutput> Exec(string container, ExecStart start, IAsyncEnumerable<ProcessInput> input, CancellationToken cancellationToken);
 
     IAsyncEnumerable<ProcessOutput> Attach(string container, IAsyncEnumerable<ProcessInput> input, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// The audit trail (Admin scope): the entries after <paramref name="after"/> (none when null), then each new entry as it
+    /// is recorded, in sequence order and each once. A subscriber that falls far behind is ended; it subscribes again with
+    /// the last sequence it has.
+    /// </summary>
+    IAsyncEnumerable<AuditEntry> SubscribeAudit(long? after, CancellationToken cancellationToken);
 }
 
 public enum ApiScope

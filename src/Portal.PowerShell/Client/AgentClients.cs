@@ -12,7 +12,10 @@ namespace Portal.PowerShell.Client;
 /// </summary>
 public sealed class AgentClients(IAgentClientFactory factory)
 {
-    private static readonly AgentClients Shared = new(new AgentClientFactory());
+    /// <summary>The module's User-Agent: the agent's audit trail records its calls as the PowerShell entry point.</summary>
+    public static readonly string UserAgent = AgentClientFactory.UserAgentOf<AgentClients>("Portal.PowerShell");
+
+    private static readonly AgentClients Shared = new(new AgentClientFactory(UserAgent));
     private static readonly ConditionalWeakTable<Runspace, AgentClients> Own = [];
 
     private readonly ConcurrentDictionary<AgentEndpoint, Lazy<Task<IAgentClient>>> _clients = new();

@@ -1,0 +1,31 @@
+namespace Portal.Compute.Audit;
+
+/// <summary>The actions the audit trail names: "&lt;target type&gt;.&lt;verb&gt;".</summary>
+public static class AuditActions
+{
+    public const string ContainerCreate = "container.create";
+    public const string ContainerStart = "container.start";
+    public const string ContainerStop = "container.stop";
+    public const string ContainerRestart = "container.restart";
+    public const string ContainerTerminate = "container.terminate";
+    public const string ContainerKill = "container.kill";
+    public const string ContainerRemove = "container.remove";
+    public const string ContainerConvert = "container.convert";
+    public const string ContainerExec = "container.exec";
+    public const string ContainerAttach = "container.attach";
+    public const string ImageImport = "image.import";
+    public const string ImageTag = "image.tag";
+    public const string ImageRemove = "image.remove";
+    public const string SwitchCreate = "switch.create";
+    public const string SwitchRemove = "switch.remove";
+    public const string KeyCreate = "key.create";
+    public const string KeyRotate = "key.rotate";
+    public const string KeyRevoke = "key.revoke";
+
+    /// <summary>Reads that need more than Read scope: recorded only when refused.</summary>
+    public const string KeyList = "key.list";
+    public const string AuditRead = "audit.read";
+
+    /// <summary>A sign-in (a request or hub connection with a key) that failed: no key, or an unknown, revoked or rotated one.</summary>
+    public const string SignIn = "auth.sign-in";
+}
