@@ -11,7 +11,7 @@ namespace Portal.Web.Data;
 /// made before migrations is baselined), registers the local agent in a new database, and creates the first
 /// administrator with a one-time password handed over in a 0600 file beside <see cref="PortalOptions.Database"/>
 /// (<see cref="OneTimePasswordFile"/>; deploy/portal up shows it), never on the console or in a log; that password must
-/// be changed at the first sign-in. Several nodes on one PostgreSQL do this one at a time.
+/// be changed at the first sign-in. Starts on one database (nodes on one PostgreSQL) do this one at a time.
 /// Registered before the fleet, so the fleet finds the hosts.
 /// </summary>
 public sealed class PortalDatabase(IServiceScopeFactory scopes, PortalStorage storage, IOptions<PortalOptions> options, ILogger<PortalDatabase> logger) : IHostedService
@@ -29,6 +29,11 @@ public sealed class PortalDatabase(IServiceScopeFactory scopes, PortalStorage st
         await using var startLock = await PortalMigrations.LockAsync(storage, cancellationToken);
         await using var scope = scopes.CreateAsyncScope();
         var db = scope.ServiceProvider.GetRequiredService<PortalDbContext>();
+        if (await PortalMigrations.RemoveStaleSqliteMigrationLockAsync(db, cancellationToken))
+        {
+            logger.LogWarning("Removed a stale migration lock from the portal database ({Database}): a start was stopped while migrating it", storage.Describe());
+        }
+
         var outcome = await PortalMigrations.MigrateAsync(db, cancellationToken);
         if (outcome.Baselined is { } baseline)
         {

@@ -14,8 +14,8 @@ public sealed record MigrationOutcome(bool Created, string? Baselined, IReadOnly
 /// <summary>
 /// Brings the portal's database to the model's latest migration at start-up. A SQLite file made by the portal before it
 /// had migrations (EnsureCreated: the tables but no __EFMigrationsHistory) keeps its data: its initial migration is
-/// marked applied (a baseline) and later ones run on it. Several portal nodes on one PostgreSQL start one at a time
-/// (<see cref="LockAsync"/>), so migrations and the first-start steps run once.
+/// marked applied (a baseline) and later ones run on it. Starts on one database (portal nodes on one PostgreSQL) take
+/// turns (<see cref="LockAsync"/>), so migrations and the first-start steps run once.
 /// </summary>
 public static class PortalMigrations
 {
@@ -26,15 +26,16 @@ public static class PortalMigrations
     private static readonly string[] InitialTables = ["AspNetUsers", "Hosts"];
 
     /// <summary>
-    /// On PostgreSQL, waits for and holds the portal's advisory lock on a connection of its own until disposed (EF's
-    /// own migration lock covers Migrate only; this also covers the baseline and the first administrator). Nothing on
-    /// SQLite, an embedded file of one portal (EF's lock table covers its Migrate).
+    /// Waits for and holds the start lock of the portal's database until disposed, so that one start at a time migrates
+    /// it and makes the first administrator (EF's own migration lock covers Migrate only). On PostgreSQL a session-level
+    /// advisory lock on a connection of its own; on SQLite an exclusive lock (flock) on the file beside the database,
+    /// <c>&lt;database&gt;.start-lock</c>. Both end with the process that holds them, however it ends.
     /// </summary>
     public static async Task<IAsyncDisposable> LockAsync(PortalStorage storage, CancellationToken cancellationToken)
     {
-        if (storage.Provider != DatabaseProvider.PostgreSQL)
+        if (storage.SqliteFile is { } file)
         {
-            return NoLock.Instance;
+            return await LockFileAsync(file + ".start-lock", cancellationToken).ConfigureAwait(false);
         }
 
         // Unpooled: closing ends the session, which releases the lock even where an unlock could not be sent.
@@ -51,6 +52,45 @@ public static class PortalMigrations
         {
             await connection.DisposeAsync().ConfigureAwait(false);
             throw;
+        }
+    }
+
+    /// <summary>
+    /// EF's migration lock on SQLite is a row in __EFMigrationsLock that a start killed while migrating leaves behind, and
+    /// every later Migrate would wait for it for good. Under <see cref="LockAsync"/> no other start is migrating: such
+    /// a row is stale and removed.
+    /// </summary>
+    public static async Task<bool> RemoveStaleSqliteMigrationLockAsync(PortalDbContext db, CancellationToken cancellationToken)
+    {
+        if (!db.Database.IsSqlite())
+        {
+            return false;
+        }
+
+        var tables = await db.Database.SqlQueryRaw<string>("SELECT name AS \"Value\" FROM sqlite_master WHERE type = 'table' AND name = '__EFMigrationsLock'")
+            .ToListAsync(cancellationToken).ConfigureAwait(false);
+        return tables.Count > 0 && await db.Database.ExecuteSqlRawAsync("DELETE FROM \"__EFMigrationsLock\"", cancellationToken).ConfigureAwait(false) > 0;
+    }
+
+    private static async Task<FileStream> LockFileAsync(string path, CancellationToken cancellationToken)
+    {
+        var options = new FileStreamOptions { Mode = FileMode.OpenOrCreate, Access = FileAccess.ReadWrite, Share = FileShare.None };
+        if (!OperatingSystem.IsWindows())
+        {
+            options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+        }
+
+        while (true)
+        {
+            try
+            {
+                // FileShare.None takes flock(LOCK_EX | LOCK_NB) on Linux: held until closed or the process ends.
+                return new FileStream(path, options);
+            }
+            catch (IOException)
+            {
+                await Task.Delay(TimeSpan.FromMilliseconds(100), cancellationToken).ConfigureAwait(false);
+            }
         }
     }
 
@@ -117,10 +157,4 @@ public static class PortalMigrations
         return InitialTables.Where(t => tables.Contains(t, StringComparer.Ordinal)).ToList();
     }
 
-    private sealed class NoLock : IAsyncDisposable
-    {
-        public static readonly NoLock Instance = new();
-
-        public ValueTask DisposeAsync() => ValueTask.CompletedTask;
-    }
 }

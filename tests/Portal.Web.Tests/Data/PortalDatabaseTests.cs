@@ -112,6 +112,28 @@ public abstract class PortalDatabaseTests : IAsyncLifetime
             Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(Database.Storage.SqliteFile!));
         }
 
+        [Fact]
+        public async Task A_migration_lock_left_by_a_start_killed_while_migrating_does_not_hold_up_the_next()
+        {
+            // What EF's SQLite migration lock leaves when its process dies holding it.
+            await using (var connection = new SqliteConnection(Database.Storage.ConnectionString))
+            {
+                await connection.OpenAsync();
+                await using var command = connection.CreateCommand();
+                command.CommandText = """
+                    CREATE TABLE "__EFMigrationsLock" ("Id" INTEGER NOT NULL CONSTRAINT "PK___EFMigrationsLock" PRIMARY KEY, "Timestamp" TEXT NOT NULL);
+                    INSERT INTO "__EFMigrationsLock" VALUES (1, '2026-12-03 12:00:00+00:00');
+                    """;
+                await command.ExecuteNonQueryAsync();
+            }
+
+            var node = StartNode();
+            await node.GetRequiredService<PortalDatabase>().StartAsync(CancellationToken.None).WaitAsync(TimeSpan.FromMinutes(1));
+            await using var scope = node.CreateAsyncScope();
+            var db = scope.ServiceProvider.GetRequiredService<PortalDbContext>();
+            Assert.Equal(db.Database.GetMigrations(), await db.Database.GetAppliedMigrationsAsync());
+        }
+
         /// <summary>Every table's columns (name, type, null, key) and every index, as SQLite describes them.</summary>
         private static async Task<List<string>> SchemaAsync(string connectionString)
         {
@@ -140,19 +162,6 @@ public abstract class PortalDatabaseTests : IAsyncLifetime
     public sealed class OnPostgreSql(PostgreSqlServer server) : PortalDatabaseTests
     {
         protected override Task<TestDatabase> CreateEmptyDatabaseAsync() => server.CreateDatabaseAsync(migrated: false);
-
-        [RootFact]
-        public async Task Nodes_starting_together_migrate_once_and_make_one_administrator_and_one_local_host()
-        {
-            var nodes = Enumerable.Range(0, 4).Select(_ => StartNode()).ToList();
-            await Task.WhenAll(nodes.Select(n => Task.Run(() => n.GetRequiredService<PortalDatabase>().StartAsync(CancellationToken.None))));
-
-            await using var scope = nodes[0].CreateAsyncScope();
-            var db = scope.ServiceProvider.GetRequiredService<PortalDbContext>();
-            Assert.Equal(db.Database.GetMigrations(), await db.Database.GetAppliedMigrationsAsync());
-            Assert.Equal(PortalDatabase.AdminUser, Assert.Single(await db.Users.ToListAsync()).UserName);
-            Assert.Equal("local", Assert.Single(await db.Hosts.ToListAsync()).Name);
-        }
 
         [RootFact]
         public async Task A_start_waits_while_another_node_holds_the_lock()
@@ -218,6 +227,20 @@ public abstract class PortalDatabaseTests : IAsyncLifetime
             Assert.Single(await db.Hosts.ToListAsync());
             Assert.False(File.Exists(OneTimePasswordFile.PathOf(Options)));
         }
+    }
+
+    /// <summary>Portal nodes on one PostgreSQL (or starts on one SQLite file) that start together.</summary>
+    [DatabaseFact]
+    public async Task Nodes_starting_together_migrate_once_and_make_one_administrator_and_one_local_host()
+    {
+        var nodes = Enumerable.Range(0, 4).Select(_ => StartNode()).ToList();
+        await Task.WhenAll(nodes.Select(n => Task.Run(() => n.GetRequiredService<PortalDatabase>().StartAsync(CancellationToken.None))));
+
+        await using var scope = nodes[0].CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<PortalDbContext>();
+        Assert.Equal(db.Database.GetMigrations(), await db.Database.GetAppliedMigrationsAsync());
+        Assert.Equal(PortalDatabase.AdminUser, Assert.Single(await db.Users.ToListAsync()).UserName);
+        Assert.Equal("local", Assert.Single(await db.Hosts.ToListAsync()).Name);
     }
 
     private PortalOptions Options => new()
