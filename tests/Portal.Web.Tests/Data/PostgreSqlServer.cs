@@ -25,6 +25,7 @@ public sealed class PostgreSqlServer : IAsyncLifetime
     private const string User = "postgres";
     private const string Template = "portal_template";
     private const string DirectoryPrefix = "portal-pg-tests-";
+    private const string Scratch = "/tmp";
     private readonly SemaphoreSlim _gate = new(1, 1);
     private readonly string _password = Convert.ToHexString(RandomNumberGenerator.GetBytes(16));
     private string? _root;
@@ -70,6 +71,11 @@ public sealed class PostgreSqlServer : IAsyncLifetime
                 return;
             }
 
+            if (OperatingSystem.IsWindows())
+            {
+                throw new PlatformNotSupportedException("The PostgreSQL tests run Debian's postgresql package.");
+            }
+
             await RemoveLeftoversAsync();
             var bin = Directory.Exists("/usr/lib/postgresql")
                 ? Directory.GetDirectories("/usr/lib/postgresql").Select(d => Path.Combine(d, "bin")).Where(b => File.Exists(Path.Combine(b, "initdb")))
@@ -80,7 +86,8 @@ public sealed class PostgreSqlServer : IAsyncLifetime
                 throw new InvalidOperationException("PostgreSQL is not installed (no /usr/lib/postgresql/*/bin/initdb): ./deploy/portal test installs Debian's postgresql package, or apt-get install postgresql.");
             }
 
-            _root = Directory.CreateTempSubdirectory(DirectoryPrefix).FullName;
+            // Under /tmp whatever TMPDIR says: user postgres must reach it, and the socket path must stay short.
+            _root = Directory.CreateDirectory(Path.Combine(Scratch, DirectoryPrefix + Guid.NewGuid().ToString("N")[..8]), UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute).FullName;
             await File.WriteAllTextAsync(Path.Combine(_root, "owner"), Environment.ProcessId.ToString());
             await File.WriteAllTextAsync(Path.Combine(_root, "pwfile"), _password + "\n");
             await RunAsync("chown", "-R", $"{User}:", _root);
@@ -127,7 +134,7 @@ public sealed class PostgreSqlServer : IAsyncLifetime
     /// <summary>Clusters of test runs that were killed before they could stop theirs.</summary>
     private async Task RemoveLeftoversAsync()
     {
-        foreach (var root in Directory.GetDirectories(Path.GetTempPath(), DirectoryPrefix + "*"))
+        foreach (var root in Directory.GetDirectories(Scratch, DirectoryPrefix + "*"))
         {
             var owner = Path.Combine(root, "owner");
             if (File.Exists(owner) && int.TryParse(File.ReadAllText(owner), out var pid) && !Directory.Exists($"/proc/{pid}"))
