@@ -1,3 +1,4 @@
+using System.Data.Common;
 using System.Security.Cryptography;
 using Microsoft.AspNetCore.Identity;
 using Microsoft.EntityFrameworkCore;
@@ -19,6 +20,20 @@ public sealed class PortalDatabase(IServiceScopeFactory scopes, PortalStorage st
     public const string AdminUser = "admin";
 
     public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            await PrepareAsync(cancellationToken);
+        }
+        catch (DbException e)
+        {
+            // The provider's words (a refused connection, a wrong password) with where and what to check; never the connection string.
+            throw new InvalidOperationException(
+                $"The portal database ({storage.Describe()}) could not be opened or brought up to date: {e.Message} Check Portal:DatabaseProvider and ConnectionStrings:Portal (or Portal:Database), and that the server is up.", e);
+        }
+    }
+
+    private async Task PrepareAsync(CancellationToken cancellationToken)
     {
         var settings = options.Value;
         if (storage.SqliteFile is { } sqliteFile)

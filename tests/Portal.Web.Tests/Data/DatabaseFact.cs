@@ -6,11 +6,13 @@ namespace Portal.Web.Tests.Data;
 /// <summary>
 /// The tests of a data test class (an abstract class with one subclass per database) need root in a subclass marked
 /// with this: the PostgreSQL ones start their own server as its own user. Their [DatabaseFact]s and [DatabaseTheory]s are
-/// skipped with <see cref="RootOnly.Reason"/> for any other user, while the SQLite subclass's run for everyone.
+/// skipped with <see cref="Reason"/> for any other user, while the SQLite subclass's run for everyone.
 /// </summary>
 [AttributeUsage(AttributeTargets.Class)]
 public sealed class RootOnlyTestsAttribute : Attribute
 {
+    public const string Reason = "needs root (starts a PostgreSQL server of its own as user postgres): run ./deploy/portal test as root";
+
     internal static bool SkipsHere(ITestMethod method) =>
         !RootOnly.IsRoot && method.TestClass.Class.ToRuntimeType().IsDefined(typeof(RootOnlyTestsAttribute), inherit: true);
 }
@@ -50,5 +52,5 @@ public sealed class RootOnlyTestCase : XunitTestCase
     {
     }
 
-    protected override string GetSkipReason(IAttributeInfo factAttribute) => RootOnly.Reason;
+    protected override string GetSkipReason(IAttributeInfo factAttribute) => RootOnlyTestsAttribute.Reason;
 }

@@ -163,7 +163,19 @@ public abstract class PortalDatabaseTests : IAsyncLifetime
     {
         protected override Task<TestDatabase> CreateEmptyDatabaseAsync() => server.CreateDatabaseAsync(migrated: false);
 
-        [RootFact]
+        [DatabaseFact]
+        public async Task A_server_that_refuses_the_portal_stops_the_start_with_where_and_what_to_check()
+        {
+            var wrong = new NpgsqlConnectionStringBuilder(Database.Storage.ConnectionString) { Password = "wrong-password-1234" }.ConnectionString;
+            var node = StartNode(new PortalStorage(DatabaseProvider.PostgreSQL, wrong));
+            var e = await Assert.ThrowsAsync<InvalidOperationException>(() => node.GetRequiredService<PortalDatabase>().StartAsync(CancellationToken.None));
+            Assert.Contains("The portal database (PostgreSQL 127.0.0.1:", e.Message);
+            Assert.Contains("password authentication failed", e.Message);
+            Assert.Contains("Check Portal:DatabaseProvider and ConnectionStrings:Portal", e.Message);
+            Assert.DoesNotContain("wrong-password-1234", e.Message);
+        }
+
+        [DatabaseFact]
         public async Task A_start_waits_while_another_node_holds_the_lock()
         {
             var storage = Database.Storage;
@@ -251,14 +263,14 @@ public abstract class PortalDatabaseTests : IAsyncLifetime
     };
 
     /// <summary>A portal node's database services (what <see cref="PortalServices"/> registers for them) on this class's database.</summary>
-    private ServiceProvider StartNode()
+    private ServiceProvider StartNode(PortalStorage? storage = null)
     {
         var services = new ServiceCollection();
         services.AddLogging(l => l.SetMinimumLevel(LogLevel.Warning));
         services.AddSingleton(Microsoft.Extensions.Options.Options.Create(Options));
         services.AddSingleton<IDataProtectionProvider>(new EphemeralDataProtectionProvider());
         services.AddSingleton(TimeProvider.System);
-        Database.Storage.AddTo(services);
+        (storage ?? Database.Storage).AddTo(services);
         services.AddIdentityCore<PortalUser>(PortalServices.IdentityRules).AddEntityFrameworkStores<PortalDbContext>();
         services.AddSingleton<HostRegistry>();
         services.AddSingleton<PortalDatabase>();
