@@ -6,7 +6,10 @@ public sealed class PortalOptions
     /// <summary>Where the portal listens.</summary>
     public string Url { get; set; } = "http://127.0.0.1:5080";
 
-    /// <summary>The SQLite database with users and the host registry.</summary>
+    /// <summary>Where users and the host registry are: <c>Sqlite</c> (<see cref="Database"/>) or <c>PostgreSQL</c> (<c>ConnectionStrings:Portal</c>).</summary>
+    public string DatabaseProvider { get; set; } = nameof(Data.DatabaseProvider.Sqlite);
+
+    /// <summary>The SQLite database with users and the host registry; its directory also holds the first administrator's one-time password file.</summary>
     public string Database { get; set; } = "/var/lib/portal/portal.db";
 
     /// <summary>The ASP.NET Data Protection key ring (protects sign-in cookies and the agents' API keys at rest).</summary>

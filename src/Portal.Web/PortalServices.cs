@@ -32,8 +32,8 @@ public static class PortalServices
         builder.Services.AddMudServices();
         builder.Services.AddSingleton(TimeProvider.System);
 
-        // Portal state: users and the host registry in SQLite.
-        builder.Services.AddDbContextFactory<PortalDbContext>(o => o.UseSqlite($"Data Source={options.Database}"));
+        // Portal state: users and the host registry, in SQLite or PostgreSQL.
+        PortalStorage.From(builder.Configuration, options).AddTo(builder.Services);
         // Keys are stored unencrypted on Linux (there is no DPAPI): only the portal's user may read the directory.
         if (!OperatingSystem.IsWindows())
         {

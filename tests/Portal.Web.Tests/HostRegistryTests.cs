@@ -2,18 +2,45 @@ using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
 using Portal.Web.Data;
 using Portal.Web.Hosts;
+using Portal.Web.Tests.Data;
 
 namespace Portal.Web.Tests;
 
-public sealed class HostRegistryTests : IDisposable
+/// <summary>The host registry on each database: a temporary SQLite file, and PostgreSQL (as root).</summary>
+public abstract class HostRegistryTests : IAsyncLifetime
 {
-    private readonly PortalTestContext _ctx = new();
+    private TestDatabase _database = null!;
+    private PortalTestContext _ctx = null!;
 
     private HostRegistry Registry => _ctx.Services.GetRequiredService<HostRegistry>();
 
-    public void Dispose() => _ctx.Dispose();
+    protected abstract Task<TestDatabase> CreateDatabaseAsync();
 
-    [Fact]
+    public async Task InitializeAsync()
+    {
+        _database = await CreateDatabaseAsync();
+        _ctx = new PortalTestContext(_database.Storage);
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _ctx.DisposeAsync();
+        await _database.DisposeAsync();
+    }
+
+    public sealed class OnSqlite : HostRegistryTests
+    {
+        protected override Task<TestDatabase> CreateDatabaseAsync() => Task.FromResult(TestDatabase.Sqlite());
+    }
+
+    [RootOnlyTests]
+    [Collection(PostgreSqlCollection.Name)]
+    public sealed class OnPostgreSql(PostgreSqlServer server) : HostRegistryTests
+    {
+        protected override Task<TestDatabase> CreateDatabaseAsync() => server.CreateDatabaseAsync();
+    }
+
+    [DatabaseFact]
     public async Task Api_keys_are_protected_at_rest_and_come_back_in_the_clear()
     {
         const string key = "pk_1a2b3c4d_supersecretvalue";
@@ -32,7 +59,7 @@ public sealed class HostRegistryTests : IDisposable
         Assert.Equal(new Uri("http://10.0.0.5:5081/"), host.Endpoint.BaseAddress);
     }
 
-    [Fact]
+    [DatabaseFact]
     public async Task The_local_socket_needs_no_key()
     {
         var host = await Registry.AddAsync("local", "unix:///run/portal/agent.sock", null, CancellationToken.None);
@@ -40,7 +67,7 @@ public sealed class HostRegistryTests : IDisposable
         Assert.Null(host.Endpoint.ApiKey);
     }
 
-    [Theory]
+    [DatabaseTheory]
     [InlineData("bad name!", "http://h:5081", "pk_x", "is not a host name")]
     [InlineData("", "http://h:5081", "pk_x", "is not a host name")]
     [InlineData("web", "", "pk_x", "address is empty")]
@@ -55,7 +82,7 @@ public sealed class HostRegistryTests : IDisposable
         Assert.Empty(await Registry.ListAsync(CancellationToken.None));
     }
 
-    [Fact]
+    [DatabaseFact]
     public async Task A_name_is_used_once()
     {
         await Registry.AddAsync("web", "http://a:5081", "pk_a", CancellationToken.None);

@@ -15,14 +15,15 @@ using Portal.Web.Tests.Fakes;
 namespace Portal.Web.Tests;
 
 /// <summary>
-/// A bUnit context with the portal's real services (host registry in a private SQLite file, the fleet, operations) in
-/// front of <see cref="FakeAgentClient"/>s, and MudBlazor set up as its docs ask for tests.
+/// A bUnit context with the portal's real services (host registry in a private SQLite file, or the given database, made
+/// by the portal's migrations; the fleet, operations) in front of <see cref="FakeAgentClient"/>s, and MudBlazor set up as
+/// its docs ask for tests.
 /// </summary>
 public sealed class PortalTestContext : BunitContext
 {
     private readonly string _directory = Directory.CreateTempSubdirectory("portal-web-tests-").FullName;
 
-    public PortalTestContext()
+    public PortalTestContext(PortalStorage? storage = null)
     {
         JSInterop.Mode = JSRuntimeMode.Loose;
         // Two shared cores run several builds at once here: give renders time.
@@ -31,7 +32,7 @@ public sealed class PortalTestContext : BunitContext
         Services.AddSingleton(TimeProvider.System);
         Services.AddSingleton(Microsoft.Extensions.Options.Options.Create(Options));
         Services.AddSingleton<ILoggerFactory>(NullLoggerFactory.Instance);
-        Services.AddDbContextFactory<PortalDbContext>(o => o.UseSqlite($"Data Source={Path.Combine(_directory, "portal.db")}"));
+        (storage ?? PortalStorage.Sqlite(Path.Combine(_directory, "portal.db"))).AddTo(Services);
         Services.AddSingleton<IDataProtectionProvider>(new EphemeralDataProtectionProvider());
         Services.AddSingleton<HostRegistry>();
         Services.AddSingleton<IAgentClientFactory>(Clients);
@@ -39,7 +40,7 @@ public sealed class PortalTestContext : BunitContext
         Services.AddScoped<ContainerOperations>();
         AddAuthorization().SetAuthorized("admin");
         using var db = Services.GetRequiredService<IDbContextFactory<PortalDbContext>>().CreateDbContext();
-        db.Database.EnsureCreated();
+        db.Database.Migrate();
     }
 
     public PortalOptions Options { get; } = new()

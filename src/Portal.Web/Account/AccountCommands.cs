@@ -1,5 +1,8 @@
+using System.Data.Common;
 using Microsoft.AspNetCore.Identity;
-using Microsoft.Extensions.Options;
+using Microsoft.EntityFrameworkCore.Infrastructure;
+using Microsoft.EntityFrameworkCore.Migrations;
+using Microsoft.EntityFrameworkCore.Storage;
 using Portal.Web.Data;
 
 namespace Portal.Web.Account;
@@ -34,14 +37,25 @@ public static class AccountCommands
         builder.Logging.SetMinimumLevel(LogLevel.Warning);
         builder.AddPortalServices();
         await using var app = builder.Build();
-        var database = app.Services.GetRequiredService<IOptions<PortalOptions>>().Value.Database;
-        if (!File.Exists(database))
+        await using var scope = app.Services.CreateAsyncScope();
+        var storage = app.Services.GetRequiredService<PortalStorage>();
+        bool exists;
+        try
         {
-            await error.WriteLineAsync($"The portal's database {database} does not exist: start the portal once (./deploy/portal up), which creates it and user '{PortalDatabase.AdminUser}'.");
+            exists = await ExistsAsync(storage, scope.ServiceProvider.GetRequiredService<PortalDbContext>());
+        }
+        catch (DbException e)
+        {
+            await error.WriteLineAsync($"Cannot reach the portal's database ({storage.Describe()}): {e.Message}");
             return 1;
         }
 
-        await using var scope = app.Services.CreateAsyncScope();
+        if (!exists)
+        {
+            await error.WriteLineAsync($"The portal's database ({storage.Describe()}) does not exist: start the portal once (./deploy/portal up), which creates it and user '{PortalDatabase.AdminUser}'.");
+            return 1;
+        }
+
         var users = scope.ServiceProvider.GetRequiredService<UserManager<PortalUser>>();
         try
         {
@@ -65,5 +79,16 @@ public static class AccountCommands
             await error.WriteLineAsync(e.Message);
             return 1;
         }
+    }
+
+    /// <summary>The file (made by any version of the portal), or the server's database with the portal's migration history.</summary>
+    private static async Task<bool> ExistsAsync(PortalStorage storage, PortalDbContext db)
+    {
+        if (storage.SqliteFile is { } file)
+        {
+            return File.Exists(file);
+        }
+
+        return await db.GetService<IRelationalDatabaseCreator>().ExistsAsync() && await db.GetService<IHistoryRepository>().ExistsAsync();
     }
 }

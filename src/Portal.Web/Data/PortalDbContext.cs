@@ -3,8 +3,13 @@ using Microsoft.EntityFrameworkCore;
 
 namespace Portal.Web.Data;
 
-/// <summary>The portal's own state: users (ASP.NET Core Identity) and the host registry. SQLite by default.</summary>
-public sealed class PortalDbContext(DbContextOptions<PortalDbContext> options) : IdentityDbContext<PortalUser>(options)
+/// <summary>
+/// The portal's own state: users (ASP.NET Core Identity) and the host registry; the model is the same on every provider.
+/// EF Core keeps one migration set per provider and finds a set by the context type it was made for, so each provider
+/// has its own subclass (<see cref="SqlitePortalDbContext"/>, <see cref="PostgreSqlPortalDbContext"/>, the "multiple
+/// context types" way of EF's docs, Migrations with Multiple Providers); everything else asks for this type.
+/// </summary>
+public abstract class PortalDbContext(DbContextOptions options) : IdentityDbContext<PortalUser>(options)
 {
     public DbSet<HostRecord> Hosts => Set<HostRecord>();
 

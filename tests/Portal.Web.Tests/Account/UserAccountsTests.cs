@@ -10,25 +10,43 @@ using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 using Portal.Web.Account;
 using Portal.Web.Data;
+using Portal.Web.Tests.Data;
 
 namespace Portal.Web.Tests.Account;
 
 /// <summary>
 /// Sessions end when their user goes (unit tier: Identity on a private SQLite file, no process): an open circuit's user
 /// is checked again every interval, and a disabled, deleted or reset user loses it; `reset-password` gives a way back.
+/// On each database: a temporary SQLite file, and PostgreSQL (as root).
 /// </summary>
-public sealed class UserAccountsTests : IAsyncLifetime
+public abstract class UserAccountsTests : IAsyncLifetime
 {
     private readonly string _directory = Directory.CreateTempSubdirectory("portal-accounts-").FullName;
+    private TestDatabase _database = null!;
     private ServiceProvider _services = null!;
 
     private PortalOptions Options { get; set; } = null!;
 
+    protected abstract Task<TestDatabase> CreateDatabaseAsync();
+
+    public sealed class OnSqlite : UserAccountsTests
+    {
+        protected override Task<TestDatabase> CreateDatabaseAsync() => Task.FromResult(TestDatabase.Sqlite());
+    }
+
+    [RootOnlyTests]
+    [Collection(PostgreSqlCollection.Name)]
+    public sealed class OnPostgreSql(PostgreSqlServer server) : UserAccountsTests
+    {
+        protected override Task<TestDatabase> CreateDatabaseAsync() => server.CreateDatabaseAsync();
+    }
+
     public async Task InitializeAsync()
     {
+        _database = await CreateDatabaseAsync();
         Options = new PortalOptions
         {
-            Database = Path.Combine(_directory, "portal.db"),
+            Database = _database.Storage.SqliteFile ?? Path.Combine(_directory, "portal.db"),
             KeysDirectory = Path.Combine(_directory, "keys"),
             UserRevalidationInterval = TimeSpan.FromMilliseconds(100),
         };
@@ -36,24 +54,24 @@ public sealed class UserAccountsTests : IAsyncLifetime
         services.AddLogging();
         services.AddSingleton(Microsoft.Extensions.Options.Options.Create(Options));
         services.AddSingleton<IDataProtectionProvider>(new EphemeralDataProtectionProvider());
-        services.AddDbContextFactory<PortalDbContext>(o => o.UseSqlite($"Data Source={Options.Database}"));
+        _database.Storage.AddTo(services);
         services.AddIdentityCore<PortalUser>(PortalServices.IdentityRules)
             .AddEntityFrameworkStores<PortalDbContext>()
             .AddClaimsPrincipalFactory<PortalClaims>()
             .AddDefaultTokenProviders();
         _services = services.BuildServiceProvider();
         await using var scope = _services.CreateAsyncScope();
-        await scope.ServiceProvider.GetRequiredService<PortalDbContext>().Database.EnsureCreatedAsync();
+        await PortalMigrations.MigrateAsync(scope.ServiceProvider.GetRequiredService<PortalDbContext>(), CancellationToken.None);
     }
 
     public async Task DisposeAsync()
     {
         await _services.DisposeAsync();
-        SqliteCleanup();
+        await _database.DisposeAsync();
         Directory.Delete(_directory, recursive: true);
     }
 
-    [Fact]
+    [DatabaseFact]
     public async Task A_session_holds_while_its_user_is_unchanged_even_through_a_temporary_lockout()
     {
         var (users, user, session) = await SignInAsync("alice");
@@ -71,7 +89,7 @@ public sealed class UserAccountsTests : IAsyncLifetime
         Assert.True(await UserAccounts.IsStillValidAsync(users, session));
     }
 
-    [Fact]
+    [DatabaseFact]
     public async Task A_disabled_deleted_or_reset_user_loses_its_sessions()
     {
         var (users, alice, aliceSession) = await SignInAsync("alice");
@@ -93,7 +111,7 @@ public sealed class UserAccountsTests : IAsyncLifetime
         Assert.False(await UserAccounts.IsStillValidAsync(users, stampless));
     }
 
-    [Fact]
+    [DatabaseFact]
     public async Task An_open_circuit_of_a_disabled_user_becomes_anonymous_within_the_interval()
     {
         var (users, user, session) = await SignInAsync("alice");
@@ -117,7 +135,7 @@ public sealed class UserAccountsTests : IAsyncLifetime
         Assert.False((await circuit.GetAuthenticationStateAsync()).User.Identity?.IsAuthenticated);
     }
 
-    [Fact]
+    [DatabaseFact]
     public async Task A_rendered_page_of_a_disabled_user_leaves_for_the_sign_in_page()
     {
         var (users, user, session) = await SignInAsync("alice");
@@ -148,7 +166,7 @@ public sealed class UserAccountsTests : IAsyncLifetime
         Assert.Empty(page.FindAll("#page"));
     }
 
-    [Fact]
+    [DatabaseFact]
     public async Task Reset_password_sets_a_one_time_password_to_change_and_enables_the_user_again()
     {
         var (users, user, _) = await SignInAsync("admin");
@@ -174,11 +192,11 @@ public sealed class UserAccountsTests : IAsyncLifetime
         Assert.Contains("There is no user 'nobody'", missing.Message);
     }
 
-    [Fact]
+    [DatabaseFact]
     public async Task The_reset_password_command_prints_the_password_and_says_what_was_wrong()
     {
         await SignInAsync("admin");
-        var config = new[] { $"--Portal:Database={Options.Database}", $"--Portal:KeysDirectory={Options.KeysDirectory}", "--Portal:LocalAgentSocket=" };
+        string[] config = [$"--Portal:KeysDirectory={Options.KeysDirectory}", "--Portal:LocalAgentSocket=", .. _database.Arguments];
 
         var output = new StringWriter();
         var error = new StringWriter();
@@ -205,7 +223,7 @@ public sealed class UserAccountsTests : IAsyncLifetime
         }
 
         Assert.Equal(1, await AccountCommands.RunAsync(["disable-user", "nobody", .. config], output, error));
-        Assert.Equal(1, await AccountCommands.RunAsync(["reset-password", "admin", $"--Portal:Database={Path.Combine(_directory, "none.db")}", $"--Portal:KeysDirectory={Options.KeysDirectory}"], output, error));
+        Assert.Equal(1, await AccountCommands.RunAsync(["reset-password", "admin", $"--Portal:KeysDirectory={Options.KeysDirectory}", .. _database.MissingArguments], output, error));
         Assert.Contains("does not exist: start the portal once", error.ToString());
     }
 
@@ -218,6 +236,4 @@ public sealed class UserAccountsTests : IAsyncLifetime
         var session = await scope.ServiceProvider.GetRequiredService<IUserClaimsPrincipalFactory<PortalUser>>().CreateAsync(user);
         return (users, user, session);
     }
-
-    private static void SqliteCleanup() => Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
 }
