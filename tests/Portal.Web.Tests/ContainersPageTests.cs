@@ -47,6 +47,9 @@ public sealed class ContainersPageTests : PortalTest
         page.WaitForAssertion(() => Assert.Contains("worker", Assert.Single(page.FindAll("tr.container-row")).TextContent));
     }
 
+    // The page re-renders whenever live data arrives: an element is found and acted on in one turn of the renderer's
+    // dispatcher (InvokeAsync), or its event handler may be gone by the click (bUnit's UnknownEventHandlerIdException,
+    // seen under load).
     [Fact]
     public async Task A_column_header_sorts_the_grid_and_says_how()
     {
@@ -57,11 +60,11 @@ public sealed class ContainersPageTests : PortalTest
         page.WaitForAssertion(() => Assert.Equal(["a-db", "b-web", "c-vm"], Names()));
         Assert.Equal("ascending", page.Find("th:has(button[aria-label='Sort by Name'])").GetAttribute("aria-sort"));
 
-        page.Find("button[aria-label='Sort by Name']").Click();
+        await page.InvokeAsync(() => page.Find("button[aria-label='Sort by Name']").Click());
         page.WaitForAssertion(() => Assert.Equal(["c-vm", "b-web", "a-db"], Names()));
         Assert.Equal("descending", page.Find("th:has(button[aria-label='Sort by Name'])").GetAttribute("aria-sort"));
 
-        page.Find("button[aria-label='Sort by State']").Click();
+        await page.InvokeAsync(() => page.Find("button[aria-label='Sort by State']").Click());
         page.WaitForAssertion(() => Assert.Equal(["b-web", "c-vm", "a-db"], Names()));
         Assert.Equal("none", page.Find("th:has(button[aria-label='Sort by Name'])").GetAttribute("aria-sort"));
     }
@@ -94,10 +97,10 @@ public sealed class ContainersPageTests : PortalTest
         var page = Ctx.Render<Containers>();
         page.WaitForAssertion(() => Assert.Equal(3, page.FindAll("tr.container-row").Count));
 
-        page.Find("input[type=text]").Input("beta");
+        await page.InvokeAsync(() => page.Find("input[type=text]").Input("beta"));
         page.WaitForAssertion(() => Assert.Contains("cache", Assert.Single(page.FindAll("tr.container-row")).TextContent));
 
-        page.Find("input[type=text]").Input("nothing-like-this");
+        await page.InvokeAsync(() => page.Find("input[type=text]").Input("nothing-like-this"));
         page.WaitForAssertion(() => Assert.Contains("No container matches the filter.", page.Markup));
     }
 
@@ -123,7 +126,7 @@ public sealed class ContainersPageTests : PortalTest
         var page = Ctx.Render<Containers>();
         page.WaitForAssertion(() => Assert.Single(page.FindAll("tr.container-row")));
 
-        await Button(page, "Stop web").ClickAsync(new());
+        await page.InvokeAsync(() => Button(page, "Stop web").ClickAsync(new()));
 
         await PortalTestContext.Eventually(() => agent.Calls.Any(c => c.StartsWith("StopContainer web-", StringComparison.Ordinal)));
         snackbars.WaitForAssertion(() => Assert.Contains("Container 'web' is stopping; wait until it has stopped.", snackbars.Markup));
@@ -137,15 +140,15 @@ public sealed class ContainersPageTests : PortalTest
         var page = Ctx.Render<Containers>();
         page.WaitForAssertion(() => Assert.Single(page.FindAll("tr.container-row")));
 
-        _ = Button(page, "Remove web").ClickAsync(new());
+        await page.InvokeAsync(() => { _ = Button(page, "Remove web").ClickAsync(new()); }); // answered when the dialog closes
         dialogs.WaitForAssertion(() => Assert.Contains("removing stops it", dialogs.Markup));
-        dialogs.FindAll("button").Single(b => b.TextContent.Trim() == "Cancel").Click();
+        await dialogs.InvokeAsync(() => dialogs.FindAll("button").Single(b => b.TextContent.Trim() == "Cancel").Click());
         dialogs.WaitForAssertion(() => Assert.DoesNotContain("removing stops it", dialogs.Markup));
         Assert.DoesNotContain(agent.Calls, c => c.StartsWith("RemoveContainer", StringComparison.Ordinal));
 
-        _ = Button(page, "Remove web").ClickAsync(new());
+        await page.InvokeAsync(() => { _ = Button(page, "Remove web").ClickAsync(new()); }); // answered when the dialog closes
         dialogs.WaitForAssertion(() => Assert.Contains("removing stops it", dialogs.Markup));
-        dialogs.FindAll("button").Single(b => b.TextContent.Trim() == "Remove").Click();
+        await dialogs.InvokeAsync(() => dialogs.FindAll("button").Single(b => b.TextContent.Trim() == "Remove").Click());
         await PortalTestContext.Eventually(() => agent.Calls.Any(c => c.StartsWith("RemoveContainer web-", StringComparison.Ordinal) && c.EndsWith("True", StringComparison.Ordinal)));
     }
 
@@ -158,7 +161,7 @@ public sealed class ContainersPageTests : PortalTest
         var page = Ctx.Render<Containers>();
         page.WaitForAssertion(() => Assert.Single(page.FindAll("tr.container-row")));
 
-        _ = Button(page, "Convert to HyperV vm1").ClickAsync(new());
+        await page.InvokeAsync(() => { _ = Button(page, "Convert to HyperV vm1").ClickAsync(new()); });
         page.WaitForAssertion(() => Assert.Matches("Converting vm1-[0-9a-f]+ to HyperV \\(step 1 of 1\\)", page.Find("tr.container-row").TextContent));
         Assert.True(Button(page, "Start vm1").HasAttribute("disabled"));
 

@@ -41,7 +41,7 @@ public sealed class PageTests : PortalTest
             Assert.Contains("2 CPUs, 4 GiB memory", card);
         });
 
-        _ = page.FindAll("button").Single(b => b.GetAttribute("aria-label") == "Remove host web-01").ClickAsync(new());
+        await page.InvokeAsync(() => { _ = page.FindAll("button").Single(b => b.GetAttribute("aria-label") == "Remove host web-01").ClickAsync(new()); });
         dialogs.WaitForAssertion(() => Assert.Contains("Its containers keep running", dialogs.Markup));
         dialogs.FindAll("button").Single(b => b.TextContent.Trim() == "Remove").Click();
         page.WaitForAssertion(() => Assert.Empty(page.FindAll("[data-testid=host-card]")));

@@ -100,14 +100,14 @@ public sealed class SwitchesPageTests : PortalTest
         var page = Ctx.Render<Switches>();
         page.WaitForAssertion(() => Assert.NotNull(page.Find("tr[data-switch=lab]")));
 
-        _ = RemoveButton(page, "lab").ClickAsync(new());
+        await page.InvokeAsync(() => { _ = RemoveButton(page, "lab").ClickAsync(new()); }); // found and clicked in one render turn
         dialogs.WaitForAssertion(() => Assert.Contains("It is used by web, db", dialogs.Markup));
         dialogs.FindAll("button").Single(b => b.TextContent.Trim() == "Cancel").Click();
         dialogs.WaitForAssertion(() => Assert.DoesNotContain("It is used by", dialogs.Markup));
         Assert.DoesNotContain(agent.Calls, c => c.StartsWith("RemoveSwitch", StringComparison.Ordinal));
 
         agent.Failures["RemoveSwitch"] = new AgentException("SwitchInUse", "Switch 'lab' is used by 2 container(s) (db, web): remove them first.");
-        _ = RemoveButton(page, "lab").ClickAsync(new());
+        await page.InvokeAsync(() => { _ = RemoveButton(page, "lab").ClickAsync(new()); }); // found and clicked in one render turn
         dialogs.WaitForAssertion(() => Assert.Contains("Remove switch 'lab'?", dialogs.Markup));
         dialogs.FindAll("button").Single(b => b.TextContent.Trim() == "Remove").Click();
         page.WaitForAssertion(() => Assert.Contains("used by 2 container(s) (db, web): remove them first.", page.Find("[role=alert]").TextContent));
@@ -116,8 +116,8 @@ public sealed class SwitchesPageTests : PortalTest
         agent.Failures.Clear();
         agent.Switches.Remove(Lab);
         agent.Switches.Add(Lab with { Containers = [] });
-        await page.Find("button[aria-label='Refresh the switch list']").ClickAsync(new());
-        _ = RemoveButton(page, "lab").ClickAsync(new());
+        await page.InvokeAsync(() => page.Find("button[aria-label='Refresh the switch list']").ClickAsync(new()));
+        await page.InvokeAsync(() => { _ = RemoveButton(page, "lab").ClickAsync(new()); }); // found and clicked in one render turn
         dialogs.WaitForAssertion(() => Assert.Contains("cannot be undone", dialogs.Markup));
         dialogs.FindAll("button").Single(b => b.TextContent.Trim() == "Remove").Click();
         page.WaitForAssertion(() => Assert.Empty(page.FindAll("tr[data-switch=lab]")));
