@@ -162,8 +162,12 @@ public abstract class UserAccountsTests : IAsyncLifetime
 
         await UserAccounts.DisableAsync(users, user);
 
-        page.WaitForAssertion(() => Assert.Contains("account/login?returnUrl=hosts", navigation.Uri));
-        Assert.Empty(page.FindAll("#page"));
+        page.WaitForAssertion(() =>
+        {
+            // The redirect and the page's re-render to "not authorized" are two steps: wait for both.
+            Assert.Contains("account/login?returnUrl=hosts", navigation.Uri);
+            Assert.Empty(page.FindAll("#page"));
+        });
     }
 
     [DatabaseFact]
