@@ -120,6 +120,13 @@ public static class PortalMigrations
 
         var pending = (await db.Database.GetPendingMigrationsAsync(cancellationToken).ConfigureAwait(false)).ToList();
         await db.Database.MigrateAsync(cancellationToken).ConfigureAwait(false);
+        if (db.Database.IsSqlite())
+        {
+            // Write-ahead logging (the file keeps it): a reader never holds up a writer's commit. With the rollback journal
+            // a circuit's session check, reading the user, made disabling that user fail with "database is locked".
+            await db.Database.ExecuteSqlRawAsync("PRAGMA journal_mode=WAL;", cancellationToken).ConfigureAwait(false);
+        }
+
         return new MigrationOutcome(created, baselined, pending);
     }
 

@@ -44,6 +44,36 @@ public abstract class PortalDatabaseTests : IAsyncLifetime
         protected override Task<TestDatabase> CreateEmptyDatabaseAsync() => Task.FromResult(TestDatabase.Sqlite());
 
         [Fact]
+        public async Task A_reader_in_the_middle_of_a_read_never_fails_a_writers_commit()
+        {
+            await StartNode().GetRequiredService<PortalDatabase>().StartAsync(CancellationToken.None);
+
+            // A circuit's session check reading the user (a deferred transaction that has read) ...
+            await using var reader = new SqliteConnection(Database.Storage.ConnectionString);
+            await reader.OpenAsync();
+            await using var read = reader.BeginTransaction(deferred: true);
+            await using (var select = reader.CreateCommand())
+            {
+                select.Transaction = read;
+                select.CommandText = "SELECT COUNT(*) FROM AspNetUsers;";
+                await select.ExecuteScalarAsync();
+            }
+
+            // ... while an administrator disables a user: the write commits (with a rollback journal it was "database is locked").
+            await using var writer = new SqliteConnection(Database.Storage.ConnectionString);
+            await writer.OpenAsync();
+            await using var write = writer.BeginTransaction();
+            await using (var update = writer.CreateCommand())
+            {
+                update.Transaction = write;
+                update.CommandText = "UPDATE AspNetUsers SET LockoutEnabled = 1;";
+                await update.ExecuteNonQueryAsync();
+            }
+
+            await write.CommitAsync();
+        }
+
+        [Fact]
         public async Task A_database_made_by_EnsureCreated_before_migrations_keeps_its_data_and_is_baselined()
         {
             // The file as the portal made it before it had migrations (see the script's header), then a start of this one.
