@@ -7,6 +7,7 @@ using Portal.Agent.Auth;
 using Portal.Agent.Hub;
 using Portal.Compute;
 using Portal.Compute.Audit;
+using Portal.Compute.Teams;
 using Portal.Docker;
 
 namespace Portal.Agent;
@@ -29,7 +30,10 @@ public static class AgentServices
             return new AuditLog(audit, directory);
         });
         builder.Services.AddSingleton(sp => new AuditTrail(sp.GetRequiredService<AuditLog>(), Environment.MachineName, sp.GetRequiredService<ILogger<AuditTrail>>()));
-        builder.Services.AddSingleton<IComputeHost>(sp => new AuditedComputeHost(sp.GetRequiredService<ComputeHostService>(), sp.GetRequiredService<AuditTrail>()));
+        // Outside the audit: a team caller's refusals are recorded (denied) there, its allowed calls by the audited host.
+        builder.Services.AddSingleton<IComputeHost>(sp => new TeamScopedComputeHost(
+            new AuditedComputeHost(sp.GetRequiredService<ComputeHostService>(), sp.GetRequiredService<AuditTrail>()), sp.GetRequiredService<AuditTrail>()));
+        builder.Services.AddSingleton(sp => new TeamStore(sp.GetRequiredService<IOptions<ComputeOptions>>().Value.StateRoot));
         builder.Services.AddDockerApi(builder.Configuration, sp => new DockerCompute(sp.GetRequiredService<IComputeHost>(), sp.GetRequiredService<ComputeHostService>().Ready));
         builder.Services.AddSingleton<ApiKeyStore>();
         builder.Services.AddHostedService<ApiKeyBootstrap>();

@@ -10,7 +10,8 @@ public static class ApiErrors
     public static int StatusOf(ComputeErrorCode code) => code switch
     {
         ComputeErrorCode.InvalidArgument or ComputeErrorCode.ImageRejected => StatusCodes.Status400BadRequest,
-        ComputeErrorCode.ContainerNotFound or ComputeErrorCode.ImageNotFound or ComputeErrorCode.SwitchNotFound => StatusCodes.Status404NotFound,
+        ComputeErrorCode.Forbidden => StatusCodes.Status403Forbidden,
+        ComputeErrorCode.ContainerNotFound or ComputeErrorCode.ImageNotFound or ComputeErrorCode.SwitchNotFound or ComputeErrorCode.TeamNotFound => StatusCodes.Status404NotFound,
         ComputeErrorCode.NameInUse or ComputeErrorCode.InvalidTransition or ComputeErrorCode.ImageInUse
             or ComputeErrorCode.SwitchInUse or ComputeErrorCode.SubnetOverlap or ComputeErrorCode.PortInUse => StatusCodes.Status409Conflict,
         ComputeErrorCode.NotSupported => StatusCodes.Status501NotImplemented,

@@ -5,6 +5,7 @@ using Portal.Agent.Hub;
 using Portal.Compute;
 using Portal.Compute.Audit;
 using Portal.Compute.Containers;
+using Portal.Compute.Teams;
 using Portal.Contracts;
 using Portal.Contracts.Hub;
 
@@ -128,9 +129,9 @@ public static class ComputeEndpoints
         var keys = api.MapGroup("/keys").RequireAuthorization(AgentPolicies.Admin).WithTags("API keys");
         keys.MapGet("/", (ApiKeyStore store) => store.List()).Audited(AuditActions.KeyList, "key");
         // Recorded with the key's id and name, never its secret.
-        keys.MapPost("/", async (ApiKeyRequest request, ApiKeyStore store, AuditTrail audit, CancellationToken ct) =>
-            await audit.RecordAsync(AuditActions.KeyCreate, audit.Target("key", null, request.Name), () => store.CreateAsync(request.Name, request.Scope, ct),
-                created => audit.Target("key", created.Key.Id, created.Key.Name), details: new Dictionary<string, string> { ["scope"] = request.Scope.ToString() }))
+        keys.MapPost("/", async (ApiKeyRequest request, ApiKeyStore store, TeamStore teams, AuditTrail audit, CancellationToken ct) =>
+            await audit.RecordAsync(AuditActions.KeyCreate, audit.Target("key", null, request.Name), () => CreateKeyAsync(request, store, teams, ct),
+                created => audit.Target("key", created.Key.Id, created.Key.Name), details: KeyDetails(request)))
             .Audited(AuditActions.KeyCreate, "key");
         keys.MapPost("/{keyId}/rotate", async (string keyId, ApiKeyStore store, AuditTrail audit, CancellationToken ct) =>
             await audit.RecordAsync(AuditActions.KeyRotate, KeyTarget(audit, store, keyId), () => store.RotateAsync(keyId, ct)))
@@ -139,7 +140,58 @@ public static class ComputeEndpoints
             await audit.RecordAsync(AuditActions.KeyRevoke, KeyTarget(audit, store, keyId), () => store.RevokeAsync(keyId, ct)))
             .Audited(AuditActions.KeyRevoke, "key", "keyId");
 
+        // The teams this agent enforces; the portal pushes each whole (PUT), the agent keeps its copy.
+        var teamsApi = api.MapGroup("/teams").RequireAuthorization(AgentPolicies.Admin).WithTags("Teams");
+        teamsApi.MapGet("/", (TeamStore store) => store.List()).Audited(AuditActions.TeamList, "team");
+        teamsApi.MapGet("/{name}", (string name, TeamStore store) => store.Get(name)).Audited(AuditActions.TeamList, "team", "name");
+        teamsApi.MapPut("/{name}", async (string name, TeamInfo? team, TeamStore store, AuditTrail audit, CancellationToken ct) =>
+            await audit.RecordAsync(AuditActions.TeamPut, audit.Target("team", name, name), () => store.PutAsync(TeamBody(name, team), ct),
+                details: team is null ? null : new Dictionary<string, string> { ["members"] = string.Join(",", (team.Members ?? []).Select(m => $"{m?.User}:{m?.Role}")) }))
+            .Audited(AuditActions.TeamPut, "team", "name");
+        teamsApi.MapDelete("/{name}", async (string name, TeamStore store, AuditTrail audit, CancellationToken ct) =>
+            await audit.RecordAsync(AuditActions.TeamRemove, audit.Target("team", name, name), () => store.RemoveAsync(name, ct)))
+            .Audited(AuditActions.TeamRemove, "team", "name");
+
         api.MapGet("/audit", AuditEndpoints.Read).RequireAuthorization(AgentPolicies.Admin).Audited(AuditActions.AuditRead, "agent").WithTags("Audit");
+    }
+
+    /// <summary>A team key names a team this agent holds; a global key is made as before.</summary>
+    private static Task<ApiKeyCreated> CreateKeyAsync(ApiKeyRequest request, ApiKeyStore store, TeamStore teams, CancellationToken ct)
+    {
+        if (request.Team is not null)
+        {
+            teams.Get(TeamStore.ValidateName(request.Team));
+        }
+
+        return store.CreateAsync(request.Name, request.Scope, ct, team: request.Team, role: request.Role);
+    }
+
+    private static Dictionary<string, string> KeyDetails(ApiKeyRequest request)
+    {
+        var details = new Dictionary<string, string> { ["scope"] = request.Scope.ToString() };
+        if (request.Team is not null)
+        {
+            details["team"] = request.Team;
+            details["role"] = request.Role?.ToString() ?? "";
+        }
+
+        return details;
+    }
+
+    /// <summary>The body's team under the route's name: a body naming another team is a mistake, not a rename.</summary>
+    private static TeamInfo TeamBody(string name, TeamInfo? team)
+    {
+        if (team is null)
+        {
+            throw new ComputeException(ComputeErrorCode.InvalidArgument, "Send the team as JSON: {\"members\": [{\"user\": \"...\", \"role\": \"Owner|Member|Operator|Viewer\"}]}.");
+        }
+
+        if (team.Name is { Length: > 0 } body && body != name)
+        {
+            throw new ComputeException(ComputeErrorCode.InvalidArgument, $"The body names team '{body}' but the path names '{name}'; send the same name, or leave it out of the body.");
+        }
+
+        return team with { Name = name };
     }
 
     private static Portal.Contracts.AuditTarget KeyTarget(AuditTrail audit, ApiKeyStore store, string keyId) =>

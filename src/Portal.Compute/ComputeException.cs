@@ -19,6 +19,9 @@ public enum ComputeErrorCode
     PortInUse,
     /// <summary>The host is not ready yet (starting); the same call succeeds later.</summary>
     Unavailable,
+    /// <summary>The caller's team role does not allow the action; the message names the role and what it may do.</summary>
+    Forbidden,
+    TeamNotFound,
 }
 
 /// <summary>A failure a caller can act on: the message says what was wrong and what to do.</summary>

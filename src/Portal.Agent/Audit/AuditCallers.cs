@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Options;
 using Portal.Agent.Auth;
 using Portal.Compute.Audit;
+using Portal.Compute.Teams;
 using Portal.Contracts;
 
 namespace Portal.Agent.Audit;
@@ -58,9 +59,29 @@ public static class AuditCallers
         : hub ? AuditEntryPoint.Hub : AuditEntryPoint.Rest;
 
     /// <summary>After authentication: the caller of everything this request does (hub invocations run inside their connection's request).</summary>
+    /// <remarks>
+    /// The acting team (<see cref="TeamCallers"/>) is resolved here too: a request whose team or user cannot be honoured is
+    /// refused before anything runs, and recorded.
+    /// </remarks>
     public static IApplicationBuilder UseAuditCaller(this IApplicationBuilder app) => app.Use(async (context, next) =>
     {
-        AuditCaller.Current = From(context);
+        var (caller, user, refused) = TeamCallers.Resolve(context, From(context), context.RequestServices.GetRequiredService<TeamStore>());
+        if (refused is not null)
+        {
+            if (context.User.Identity?.IsAuthenticated == true)
+            {
+                var audit = context.RequestServices.GetRequiredService<AuditTrail>();
+                audit.Deny(AuditActions.ActFor, audit.Target("agent", null, null), "team-caller", refused.Reason, caller,
+                    new Dictionary<string, string>(StringComparer.Ordinal) { ["method"] = context.Request.Method, ["path"] = AuditTrail.Clip(context.Request.Path.Value) ?? "" });
+            }
+
+            context.Response.StatusCode = refused.Status;
+            await context.Response.WriteAsJsonAsync(ApiErrors.Problem(refused.Status, refused.Code, refused.Reason), (System.Text.Json.JsonSerializerOptions?)null, "application/problem+json").ConfigureAwait(false);
+            return;
+        }
+
+        context.User = user;
+        AuditCaller.Current = caller;
         await next(context).ConfigureAwait(false);
     });
 }

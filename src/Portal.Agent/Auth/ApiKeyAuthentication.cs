@@ -26,6 +26,11 @@ public sealed class ApiKeyAuthenticationHandler(IOptionsMonitor<AuthenticationSc
     /// <summary>The key's name, for the audit trail.</summary>
     public const string KeyNameClaim = "key-name";
 
+    /// <summary>A team key's team and role; absent on global keys.</summary>
+    public const string TeamClaim = "team";
+
+    public const string RoleClaim = "team-role";
+
     protected override Task<AuthenticateResult> HandleAuthenticateAsync()
     {
         if (Context.Connection.LocalIpAddress is null)
@@ -40,7 +45,7 @@ public sealed class ApiKeyAuthenticationHandler(IOptionsMonitor<AuthenticationSc
         }
 
         return Task.FromResult(keys.Validate(token) is { } key
-            ? Success(key.Id, key.Name, key.Scope, ApiKeyStore.StampOf(key))
+            ? Success(key.Id, key.Name, key.Scope, ApiKeyStore.StampOf(key), key.Team, key.Role)
             : AuthenticateResult.Fail("The API key is unknown, revoked or malformed."));
     }
 
@@ -74,9 +79,15 @@ public sealed class ApiKeyAuthenticationHandler(IOptionsMonitor<AuthenticationSc
             new Dictionary<string, string>(StringComparer.Ordinal) { ["method"] = Request.Method, ["path"] = AuditTrail.Clip(Request.Path.Value) ?? "" });
     }
 
-    private AuthenticateResult Success(string keyId, string keyName, ApiScope scope, string? stamp)
+    private AuthenticateResult Success(string keyId, string keyName, ApiScope scope, string? stamp, string? team = null, TeamRole? role = null)
     {
         var identity = new ClaimsIdentity([new Claim(ClaimTypes.Name, keyId), new Claim(KeyNameClaim, keyName), new Claim(ScopeClaim, scope.ToString())], SchemeName);
+        if (team is not null && role is not null)
+        {
+            identity.AddClaim(new Claim(TeamClaim, team));
+            identity.AddClaim(new Claim(RoleClaim, role.Value.ToString()));
+        }
+
         if (stamp is not null)
         {
             identity.AddClaim(new Claim(KeyStampClaim, stamp));

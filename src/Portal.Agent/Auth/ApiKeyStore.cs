@@ -3,6 +3,8 @@ using System.Text;
 using Microsoft.Extensions.Options;
 using Portal.Compute;
 using Portal.Compute.Storage;
+using Portal.Compute.Teams;
+using Portal.Contracts;
 using Portal.Contracts.Hub;
 
 namespace Portal.Agent.Auth;
@@ -19,9 +21,10 @@ public sealed class ApiKeyStore
     private readonly SemaphoreSlim _lock = new(1, 1);
     private List<StoredKey> _keys;
 
-    private sealed record StoredKey(string Id, string Name, ApiScope Scope, string SecretHash, DateTimeOffset CreatedAt, DateTimeOffset? RotatedAt, DateTimeOffset? RevokedAt)
+    private sealed record StoredKey(string Id, string Name, ApiScope Scope, string SecretHash, DateTimeOffset CreatedAt, DateTimeOffset? RotatedAt, DateTimeOffset? RevokedAt,
+        string? Team = null, TeamRole? Role = null)
     {
-        public ApiKeyInfo ToInfo() => new(Id, Name, Scope, CreatedAt, RotatedAt, RevokedAt);
+        public ApiKeyInfo ToInfo() => new(Id, Name, Scope, CreatedAt, RotatedAt, RevokedAt, Team, Role);
     }
 
     public ApiKeyStore(IOptions<ComputeOptions> compute)
@@ -72,8 +75,21 @@ public sealed class ApiKeyStore
     /// Creates a key. <paramref name="handOver"/>, when given, gets the secret before the key is saved: a crash in between
     /// leaves a secret that does not work yet (and no key), never a saved key whose secret nobody has.
     /// </summary>
-    public async Task<ApiKeyCreated> CreateAsync(string name, ApiScope scope, CancellationToken ct = default, Func<string, CancellationToken, Task>? handOver = null)
+    public async Task<ApiKeyCreated> CreateAsync(string name, ApiScope scope, CancellationToken ct = default, Func<string, CancellationToken, Task>? handOver = null,
+        string? team = null, TeamRole? role = null)
     {
+        if (team is not null || role is not null)
+        {
+            // A team key's scope follows its role; the global Admin scope stays outside teams.
+            if (team is null || role is null || !Enum.IsDefined(role.Value))
+            {
+                throw new ComputeException(ComputeErrorCode.InvalidArgument, "A team key needs both a team and a role (Owner, Member, Operator or Viewer).");
+            }
+
+            TeamStore.ValidateName(team);
+            scope = ScopeOf(role.Value);
+        }
+
         if (string.IsNullOrWhiteSpace(name) || name.Length > 100)
         {
             throw new ComputeException(ComputeErrorCode.InvalidArgument, "Give the key a name of 1 to 100 characters (who or what uses it).");
@@ -89,7 +105,7 @@ public sealed class ApiKeyStore
         {
             var id = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(4));
             var secret = NewSecret();
-            var key = new StoredKey(id, name.Trim(), scope, Convert.ToHexStringLower(Hash(secret)), DateTimeOffset.UtcNow, null, null);
+            var key = new StoredKey(id, name.Trim(), scope, Convert.ToHexStringLower(Hash(secret)), DateTimeOffset.UtcNow, null, null, team, role);
             if (handOver is not null)
             {
                 await handOver(Format(id, secret), ct).ConfigureAwait(false);
@@ -140,6 +156,9 @@ public sealed class ApiKeyStore
             _lock.Release();
         }
     }
+
+    /// <summary>The scope a team role gets past the scope check (the role rules then narrow it per container).</summary>
+    public static ApiScope ScopeOf(TeamRole role) => role == TeamRole.Viewer ? ApiScope.Read : ApiScope.Operate;
 
     private StoredKey Find(string id) => _keys.FirstOrDefault(k => k.Id == id && k.RevokedAt is null)
         ?? throw new ComputeException(ComputeErrorCode.InvalidArgument, $"No active API key with id '{id}'. List the keys to see their ids.");

@@ -1,6 +1,8 @@
 using System.Runtime.CompilerServices;
 using System.Threading.Channels;
 using Portal.Compute;
+using Portal.Compute.Audit;
+using Portal.Compute.Teams;
 using Portal.Contracts;
 
 namespace Portal.Agent.Hub;
@@ -11,26 +13,42 @@ namespace Portal.Agent.Hub;
 /// </summary>
 public sealed class ContainerFeed : IDisposable
 {
-    private readonly HashSet<Channel<ContainerEvent>> _subscribers = [];
+    // Each subscriber with the team it acts for (null: administrators see everything).
+    private readonly Dictionary<Channel<ContainerEvent>, string?> _subscribers = [];
     private readonly Lock _lock = new();
     private readonly IComputeHost _compute;
     private bool _hooked;
 
     public ContainerFeed(IComputeHost compute) => _compute = compute;
 
-    /// <summary>Starts receiving events now; take the snapshot after this call so nothing falls between the two.</summary>
+    /// <summary>
+    /// Starts receiving events now; take the snapshot after this call so nothing falls between the two. A caller acting
+    /// for a team (<see cref="AuditCaller.Current"/>) receives only its team's containers' events.
+    /// </summary>
     public Subscription Subscribe()
     {
         var channel = Channel.CreateUnbounded<ContainerEvent>(new UnboundedChannelOptions { SingleReader = true });
+        var team = AuditCaller.Current?.Team;
         lock (_lock)
         {
             if (!_hooked)
             {
-                _compute.Containers.Changed += Publish;
+                // The one hook sees every event, whoever subscribes first: the team-scoped host filters by the caller.
+                var caller = AuditCaller.Current;
+                AuditCaller.Current = null;
+                try
+                {
+                    _compute.Containers.Changed += Publish;
+                }
+                finally
+                {
+                    AuditCaller.Current = caller;
+                }
+
                 _hooked = true;
             }
 
-            _subscribers.Add(channel);
+            _subscribers.Add(channel, team);
         }
 
         return new Subscription(this, channel);
@@ -40,9 +58,12 @@ public sealed class ContainerFeed : IDisposable
     {
         lock (_lock)
         {
-            foreach (var subscriber in _subscribers)
+            foreach (var (subscriber, team) in _subscribers)
             {
-                subscriber.Writer.TryWrite(change);
+                if (team is null || TeamScopedComputeHost.Owns(team, change.Container))
+                {
+                    subscriber.Writer.TryWrite(change);
+                }
             }
         }
     }
@@ -61,7 +82,7 @@ public sealed class ContainerFeed : IDisposable
     {
         lock (_lock)
         {
-            foreach (var subscriber in _subscribers)
+            foreach (var subscriber in _subscribers.Keys)
             {
                 subscriber.Writer.TryComplete();
             }

@@ -21,10 +21,16 @@ public static class AuditActions
     public const string KeyCreate = "key.create";
     public const string KeyRotate = "key.rotate";
     public const string KeyRevoke = "key.revoke";
+    public const string TeamPut = "team.put";
+    public const string TeamRemove = "team.remove";
+
+    /// <summary>A request that named a team and user to act for (X-Portal-Team, X-Portal-User) and was refused.</summary>
+    public const string ActFor = "auth.act-for";
 
     /// <summary>Reads that need more than Read scope: recorded only when refused.</summary>
     public const string KeyList = "key.list";
     public const string AuditRead = "audit.read";
+    public const string TeamList = "team.list";
 
     /// <summary>A sign-in (a request or hub connection with a key) that failed: no key, or an unknown, revoked or rotated one.</summary>
     public const string SignIn = "auth.sign-in";

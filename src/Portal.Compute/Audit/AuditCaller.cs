@@ -17,11 +17,14 @@ public sealed record AuditCaller
 
     public string? Source { get; init; }
 
-    /// <summary>The acting team; null until teams exist.</summary>
+    /// <summary>The acting team (a team key's, or the one an administrator key names); null for administrators.</summary>
     public string? Team { get; init; }
 
-    /// <summary>The user an administrator key acts for; null until teams exist.</summary>
+    /// <summary>The user an administrator key acts for; null otherwise.</summary>
     public string? User { get; init; }
+
+    /// <summary>The caller's role in <see cref="Team"/>; set whenever Team is.</summary>
+    public Portal.Contracts.TeamRole? Role { get; init; }
 
     /// <summary>The caller of the code running now (this async flow); null outside any request.</summary>
     public static AuditCaller? Current

@@ -113,9 +113,11 @@ public enum ApiScope
     Admin,
 }
 
-public sealed record ApiKeyInfo(string Id, string Name, ApiScope Scope, DateTimeOffset CreatedAt, DateTimeOffset? RotatedAt, DateTimeOffset? RevokedAt);
+/// <summary>An API key; a team key (<see cref="Team"/> and <see cref="Role"/> set) acts only within its team, as that role.</summary>
+public sealed record ApiKeyInfo(string Id, string Name, ApiScope Scope, DateTimeOffset CreatedAt, DateTimeOffset? RotatedAt, DateTimeOffset? RevokedAt, string? Team = null, TeamRole? Role = null);
 
 /// <summary>A key as created or rotated: the secret is shown this once and stored only as a hash.</summary>
 public sealed record ApiKeyCreated(ApiKeyInfo Key, string Secret);
 
-public sealed record ApiKeyRequest(string Name, ApiScope Scope);
+/// <summary>A key to create: a global key by <see cref="Scope"/>, or a team key by <see cref="Team"/> and <see cref="Role"/> (its scope then follows the role).</summary>
+public sealed record ApiKeyRequest(string Name, ApiScope Scope, string? Team = null, TeamRole? Role = null);

@@ -10,7 +10,7 @@ public static class AgentErrors
     {
         public ErrorCategory Category => e.Code switch
         {
-            "ContainerNotFound" or "ImageNotFound" or "SwitchNotFound" or "NotFound" => ErrorCategory.ObjectNotFound,
+            "ContainerNotFound" or "ImageNotFound" or "SwitchNotFound" or "TeamNotFound" or "NotFound" => ErrorCategory.ObjectNotFound,
             "InvalidArgument" or "ImageRejected" => ErrorCategory.InvalidArgument,
             "NameInUse" or "PortInUse" => ErrorCategory.ResourceExists,
             "InvalidTransition" or "ImageInUse" or "SwitchInUse" or "SubnetOverlap" => ErrorCategory.InvalidOperation,

@@ -1,0 +1,127 @@
+using Portal.Compute.Audit;
+using Portal.Compute.Containers;
+using Portal.Compute.Images;
+using Portal.Compute.Networking;
+using Portal.Contracts;
+
+namespace Portal.Compute.Teams;
+
+/// <summary>
+/// The one enforcement path of teams, outside the audited host so every front end (REST, hub, docker socket) goes
+/// through it: a caller acting for a team (<see cref="AuditCaller.Current"/> with a Team) sees only the containers its
+/// team owns (another team's is "not found", so names do not leak) and may do to them what its role allows; a refusal
+/// is recorded in the audit trail (decision denied, rule <see cref="TeamRules.RoleRule"/>) and thrown as Forbidden.
+/// Callers without a team (administrators, the agent itself) pass through unchanged.
+/// </summary>
+public sealed class TeamScopedComputeHost(IComputeHost inner, AuditTrail trail) : IComputeHost
+{
+    private readonly TeamScopedContainerService _containers = new(inner, trail);
+    private readonly TeamScopedImageService _images = new(inner, trail);
+    private readonly TeamScopedSwitchService _switches = new(inner, trail);
+
+    public IContainerService Containers => _containers;
+
+    public IImageService Images => _images;
+
+    public ISwitchService Switches => _switches;
+
+    public IHostProcessView HostProcesses => inner.HostProcesses;
+
+    public HostInfo GetHostInfo() => inner.GetHostInfo();
+
+    /// <summary>The acting team caller of this flow; null for administrators and the agent.</summary>
+    internal static AuditCaller? TeamCaller() => AuditCaller.Current is { Team: not null } caller ? caller : null;
+
+    /// <summary>Whether the container belongs to the team.</summary>
+    public static bool Owns(string team, ContainerInfo container) =>
+        container.Labels.TryGetValue(TeamRules.OwnerLabel, out var owner) && owner == team;
+
+    /// <summary>Refuses (recorded, then Forbidden) unless the caller's role allows the action.</summary>
+    internal static void Demand(AuditTrail trail, AuditCaller caller, TeamAction action, string auditAction, AuditTarget? target)
+    {
+        // A team caller without a role is a bug in its entry point: refuse rather than guess.
+        var role = caller.Role ?? TeamRole.Viewer;
+        var refusal = caller.Role is null
+            ? $"The caller acts for team '{caller.Team}' without a role; nothing is allowed."
+            : TeamRules.Refusal(caller.Team!, role, action, auditAction);
+        if (refusal is null)
+        {
+            return;
+        }
+
+        trail.Deny(auditAction, target, TeamRules.RoleRule, refusal, caller);
+        throw new ComputeException(ComputeErrorCode.Forbidden, refusal);
+    }
+}
+
+internal sealed class TeamScopedImageService(IComputeHost host, AuditTrail trail) : IImageService
+{
+    private IImageService Inner => host.Images;
+
+    public string Root => Inner.Root;
+
+    public IReadOnlyList<ImageRecord> List() => Inner.List();
+
+    public ImageRecord Resolve(string reference) => Inner.Resolve(reference);
+
+    public Task<IReadOnlyList<ImageRecord>> ImportAsync(Stream archive, string? tag, IProgress<ImageImportProgress>? progress, CancellationToken ct)
+    {
+        Demand(AuditActions.ImageImport, tag);
+        return Inner.ImportAsync(archive, tag, progress, ct);
+    }
+
+    public Task TagAsync(string reference, string newTag, CancellationToken ct)
+    {
+        Demand(AuditActions.ImageTag, reference);
+        return Inner.TagAsync(reference, newTag, ct);
+    }
+
+    public Task RemoveAsync(string reference, bool force, CancellationToken ct)
+    {
+        Demand(AuditActions.ImageRemove, reference);
+        return Inner.RemoveAsync(reference, force, ct);
+    }
+
+    private void Demand(string action, string? reference)
+    {
+        if (TeamScopedComputeHost.TeamCaller() is { } caller)
+        {
+            TeamScopedComputeHost.Demand(trail, caller, TeamAction.ManageHost, action, trail.Target("image", null, reference));
+        }
+    }
+}
+
+internal sealed class TeamScopedSwitchService(IComputeHost host, AuditTrail trail) : ISwitchService
+{
+    private ISwitchService Inner => host.Switches;
+
+    public event Action? SwitchesChanged
+    {
+        add => Inner.SwitchesChanged += value;
+        remove => Inner.SwitchesChanged -= value;
+    }
+
+    public IReadOnlyList<SwitchInfo> ListSwitches() => Inner.ListSwitches();
+
+    public SwitchInfo GetSwitch(string nameOrId) => Inner.GetSwitch(nameOrId);
+
+    public Task<SwitchInfo> CreateSwitchAsync(SwitchCreateSpec spec, CancellationToken ct = default)
+    {
+        Demand(AuditActions.SwitchCreate, spec.Name);
+        return Inner.CreateSwitchAsync(spec, ct);
+    }
+
+    public Task RemoveSwitchAsync(string nameOrId, CancellationToken ct = default)
+    {
+        Demand(AuditActions.SwitchRemove, nameOrId);
+        return Inner.RemoveSwitchAsync(nameOrId, ct);
+    }
+
+    private void Demand(string action, string? name)
+    {
+        if (TeamScopedComputeHost.TeamCaller() is { } caller)
+        {
+            TeamScopedComputeHost.Demand(trail, caller, TeamAction.ManageHost, action, trail.Target("switch", null, name));
+        }
+    }
+}
