@@ -1,4 +1,3 @@
-using System.Runtime.CompilerServices;
 using Portal.Compute.Audit;
 using Portal.Compute.Containers;
 using Portal.Contracts;
@@ -9,7 +8,9 @@ namespace Portal.Compute.Teams;
 internal sealed class TeamScopedContainerService(IComputeHost host, AuditTrail trail) : IContainerService
 {
     private const string Type = "container";
-    private readonly ConditionalWeakTable<Action<ContainerEvent>, Action<ContainerEvent>> _filtered = new();
+    // Handlers by value (a method group makes a new delegate each time, equal but not the same), with their filtered wrappers.
+    private readonly List<(Action<ContainerEvent> Handler, Action<ContainerEvent> Filtered)> _filtered = [];
+    private readonly Lock _lock = new();
 
     private IContainerService Inner => host.Containers;
 
@@ -33,7 +34,11 @@ internal sealed class TeamScopedContainerService(IComputeHost host, AuditTrail t
                         value(e);
                     }
                 };
-                _filtered.AddOrUpdate(value, filtered);
+                lock (_lock)
+                {
+                    _filtered.Add((value, filtered));
+                }
+
                 Inner.Changed += filtered;
             }
             else
@@ -49,15 +54,18 @@ internal sealed class TeamScopedContainerService(IComputeHost host, AuditTrail t
                 return;
             }
 
-            if (_filtered.TryGetValue(value, out var filtered))
+            Action<ContainerEvent>? filtered = null;
+            lock (_lock)
             {
-                _filtered.Remove(value);
-                Inner.Changed -= filtered;
+                var index = _filtered.FindLastIndex(f => f.Handler.Equals(value));
+                if (index >= 0)
+                {
+                    filtered = _filtered[index].Filtered;
+                    _filtered.RemoveAt(index);
+                }
             }
-            else
-            {
-                Inner.Changed -= value;
-            }
+
+            Inner.Changed -= filtered ?? value;
         }
     }
 
