@@ -157,8 +157,11 @@ public sealed class ApiKeyStore
         }
     }
 
-    /// <summary>The scope a team role gets past the scope check (the role rules then narrow it per container).</summary>
-    public static ApiScope ScopeOf(TeamRole role) => role == TeamRole.Viewer ? ApiScope.Read : ApiScope.Operate;
+    /// <summary>
+    /// The scope a team caller passes the scope check with: Operate whatever its role, never Admin, so that the role
+    /// rules (one decision for REST, the hub and every later entry point) refuse what the role may not do, naming the role.
+    /// </summary>
+    public static ApiScope ScopeOf(TeamRole role) => Enum.IsDefined(role) ? ApiScope.Operate : ApiScope.Read;
 
     private StoredKey Find(string id) => _keys.FirstOrDefault(k => k.Id == id && k.RevokedAt is null)
         ?? throw new ComputeException(ComputeErrorCode.InvalidArgument, $"No active API key with id '{id}'. List the keys to see their ids.");

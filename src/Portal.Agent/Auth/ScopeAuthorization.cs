@@ -75,7 +75,7 @@ public sealed class ScopeAuthorization(AuditTrail audit) : IAuthorizationHandler
                 return;
         }
 
-        audit.Deny(action, target, Rule, $"The caller's scope is {has}; {action} needs {needs}.", http is null ? null : AuditCallers.From(http), details);
+        audit.Deny(action, target, Rule, $"The caller's scope is {has}; {action} needs {needs}.", AuditCaller.Current ?? (http is null ? null : AuditCallers.From(http)), details);
     }
 
     /// <summary>The audit action of a hub method and the target its arguments name.</summary>

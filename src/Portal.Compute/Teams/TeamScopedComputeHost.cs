@@ -13,11 +13,22 @@ namespace Portal.Compute.Teams;
 /// is recorded in the audit trail (decision denied, rule <see cref="TeamRules.RoleRule"/>) and thrown as Forbidden.
 /// Callers without a team (administrators, the agent itself) pass through unchanged.
 /// </summary>
-public sealed class TeamScopedComputeHost(IComputeHost inner, AuditTrail trail) : IComputeHost
+public sealed class TeamScopedComputeHost : IComputeHost
 {
-    private readonly TeamScopedContainerService _containers = new(inner, trail);
-    private readonly TeamScopedImageService _images = new(inner, trail);
-    private readonly TeamScopedSwitchService _switches = new(inner, trail);
+    private readonly IComputeHost _inner;
+    private readonly TeamScopedContainerService _containers;
+    private readonly TeamScopedImageService _images;
+    private readonly TeamScopedSwitchService _switches;
+    private readonly TeamScopedHostProcessView _processes;
+
+    public TeamScopedComputeHost(IComputeHost inner, AuditTrail trail)
+    {
+        _inner = inner;
+        _containers = new TeamScopedContainerService(inner, trail);
+        _images = new TeamScopedImageService(inner, trail);
+        _switches = new TeamScopedSwitchService(inner, trail);
+        _processes = new TeamScopedHostProcessView(inner, _containers, trail);
+    }
 
     public IContainerService Containers => _containers;
 
@@ -25,9 +36,9 @@ public sealed class TeamScopedComputeHost(IComputeHost inner, AuditTrail trail) 
 
     public ISwitchService Switches => _switches;
 
-    public IHostProcessView HostProcesses => inner.HostProcesses;
+    public IHostProcessView HostProcesses => _processes;
 
-    public HostInfo GetHostInfo() => inner.GetHostInfo();
+    public HostInfo GetHostInfo() => _inner.GetHostInfo();
 
     /// <summary>The acting team caller of this flow; null for administrators and the agent.</summary>
     internal static AuditCaller? TeamCaller() => AuditCaller.Current is { Team: not null } caller ? caller : null;
@@ -124,4 +135,36 @@ internal sealed class TeamScopedSwitchService(IComputeHost host, AuditTrail trai
             TeamScopedComputeHost.Demand(trail, caller, TeamAction.ManageHost, action, trail.Target("switch", null, name));
         }
     }
+}
+
+/// <summary>Compute systems of the team's containers only; the host's own processes are for administrators.</summary>
+internal sealed class TeamScopedHostProcessView(IComputeHost host, TeamScopedContainerService containers, AuditTrail trail) : IHostProcessView
+{
+    private IHostProcessView Inner => host.HostProcesses;
+
+    public IReadOnlyList<ComputeSystemInfo> EnumerateComputeSystems(ComputeSystemQuery? query = null)
+    {
+        var all = Inner.EnumerateComputeSystems(query);
+        if (TeamScopedComputeHost.TeamCaller() is null)
+        {
+            return all;
+        }
+
+        // A container's systems: itself, and its utility VM ("<id>@vm").
+        var owned = containers.ListContainers().Select(c => c.Id).ToHashSet(StringComparer.Ordinal);
+        return all.Where(s => owned.Contains(s.Id.Split('@')[0])).ToList();
+    }
+
+    public IReadOnlyList<HostProcessInfo> FindHostProcesses(string? match = null)
+    {
+        if (TeamScopedComputeHost.TeamCaller() is { } caller)
+        {
+            TeamScopedComputeHost.Demand(trail, caller, TeamAction.ManageHost, "host.processes", trail.Target("host", null, null));
+        }
+
+        return Inner.FindHostProcesses(match);
+    }
+
+    public Task<IsolationView> GetIsolationViewAsync(string idOrName, CancellationToken ct = default) =>
+        Inner.GetIsolationViewAsync(TeamScopedComputeHost.TeamCaller() is null ? idOrName : containers.GetContainer(idOrName).Id, ct);
 }
