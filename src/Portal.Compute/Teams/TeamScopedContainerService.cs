@@ -153,19 +153,42 @@ internal sealed class TeamScopedContainerService(IComputeHost host, AuditTrail t
 
     private ContainerInfo Check(string idOrName, TeamAction action, string? auditAction)
     {
-        var container = Inner.GetContainer(idOrName);
         if (TeamScopedComputeHost.TeamCaller() is not { } caller)
         {
-            return container;
+            return Inner.GetContainer(idOrName);
         }
 
-        // Another team's container answers exactly as a missing one, so its name does not leak.
-        if (!TeamScopedComputeHost.Owns(caller.Team!, container))
-        {
-            throw new ComputeException(ComputeErrorCode.ContainerNotFound, $"No such container: '{idOrName}'. List containers to see their names and ids.");
-        }
-
+        var container = Resolve(caller.Team!, idOrName);
         TeamScopedComputeHost.Demand(trail, caller, action, auditAction ?? $"container.{action.ToString().ToLowerInvariant()}", trail.Target(Type, container.Id, container.Name));
         return container;
+    }
+
+    /// <summary>
+    /// A reference resolved among the team's containers only (exact id, name, then unique id prefix, as the store does):
+    /// another team's container answers exactly as a missing one, and an id prefix is never ambiguous because of one, so
+    /// nothing of other teams' containers leaks.
+    /// </summary>
+    private ContainerInfo Resolve(string team, string idOrName)
+    {
+        if (string.IsNullOrWhiteSpace(idOrName))
+        {
+            throw new ComputeException(ComputeErrorCode.InvalidArgument, "No container given: name a container by its name or id.");
+        }
+
+        var key = idOrName.TrimStart('/');
+        var owned = Inner.ListContainers().Where(c => TeamScopedComputeHost.Owns(team, c)).ToList();
+        var match = owned.FirstOrDefault(c => c.Id == key) ?? owned.FirstOrDefault(c => c.Name == key);
+        if (match is not null)
+        {
+            return match;
+        }
+
+        var byPrefix = owned.Where(c => c.Id.StartsWith(key, StringComparison.OrdinalIgnoreCase)).Take(2).ToList();
+        return byPrefix.Count switch
+        {
+            1 => byPrefix[0],
+            0 => throw new ComputeException(ComputeErrorCode.ContainerNotFound, $"No such container: '{idOrName}'. List containers to see their names and ids."),
+            _ => throw new ComputeException(ComputeErrorCode.InvalidArgument, $"'{idOrName}' matches more than one container id; give more of the id."),
+        };
     }
 }

@@ -54,6 +54,11 @@ public sealed class TeamEnforcementTests : RunningAgent
         Assert.Equal(["blue-web"], (await viewer.GetFromJsonAsync<List<ContainerView>>("api/containers", AgentProcess.Json))!.Select(c => c.Container.Name));
         Assert.Equal(HttpStatusCode.OK, (await viewer.GetAsync("api/containers/blue-web/logs")).StatusCode);
 
+        // The owner is kept in the container's record: it survives a restart of the agent.
+        await Agent.KillAsync();
+        await Agent.StartAsync();
+        Assert.Equal(["blue-web"], (await viewer.GetFromJsonAsync<List<ContainerView>>("api/containers", AgentProcess.Json))!.Select(c => c.Container.Name));
+
         // Team red does not see team blue's container anywhere: "not found", as if it did not exist.
         Assert.Empty((await red.GetFromJsonAsync<List<ContainerView>>("api/containers", AgentProcess.Json))!);
         foreach (var request in new Func<Task<HttpResponseMessage>>[]

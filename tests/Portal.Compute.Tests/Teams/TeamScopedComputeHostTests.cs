@@ -62,6 +62,12 @@ public sealed class TeamScopedComputeHostTests : IDisposable
         // The words of the real store's "no such container", nothing about the owner.
         Assert.Equal("No such container: 'red-web'. List containers to see their names and ids.", hidden.Message);
 
+        // An id prefix resolves among the team's own containers only: another team's never makes it ambiguous.
+        var redWeb = _fake.Containers.GetContainer("red-web");
+        var prefix = await Assert.ThrowsAsync<ComputeException>(() => _host.Containers.GetStatisticsAsync(redWeb.Id[..12]));
+        Assert.Equal(ComputeErrorCode.ContainerNotFound, prefix.Code);
+        Assert.Equal(blue.Id, _host.Containers.GetContainer(blue.Id[..12]).Id);
+
         ActAs("blue", TeamRole.Member);
         var remove = await Assert.ThrowsAsync<ComputeException>(() => _host.Containers.RemoveContainerAsync("red-web"));
         Assert.Equal(ComputeErrorCode.ContainerNotFound, remove.Code);
