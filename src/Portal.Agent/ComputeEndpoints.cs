@@ -49,9 +49,11 @@ public static class ComputeEndpoints
         containers.MapPost("/{id}/wait", async (string id, IComputeHost c, CancellationToken ct) => await c.Containers.WaitAsync(id, ct));
 
         var operate = containers.MapGroup("").RequireAuthorization(AgentPolicies.Operate);
-        operate.MapPost("/", async Task<IResult> (ContainerCreateSpec spec, IComputeHost c, CancellationToken ct) =>
+        operate.MapPost("/", async Task<IResult> (ContainerCreateSpec spec, HttpContext http, IComputeHost c, CancellationToken ct) =>
         {
+            using var warnings = PolicyWarnings.Collect();
             var created = await c.Containers.CreateContainerAsync(spec, ct);
+            AddWarnings(http, warnings);
             return Results.Created($"/api/containers/{created.Id}", created);
         }).Audited(AuditActions.ContainerCreate, "container");
         operate.MapPost("/{id}/start", async (string id, IComputeHost c, CancellationToken ct) => await c.Containers.StartContainerAsync(id, ct)).Audited(AuditActions.ContainerStart, "container", "id");
@@ -65,8 +67,13 @@ public static class ComputeEndpoints
             await c.Containers.KillContainerAsync(id, signal ?? 9, ct);
             return Results.NoContent();
         }).Audited(AuditActions.ContainerKill, "container", "id");
-        operate.MapPost("/{id}/convert", async (string id, RuntimeType runtimeType, bool? restart, IComputeHost c, CancellationToken ct) =>
-            await c.Containers.ConvertContainerAsync(id, runtimeType, restart ?? false, null, ct)).Audited(AuditActions.ContainerConvert, "container", "id");
+        operate.MapPost("/{id}/convert", async (string id, RuntimeType runtimeType, bool? restart, HttpContext http, IComputeHost c, CancellationToken ct) =>
+        {
+            using var warnings = PolicyWarnings.Collect();
+            var converted = await c.Containers.ConvertContainerAsync(id, runtimeType, restart ?? false, null, ct);
+            AddWarnings(http, warnings);
+            return converted;
+        }).Audited(AuditActions.ContainerConvert, "container", "id");
         operate.MapDelete("/{id}", async Task<IResult> (string id, bool? force, IComputeHost c, CancellationToken ct) =>
         {
             await c.Containers.RemoveContainerAsync(id, force ?? false, ct);
@@ -152,7 +159,33 @@ public static class ComputeEndpoints
             await audit.RecordAsync(AuditActions.TeamRemove, audit.Target("team", name, name), () => store.RemoveAsync(name, ct)))
             .Audited(AuditActions.TeamRemove, "team", "name");
 
+        // A team's use of this host against its quota: for administrators, and for the team's own callers.
+        api.MapGet("/teams/{name}/usage", (string name, System.Security.Claims.ClaimsPrincipal user, TeamStore store, TeamQuotaLedger quotas) =>
+        {
+            if (AuditCaller.Current?.Team is { } team ? team != name : AgentPolicies.ScopeOf(user) != ApiScope.Admin)
+            {
+                throw new ComputeException(ComputeErrorCode.Forbidden, AuditCaller.Current?.Team is { } own
+                    ? $"This caller acts for team '{own}': it may read that team's usage only (GET /api/teams/{own}/usage)."
+                    : "A team's usage is for administrators (an Admin key) and the team's own callers.");
+            }
+
+            return quotas.Usage(store.Get(name));
+        }).WithTags("Teams");
+
         api.MapGet("/audit", AuditEndpoints.Read).RequireAuthorization(AgentPolicies.Admin).Audited(AuditActions.AuditRead, "agent").WithTags("Audit");
+    }
+
+    /// <summary>
+    /// A policy's warnings as HTTP Warning headers (code 299, "miscellaneous persistent warning", as Kubernetes answers
+    /// its admission warnings), set before the answer starts.
+    /// </summary>
+    private static void AddWarnings(HttpContext http, PolicyWarnings warnings)
+    {
+        foreach (var warning in warnings.Items)
+        {
+            var text = new string(warning.Select(ch => ch is < ' ' or > '~' or '"' or '\\' ? ' ' : ch).ToArray());
+            http.Response.Headers.Append("Warning", $"299 - \"{text}\"");
+        }
     }
 
     /// <summary>A team key names a team this agent holds; a global key is made as before.</summary>
