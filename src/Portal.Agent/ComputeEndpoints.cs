@@ -153,7 +153,7 @@ public static class ComputeEndpoints
         teamsApi.MapGet("/{name}", (string name, TeamStore store) => store.Get(name)).Audited(AuditActions.TeamList, "team", "name");
         teamsApi.MapPut("/{name}", async (string name, TeamInfo? team, TeamStore store, AuditTrail audit, CancellationToken ct) =>
             await audit.RecordAsync(AuditActions.TeamPut, audit.Target("team", name, name), () => store.PutAsync(TeamBody(name, team), ct),
-                details: team is null ? null : new Dictionary<string, string> { ["members"] = string.Join(",", (team.Members ?? []).Select(m => $"{m?.User}:{m?.Role}")) }))
+                details: team is null ? null : TeamDetails(team)))
             .Audited(AuditActions.TeamPut, "team", "name");
         teamsApi.MapDelete("/{name}", async (string name, TeamStore store, AuditTrail audit, CancellationToken ct) =>
             await audit.RecordAsync(AuditActions.TeamRemove, audit.Target("team", name, name), () => store.RemoveAsync(name, ct)))
@@ -210,6 +210,20 @@ public static class ComputeEndpoints
 
         return details;
     }
+
+    /// <summary>What a team.put set: the members, and the quota and policy as JSON.</summary>
+    private static Dictionary<string, string> TeamDetails(TeamInfo team) => new()
+    {
+        ["members"] = string.Join(",", (team.Members ?? []).Select(m => $"{m?.User}:{m?.Role}")),
+        ["quota"] = AuditTrail.Clip(System.Text.Json.JsonSerializer.Serialize(team.Quota, DetailsJson))!,
+        ["policy"] = AuditTrail.Clip(System.Text.Json.JsonSerializer.Serialize(team.Policy, DetailsJson))!,
+    };
+
+    private static readonly System.Text.Json.JsonSerializerOptions DetailsJson = new(System.Text.Json.JsonSerializerDefaults.Web)
+    {
+        Converters = { new System.Text.Json.Serialization.JsonStringEnumConverter() },
+        DefaultIgnoreCondition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull,
+    };
 
     /// <summary>The body's team under the route's name: a body naming another team is a mistake, not a rename.</summary>
     private static TeamInfo TeamBody(string name, TeamInfo? team)

@@ -20,7 +20,10 @@ public sealed partial class TeamStore
     public TeamStore(string stateRoot)
     {
         _path = Path.Combine(stateRoot, "agent", "teams.json");
-        _teams = StateFile.Read<List<TeamInfo>>(_path) ?? [];
+        // A file from before quotas and policies (or edited by hand to null) reads as unlimited and unrestricted.
+        _teams = (StateFile.Read<List<TeamInfo>>(_path) ?? [])
+            .Select(t => t with { Quota = t.Quota ?? new TeamQuota(), Policy = t.Policy ?? new IsolationPolicy() })
+            .ToList();
     }
 
     public IReadOnlyList<TeamInfo> List() => _teams;

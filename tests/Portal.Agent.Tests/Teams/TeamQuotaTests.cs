@@ -136,6 +136,14 @@ public sealed class TeamQuotaTests : RunningAgent
             Limits = new LimitRange { DefaultCpus = 0.5, DefaultMemoryBytes = 64 * MiB, MaxMemoryBytes = 512 * MiB },
         });
         using var blue = Agent.TcpWithKey((await TeamKeyAsync(admin, "blue-member", "blue")).Secret);
+        var put = Assert.Single((await admin.GetFromJsonAsync<AuditPage>($"api/audit?action={AuditActions.TeamPut}", AgentProcess.Json))!.Entries);
+        Assert.Contains("\"memoryBytes\":1073741824", put.Details!["quota"], StringComparison.Ordinal);
+
+        // A bad quota is a 400 saying what was wrong and what to send; the team keeps the one it had.
+        var bad = await admin.PutAsJsonAsync("api/teams/blue", new TeamInfo { Quota = new TeamQuota { Limits = new LimitRange { DefaultMemoryBytes = 1L << 30, MaxMemoryBytes = 512 * MiB } } }, AgentProcess.Json);
+        Assert.Equal(HttpStatusCode.BadRequest, bad.StatusCode);
+        Assert.Contains("quota.limits.defaultMemoryBytes (1073741824) is above quota.limits.maxMemoryBytes (536870912)", await bad.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        Assert.Equal(1L << 30, (await admin.GetFromJsonAsync<TeamInfo>("api/teams/blue", AgentProcess.Json))!.Quota.MemoryBytes);
 
         var defaulted = await (await blue.PostAsJsonAsync("api/containers", Spec("limits-default"), AgentProcess.Json)).Content.ReadFromJsonAsync<ContainerInfo>(AgentProcess.Json);
         Assert.Equal((0.5, 64 * MiB), (defaulted!.Limits.Cpus!.Value, defaulted.Limits.MemoryBytes!.Value));
