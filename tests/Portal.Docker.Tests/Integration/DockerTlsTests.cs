@@ -157,6 +157,14 @@ public sealed class DockerTlsTests(DockerTlsAgentFixture fixture) : IClassFixtur
         Assert.Equal(HttpStatusCode.BadRequest, badFormat.StatusCode);
         var noTeam = await Agent.Agent.Socket.PostAsJsonAsync("api/teams/nope/certificates", new TeamCertificateRequest { User = "ann" }, AgentProcess.Json);
         Assert.Equal(HttpStatusCode.NotFound, noTeam.StatusCode);
+
+        // Issuing is for administrators: an Operate key is refused, the admin key over TCP (as the portal) is not.
+        var key = await Agent.Agent.PostAsync<ApiKeyCreated>("api/keys", new ApiKeyRequest("tls-operator", ApiScope.Operate));
+        using var operate = Agent.Agent.TcpWithKey(key.Secret);
+        Assert.Equal(HttpStatusCode.Forbidden, (await operate.PostAsJsonAsync("api/teams/team-a/certificates", new TeamCertificateRequest { User = "ann" }, AgentProcess.Json)).StatusCode);
+        Assert.Equal(HttpStatusCode.Forbidden, (await operate.GetAsync("api/teams/team-a/certificates")).StatusCode);
+        using var admin = Agent.Agent.TcpWithKey(Agent.Agent.AdminKey!);
+        Assert.Equal(HttpStatusCode.Created, (await admin.PostAsJsonAsync("api/teams/team-a/certificates", new TeamCertificateRequest { User = "vic" }, AgentProcess.Json)).StatusCode);
     }
 
     /// <summary>A member's certificate signed by a CA the agent has never seen.</summary>
