@@ -37,6 +37,7 @@ public sealed class DockerTlsTests(DockerTlsAgentFixture fixture) : IClassFixtur
         var ps = await fixture.DockerAsAsync(ann, "ps", "-a", "--format", "{{.Names}}");
         Assert.True(ps.ExitCode == 0, ps.ToString());
         Assert.Equal([mine], ps.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.DoesNotContain(theirs, ps.Stdout, StringComparison.Ordinal);
         foreach (var verb in new[] { "inspect", "rm", "stop" })
         {
             var other = await fixture.DockerAsAsync(ann, verb, theirs);
@@ -45,6 +46,21 @@ public sealed class DockerTlsTests(DockerTlsAgentFixture fixture) : IClassFixtur
         }
 
         Assert.Equal(theirs, (await Agent.Agent.GetAsync<ContainerView>($"api/containers/{theirs}")).Container.Name);
+
+        // The rest of a member's everyday CLI works over TLS too: streams, exec, images, networks, info.
+        var logs = await fixture.DockerAsAsync(ann, "logs", mine);
+        Assert.True(logs.ExitCode == 0 && logs.Stdout == "hi over tls\n", logs.ToString());
+        foreach (var args in new[] { new[] { "images" }, ["network", "ls"], ["info", "--format", "{{.OSType}}"], ["version"] })
+        {
+            var result = await fixture.DockerAsAsync(ann, args);
+            Assert.True(result.ExitCode == 0, string.Join(' ', args) + ": " + result);
+        }
+
+        var sleeper = "tls-a-exec-" + Guid.NewGuid().ToString("N")[..8];
+        Assert.Equal(0, (await fixture.DockerAsAsync(ann, "run", "-d", "--name", sleeper, "--isolation=process", "busybox", "sleep", "60")).ExitCode);
+        var exec = await fixture.DockerAsAsync(ann, "exec", sleeper, "echo", "inside");
+        Assert.True(exec.ExitCode == 0 && exec.Stdout == "inside\n", exec.ToString());
+        Assert.Equal(0, (await fixture.DockerAsAsync(ann, "rm", "-f", sleeper)).ExitCode);
 
         // The container belongs to team A, and the trail names the member, the team, the entry point and the address.
         var view = await Agent.Agent.GetAsync<ContainerView>($"api/containers/{mine}");

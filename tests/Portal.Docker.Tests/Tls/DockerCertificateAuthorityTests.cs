@@ -52,6 +52,9 @@ public sealed class DockerCertificateAuthorityTests : IDisposable
         Assert.DoesNotContain("PRIVATE KEY", recorded, StringComparison.Ordinal);
         Assert.Equal(issued.Certificate, new TeamCertificateStore(_directory).Find(issued.Certificate.Serial.ToLowerInvariant()));
 
+        var longest = await authority.IssueClientAsync("blue", new string('u', Portal.Compute.Teams.TeamStore.MaxUserLength), null);
+        Assert.Equal(Portal.Compute.Teams.TeamStore.MaxUserLength, longest.Certificate.User.Length);
+
         var tooLong = await Assert.ThrowsAsync<ComputeException>(() => authority.IssueClientAsync("blue", "ann", 826));
         Assert.Equal(ComputeErrorCode.InvalidArgument, tooLong.Code);
         Assert.Contains("1 to 825 days", tooLong.Message, StringComparison.Ordinal);
