@@ -171,6 +171,21 @@ public sealed class DockerCertificateAuthorityTests : IDisposable
         Assert.Equal(64, DockerContextArchive.StorageId("portal-blue-ann").Length);
     }
 
+    [Theory]
+    [InlineData("0.0.0.0:2376", "0.0.0.0:2376")]
+    [InlineData("[::]:2376", "[::]:2376")]
+    [InlineData(" 127.0.0.1:12376 ", "127.0.0.1:12376")]
+    [InlineData("", null)]
+    public void The_listen_setting_is_an_address_and_a_port_or_empty(string listen, string? expected) =>
+        Assert.Equal(expected, DockerApiServer.ParseListen(listen)?.ToString());
+
+    [Theory]
+    [InlineData("2376")]
+    [InlineData("localhost:2376")]
+    [InlineData("0.0.0.0")]
+    public void A_listen_setting_without_an_address_and_port_says_what_to_write(string listen) =>
+        Assert.Contains("use e.g. 0.0.0.0:2376", Assert.Throws<InvalidOperationException>(() => DockerApiServer.ParseListen(listen)).Message, StringComparison.Ordinal);
+
     private sealed class MovableClock : TimeProvider
     {
         public DateTimeOffset Now { get; set; } = DateTimeOffset.UtcNow;
