@@ -65,7 +65,7 @@ internal static class DockerApiApp
         builder.Services.AddSingleton<DockerAutoRemover>();
         if (tls is not null)
         {
-            builder.Services.AddSingleton(new DockerTlsCallers(tls.Authority, tls.Teams, tls.Audit, TimeProvider.System));
+            builder.Services.AddSingleton(_ => new DockerTlsCallers(tls.Authority, tls.Teams, tls.Audit, TimeProvider.System));
         }
 
         var app = builder.Build();

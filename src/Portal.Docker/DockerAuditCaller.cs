@@ -19,8 +19,7 @@ internal static class DockerAuditCaller
             // Over TCP there is only the TLS listener; without its callers nothing is let through.
             var tls = http.RequestServices.GetService<Tls.DockerTlsCallers>()
                 ?? throw new DockerApiException(StatusCodes.Status403Forbidden, "permission denied: this listener has no client certificate check");
-            AuditCaller.Current = tls.Resolve(http);
-            return next(http);
+            return tls.RunAsync(http, next);
         }
 
         AuditCaller.Current = new AuditCaller

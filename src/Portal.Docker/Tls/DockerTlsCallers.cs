@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using Portal.Compute.Audit;
 using Portal.Compute.Teams;
 using Portal.Contracts;
@@ -9,13 +10,66 @@ namespace Portal.Docker.Tls;
 /// handshake) names a certificate this agent issued; its team and user come from that record and the role from the
 /// agent's team store, on every request, so a revocation, a role change or a removal from the team counts at once.
 /// The request then runs as that team caller, and <see cref="TeamScopedComputeHost"/> applies the team's rules.
+/// Revoking a certificate also ends its requests in progress (followed logs, attached runs, exec sessions), as
+/// revoking an API key does.
 /// </summary>
-internal sealed class DockerTlsCallers(DockerCertificateAuthority authority, TeamStore teams, AuditTrail audit, TimeProvider clock)
+internal sealed class DockerTlsCallers : IDisposable
 {
     public const string Rule = "docker-certificate";
 
+    private readonly DockerCertificateAuthority _authority;
+    private readonly TeamStore _teams;
+    private readonly AuditTrail _audit;
+    private readonly TimeProvider _clock;
+    private readonly ConcurrentDictionary<string, ConcurrentDictionary<HttpContext, byte>> _inProgress = new(StringComparer.OrdinalIgnoreCase);
+
+    public DockerTlsCallers(DockerCertificateAuthority authority, TeamStore teams, AuditTrail audit, TimeProvider clock)
+    {
+        (_authority, _teams, _audit, _clock) = (authority, teams, audit, clock);
+        authority.Certificates.Revoked += EndRequestsOf;
+    }
+
+    /// <summary>
+    /// Runs the request as the certificate's team caller, or refuses it; a revocation while it runs aborts it (the
+    /// request is registered before the last look at the revocation, so none slips between them).
+    /// </summary>
+    public async Task RunAsync(HttpContext http, RequestDelegate next)
+    {
+        var caller = Resolve(http);
+        var serial = caller.Actor.KeyId!;
+        var requests = _inProgress.GetOrAdd(serial, _ => new ConcurrentDictionary<HttpContext, byte>());
+        requests[http] = 0;
+        try
+        {
+            if (_authority.Certificates.Find(serial)?.RevokedAt is not null)
+            {
+                throw Refuse(http, caller, $"certificate {serial} of user '{caller.User}' (team '{caller.Team}') was revoked; ask an administrator for a new one");
+            }
+
+            AuditCaller.Current = caller;
+            await next(http).ConfigureAwait(false);
+        }
+        finally
+        {
+            requests.TryRemove(http, out _);
+        }
+    }
+
+    public void Dispose() => _authority.Certificates.Revoked -= EndRequestsOf;
+
+    private void EndRequestsOf(TeamCertificateInfo certificate)
+    {
+        if (_inProgress.TryGetValue(certificate.Serial, out var requests))
+        {
+            foreach (var http in requests.Keys)
+            {
+                http.Abort();
+            }
+        }
+    }
+
     /// <summary>The caller for this request, or a 403 in dockerd's shape saying why the certificate is refused (recorded).</summary>
-    public AuditCaller Resolve(HttpContext http)
+    private AuditCaller Resolve(HttpContext http)
     {
         var source = Source(http);
         var certificate = http.Connection.ClientCertificate;
@@ -24,7 +78,7 @@ internal sealed class DockerTlsCallers(DockerCertificateAuthority authority, Tea
             throw Refuse(http, Anonymous(source), "this listener needs a client certificate issued by the agent (docker --tlsverify --tlscert cert.pem --tlskey key.pem)");
         }
 
-        var record = authority.Certificates.Find(certificate.SerialNumber);
+        var record = _authority.Certificates.Find(certificate.SerialNumber);
         var thumbprint = certificate.GetCertHashString(System.Security.Cryptography.HashAlgorithmName.SHA256);
         if (record is null || !string.Equals(record.Thumbprint, thumbprint, StringComparison.OrdinalIgnoreCase))
         {
@@ -38,17 +92,17 @@ internal sealed class DockerTlsCallers(DockerCertificateAuthority authority, Tea
             throw Refuse(http, caller, $"certificate {record.Serial} of user '{record.User}' (team '{record.Team}') was revoked at {revoked:u}; ask an administrator for a new one");
         }
 
-        if (record.NotAfter <= clock.GetUtcNow())
+        if (record.NotAfter <= _clock.GetUtcNow())
         {
             throw Refuse(http, caller, $"certificate {record.Serial} of user '{record.User}' (team '{record.Team}') expired at {record.NotAfter:u}; ask an administrator for a new one");
         }
 
-        if (teams.Find(record.Team) is null)
+        if (_teams.Find(record.Team) is null)
         {
             throw Refuse(http, caller, $"team '{record.Team}' of certificate {record.Serial} no longer exists on this agent");
         }
 
-        if (teams.RoleOf(record.Team, record.User) is not { } role)
+        if (_teams.RoleOf(record.Team, record.User) is not { } role)
         {
             throw Refuse(http, caller, $"user '{record.User}' is no longer a member of team '{record.Team}' on this agent");
         }
@@ -58,7 +112,7 @@ internal sealed class DockerTlsCallers(DockerCertificateAuthority authority, Tea
 
     private DockerApiException Refuse(HttpContext http, AuditCaller caller, string reason)
     {
-        audit.Deny(AuditActions.SignIn, audit.Target("agent", null, null), Rule, reason, caller,
+        _audit.Deny(AuditActions.SignIn, _audit.Target("agent", null, null), Rule, reason, caller,
             new Dictionary<string, string>(StringComparer.Ordinal) { ["method"] = http.Request.Method, ["path"] = AuditTrail.Clip(http.Request.Path.Value) ?? "" });
         return new DockerApiException(StatusCodes.Status403Forbidden, "permission denied: " + reason);
     }

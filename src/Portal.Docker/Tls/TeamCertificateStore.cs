@@ -21,6 +21,9 @@ public sealed class TeamCertificateStore
         _bySerial = (StateFile.Read<List<TeamCertificateInfo>>(_path) ?? []).ToDictionary(c => c.Serial, StringComparer.OrdinalIgnoreCase);
     }
 
+    /// <summary>Raised after a certificate is revoked (on the revoking thread): the listener ends its requests in progress.</summary>
+    public event Action<TeamCertificateInfo>? Revoked;
+
     public TeamCertificateInfo? Find(string serial) => _bySerial.GetValueOrDefault(serial);
 
     /// <summary>The team's certificates, newest first (revoked and expired ones too).</summary>
@@ -42,6 +45,11 @@ public sealed class TeamCertificateStore
                 all[found.Serial] = revoked;
             }
         }, ct).ConfigureAwait(false);
+        if (revoked is not null)
+        {
+            Revoked?.Invoke(revoked);
+        }
+
         return revoked;
     }
 

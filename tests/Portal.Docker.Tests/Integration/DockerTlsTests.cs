@@ -99,8 +99,22 @@ public sealed class DockerTlsTests(DockerTlsAgentFixture fixture) : IClassFixtur
     {
         var revoked = await fixture.IssueAsync("team-a", "ann");
         Assert.True((await fixture.DockerAsAsync(revoked, "ps")).ExitCode == 0);
+
+        // An attached run in progress (its attach stream and its wait) ends when the certificate is revoked.
+        var attached = "tls-a-revoked-" + Guid.NewGuid().ToString("N")[..8];
+        var running = fixture.DockerAsAsync(revoked, "run", "--name", attached, "--isolation=process", "busybox", "sleep", "50");
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (!running.IsCompleted && DateTime.UtcNow < deadline
+            && !(await Agent.Agent.GetAsync<List<ContainerView>>("api/containers")).Any(c => c.Container.Name == attached && c.Container.State == ContainerState.Running))
+        {
+            await Task.Delay(100);
+        }
+
+        Assert.False(running.IsCompleted, running.IsCompleted ? running.Result.ToString() : "");
         var delete = await Agent.Agent.Socket.DeleteAsync($"api/teams/team-a/certificates/{revoked.Certificate.Serial.ToLowerInvariant()}");
         Assert.Equal(HttpStatusCode.OK, delete.StatusCode);
+        var ended = await running.WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.NotEqual(0, ended.ExitCode);
         var afterRevoke = await fixture.DockerAsAsync(revoked, "ps");
         Assert.NotEqual(0, afterRevoke.ExitCode);
         Assert.Contains($"certificate {revoked.Certificate.Serial} of user 'ann' (team 'team-a') was revoked", afterRevoke.Stderr, StringComparison.Ordinal);
