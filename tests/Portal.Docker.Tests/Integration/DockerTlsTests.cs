@@ -188,6 +188,18 @@ public sealed class DockerTlsTests(DockerTlsAgentFixture fixture) : IClassFixtur
         var noTeam = await Agent.Agent.Socket.PostAsJsonAsync("api/teams/nope/certificates", new TeamCertificateRequest { User = "ann" }, AgentProcess.Json);
         Assert.Equal(HttpStatusCode.NotFound, noTeam.StatusCode);
 
+        foreach (var body in new[] { "", "null", "[1]", "{\"user\":5}", "{\"user\":\"ann\",\"days\":0}", "{\"user\":\"ann\",\"days\":\"x\"}", "{\"user\":\"ann\",\"days\":99999999999}", "{\"user\":\"ann\"", "{\"user\":\" ann\"}" })
+        {
+            var bad = await Agent.Agent.Socket.PostAsync("api/teams/team-a/certificates", new StringContent(body, System.Text.Encoding.UTF8, "application/json"));
+            Assert.True(bad.StatusCode == HttpStatusCode.BadRequest, $"{body}: {(int)bad.StatusCode} {await bad.Content.ReadAsStringAsync()}");
+        }
+
+        var badContext = await Agent.Agent.Socket.PostAsJsonAsync("api/teams/team-a/certificates?format=context&context=../x", new TeamCertificateRequest { User = "ann" }, AgentProcess.Json);
+        Assert.Equal(HttpStatusCode.BadRequest, badContext.StatusCode);
+        Assert.Equal(HttpStatusCode.BadRequest, (await Agent.Agent.Socket.DeleteAsync("api/teams/team-a/certificates/zz")).StatusCode);
+        Assert.Equal(HttpStatusCode.BadRequest, (await Agent.Agent.Socket.DeleteAsync("api/teams/team-a/certificates/" + new string('A', 65))).StatusCode);
+        Assert.Equal(HttpStatusCode.BadRequest, (await Agent.Agent.Socket.GetAsync("api/teams/Bad%20Name/certificates")).StatusCode);
+
         // Issuing is for administrators: an Operate key is refused, the admin key over TCP (as the portal) is not.
         var key = await Agent.Agent.PostAsync<ApiKeyCreated>("api/keys", new ApiKeyRequest("tls-operator", ApiScope.Operate));
         using var operate = Agent.Agent.TcpWithKey(key.Secret);
