@@ -20,6 +20,11 @@ public sealed record SwitchCreateSpec
     public SwitchType Type { get; init; } = SwitchType.Nat;
     /// <summary>An IPv4 subnet in CIDR form (10.89.3.0/24); null picks a free one from the host's address pool.</summary>
     public string? Subnet { get; init; }
+    /// <summary>
+    /// The team that owns the switch; null for the administrators' switches, which every team sees and may connect to.
+    /// The agent sets it to the caller's team for a team caller; an administrator may set it to make a switch for a team.
+    /// </summary>
+    public string? Team { get; init; }
 }
 
 /// <summary>A virtual switch as every client sees it.</summary>
@@ -42,6 +47,8 @@ public sealed record SwitchInfo
     public bool IsBuiltIn { get; init; }
     public IReadOnlyList<SwitchEndpoint> Containers { get; init; } = [];
     public DateTimeOffset CreatedAt { get; init; }
+    /// <summary>The owning team; null for the administrators' switches (shared: every team may connect containers to them).</summary>
+    public string? Team { get; init; }
 }
 
 /// <summary>A container's place on a switch: its address stays the same across restarts and runtime conversions.</summary>

@@ -90,8 +90,12 @@ public sealed partial class SwitchCatalog
         var byId = key.Length >= 4 ? switches.Where(s => s.Id.StartsWith(key, StringComparison.OrdinalIgnoreCase)).Take(2).ToList() : [];
         return byId.Count == 1
             ? byId[0]
-            : throw new ComputeException(ComputeErrorCode.SwitchNotFound, $"No such switch: '{name}'. List the switches to see their names (Get-VMSwitch, docker network ls, GET /api/switches).");
+            : throw NotFound(name);
     }
+
+    /// <summary>The answer for a switch that does not exist (or that the caller's team may not see: the same words).</summary>
+    public static ComputeException NotFound(string name) =>
+        new(ComputeErrorCode.SwitchNotFound, $"No such switch: '{name}'. List the switches to see their names (Get-VMSwitch, docker network ls, GET /api/switches).");
 
     /// <summary>The switch a container is connected to (None for containers made before switches existed).</summary>
     public SwitchRecord SwitchOf(ContainerRecord record) =>
@@ -138,7 +142,7 @@ public sealed partial class SwitchCatalog
             subnet = FreeSubnet(switches, _options.SubnetPrefixLength);
         }
 
-        return NewRecord(name, spec.Type, subnet, switches);
+        return NewRecord(name, spec.Type, subnet, switches) with { Team = string.IsNullOrWhiteSpace(spec.Team) ? null : spec.Team.Trim() };
     }
 
     /// <summary>Adds a planned switch and saves the list; on failure nothing changed.</summary>

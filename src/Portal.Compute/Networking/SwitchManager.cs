@@ -167,6 +167,7 @@ public sealed partial class SwitchManager : IAsyncDisposable
         IsDefault = string.Equals(sw.Name, _options.DefaultSwitch, StringComparison.OrdinalIgnoreCase),
         IsBuiltIn = sw.Type == SwitchType.None,
         CreatedAt = sw.CreatedAt,
+        Team = sw.Team,
         Containers = containers.Where(c => SwitchOf(c).Id == sw.Id).OrderBy(c => c.Name, StringComparer.Ordinal)
             .Select(c => new SwitchEndpoint { ContainerId = c.Id, ContainerName = c.Name, IpAddress = c.IpAddress, MacAddress = c.MacAddress })
             .ToList(),

@@ -12,6 +12,8 @@ public sealed record SwitchRecord
     /// <summary>CIDR; null only for None.</summary>
     public string? Subnet { get; init; }
     public required DateTimeOffset CreatedAt { get; init; }
+    /// <summary>The owning team; null for the administrators' switches (records from before teams read as those).</summary>
+    public string? Team { get; init; }
 
     [JsonIgnore]
     public Ipv4Subnet? ParsedSubnet => Subnet is null ? null : Ipv4Subnet.Parse(Subnet);

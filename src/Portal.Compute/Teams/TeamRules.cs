@@ -14,7 +14,13 @@ public enum TeamAction
     Remove,
     ManageMembers,
 
-    /// <summary>Host-wide resources (switches, images): administrators only until they have owners.</summary>
+    /// <summary>Create and remove the team's own switches.</summary>
+    ManageSwitches,
+
+    /// <summary>Import images for the team; tag and remove the team's own imports.</summary>
+    ManageImages,
+
+    /// <summary>Host-wide views (the host's own processes): administrators only.</summary>
     ManageHost,
 }
 
@@ -41,7 +47,7 @@ public static class TeamRules
     {
         TeamAction.Read or TeamAction.Logs => TeamRole.Viewer,
         TeamAction.Operate or TeamAction.Terminal => TeamRole.Operator,
-        TeamAction.Create or TeamAction.Convert or TeamAction.Remove => TeamRole.Member,
+        TeamAction.Create or TeamAction.Convert or TeamAction.Remove or TeamAction.ManageSwitches or TeamAction.ManageImages => TeamRole.Member,
         TeamAction.ManageMembers => TeamRole.Owner,
         _ => null,
     };
@@ -53,7 +59,7 @@ public static class TeamRules
     {
         TeamRole.Viewer => "read the team's containers and their logs",
         TeamRole.Operator => "read the team's containers and their logs, start, stop, restart and kill them and open terminals (exec, attach)",
-        TeamRole.Member => "everything an Operator may, and create, convert and remove the team's containers",
+        TeamRole.Member => "everything an Operator may, and create, convert and remove the team's containers, create and remove its switches and import, tag and remove its images",
         _ => "everything a Member may, and manage the team's membership",
     };
 

@@ -28,7 +28,8 @@ public sealed class TeamScopedComputeHost : IComputeHost
         _inner = inner;
         _containers = new TeamScopedContainerService(inner, trail, teams, quotas);
         _images = new TeamScopedImageService(inner, trail);
-        _switches = new TeamScopedSwitchService(inner, trail);
+        _switches = new TeamScopedSwitchService(inner, trail, teams);
+        _containers.Switches = _switches;
         _processes = new TeamScopedHostProcessView(inner, _containers, trail);
     }
 
@@ -100,41 +101,6 @@ internal sealed class TeamScopedImageService(IComputeHost host, AuditTrail trail
         if (TeamScopedComputeHost.TeamCaller() is { } caller)
         {
             TeamScopedComputeHost.Demand(trail, caller, TeamAction.ManageHost, action, trail.Target("image", null, reference));
-        }
-    }
-}
-
-internal sealed class TeamScopedSwitchService(IComputeHost host, AuditTrail trail) : ISwitchService
-{
-    private ISwitchService Inner => host.Switches;
-
-    public event Action? SwitchesChanged
-    {
-        add => Inner.SwitchesChanged += value;
-        remove => Inner.SwitchesChanged -= value;
-    }
-
-    public IReadOnlyList<SwitchInfo> ListSwitches() => Inner.ListSwitches();
-
-    public SwitchInfo GetSwitch(string nameOrId) => Inner.GetSwitch(nameOrId);
-
-    public Task<SwitchInfo> CreateSwitchAsync(SwitchCreateSpec spec, CancellationToken ct = default)
-    {
-        Demand(AuditActions.SwitchCreate, spec.Name);
-        return Inner.CreateSwitchAsync(spec, ct);
-    }
-
-    public Task RemoveSwitchAsync(string nameOrId, CancellationToken ct = default)
-    {
-        Demand(AuditActions.SwitchRemove, nameOrId);
-        return Inner.RemoveSwitchAsync(nameOrId, ct);
-    }
-
-    private void Demand(string action, string? name)
-    {
-        if (TeamScopedComputeHost.TeamCaller() is { } caller)
-        {
-            TeamScopedComputeHost.Demand(trail, caller, TeamAction.ManageHost, action, trail.Target("switch", null, name));
         }
     }
 }

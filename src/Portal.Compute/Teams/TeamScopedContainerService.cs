@@ -14,6 +14,9 @@ internal sealed class TeamScopedContainerService(IComputeHost host, AuditTrail t
 
     private IContainerService Inner => host.Containers;
 
+    /// <summary>The team's view of the switches: a team's container joins only a switch the team may see.</summary>
+    internal TeamScopedSwitchService? Switches { get; set; }
+
     /// <summary>A subscriber acting for a team gets only its team's containers' events (the caller at subscription decides).</summary>
     public event Action<ContainerEvent>? Changed
     {
@@ -91,7 +94,7 @@ internal sealed class TeamScopedContainerService(IComputeHost host, AuditTrail t
 
         // The owner is the caller's team, whatever label the caller sent.
         var labels = new Dictionary<string, string>(spec.Labels, StringComparer.Ordinal) { [TeamRules.OwnerLabel] = caller.Team! };
-        spec = spec with { Labels = labels };
+        spec = spec with { Labels = labels, SwitchName = Switches?.ForContainer(caller.Team!, spec.SwitchName) ?? spec.SwitchName };
         if (TeamOf(caller) is not { } team || quotas is null)
         {
             return await Inner.CreateContainerAsync(spec, ct).ConfigureAwait(false);

@@ -140,6 +140,29 @@ public sealed class NetworkingPartsTests
     }
 
     [Fact]
+    public async Task A_switch_s_owning_team_is_saved_with_it_and_survives_a_restart()
+    {
+        var directory = Directory.CreateTempSubdirectory("portal-switch-owner-").FullName;
+        try
+        {
+            var catalog = new SwitchCatalog(new NetworkOptions(), directory, hostRoutes: () => []);
+            await catalog.LoadAsync(CancellationToken.None);
+            await catalog.AddAsync(catalog.Plan(new SwitchCreateSpec { Name = "blue-net", Team = " blue " }, new HashSet<string>()), CancellationToken.None);
+            await catalog.AddAsync(catalog.Plan(new SwitchCreateSpec { Name = "lab" }, new HashSet<string>()), CancellationToken.None);
+
+            var again = new SwitchCatalog(new NetworkOptions(), directory, hostRoutes: () => []);
+            await again.LoadAsync(CancellationToken.None);
+            Assert.Equal("blue", again.Resolve("blue-net").Team);
+            Assert.Null(again.Resolve("lab").Team);
+            Assert.Null(again.Resolve(null).Team); // the default NAT switch is the administrators'
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+    }
+
+    [Fact]
     public void A_containers_hosts_file_lists_only_its_own_switch()
     {
         var lab = Switch(SwitchType.Internal, "10.89.8.0/24");

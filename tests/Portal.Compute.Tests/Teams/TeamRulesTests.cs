@@ -13,8 +13,8 @@ public sealed class TeamRulesTests
         {
             [TeamRole.Viewer] = [TeamAction.Read, TeamAction.Logs],
             [TeamRole.Operator] = [TeamAction.Read, TeamAction.Logs, TeamAction.Operate, TeamAction.Terminal],
-            [TeamRole.Member] = [TeamAction.Read, TeamAction.Logs, TeamAction.Operate, TeamAction.Terminal, TeamAction.Create, TeamAction.Convert, TeamAction.Remove],
-            [TeamRole.Owner] = [TeamAction.Read, TeamAction.Logs, TeamAction.Operate, TeamAction.Terminal, TeamAction.Create, TeamAction.Convert, TeamAction.Remove, TeamAction.ManageMembers],
+            [TeamRole.Member] = [TeamAction.Read, TeamAction.Logs, TeamAction.Operate, TeamAction.Terminal, TeamAction.Create, TeamAction.Convert, TeamAction.Remove, TeamAction.ManageSwitches, TeamAction.ManageImages],
+            [TeamRole.Owner] = [TeamAction.Read, TeamAction.Logs, TeamAction.Operate, TeamAction.Terminal, TeamAction.Create, TeamAction.Convert, TeamAction.Remove, TeamAction.ManageSwitches, TeamAction.ManageImages, TeamAction.ManageMembers],
         };
         foreach (var role in Enum.GetValues<TeamRole>())
         {
@@ -45,6 +45,8 @@ public sealed class TeamRulesTests
     public void A_refusal_names_the_role_the_action_needs()
     {
         Assert.EndsWith("container.create needs the Member role or above.", TeamRules.Refusal("blue", TeamRole.Viewer, TeamAction.Create, "container.create"), StringComparison.Ordinal);
-        Assert.EndsWith("switch.create is for administrators only.", TeamRules.Refusal("blue", TeamRole.Owner, TeamAction.ManageHost, "switch.create"), StringComparison.Ordinal);
+        Assert.EndsWith("host.processes is for administrators only.", TeamRules.Refusal("blue", TeamRole.Owner, TeamAction.ManageHost, "host.processes"), StringComparison.Ordinal);
+        Assert.Null(TeamRules.Refusal("blue", TeamRole.Member, TeamAction.ManageSwitches, "switch.create"));
+        Assert.EndsWith("image.import needs the Member role or above.", TeamRules.Refusal("blue", TeamRole.Operator, TeamAction.ManageImages, "image.import"), StringComparison.Ordinal);
     }
 }

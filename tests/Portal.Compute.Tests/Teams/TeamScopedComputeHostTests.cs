@@ -96,7 +96,7 @@ public sealed class TeamScopedComputeHostTests : IDisposable
         Assert.Equal(ComputeErrorCode.Forbidden, remove.Code);
         Assert.Contains("container.remove needs the Member role", remove.Message, StringComparison.Ordinal);
         var sw = await Assert.ThrowsAsync<ComputeException>(() => _host.Switches.CreateSwitchAsync(new SwitchCreateSpec { Name = "teamnet" }));
-        Assert.Contains("administrators only", sw.Message, StringComparison.Ordinal);
+        Assert.Contains("switch.create needs the Member role", sw.Message, StringComparison.Ordinal);
 
         ActAs("blue", TeamRole.Member);
         await _host.Containers.RemoveContainerAsync("web", force: true);

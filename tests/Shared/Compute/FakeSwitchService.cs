@@ -32,7 +32,7 @@ public sealed class FakeSwitchService : ISwitchService
 
     public SwitchInfo GetSwitch(string nameOrId) =>
         _switches.Values.FirstOrDefault(s => s.Name == nameOrId || s.Id == nameOrId || s.Aliases.Contains(nameOrId))
-        ?? throw new ComputeException(ComputeErrorCode.SwitchNotFound, $"No such switch: {nameOrId}");
+        ?? throw SwitchCatalog.NotFound(nameOrId);
 
     public Task<SwitchInfo> CreateSwitchAsync(SwitchCreateSpec spec, CancellationToken ct = default)
     {
@@ -41,7 +41,7 @@ public sealed class FakeSwitchService : ISwitchService
             throw new ComputeException(ComputeErrorCode.NameInUse, $"A switch named '{spec.Name}' already exists.");
         }
 
-        var created = new SwitchInfo { Id = Convert.ToHexStringLower(Guid.NewGuid().ToByteArray()).PadRight(64, '0'), Name = spec.Name, Type = spec.Type, Subnet = spec.Subnet, CreatedAt = DateTimeOffset.UtcNow };
+        var created = new SwitchInfo { Id = Convert.ToHexStringLower(Guid.NewGuid().ToByteArray()).PadRight(64, '0'), Name = spec.Name, Type = spec.Type, Subnet = spec.Subnet, CreatedAt = DateTimeOffset.UtcNow, Team = spec.Team };
         Add(created);
         SwitchesChanged?.Invoke();
         return Task.FromResult(created);
