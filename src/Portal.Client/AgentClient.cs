@@ -82,6 +82,19 @@ public sealed class AgentClient : IAgentClient
     public Task<ContainerInfo> CreateContainerAsync(ContainerCreateSpec spec, CancellationToken ct) =>
         Invoke<ContainerInfo>(nameof(IAgentHub.CreateContainer), [spec], ct);
 
+    public async Task<ContainerCreateResult> CreateContainerWithWarningsAsync(ContainerCreateSpec spec, CancellationToken ct)
+    {
+        try
+        {
+            return await Invoke<ContainerCreateResult>(nameof(IAgentHub.CreateContainerWithWarnings), [spec], ct).ConfigureAwait(false);
+        }
+        catch (AgentException e) when (e.IsUnknownHubMethod)
+        {
+            // An agent from before the method: create without warnings.
+            return new ContainerCreateResult { Container = await CreateContainerAsync(spec, ct).ConfigureAwait(false) };
+        }
+    }
+
     public Task<ContainerInfo> StartContainerAsync(string container, CancellationToken ct) =>
         Invoke<ContainerInfo>(nameof(IAgentHub.StartContainer), [container], ct);
 

@@ -41,6 +41,9 @@ public sealed class AgentException : Exception
     /// <summary>The HTTP status when the error came over REST.</summary>
     public int? Status { get; }
 
+    /// <summary>The agent has no such hub method (an agent older than the client): nothing ran.</summary>
+    public bool IsUnknownHubMethod => Code == "RuntimeFailure" && Message == "Method does not exist.";
+
     /// <summary>
     /// The agent's hub errors read "Code: message"; SignalR may put "An unexpected error occurred invoking 'X' on the
     /// server. HubException: " before them. Split them back into the code and the agent's message.

@@ -46,6 +46,13 @@ public interface IAgentClient : IAsyncDisposable
 
     Task<ContainerInfo> CreateContainerAsync(ContainerCreateSpec spec, CancellationToken ct);
 
+    /// <summary>
+    /// Creates a container and answers the warnings the caller's team policy gave it (Warn mode). Clients that cannot
+    /// carry warnings answer none (this default).
+    /// </summary>
+    async Task<ContainerCreateResult> CreateContainerWithWarningsAsync(ContainerCreateSpec spec, CancellationToken ct) =>
+        new() { Container = await CreateContainerAsync(spec, ct).ConfigureAwait(false) };
+
     Task<ContainerInfo> StartContainerAsync(string container, CancellationToken ct);
 
     Task<ContainerInfo> StopContainerAsync(string container, double? timeoutSeconds, CancellationToken ct);

@@ -17,8 +17,11 @@ public sealed record ContainerEvent(ContainerEventKind Kind, ContainerInfo Conta
 /// <summary>Where a long operation is: step <see cref="Step"/> of <see cref="Steps"/>, and what that step does.</summary>
 public sealed record OperationStep(int Step, int Steps, string Message);
 
-/// <summary>A conversion's stream: each step as it begins, then (as the last item) the converted container.</summary>
-public sealed record ConversionUpdate(OperationStep? Step, ContainerInfo? Container);
+/// <summary>
+/// A conversion's stream: each step as it begins, then (as the last item) the converted container, with the warnings its
+/// team's isolation policy gave the conversion in Warn mode (null or empty: none; older agents never send them).
+/// </summary>
+public sealed record ConversionUpdate(OperationStep? Step, ContainerInfo? Container, IReadOnlyList<string>? Warnings = null);
 
 public enum LogStream
 {

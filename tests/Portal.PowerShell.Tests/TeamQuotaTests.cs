@@ -46,5 +46,11 @@ public sealed class TeamQuotaTests(AgentFixture fixture) : IAsyncLifetime
         var denied = (await fixture.Agent.GetAsync<AuditPage>($"api/audit?decision=Denied&actor={key.Key.Id}")).Entries;
         Assert.Equal([("PSTEAMPROC", "team-isolation-policy"), ("PSTEAMVM2", "team-quota")], denied.Select(e => (e.Target!.Name!, e.Rule!)));
         Assert.All(denied, e => Assert.Equal((AuditEntryPoint.PowerShell, "psteam"), (e.EntryPoint, e.Team)));
+
+        // Warn mode: the create runs, and New-Container writes the policy's warning.
+        (await fixture.Agent.Socket.PutAsJsonAsync("api/teams/psteam", team with { Quota = new TeamQuota(), Policy = team.Policy with { Mode = PolicyMode.Warn } }, AgentProcess.Json)).EnsureSuccessStatusCode();
+        var warned = ps.Ok($"$c = New-Container -Name PSTEAMWARN -ContainerImageName nanoserver -RuntimeType Default {connect} -WarningVariable w -WarningAction SilentlyContinue; $c.RuntimeType; $w | ForEach-Object Message");
+        Assert.Equal(RuntimeType.Default, warned[0].BaseObject);
+        Assert.StartsWith("Team 'psteam' may use VM isolation (HyperV) only", Assert.Single(warned.Skip(1)).BaseObject.ToString(), StringComparison.Ordinal);
     }
 }

@@ -85,7 +85,7 @@ public sealed class ScopeAuthorization(AuditTrail audit) : IAuthorizationHandler
         string? Reference() => first as string;
         return method switch
         {
-            nameof(IAgentHub.CreateContainer) => (AuditActions.ContainerCreate, audit.Target("container", null, (first as ContainerCreateSpec)?.Name)),
+            nameof(IAgentHub.CreateContainer) or nameof(IAgentHub.CreateContainerWithWarnings) => (AuditActions.ContainerCreate, audit.Target("container", null, (first as ContainerCreateSpec)?.Name)),
             nameof(IAgentHub.StartContainer) => (AuditActions.ContainerStart, audit.Target("container", null, Reference())),
             nameof(IAgentHub.StopContainer) => (AuditActions.ContainerStop, audit.Target("container", null, Reference())),
             nameof(IAgentHub.KillContainer) => (AuditActions.ContainerKill, audit.Target("container", null, Reference())),

@@ -8,6 +8,7 @@ using Portal.Agent.Auth;
 using Portal.Compute;
 using Portal.Compute.Audit;
 using Portal.Compute.Containers;
+using Portal.Compute.Teams;
 using Portal.Contracts;
 using Portal.Contracts.Hub;
 
@@ -160,6 +161,14 @@ public sealed class AgentHub(IComputeHost compute, ContainerFeed feed, AuditLog 
     public async Task<ContainerInfo> CreateContainer(ContainerCreateSpec spec) => await compute.Containers.CreateContainerAsync(spec, Context.ConnectionAborted);
 
     [Authorize(Policy = AgentPolicies.Operate)]
+    public async Task<ContainerCreateResult> CreateContainerWithWarnings(ContainerCreateSpec spec)
+    {
+        using var warnings = PolicyWarnings.Collect();
+        var container = await compute.Containers.CreateContainerAsync(spec, Context.ConnectionAborted);
+        return new ContainerCreateResult { Container = container, Warnings = warnings.Items };
+    }
+
+    [Authorize(Policy = AgentPolicies.Operate)]
     public async Task<ContainerInfo> StartContainer(string container) => await compute.Containers.StartContainerAsync(container, Context.ConnectionAborted);
 
     [Authorize(Policy = AgentPolicies.Operate)]
@@ -188,9 +197,10 @@ public sealed class AgentHub(IComputeHost compute, ContainerFeed feed, AuditLog 
         {
             try
             {
+                using var warnings = PolicyWarnings.Collect();
                 var converted = await service.Containers.ConvertContainerAsync(container, runtimeType, restart,
                     new SynchronousProgress<OperationStep>(s => steps.Writer.TryWrite(new ConversionUpdate(s, null))), cancellationToken).ConfigureAwait(false);
-                steps.Writer.TryWrite(new ConversionUpdate(null, converted));
+                steps.Writer.TryWrite(new ConversionUpdate(null, converted, warnings.Items));
                 steps.Writer.TryComplete();
             }
             catch (Exception e)

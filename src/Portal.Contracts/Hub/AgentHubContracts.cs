@@ -70,6 +70,12 @@ public interface IAgentHub
 
     Task<ContainerInfo> CreateContainer(ContainerCreateSpec spec);
 
+    /// <summary>
+    /// <see cref="CreateContainer"/> that also answers the warnings the caller's team policy gave the create (Warn mode),
+    /// as REST's Warning headers and docker's Warnings do. CreateContainer stays for the clients that predate it.
+    /// </summary>
+    Task<ContainerCreateResult> CreateContainerWithWarnings(ContainerCreateSpec spec);
+
     Task<ContainerInfo> StartContainer(string container);
 
     Task<ContainerInfo> StopContainer(string container, double? timeoutSeconds);
@@ -121,3 +127,11 @@ public sealed record ApiKeyCreated(ApiKeyInfo Key, string Secret);
 
 /// <summary>A key to create: a global key by <see cref="Scope"/>, or a team key by <see cref="Team"/> and <see cref="Role"/> (its scope then follows the role).</summary>
 public sealed record ApiKeyRequest(string Name, ApiScope Scope, string? Team = null, TeamRole? Role = null);
+
+/// <summary>A created container and the warnings its create got (a team's isolation policy in Warn mode); empty when none.</summary>
+public sealed record ContainerCreateResult
+{
+    public required ContainerInfo Container { get; init; }
+
+    public IReadOnlyList<string> Warnings { get; init; } = [];
+}

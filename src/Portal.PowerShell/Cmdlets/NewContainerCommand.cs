@@ -144,7 +144,17 @@ public sealed class NewContainerCommand : PortalCmdlet
             return;
         }
 
-        Try(() => WriteObject(PortalContainer.From(Await(Client.CreateContainerAsync(spec, Cancellation)), Agent)), Name ?? ContainerImageName);
+        Try(() =>
+        {
+            // The warnings of a team policy in Warn mode: the container is made, and the caller is told why it should not be.
+            var created = Await(Client.CreateContainerWithWarningsAsync(spec, Cancellation));
+            foreach (var warning in created.Warnings)
+            {
+                WriteWarning(warning);
+            }
+
+            WriteObject(PortalContainer.From(created.Container, Agent));
+        }, Name ?? ContainerImageName);
     }
 
     /// <summary>[hostip:][hostport:]port[/tcp], as docker's -p.</summary>

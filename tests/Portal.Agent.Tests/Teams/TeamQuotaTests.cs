@@ -1,5 +1,9 @@
 using System.Net;
 using System.Net.Http.Json;
+using System.Text.Json.Serialization;
+using Microsoft.AspNetCore.SignalR;
+using Microsoft.AspNetCore.SignalR.Client;
+using Microsoft.Extensions.DependencyInjection;
 using Portal.Client;
 using Portal.Compute.Teams;
 using Portal.Compute.Audit;
@@ -123,6 +127,40 @@ public sealed class TeamQuotaTests : RunningAgent
         var entry = Assert.Single((await admin.GetFromJsonAsync<AuditPage>("api/audit?decision=Warned", AgentProcess.Json))!.Entries);
         Assert.Equal((AuditActions.ContainerCreate, "policy-warned", TeamRules.IsolationPolicyRule, AuditResult.Ok, RuntimeType.Default),
             (entry.Action, entry.Target!.Name, entry.Rule, entry.Result, entry.EffectiveIsolation));
+
+        // Over the hub: CreateContainerWithWarnings answers the warning with the container (CreateContainer stays as it was),
+        // and a conversion's last update carries its warnings.
+        await using (var hub = new AgentClient(new AgentEndpoint { BaseAddress = Agent.Tcp.BaseAddress!, ApiKey = key.Secret }))
+        {
+            await hub.ConnectAsync(timeout.Token);
+            var hubWarned = await hub.CreateContainerWithWarningsAsync(Spec("policy-hub-warned") with { RuntimeType = RuntimeType.Default }, timeout.Token);
+            Assert.Equal(RuntimeType.Default, hubWarned.Container.RuntimeType);
+            Assert.StartsWith("Team 'blue' may use VM isolation (HyperV) only", Assert.Single(hubWarned.Warnings), StringComparison.Ordinal);
+            Assert.Empty((await hub.CreateContainerWithWarningsAsync(Spec("policy-hub-vm"), timeout.Token)).Warnings);
+        }
+
+        await using (var raw = new HubConnectionBuilder()
+            .WithUrl(new Uri(Agent.Tcp.BaseAddress!, "hubs/agent"), o => o.AccessTokenProvider = () => Task.FromResult<string?>(key.Secret))
+            .AddJsonProtocol(o => o.PayloadSerializerOptions.Converters.Add(new JsonStringEnumConverter()))
+            .Build())
+        {
+            await raw.StartAsync(timeout.Token);
+            var updates = new List<ConversionUpdate>();
+            await foreach (var update in raw.StreamAsync<ConversionUpdate>(nameof(IAgentHub.ConvertContainer), "policy-hub-vm", RuntimeType.Default, false, timeout.Token))
+            {
+                updates.Add(update);
+            }
+
+            Assert.Equal(RuntimeType.Default, updates[^1].Container!.RuntimeType);
+            Assert.Contains("mode is Warn", Assert.Single(updates[^1].Warnings!), StringComparison.Ordinal);
+
+            // What a client sees of an agent older than CreateContainerWithWarnings: it falls back to CreateContainer on this.
+            var unknown = await Assert.ThrowsAsync<HubException>(() => raw.InvokeAsync("CreateContainerFromTheFuture", Spec("never"), timeout.Token));
+            Assert.True(AgentException.FromHub(unknown).IsUnknownHubMethod, unknown.Message);
+        }
+
+        var hubWarnings = (await admin.GetFromJsonAsync<AuditPage>("api/audit?decision=Warned", AgentProcess.Json))!.Entries.Where(e => e.EntryPoint == AuditEntryPoint.Hub).ToList();
+        Assert.Equal([(AuditActions.ContainerCreate, "policy-hub-warned"), (AuditActions.ContainerConvert, "policy-hub-vm")], hubWarnings.Select(e => (e.Action, e.Target!.Name!)));
         await RemoveAllAsync(admin);
     }
 

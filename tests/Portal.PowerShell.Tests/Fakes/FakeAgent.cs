@@ -31,6 +31,9 @@ public sealed class FakeAgent : IAgentClientFactory
 
     public ContainerCreateSpec? LastCreateSpec { get; private set; }
 
+    /// <summary>The warnings every create answers (a team policy in Warn mode).</summary>
+    public List<string> CreateWarnings { get; } = [];
+
     public List<SwitchInfo> Switches { get; } =
     [
         new() { Id = "sw-none", Name = "none", Type = SwitchType.None, IsBuiltIn = true, CreatedAt = DateTimeOffset.UnixEpoch },

@@ -42,6 +42,9 @@ public sealed class FakeAgentClient(FakeAgent agent, AgentEndpoint endpoint) : I
 
     public Task<ContainerInfo> CreateContainerAsync(ContainerCreateSpec spec, CancellationToken ct) => Call(() => agent.Create(spec), [spec.Name, spec.Image, spec.RuntimeType]);
 
+    public Task<ContainerCreateResult> CreateContainerWithWarningsAsync(ContainerCreateSpec spec, CancellationToken ct) =>
+        Call(() => new ContainerCreateResult { Container = agent.Create(spec), Warnings = [.. agent.CreateWarnings] }, [spec.Name, spec.Image, spec.RuntimeType], "CreateContainer");
+
     public Task<ContainerInfo> StartContainerAsync(string container, CancellationToken ct) =>
         Call(() => agent.Transition(container, Startable, ContainerState.Running, "only a created or stopped container starts."), [container]);
 

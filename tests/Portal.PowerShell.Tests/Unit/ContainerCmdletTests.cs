@@ -42,6 +42,15 @@ public sealed class ContainerCmdletTests : IDisposable
         Assert.Null(spec.Command);
     }
 
+    [Fact]
+    public void New_Container_writes_the_warnings_of_a_team_policy_in_Warn_mode_and_still_emits_the_container()
+    {
+        _agent.CreateWarnings.Add("Team 'blue' may use VM isolation (HyperV) only. Allowed for now: the policy's mode is Warn.");
+        var output = _ps.Ok("$c = New-Container -Name WARNED -ContainerImageName nanoserver -RuntimeType Default -WarningVariable w -WarningAction SilentlyContinue; $c.Name; $w | ForEach-Object Message");
+
+        Assert.Equal(["WARNED", "Team 'blue' may use VM isolation (HyperV) only. Allowed for now: the policy's mode is Warn."], output.Select(o => o.BaseObject.ToString()));
+    }
+
     [Theory]
     [InlineData("-Command 'sleep 300'", new[] { "sleep", "300" }, false)]
     [InlineData("-Command sleep,300", new[] { "sleep", "300" }, false)]
