@@ -251,5 +251,6 @@ public static class ComputeEndpoints
         SizeBytes = i.SizeBytes,
         CreatedAt = i.CreatedAt,
         Layers = i.Layers,
+        Teams = i.Teams,
     };
 }

@@ -164,6 +164,11 @@ public sealed record ImageInfo
     public required long SizeBytes { get; init; }
     public required DateTimeOffset CreatedAt { get; init; }
     public required IReadOnlyList<string> Layers { get; init; }
+    /// <summary>
+    /// The teams that imported the image; empty for the administrators' images, which every team sees. A team caller
+    /// sees only its own team here (whether other teams imported the same image is theirs to know).
+    /// </summary>
+    public IReadOnlyList<string> Teams { get; init; } = [];
 }
 
 public sealed record RuntimeChoice

@@ -13,25 +13,25 @@ internal sealed class AuditedImageService(IComputeHost host, AuditTrail trail) :
 
     public IReadOnlyList<ImageRecord> List() => Inner.List();
 
-    public ImageRecord Resolve(string reference) => Inner.Resolve(reference);
+    public ImageRecord Resolve(string reference, string? team) => Inner.Resolve(reference, team);
 
-    public Task<IReadOnlyList<ImageRecord>> ImportAsync(Stream archive, string? tag, IProgress<ImageImportProgress>? progress, CancellationToken ct) =>
-        trail.RecordAsync(AuditActions.ImageImport, trail.Target(Type, null, tag), () => Inner.ImportAsync(archive, tag, progress, ct),
+    public Task<IReadOnlyList<ImageRecord>> ImportAsync(Stream archive, string? tag, string? team, IProgress<ImageImportProgress>? progress, CancellationToken ct) =>
+        trail.RecordAsync(AuditActions.ImageImport, trail.Target(Type, null, tag), () => Inner.ImportAsync(archive, tag, team, progress, ct),
             images => trail.Target(Type, string.Join(",", images.Select(i => i.Id)), string.Join(",", images.SelectMany(i => i.Tags))));
 
-    public Task TagAsync(string reference, string newTag, CancellationToken ct) =>
-        trail.RecordAsync(AuditActions.ImageTag, Before(reference), () => Inner.TagAsync(reference, newTag, ct),
+    public Task TagAsync(string reference, string newTag, string? team, CancellationToken ct) =>
+        trail.RecordAsync(AuditActions.ImageTag, Before(reference, team), () => Inner.TagAsync(reference, newTag, team, ct),
             new Dictionary<string, string>(StringComparer.Ordinal) { ["tag"] = AuditTrail.Clip(newTag)! });
 
-    public Task RemoveAsync(string reference, bool force, CancellationToken ct) =>
-        trail.RecordAsync(AuditActions.ImageRemove, Before(reference), () => Inner.RemoveAsync(reference, force, ct),
+    public Task RemoveAsync(string reference, bool force, string? team, CancellationToken ct) =>
+        trail.RecordAsync(AuditActions.ImageRemove, Before(reference, team), () => Inner.RemoveAsync(reference, force, team, ct),
             new Dictionary<string, string>(StringComparer.Ordinal) { ["reference"] = AuditTrail.Clip(reference)!, ["force"] = force ? "true" : "false" });
 
-    private Portal.Contracts.AuditTarget Before(string reference)
+    private Portal.Contracts.AuditTarget Before(string reference, string? team)
     {
         try
         {
-            var image = Inner.Resolve(reference);
+            var image = Inner.Resolve(reference, team);
             return trail.Target(Type, image.Id, image.Tags.FirstOrDefault() ?? reference);
         }
         catch (ComputeException)

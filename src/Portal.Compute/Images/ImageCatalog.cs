@@ -41,7 +41,49 @@ internal sealed partial class ImageCatalog
         [.. _images.Values.OrderByDescending(i => i.CreatedAt).ThenBy(i => i.Id, StringComparer.Ordinal)];
 
     /// <summary>See <see cref="ImageResolver.Resolve"/>.</summary>
-    public ImageRecord Resolve(string reference) => _resolver.Resolve(_images, reference).Image;
+    public ImageRecord Resolve(string reference) => Resolve(reference, null);
+
+    /// <summary>See <see cref="ImageResolver.Resolve"/>, among the images <paramref name="team"/> may see (null: all).</summary>
+    public ImageRecord Resolve(string reference, string? team) => _resolver.Resolve(VisibleTo(_images, team), reference).Image;
+
+    /// <summary>The images a team may see: its own and the administrators' (all of them for null).</summary>
+    private static IReadOnlyDictionary<string, ImageRecord> VisibleTo(ImmutableDictionary<string, ImageRecord> images, string? team) =>
+        team is null ? images : images.Where(i => i.Value.VisibleTo(team)).ToDictionary(StringComparer.Ordinal);
+
+    /// <summary>Refuses (Forbidden) a team's tag, untag or removal of an image it did not import.</summary>
+    private static void EnsureOwned(ImageRecord image, string? team, string what)
+    {
+        if (team is not null && !image.OwnedBy(team))
+        {
+            throw new ComputeException(ComputeErrorCode.Forbidden, NotOwned(image, team, what));
+        }
+    }
+
+    /// <summary>The refusal of a team's change to an image it sees but did not import (an administrators' image).</summary>
+    public static string NotOwned(ImageRecord image, string team, string what) =>
+        $"Image {(image.Tags.Count > 0 ? $"'{image.Tags[0]}'" : image.ShortId)} belongs to the administrators and is shared by every team: team '{team}' may use it but {what} only the images it imported.";
+
+    /// <summary>
+    /// Refuses (NameInUse) a team's tag that an image of another owner holds: a team never takes a name from an image it
+    /// does not own. Another team's image is not named. Runs under the mutation lock.
+    /// </summary>
+    private void EnsureTagsFree(string hex, IReadOnlyList<string> tags, string? team)
+    {
+        if (team is null)
+        {
+            return;
+        }
+
+        foreach (var tag in tags)
+        {
+            if (ImageResolver.FindByTag(_images, tag) is { } holder && holder.HexId != hex && !holder.OwnedBy(team))
+            {
+                throw new ComputeException(ComputeErrorCode.NameInUse, holder.VisibleTo(team)
+                    ? $"The tag '{tag}' names an administrators' image ({holder.ShortId}): team '{team}' cannot move it. Choose another tag."
+                    : $"The tag '{tag}' is in use on this host by an image team '{team}' does not own. Choose another tag.");
+            }
+        }
+    }
 
     /// <summary>True when the image "sha256:..." is in the store.</summary>
     public bool Contains(string id) => _images.ContainsKey(HexOf(id));
@@ -56,14 +98,19 @@ internal sealed partial class ImageCatalog
     /// <summary>The 64 hex digits of "sha256:&lt;hex&gt;" (the image's directory name).</summary>
     public static string HexOf(string id) => id["sha256:".Length..];
 
-    /// <summary>Adds <paramref name="newTag"/> to the image <paramref name="reference"/> names, taking it from any other image.</summary>
-    public async Task TagAsync(string reference, string newTag, CancellationToken ct)
+    /// <summary>
+    /// Adds <paramref name="newTag"/> to the image <paramref name="reference"/> names, taking it from any other image; for
+    /// a team (not null), only to an image it imported and only from another image it imported.
+    /// </summary>
+    public async Task TagAsync(string reference, string newTag, string? team, CancellationToken ct)
     {
         var tag = NormalizeTag(newTag) ?? throw new ComputeException(ComputeErrorCode.InvalidArgument, "A tag is required, e.g. 'myimage:v1'.");
         await _mutation.WaitAsync(ct).ConfigureAwait(false);
         try
         {
-            var image = _resolver.Resolve(_images, reference).Image;
+            var image = _resolver.Resolve(VisibleTo(_images, team), reference).Image;
+            EnsureOwned(image, team, "tag");
+            EnsureTagsFree(image.HexId, [tag], team);
             await AssignTagsAsync(image.HexId, [tag], ct).ConfigureAwait(false);
         }
         finally
@@ -74,20 +121,31 @@ internal sealed partial class ImageCatalog
 
     /// <summary>
     /// Removes an image and its disk, or, when <paramref name="reference"/> is one of several tags of the image,
-    /// only that tag. The caller checks that no container uses the image.
+    /// only that tag. For a team (not null): only an image it imported; one that other teams imported too only loses
+    /// this team as an owner. The caller checks that no container uses the image.
     /// </summary>
-    public async Task RemoveAsync(string reference, CancellationToken ct)
+    public async Task RemoveAsync(string reference, string? team, CancellationToken ct)
     {
         await _mutation.WaitAsync(ct).ConfigureAwait(false);
         try
         {
-            var (image, tag) = _resolver.Resolve(_images, reference);
+            var (image, tag) = _resolver.Resolve(VisibleTo(_images, team), reference);
+            EnsureOwned(image, team, "remove");
             if (tag is not null && image.Tags.Count > 1)
             {
                 var untagged = image with { Tags = [.. image.Tags.Where(t => t != tag)] };
                 await PersistAsync(untagged, ct).ConfigureAwait(false);
                 _images = _images.SetItem(image.HexId, untagged);
                 _logger.LogInformation("Untagged {Tag} from image {Id}", tag, image.Id);
+                return;
+            }
+
+            if (team is not null && image.Teams.Count > 1)
+            {
+                var released = image with { Teams = [.. image.Teams.Where(t => t != team)] };
+                await PersistAsync(released, ct).ConfigureAwait(false);
+                _images = _images.SetItem(image.HexId, released);
+                _logger.LogInformation("Team {Team} no longer owns image {Id}; teams {Teams} still do", team, image.Id, string.Join(", ", released.Teams));
                 return;
             }
 
@@ -116,9 +174,16 @@ internal sealed partial class ImageCatalog
     /// <summary>
     /// Publishes a built image (moves <paramref name="builtDirectory"/>, which holds disk.erofs, into the store) or,
     /// when the image already exists, only adds the tags (<paramref name="builtDirectory"/> may then be null).
+    /// <paramref name="team"/> (null: the administrators) owns a new image; a team that imports an image another team
+    /// imported owns it too; an administrators' image stays theirs, and a team may not add names to it.
     /// </summary>
+    public Task<ImageRecord> PublishAsync(
+        string id, byte[] configJson, ImageConfigDocument config, string? builtDirectory, IReadOnlyList<string> tags, CancellationToken ct) =>
+        PublishAsync(id, configJson, config, builtDirectory, tags, null, ct);
+
+    /// <summary>As the overload above, for <paramref name="team"/> (null: the administrators).</summary>
     public async Task<ImageRecord> PublishAsync(
-        string id, byte[] configJson, ImageConfigDocument config, string? builtDirectory, IReadOnlyList<string> tags, CancellationToken ct)
+        string id, byte[] configJson, ImageConfigDocument config, string? builtDirectory, IReadOnlyList<string> tags, string? team, CancellationToken ct)
     {
         var hex = HexOf(id);
         await _mutation.WaitAsync(ct).ConfigureAwait(false);
@@ -127,6 +192,26 @@ internal sealed partial class ImageCatalog
         ct = CancellationToken.None;
         try
         {
+            EnsureTagsFree(hex, tags, team);
+            if (team is not null && _images.TryGetValue(hex, out var existing))
+            {
+                if (existing.IsAdministrators)
+                {
+                    // The team already sees it; it may not rename what the administrators provide.
+                    if (tags.Any(t => !existing.Tags.Contains(t, StringComparer.Ordinal)))
+                    {
+                        throw new ComputeException(ComputeErrorCode.Forbidden,
+                            $"The archive holds image {existing.ShortId}, which the administrators provide{(existing.Tags.Count > 0 ? $" as '{string.Join("', '", existing.Tags)}'" : "")}: use it by that name or id, or ask an administrator to tag it.");
+                    }
+                }
+                else if (!existing.OwnedBy(team))
+                {
+                    var shared = existing with { Teams = [.. existing.Teams.Append(team).Order(StringComparer.Ordinal)] };
+                    await PersistAsync(shared, ct).ConfigureAwait(false);
+                    _images = _images.SetItem(hex, shared);
+                }
+            }
+
             if (!_images.ContainsKey(hex))
             {
                 if (builtDirectory is null)
@@ -145,6 +230,7 @@ internal sealed partial class ImageCatalog
                     CreatedAt = config.Created ?? DateTimeOffset.UtcNow,
                     SizeBytes = new FileInfo(disk).Length,
                     DiskPath = Path.Combine(target, DiskFileName),
+                    Teams = team is null ? [] : [team],
                 };
                 await StateFile.WriteBytesAsync(Path.Combine(builtDirectory, ConfigFileName), configJson, ct).ConfigureAwait(false);
                 await StateFile.WriteBytesAsync(Path.Combine(builtDirectory, MetadataFileName), Serialize(record), ct).ConfigureAwait(false);

@@ -30,8 +30,8 @@ internal sealed class ImageImporter
         _logger = logger;
     }
 
-    /// <summary>See <see cref="ImageStore.ImportAsync(string, string?, IProgress{ImageImportProgress}?, CancellationToken)"/>.</summary>
-    public async Task<IReadOnlyList<ImageRecord>> ImportAsync(string path, string? tag, IProgress<ImageImportProgress>? progress, CancellationToken ct)
+    /// <summary>See <see cref="ImageStore.ImportAsync(string, string?, string?, IProgress{ImageImportProgress}?, CancellationToken)"/>.</summary>
+    public async Task<IReadOnlyList<ImageRecord>> ImportAsync(string path, string? tag, string? team, IProgress<ImageImportProgress>? progress, CancellationToken ct)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(path);
         var normalizedTag = ImageCatalog.NormalizeTag(tag);
@@ -40,7 +40,7 @@ internal sealed class ImageImporter
         var budget = new ImportBudget(_options, work.Path);
         if (Directory.Exists(full))
         {
-            return await ImportLayoutDirectoryAsync(full, normalizedTag, work, budget, progress, ct).ConfigureAwait(false);
+            return await ImportLayoutDirectoryAsync(full, normalizedTag, team, work, budget, progress, ct).ConfigureAwait(false);
         }
 
         if (!File.Exists(full))
@@ -50,11 +50,11 @@ internal sealed class ImageImporter
                 $"'{path}' does not exist. Give the path of an image archive (.tar, .tar.gz) or of an OCI layout directory.");
         }
 
-        return await ImportArchiveFileAsync(full, normalizedTag, work, budget, progress, ct).ConfigureAwait(false);
+        return await ImportArchiveFileAsync(full, normalizedTag, team, work, budget, progress, ct).ConfigureAwait(false);
     }
 
-    /// <summary>See <see cref="ImageStore.ImportAsync(Stream, string?, IProgress{ImageImportProgress}?, CancellationToken)"/>.</summary>
-    public async Task<IReadOnlyList<ImageRecord>> ImportAsync(Stream archive, string? tag, IProgress<ImageImportProgress>? progress, CancellationToken ct)
+    /// <summary>See <see cref="ImageStore.ImportAsync(Stream, string?, string?, IProgress{ImageImportProgress}?, CancellationToken)"/>.</summary>
+    public async Task<IReadOnlyList<ImageRecord>> ImportAsync(Stream archive, string? tag, string? team, IProgress<ImageImportProgress>? progress, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(archive);
         var normalizedTag = ImageCatalog.NormalizeTag(tag);
@@ -87,7 +87,7 @@ internal sealed class ImageImporter
             }
         }
 
-        return await ImportArchiveFileAsync(upload, normalizedTag, work, budget, progress, ct).ConfigureAwait(false);
+        return await ImportArchiveFileAsync(upload, normalizedTag, team, work, budget, progress, ct).ConfigureAwait(false);
     }
 
     /// <summary>See <see cref="ImageStore.EnsureBusyboxAsync"/>; concurrent callers build the image once.</summary>
@@ -109,7 +109,7 @@ internal sealed class ImageImporter
             await using var work = ImportWorkspace.Create(_tmpRoot);
             var layer = Path.Combine(work.Path, "busybox-layer.tar");
             await BusyboxRootfs.WriteLayerAsync(busyboxPath, layer, ct).ConfigureAwait(false);
-            var records = await ImportArchiveFileAsync(layer, BusyboxRootfs.Tag, work, new ImportBudget(_options, work.Path), null, ct).ConfigureAwait(false);
+            var records = await ImportArchiveFileAsync(layer, BusyboxRootfs.Tag, null, work, new ImportBudget(_options, work.Path), null, ct).ConfigureAwait(false);
             return records[0];
         }
         finally
@@ -119,24 +119,24 @@ internal sealed class ImageImporter
     }
 
     private async Task<IReadOnlyList<ImageRecord>> ImportArchiveFileAsync(
-        string file, string? tag, ImportWorkspace work, ImportBudget budget, IProgress<ImageImportProgress>? progress, CancellationToken ct)
+        string file, string? tag, string? team, ImportWorkspace work, ImportBudget budget, IProgress<ImageImportProgress>? progress, CancellationToken ct)
     {
         // What the import writes is at least the archive's size: refuse at once when even that does not fit.
         budget.EnsureFreeSpace(new FileInfo(file).Length, "importing the archive");
         var kind = await ImageArchiveDetector.DetectAsync(file, new ImportBudget(_options, work.Path), ct).ConfigureAwait(false);
         if (kind == ImageArchiveKind.RootfsTar)
         {
-            return [await ImportRootfsAsync(file, tag, work, budget, progress, ct).ConfigureAwait(false)];
+            return [await ImportRootfsAsync(file, tag, team, work, budget, progress, ct).ConfigureAwait(false)];
         }
 
         // A layout in a tar: unpack it (with every extraction rule) and read it as a directory.
         var unpacked = Path.Combine(work.Path, "archive");
         await _unpacker.UnpackArchiveAsync(file, unpacked, budget, progress, ct).ConfigureAwait(false);
-        return await ImportLayoutDirectoryAsync(unpacked, tag, work, budget, progress, ct).ConfigureAwait(false);
+        return await ImportLayoutDirectoryAsync(unpacked, tag, team, work, budget, progress, ct).ConfigureAwait(false);
     }
 
     private async Task<IReadOnlyList<ImageRecord>> ImportLayoutDirectoryAsync(
-        string directory, string? tag, ImportWorkspace work, ImportBudget budget, IProgress<ImageImportProgress>? progress, CancellationToken ct)
+        string directory, string? tag, string? team, ImportWorkspace work, ImportBudget budget, IProgress<ImageImportProgress>? progress, CancellationToken ct)
     {
         IReadOnlyList<ImagePlan> read;
         if (ImageArchiveReader.IsDockerSave(directory))
@@ -176,7 +176,7 @@ internal sealed class ImageImporter
         {
             if (_catalog.Contains(plan.Id))
             {
-                records.Add(await _catalog.PublishAsync(plan.Id, plan.ConfigJson, plan.Config, null, plan.Tags, ct).ConfigureAwait(false));
+                records.Add(await _catalog.PublishAsync(plan.Id, plan.ConfigJson, plan.Config, null, plan.Tags, team, ct).ConfigureAwait(false));
                 continue;
             }
 
@@ -184,7 +184,7 @@ internal sealed class ImageImporter
             var rootfs = Path.Combine(work.Path, "rootfs-" + ImageCatalog.HexOf(plan.Id));
             done = await _unpacker.UnpackLayersAsync(plan.Layers, rootfs, budget, done, total, progress, ct).ConfigureAwait(false);
             var diskDirectory = await _unpacker.BuildDiskAsync(rootfs, plan.Id, work.Path, progress, ct).ConfigureAwait(false);
-            var record = await _catalog.PublishAsync(plan.Id, plan.ConfigJson, plan.Config, diskDirectory, plan.Tags, ct).ConfigureAwait(false);
+            var record = await _catalog.PublishAsync(plan.Id, plan.ConfigJson, plan.Config, diskDirectory, plan.Tags, team, ct).ConfigureAwait(false);
             _logger.LogInformation(
                 "Imported image {Id} ({Tags}): {Layers} layers in {Elapsed} ms", record.Id, string.Join(", ", record.Tags), plan.Layers.Count, watch.ElapsedMilliseconds);
             records.Add(record);
@@ -195,7 +195,7 @@ internal sealed class ImageImporter
     }
 
     private async Task<ImageRecord> ImportRootfsAsync(
-        string file, string? tag, ImportWorkspace work, ImportBudget budget, IProgress<ImageImportProgress>? progress, CancellationToken ct)
+        string file, string? tag, string? team, ImportWorkspace work, ImportBudget budget, IProgress<ImageImportProgress>? progress, CancellationToken ct)
     {
         var watch = Stopwatch.StartNew();
         var rootfs = Path.Combine(work.Path, "rootfs");
@@ -211,11 +211,11 @@ internal sealed class ImageImporter
         var tags = tag is null ? Array.Empty<string>() : [tag];
         if (_catalog.Contains(id))
         {
-            return await _catalog.PublishAsync(id, configJson, config, null, tags, ct).ConfigureAwait(false);
+            return await _catalog.PublishAsync(id, configJson, config, null, tags, team, ct).ConfigureAwait(false);
         }
 
         var diskDirectory = await _unpacker.BuildDiskAsync(rootfs, id, work.Path, progress, ct).ConfigureAwait(false);
-        var record = await _catalog.PublishAsync(id, configJson, config, diskDirectory, tags, ct).ConfigureAwait(false);
+        var record = await _catalog.PublishAsync(id, configJson, config, diskDirectory, tags, team, ct).ConfigureAwait(false);
         _logger.LogInformation("Imported rootfs image {Id} ({Tags}) in {Elapsed} ms", record.Id, string.Join(", ", record.Tags), watch.ElapsedMilliseconds);
         progress?.Report(new ImageImportProgress("done", total, total));
         return record;

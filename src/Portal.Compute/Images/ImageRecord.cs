@@ -24,6 +24,23 @@ public sealed record ImageRecord
     /// <summary>The read-only image disk (an erofs file).</summary>
     public required string DiskPath { get; init; }
 
+    /// <summary>
+    /// The teams that imported the image, sorted; empty for the administrators' images (imported by administrators, made
+    /// by the agent, or from before teams), which every team sees and uses. Two teams that import the same image (the
+    /// same id) both own it.
+    /// </summary>
+    public IReadOnlyList<string> Teams { get; init; } = [];
+
+    /// <summary>Whether the image is the administrators' (owned by no team).</summary>
+    [JsonIgnore]
+    public bool IsAdministrators => Teams.Count == 0;
+
+    /// <summary>Whether a caller acting for <paramref name="team"/> (null: an administrator) may see and use the image.</summary>
+    public bool VisibleTo(string? team) => team is null || Teams.Count == 0 || Teams.Contains(team, StringComparer.Ordinal);
+
+    /// <summary>Whether <paramref name="team"/> imported the image (and so may tag and remove it).</summary>
+    public bool OwnedBy(string team) => Teams.Contains(team, StringComparer.Ordinal);
+
     /// <summary>The id's 64 hex digits (the image's directory name in the store).</summary>
     [JsonIgnore]
     public string HexId => Id["sha256:".Length..];

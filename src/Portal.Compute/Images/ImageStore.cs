@@ -39,11 +39,19 @@ public sealed class ImageStore
     /// the names in the archive (the archive must then hold one image).
     /// </summary>
     public Task<IReadOnlyList<ImageRecord>> ImportAsync(string path, string? tag, IProgress<ImageImportProgress>? progress, CancellationToken ct) =>
-        _importer.ImportAsync(path, tag, progress, ct);
+        _importer.ImportAsync(path, tag, null, progress, ct);
+
+    /// <summary>Imports for <paramref name="team"/> (null: the administrators); see <see cref="ImageRecord.Teams"/>.</summary>
+    public Task<IReadOnlyList<ImageRecord>> ImportAsync(string path, string? tag, string? team, IProgress<ImageImportProgress>? progress, CancellationToken ct) =>
+        _importer.ImportAsync(path, tag, team, progress, ct);
 
     /// <summary>Imports an archive read from a stream (the body of `docker load`); the stream is read to its end.</summary>
     public Task<IReadOnlyList<ImageRecord>> ImportAsync(Stream archive, string? tag, IProgress<ImageImportProgress>? progress, CancellationToken ct) =>
-        _importer.ImportAsync(archive, tag, progress, ct);
+        _importer.ImportAsync(archive, tag, null, progress, ct);
+
+    /// <summary>Imports an archive read from a stream for <paramref name="team"/> (null: the administrators).</summary>
+    public Task<IReadOnlyList<ImageRecord>> ImportAsync(Stream archive, string? tag, string? team, IProgress<ImageImportProgress>? progress, CancellationToken ct) =>
+        _importer.ImportAsync(archive, tag, team, progress, ct);
 
     /// <summary>
     /// The built-in "busybox:latest" base image, built from a static busybox binary the first time (a
@@ -59,14 +67,23 @@ public sealed class ImageStore
     /// Finds an image by alias, name[:tag] (docker-normalized), full id or id prefix (4+ hex digits, with or
     /// without "sha256:"). Throws ImageNotFound, or InvalidArgument for an ambiguous prefix.
     /// </summary>
-    public ImageRecord Resolve(string reference) => _catalog.Resolve(reference);
+    public ImageRecord Resolve(string reference) => _catalog.Resolve(reference, null);
+
+    /// <summary>As <see cref="Resolve(string)"/> among the images <paramref name="team"/> may see (null: all).</summary>
+    public ImageRecord Resolve(string reference, string? team) => _catalog.Resolve(reference, team);
 
     /// <summary>Adds <paramref name="newTag"/> to the image <paramref name="reference"/> names, taking it from any other image.</summary>
-    public Task TagAsync(string reference, string newTag, CancellationToken ct) => _catalog.TagAsync(reference, newTag, ct);
+    public Task TagAsync(string reference, string newTag, CancellationToken ct) => _catalog.TagAsync(reference, newTag, null, ct);
+
+    /// <summary>Tags for <paramref name="team"/> (null: the administrators): only its own image, with a tag no other owner's image holds.</summary>
+    public Task TagAsync(string reference, string newTag, string? team, CancellationToken ct) => _catalog.TagAsync(reference, newTag, team, ct);
 
     /// <summary>
     /// Removes an image and its disk, or, when <paramref name="reference"/> is one of several tags of the image,
     /// only that tag. The caller checks that no container uses the image.
     /// </summary>
-    public Task RemoveAsync(string reference, CancellationToken ct) => _catalog.RemoveAsync(reference, ct);
+    public Task RemoveAsync(string reference, CancellationToken ct) => _catalog.RemoveAsync(reference, null, ct);
+
+    /// <summary>Removes for <paramref name="team"/>: an image other teams also own only loses this team as an owner.</summary>
+    public Task RemoveAsync(string reference, string? team, CancellationToken ct) => _catalog.RemoveAsync(reference, team, ct);
 }

@@ -39,6 +39,12 @@ public static class TeamRules
     /// <summary>The rule name of a privileged option (added capabilities, loosened security) for a team whose policy does not allow them.</summary>
     public const string PrivilegedRule = "team-privileged";
 
+    /// <summary>
+    /// The rule name of a team's change to a switch or image it does not own: an administrators' one (refused, Forbidden)
+    /// or another team's (recorded, while the caller is told it does not exist).
+    /// </summary>
+    public const string OwnershipRule = "team-ownership";
+
     /// <summary>The label that carries a container's owning team in its record; absent for the administrators' containers.</summary>
     public const string OwnerLabel = "io.portal.team";
 

@@ -27,7 +27,7 @@ public sealed class TeamScopedComputeHost : IComputeHost
     {
         _inner = inner;
         _containers = new TeamScopedContainerService(inner, trail, teams, quotas);
-        _images = new TeamScopedImageService(inner, trail);
+        _images = new TeamScopedImageService(inner, trail, teams);
         _switches = new TeamScopedSwitchService(inner, trail, teams);
         _containers.Switches = _switches;
         _processes = new TeamScopedHostProcessView(inner, _containers, trail);
@@ -65,43 +65,6 @@ public sealed class TeamScopedComputeHost : IComputeHost
 
         trail.Deny(auditAction, target, TeamRules.RoleRule, refusal, caller);
         throw new ComputeException(ComputeErrorCode.Forbidden, refusal);
-    }
-}
-
-internal sealed class TeamScopedImageService(IComputeHost host, AuditTrail trail) : IImageService
-{
-    private IImageService Inner => host.Images;
-
-    public string Root => Inner.Root;
-
-    public IReadOnlyList<ImageRecord> List() => Inner.List();
-
-    public ImageRecord Resolve(string reference) => Inner.Resolve(reference);
-
-    public Task<IReadOnlyList<ImageRecord>> ImportAsync(Stream archive, string? tag, IProgress<ImageImportProgress>? progress, CancellationToken ct)
-    {
-        Demand(AuditActions.ImageImport, tag);
-        return Inner.ImportAsync(archive, tag, progress, ct);
-    }
-
-    public Task TagAsync(string reference, string newTag, CancellationToken ct)
-    {
-        Demand(AuditActions.ImageTag, reference);
-        return Inner.TagAsync(reference, newTag, ct);
-    }
-
-    public Task RemoveAsync(string reference, bool force, CancellationToken ct)
-    {
-        Demand(AuditActions.ImageRemove, reference);
-        return Inner.RemoveAsync(reference, force, ct);
-    }
-
-    private void Demand(string action, string? reference)
-    {
-        if (TeamScopedComputeHost.TeamCaller() is { } caller)
-        {
-            TeamScopedComputeHost.Demand(trail, caller, TeamAction.ManageHost, action, trail.Target("image", null, reference));
-        }
     }
 }
 

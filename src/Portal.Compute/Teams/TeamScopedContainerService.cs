@@ -94,7 +94,12 @@ internal sealed class TeamScopedContainerService(IComputeHost host, AuditTrail t
 
         // The owner is the caller's team, whatever label the caller sent.
         var labels = new Dictionary<string, string>(spec.Labels, StringComparer.Ordinal) { [TeamRules.OwnerLabel] = caller.Team! };
-        spec = spec with { Labels = labels, SwitchName = Switches?.ForContainer(caller.Team!, spec.SwitchName) ?? spec.SwitchName };
+        spec = spec with
+        {
+            Labels = labels,
+            SwitchName = Switches?.ForContainer(caller, spec.SwitchName, target) ?? spec.SwitchName,
+            Image = VisibleImage(caller, spec.Image, target),
+        };
         if (TeamOf(caller) is not { } team || quotas is null)
         {
             return await Inner.CreateContainerAsync(spec, ct).ConfigureAwait(false);
@@ -212,6 +217,23 @@ internal sealed class TeamScopedContainerService(IComputeHost host, AuditTrail t
 
         var owned = Inner.ListContainers().Where(c => TeamScopedComputeHost.Owns(caller.Team!, c)).Select(c => c.Id).ToHashSet(StringComparer.Ordinal);
         return all.Where(s => owned.Contains(s.Key)).ToDictionary(s => s.Key, s => s.Value, StringComparer.Ordinal);
+    }
+
+    /// <summary>
+    /// The image reference a team's container is created from, among the images the team may see: another team's import
+    /// is "not found". The reference stays as given when it means that image for everyone, else it becomes the image's id.
+    /// </summary>
+    private string VisibleImage(AuditCaller caller, string reference, AuditTarget target)
+    {
+        var image = TeamScopedImageService.Visible(host.Images, trail, caller, reference, AuditActions.ContainerCreate, target);
+        try
+        {
+            return host.Images.Resolve(reference, null).Id == image.Id ? reference : image.Id;
+        }
+        catch (ComputeException)
+        {
+            return image.Id;
+        }
     }
 
     /// <summary>The caller's team as this agent holds it; null without a team store (role rules only).</summary>

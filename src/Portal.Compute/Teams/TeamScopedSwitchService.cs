@@ -38,7 +38,7 @@ internal sealed class TeamScopedSwitchService(IComputeHost host, AuditTrail trai
     }
 
     public SwitchInfo GetSwitch(string nameOrId) => TeamScopedComputeHost.TeamCaller() is { } caller
-        ? Narrow(Resolve(caller.Team!, nameOrId), OwnedContainers(caller.Team!))
+        ? Narrow(Resolve(caller, nameOrId, null, null), OwnedContainers(caller.Team!))
         : Inner.GetSwitch(nameOrId);
 
     public async Task<SwitchInfo> CreateSwitchAsync(SwitchCreateSpec spec, CancellationToken ct = default)
@@ -76,13 +76,13 @@ internal sealed class TeamScopedSwitchService(IComputeHost host, AuditTrail trai
             return;
         }
 
-        var sw = Resolve(caller.Team!, nameOrId);
+        var sw = Resolve(caller, nameOrId, AuditActions.SwitchRemove, null);
         var target = trail.Target(Type, sw.Id, sw.Name);
         TeamScopedComputeHost.Demand(trail, caller, TeamAction.ManageSwitches, AuditActions.SwitchRemove, target);
         if (sw.Team != caller.Team)
         {
             var refusal = $"Switch '{sw.Name}' belongs to the administrators and is shared by every team: your team may connect containers to it but remove only its own switches.";
-            trail.Deny(AuditActions.SwitchRemove, target, TeamRules.RoleRule, refusal, caller);
+            trail.Deny(AuditActions.SwitchRemove, target, TeamRules.OwnershipRule, refusal, caller);
             throw new ComputeException(ComputeErrorCode.Forbidden, refusal);
         }
 
@@ -93,14 +93,14 @@ internal sealed class TeamScopedSwitchService(IComputeHost host, AuditTrail trai
     /// The switch a team caller's container joins (null: the host's default switch), among the switches the team may
     /// see: another team's is "not found". Answers the switch's id, so the container joins exactly the switch checked.
     /// </summary>
-    internal string? ForContainer(string team, string? switchName)
+    internal string? ForContainer(AuditCaller caller, string? switchName, AuditTarget container)
     {
         if (!string.IsNullOrWhiteSpace(switchName))
         {
-            return Resolve(team, switchName).Id;
+            return Resolve(caller, switchName, AuditActions.ContainerCreate, container).Id;
         }
 
-        if (Inner.ListSwitches().FirstOrDefault(s => s.IsDefault) is { } fallback && !Visible(team, fallback))
+        if (Inner.ListSwitches().FirstOrDefault(s => s.IsDefault) is { } fallback && !Visible(caller.Team!, fallback))
         {
             throw new ComputeException(ComputeErrorCode.SwitchNotFound, "The host's default switch is not available to your team: name the switch to connect the container to (for example none), or ask an administrator.");
         }
@@ -108,11 +108,25 @@ internal sealed class TeamScopedSwitchService(IComputeHost host, AuditTrail trai
         return null;
     }
 
-    /// <summary>A switch among those the team may see; another team's answers with the words of a missing one.</summary>
-    private SwitchInfo Resolve(string team, string nameOrId)
+    /// <summary>
+    /// A switch among those the team may see; another team's answers with the words of a missing one. An attempt to
+    /// change (<paramref name="action"/>) something with another team's switch is recorded, denied, with the truth.
+    /// </summary>
+    private SwitchInfo Resolve(AuditCaller caller, string nameOrId, string? action, AuditTarget? target)
     {
         var sw = Inner.GetSwitch(nameOrId);
-        return Visible(team, sw) ? sw : throw SwitchCatalog.NotFound(nameOrId);
+        if (Visible(caller.Team!, sw))
+        {
+            return sw;
+        }
+
+        if (action is not null)
+        {
+            trail.Deny(action, target ?? trail.Target(Type, sw.Id, sw.Name), TeamRules.OwnershipRule,
+                $"Switch '{sw.Name}' belongs to team '{sw.Team}'; the caller was told that no such switch exists.", caller);
+        }
+
+        throw SwitchCatalog.NotFound(nameOrId);
     }
 
     private HashSet<string> OwnedContainers(string team) =>

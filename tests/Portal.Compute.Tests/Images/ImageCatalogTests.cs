@@ -45,6 +45,81 @@ public sealed class ImageCatalogTests : IDisposable
     }
 
     [Fact]
+    public async Task Images_are_owned_by_the_team_that_imported_them_and_the_owners_survive_a_restart()
+    {
+        var catalog = Open();
+        var (admins, adminsJson, adminsConfig) = Config("admins");
+        var (blue, blueJson, blueConfig) = Config("blue");
+        await catalog.PublishAsync(admins, adminsJson, adminsConfig, Built(admins), ["base:1"], null, CancellationToken.None);
+        var imported = await catalog.PublishAsync(blue, blueJson, blueConfig, Built(blue), ["app:1"], "blue", CancellationToken.None);
+        Assert.Equal(["blue"], imported.Teams);
+
+        // Blue sees its import and the administrators' image; red sees only the administrators'; another team's is not found.
+        Assert.Equal(blue, catalog.Resolve("app:1", "blue").Id);
+        Assert.Equal(admins, catalog.Resolve("base:1", "red").Id);
+        var hidden = Assert.Throws<ComputeException>(() => catalog.Resolve("app:1", "red"));
+        Assert.Equal(ComputeErrorCode.ImageNotFound, hidden.Code);
+        Assert.DoesNotContain("app:1", hidden.Message.Replace("'app:1'", "", StringComparison.Ordinal), StringComparison.Ordinal);
+        Assert.Equal(ComputeErrorCode.ImageNotFound, Assert.Throws<ComputeException>(() => catalog.Resolve(blue[7..19], "red")).Code);
+
+        var reopened = Open();
+        Assert.Equal(["blue"], reopened.Resolve("app:1").Teams);
+        Assert.True(reopened.Resolve("base:1").IsAdministrators);
+    }
+
+    [Fact]
+    public async Task A_team_tags_and_removes_only_its_own_imports_and_never_takes_a_tag_from_another_owner()
+    {
+        var catalog = Open();
+        var (admins, adminsJson, adminsConfig) = Config("admins");
+        var (blue, blueJson, blueConfig) = Config("blue");
+        var (red, redJson, redConfig) = Config("red");
+        await catalog.PublishAsync(admins, adminsJson, adminsConfig, Built(admins), ["base:1"], null, CancellationToken.None);
+        await catalog.PublishAsync(blue, blueJson, blueConfig, Built(blue), ["app:1"], "blue", CancellationToken.None);
+        await catalog.PublishAsync(red, redJson, redConfig, Built(red), ["red-app:1"], "red", CancellationToken.None);
+
+        await catalog.TagAsync("app:1", "app:2", "blue", CancellationToken.None);
+        Assert.Equal(["app:1", "app:2"], catalog.Resolve(blue).Tags);
+        Assert.Equal(ComputeErrorCode.Forbidden, (await Assert.ThrowsAsync<ComputeException>(() => catalog.TagAsync("base:1", "mine:1", "blue", CancellationToken.None))).Code);
+        var taken = await Assert.ThrowsAsync<ComputeException>(() => catalog.TagAsync("app:1", "red-app:1", "blue", CancellationToken.None));
+        Assert.Equal(ComputeErrorCode.NameInUse, taken.Code);
+        Assert.DoesNotContain(red[7..19], taken.Message, StringComparison.Ordinal);
+        Assert.Equal(ComputeErrorCode.NameInUse, (await Assert.ThrowsAsync<ComputeException>(() => catalog.TagAsync("app:1", "base:1", "blue", CancellationToken.None))).Code);
+        Assert.Equal(ComputeErrorCode.NameInUse, (await Assert.ThrowsAsync<ComputeException>(() =>
+            catalog.PublishAsync(blue, blueJson, blueConfig, null, ["red-app:1"], "blue", CancellationToken.None))).Code);
+        Assert.Equal(["red-app:1"], catalog.Resolve(red).Tags);
+
+        Assert.Equal(ComputeErrorCode.Forbidden, (await Assert.ThrowsAsync<ComputeException>(() => catalog.RemoveAsync("base:1", "blue", CancellationToken.None))).Code);
+        Assert.Equal(ComputeErrorCode.ImageNotFound, (await Assert.ThrowsAsync<ComputeException>(() => catalog.RemoveAsync("red-app:1", "blue", CancellationToken.None))).Code);
+        await catalog.RemoveAsync("app:2", "blue", CancellationToken.None);
+        await catalog.RemoveAsync("app:1", "blue", CancellationToken.None);
+        Assert.Equal(["base:1", "red-app:1"], catalog.List().SelectMany(i => i.Tags).Order(StringComparer.Ordinal));
+    }
+
+    [Fact]
+    public async Task Two_teams_importing_the_same_image_both_own_it_and_one_removing_it_only_lets_go()
+    {
+        var catalog = Open();
+        var (same, sameJson, sameConfig) = Config("same");
+        var (admins, adminsJson, adminsConfig) = Config("admins");
+        await catalog.PublishAsync(same, sameJson, sameConfig, Built(same), ["app:1"], "blue", CancellationToken.None);
+        var both = await catalog.PublishAsync(same, sameJson, sameConfig, null, ["app:1"], "red", CancellationToken.None);
+        Assert.Equal(["blue", "red"], both.Teams);
+
+        await catalog.RemoveAsync("app:1", "blue", CancellationToken.None);
+        Assert.Equal(["red"], catalog.Resolve(same).Teams);
+        Assert.Equal(ComputeErrorCode.ImageNotFound, Assert.Throws<ComputeException>(() => catalog.Resolve("app:1", "blue")).Code);
+        await catalog.RemoveAsync("app:1", "red", CancellationToken.None);
+        Assert.Empty(catalog.List());
+
+        // A team's import of an administrators' image leaves it theirs; new names for it are refused.
+        await catalog.PublishAsync(admins, adminsJson, adminsConfig, Built(admins), ["base:1"], null, CancellationToken.None);
+        Assert.True((await catalog.PublishAsync(admins, adminsJson, adminsConfig, null, ["base:1"], "blue", CancellationToken.None)).IsAdministrators);
+        var renamed = await Assert.ThrowsAsync<ComputeException>(() => catalog.PublishAsync(admins, adminsJson, adminsConfig, null, ["mine:1"], "blue", CancellationToken.None));
+        Assert.Contains("which the administrators provide as 'base:1'", renamed.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Publish_OfAKnownImage_OnlyAddsTags_TakingThemFromTheirHolder()
     {
         var catalog = Open();

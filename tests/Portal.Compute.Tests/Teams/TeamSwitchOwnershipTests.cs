@@ -101,8 +101,11 @@ public sealed class TeamSwitchOwnershipTests : IDisposable
 
         ActAs(null);
         Assert.Equal(["nat", "none", "red-net"], _host.Switches.ListSwitches().Select(s => s.Name).Order(StringComparer.Ordinal));
-        var denial = Assert.Single(_log.Read(new AuditQuery { Decision = AuditDecision.Denied }).Entries);
-        Assert.Equal(("blue", AuditActions.SwitchRemove, "nat"), (denial.Team, denial.Action, denial.Target!.Name));
+        // Both recorded with the truth: another team's switch (the caller was told "not found") and the shared one.
+        var denials = _log.Read(new AuditQuery { Decision = AuditDecision.Denied }).Entries;
+        Assert.Equal([("red-net", TeamRules.OwnershipRule), ("nat", TeamRules.OwnershipRule)], denials.Select(d => (d.Target!.Name!, d.Rule!)));
+        Assert.All(denials, d => Assert.Equal(("blue", AuditActions.SwitchRemove), (d.Team, d.Action)));
+        Assert.Contains("belongs to team 'red'", denials[0].Reason, StringComparison.Ordinal);
         var allowed = _log.Read(new AuditQuery { Action = AuditActions.SwitchRemove, Decision = AuditDecision.Allowed }).Entries;
         Assert.Equal("blue", Assert.Single(allowed).Team);
     }

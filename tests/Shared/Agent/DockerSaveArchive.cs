@@ -8,9 +8,10 @@ namespace Portal.Tests.Shared;
 /// <summary>A `docker save` archive as the real tool writes it: manifest.json, &lt;hex&gt;.json config, &lt;hex&gt;/layer.tar.</summary>
 internal static class DockerSaveArchive
 {
-    public static byte[] Build(string repoTag)
+    /// <summary>An archive of one image named <paramref name="repoTag"/>; a different <paramref name="text"/> makes a different image (id).</summary>
+    public static byte[] Build(string repoTag, string text = "hello from a loaded image\n")
     {
-        var layer = Tar([("hello.txt", Encoding.UTF8.GetBytes("hello from a loaded image\n"))]);
+        var layer = Tar([("hello.txt", Encoding.UTF8.GetBytes(text))]);
         var diffId = Digest(layer);
         var config = Encoding.UTF8.GetBytes(new JsonObject
         {

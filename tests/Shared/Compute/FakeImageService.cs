@@ -16,7 +16,7 @@ public sealed class FakeImageService : IImageService
     public string Root => "/var/lib/portal-fake/images";
 
     /// <summary>Adds an image with one tag; its id is derived from the tag, so tests can predict it.</summary>
-    public ImageRecord Add(string tag, ImageConfig? config = null)
+    public ImageRecord Add(string tag, ImageConfig? config = null, params string[] teams)
     {
         var id = "sha256:" + Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(tag)));
         var image = new ImageRecord
@@ -28,6 +28,7 @@ public sealed class FakeImageService : IImageService
             CreatedAt = DateTimeOffset.UtcNow,
             SizeBytes = 4 << 20,
             DiskPath = $"{Root}/{id[7..]}/disk.erofs",
+            Teams = teams,
         };
         _images[id] = image;
         return image;
@@ -35,20 +36,24 @@ public sealed class FakeImageService : IImageService
 
     public IReadOnlyList<ImageRecord> List() => [.. _images.Values.OrderByDescending(i => i.CreatedAt)];
 
-    public ImageRecord Resolve(string reference)
+    public ImageRecord Resolve(string reference) => Resolve(reference, null);
+
+    /// <summary>Among the images the team may see (null: all), as the store does.</summary>
+    public ImageRecord Resolve(string reference, string? team)
     {
+        var images = _images.Values.Where(i => i.VisibleTo(team)).ToList();
         var tag = reference.Contains(':', StringComparison.Ordinal) && !reference.StartsWith("sha256:", StringComparison.Ordinal) ? reference : reference + ":latest";
-        var match = _images.Values.FirstOrDefault(i => i.Tags.Contains(tag))
-            ?? _images.Values.FirstOrDefault(i => i.Id == reference || (reference.Length >= 4 && i.HexId.StartsWith(reference, StringComparison.Ordinal)));
+        var match = images.FirstOrDefault(i => i.Tags.Contains(tag))
+            ?? images.FirstOrDefault(i => i.Id == reference || (reference.Length >= 4 && i.HexId.StartsWith(reference, StringComparison.Ordinal)));
         return match ?? throw new ComputeException(ComputeErrorCode.ImageNotFound, $"No such image: {reference}");
     }
 
-    public Task<IReadOnlyList<ImageRecord>> ImportAsync(Stream archive, string? tag, IProgress<ImageImportProgress>? progress, CancellationToken ct) =>
+    public Task<IReadOnlyList<ImageRecord>> ImportAsync(Stream archive, string? tag, string? team, IProgress<ImageImportProgress>? progress, CancellationToken ct) =>
         throw new NotSupportedException("Imports are not part of the fake: the integration tier loads real archives.");
 
-    public Task TagAsync(string reference, string newTag, CancellationToken ct)
+    public Task TagAsync(string reference, string newTag, string? team, CancellationToken ct)
     {
-        var image = Resolve(reference);
+        var image = Resolve(reference, team);
         foreach (var other in _images.Values.Where(i => i.Tags.Contains(newTag)))
         {
             _images[other.Id] = other with { Tags = [.. other.Tags.Where(t => t != newTag)] };
@@ -58,9 +63,9 @@ public sealed class FakeImageService : IImageService
         return Task.CompletedTask;
     }
 
-    public Task RemoveAsync(string reference, bool force, CancellationToken ct)
+    public Task RemoveAsync(string reference, bool force, string? team, CancellationToken ct)
     {
-        var image = Resolve(reference);
+        var image = Resolve(reference, team);
         if (image.Tags.Count > 1 && image.Tags.Contains(reference))
         {
             _images[image.Id] = image with { Tags = [.. image.Tags.Where(t => t != reference)] };
