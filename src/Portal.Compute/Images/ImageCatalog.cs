@@ -171,17 +171,17 @@ internal sealed partial class ImageCatalog
         }
     }
 
+    /// <summary>As the overload below, for the administrators.</summary>
+    public Task<ImageRecord> PublishAsync(
+        string id, byte[] configJson, ImageConfigDocument config, string? builtDirectory, IReadOnlyList<string> tags, CancellationToken ct) =>
+        PublishAsync(id, configJson, config, builtDirectory, tags, null, ct);
+
     /// <summary>
     /// Publishes a built image (moves <paramref name="builtDirectory"/>, which holds disk.erofs, into the store) or,
     /// when the image already exists, only adds the tags (<paramref name="builtDirectory"/> may then be null).
     /// <paramref name="team"/> (null: the administrators) owns a new image; a team that imports an image another team
     /// imported owns it too; an administrators' image stays theirs, and a team may not add names to it.
     /// </summary>
-    public Task<ImageRecord> PublishAsync(
-        string id, byte[] configJson, ImageConfigDocument config, string? builtDirectory, IReadOnlyList<string> tags, CancellationToken ct) =>
-        PublishAsync(id, configJson, config, builtDirectory, tags, null, ct);
-
-    /// <summary>As the overload above, for <paramref name="team"/> (null: the administrators).</summary>
     public async Task<ImageRecord> PublishAsync(
         string id, byte[] configJson, ImageConfigDocument config, string? builtDirectory, IReadOnlyList<string> tags, string? team, CancellationToken ct)
     {
