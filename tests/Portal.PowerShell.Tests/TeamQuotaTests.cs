@@ -47,6 +47,12 @@ public sealed class TeamQuotaTests(AgentFixture fixture) : IAsyncLifetime
         Assert.Equal([("PSTEAMPROC", "team-isolation-policy"), ("PSTEAMVM2", "team-quota")], denied.Select(e => (e.Target!.Name!, e.Rule!)));
         Assert.All(denied, e => Assert.Equal((AuditEntryPoint.PowerShell, "psteam"), (e.EntryPoint, e.Team)));
 
+        // Switches: the team's own, made and removed with its key; the administrators' shared switch is not its to remove.
+        var made = ps.Ok($"New-VMSwitch -Name psteam-net -SwitchType Private {connect}").Single();
+        Assert.Equal("psteam", made.Properties["Team"].Value);
+        AssertError(ps.Run($"Remove-VMSwitch NAT {connect}"), "Forbidden", ErrorCategory.PermissionDenied, "belongs to the administrators");
+        ps.Ok($"Remove-VMSwitch psteam-net {connect}");
+
         // Warn mode: the create runs, and New-Container writes the policy's warning.
         (await fixture.Agent.Socket.PutAsJsonAsync("api/teams/psteam", team with { Quota = new TeamQuota(), Policy = team.Policy with { Mode = PolicyMode.Warn } }, AgentProcess.Json)).EnsureSuccessStatusCode();
         var warned = ps.Ok($"$c = New-Container -Name PSTEAMWARN -ContainerImageName nanoserver -RuntimeType Default {connect} -WarningVariable w -WarningAction SilentlyContinue; $c.RuntimeType; $w | ForEach-Object Message");

@@ -22,6 +22,9 @@ public sealed record PortalSwitch
 
     public bool IsDefault { get; init; }
 
+    /// <summary>The owning team; empty for the administrators' switches, which every team may connect containers to.</summary>
+    public string? Team { get; init; }
+
     /// <summary>Connected containers as name (address).</summary>
     public IReadOnlyList<string> Containers { get; init; } = [];
 
@@ -39,6 +42,7 @@ public sealed record PortalSwitch
         Bridge = s.Bridge,
         Aliases = s.Aliases,
         IsDefault = s.IsDefault,
+        Team = s.Team,
         Containers = s.Containers.Select(c => c.IpAddress is null ? c.ContainerName : $"{c.ContainerName} ({c.IpAddress})").ToList(),
         Agent = agent,
     };
