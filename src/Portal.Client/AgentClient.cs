@@ -113,13 +113,17 @@ public sealed class AgentClient : IAgentClient
     public Task RemoveContainerAsync(string container, bool force, CancellationToken ct) =>
         Invoke(nameof(IAgentHub.RemoveContainer), [container, force], ct);
 
-    public async Task<ContainerInfo> ConvertContainerAsync(string container, RuntimeType runtimeType, bool restart, IProgress<OperationStep>? progress, CancellationToken ct)
+    public async Task<ContainerInfo> ConvertContainerAsync(string container, RuntimeType runtimeType, bool restart, IProgress<OperationStep>? progress, CancellationToken ct) =>
+        (await ConvertContainerWithWarningsAsync(container, runtimeType, restart, progress, ct).ConfigureAwait(false)).Container;
+
+    public async Task<(ContainerInfo Container, IReadOnlyList<string> Warnings)> ConvertContainerWithWarningsAsync(
+        string container, RuntimeType runtimeType, bool restart, IProgress<OperationStep>? progress, CancellationToken ct)
     {
         await foreach (var update in Stream<ConversionUpdate>(nameof(IAgentHub.ConvertContainer), [container, runtimeType, restart], ct).ConfigureAwait(false))
         {
             if (update.Container is { } converted)
             {
-                return converted;
+                return (converted, update.Warnings ?? []);
             }
 
             if (update.Step is { } step)

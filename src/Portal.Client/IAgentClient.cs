@@ -69,6 +69,14 @@ public interface IAgentClient : IAsyncDisposable
     /// <summary>Converts the container to <paramref name="runtimeType"/>, reporting each step to <paramref name="progress"/> as it begins.</summary>
     Task<ContainerInfo> ConvertContainerAsync(string container, RuntimeType runtimeType, bool restart, IProgress<OperationStep>? progress, CancellationToken ct);
 
+    /// <summary>
+    /// Converts a container and answers the warnings the caller's team policy gave the conversion (Warn mode). Clients
+    /// that cannot carry warnings answer none (this default).
+    /// </summary>
+    async Task<(ContainerInfo Container, IReadOnlyList<string> Warnings)> ConvertContainerWithWarningsAsync(
+        string container, RuntimeType runtimeType, bool restart, IProgress<OperationStep>? progress, CancellationToken ct) =>
+        (await ConvertContainerAsync(container, runtimeType, restart, progress, ct).ConfigureAwait(false), []);
+
     /// <summary>Runs a process in the container; output until the last message, which carries the exit code.</summary>
     IAsyncEnumerable<ProcessOutput> ExecAsync(string container, ExecStart start, IAsyncEnumerable<ProcessInput> input, CancellationToken ct);
 

@@ -58,5 +58,7 @@ public sealed class TeamQuotaTests(AgentFixture fixture) : IAsyncLifetime
         var warned = ps.Ok($"$c = New-Container -Name PSTEAMWARN -ContainerImageName nanoserver -RuntimeType Default {connect} -WarningVariable w -WarningAction SilentlyContinue; $c.RuntimeType; $w | ForEach-Object Message");
         Assert.Equal(RuntimeType.Default, warned[0].BaseObject);
         Assert.StartsWith("Team 'psteam' may use VM isolation (HyperV) only", Assert.Single(warned.Skip(1)).BaseObject.ToString(), StringComparison.Ordinal);
+        var converted = ps.Ok($"Set-Container PSTEAMVM -RuntimeType Default {connect} -WarningVariable v -WarningAction SilentlyContinue; $v | ForEach-Object Message");
+        Assert.Contains("mode is Warn", Assert.Single(converted).BaseObject.ToString(), StringComparison.Ordinal);
     }
 }

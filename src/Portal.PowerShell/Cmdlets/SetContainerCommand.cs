@@ -29,7 +29,12 @@ public sealed class SetContainerCommand : ContainerTargetCmdlet
 
         Try(() =>
         {
-            var converted = Await(ClientFor(target).ConvertContainerAsync(target.Reference, RuntimeType, Restart, null, Cancellation));
+            var (converted, warnings) = Await(ClientFor(target).ConvertContainerWithWarningsAsync(target.Reference, RuntimeType, Restart, null, Cancellation));
+            foreach (var warning in warnings)
+            {
+                WriteWarning(warning);
+            }
+
             if (PassThru)
             {
                 WriteContainer(target, converted);

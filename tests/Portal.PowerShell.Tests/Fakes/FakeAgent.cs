@@ -31,8 +31,8 @@ public sealed class FakeAgent : IAgentClientFactory
 
     public ContainerCreateSpec? LastCreateSpec { get; private set; }
 
-    /// <summary>The warnings every create answers (a team policy in Warn mode).</summary>
-    public List<string> CreateWarnings { get; } = [];
+    /// <summary>The warnings every create and conversion answers (a team policy in Warn mode).</summary>
+    public List<string> PolicyWarnings { get; } = [];
 
     public List<SwitchInfo> Switches { get; } =
     [

@@ -43,7 +43,7 @@ public sealed class FakeAgentClient(FakeAgent agent, AgentEndpoint endpoint) : I
     public Task<ContainerInfo> CreateContainerAsync(ContainerCreateSpec spec, CancellationToken ct) => Call(() => agent.Create(spec), [spec.Name, spec.Image, spec.RuntimeType]);
 
     public Task<ContainerCreateResult> CreateContainerWithWarningsAsync(ContainerCreateSpec spec, CancellationToken ct) =>
-        Call(() => new ContainerCreateResult { Container = agent.Create(spec), Warnings = [.. agent.CreateWarnings] }, [spec.Name, spec.Image, spec.RuntimeType], "CreateContainer");
+        Call(() => new ContainerCreateResult { Container = agent.Create(spec), Warnings = [.. agent.PolicyWarnings] }, [spec.Name, spec.Image, spec.RuntimeType], "CreateContainer");
 
     public Task<ContainerInfo> StartContainerAsync(string container, CancellationToken ct) =>
         Call(() => agent.Transition(container, Startable, ContainerState.Running, "only a created or stopped container starts."), [container]);
@@ -73,6 +73,10 @@ public sealed class FakeAgentClient(FakeAgent agent, AgentEndpoint endpoint) : I
             progress?.Report(new OperationStep(1, 1, $"Converting {found.Name} to {runtimeType}"));
             return agent.Replace(found with { RuntimeType = runtimeType });
         }, [container, runtimeType, restart]);
+
+    public async Task<(ContainerInfo Container, IReadOnlyList<string> Warnings)> ConvertContainerWithWarningsAsync(
+        string container, RuntimeType runtimeType, bool restart, IProgress<OperationStep>? progress, CancellationToken ct) =>
+        (await ConvertContainerAsync(container, runtimeType, restart, progress, ct), [.. agent.PolicyWarnings]);
 
     public Task<HostInfo> GetHostAsync(CancellationToken ct) => Call(() => new HostInfo
     {

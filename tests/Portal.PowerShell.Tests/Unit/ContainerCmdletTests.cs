@@ -45,10 +45,14 @@ public sealed class ContainerCmdletTests : IDisposable
     [Fact]
     public void New_Container_writes_the_warnings_of_a_team_policy_in_Warn_mode_and_still_emits_the_container()
     {
-        _agent.CreateWarnings.Add("Team 'blue' may use VM isolation (HyperV) only. Allowed for now: the policy's mode is Warn.");
+        _agent.PolicyWarnings.Add("Team 'blue' may use VM isolation (HyperV) only. Allowed for now: the policy's mode is Warn.");
         var output = _ps.Ok("$c = New-Container -Name WARNED -ContainerImageName nanoserver -RuntimeType Default -WarningVariable w -WarningAction SilentlyContinue; $c.Name; $w | ForEach-Object Message");
 
         Assert.Equal(["WARNED", "Team 'blue' may use VM isolation (HyperV) only. Allowed for now: the policy's mode is Warn."], output.Select(o => o.BaseObject.ToString()));
+
+        // Set-Container -RuntimeType writes a conversion's warnings the same way.
+        var converted = _ps.Ok("Set-Container WARNED -RuntimeType HyperV -WarningVariable v -WarningAction SilentlyContinue; $v | ForEach-Object Message");
+        Assert.Equal("Team 'blue' may use VM isolation (HyperV) only. Allowed for now: the policy's mode is Warn.", Assert.Single(converted).BaseObject.ToString());
     }
 
     [Theory]
