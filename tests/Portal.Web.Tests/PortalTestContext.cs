@@ -38,7 +38,8 @@ public sealed class PortalTestContext : BunitContext
         Services.AddSingleton<IAgentClientFactory>(Clients);
         Services.AddSingleton<Fleet>();
         Services.AddScoped<ContainerOperations>();
-        AddAuthorization().SetAuthorized("admin");
+        Authorization = AddAuthorization();
+        Authorization.SetAuthorized("admin").SetRoles(Portal.Web.Account.PortalRoles.Administrator);
         using var db = Services.GetRequiredService<IDbContextFactory<PortalDbContext>>().CreateDbContext();
         db.Database.Migrate();
     }
@@ -51,6 +52,9 @@ public sealed class PortalTestContext : BunitContext
     };
 
     public FakeAgentClientFactory Clients { get; } = new();
+
+    /// <summary>The signed-in user: a portal administrator unless a test says otherwise (SetRoles(), SetAuthorized("ann")).</summary>
+    public Bunit.TestDoubles.BunitAuthorizationContext Authorization { get; }
 
     public Fleet Fleet => Services.GetRequiredService<Fleet>();
 

@@ -1,5 +1,6 @@
 using System.Security.Claims;
 using Microsoft.AspNetCore.Identity;
+using Microsoft.EntityFrameworkCore;
 using Portal.Web.Data;
 
 namespace Portal.Web.Account;
@@ -59,6 +60,42 @@ public static class UserAccounts
         Check(await users.SetLockoutEndDateAsync(user, null));
         Check(await users.ResetAccessFailedCountAsync(user));
         return password;
+    }
+
+    /// <summary>
+    /// A new user with a one-time password (to be changed at the first sign-in); throws <see cref="InvalidOperationException"/>
+    /// with Identity's reason when the name is taken or not allowed.
+    /// </summary>
+    public static async Task<string> CreateAsync(UserManager<PortalUser> users, string userName, bool administrator)
+    {
+        userName = userName.Trim();
+        if (await users.FindByNameAsync(userName) is not null)
+        {
+            throw new InvalidOperationException($"There is already a user '{userName}': pick another name, or reset its password with reset-password.");
+        }
+
+        var password = PortalDatabase.OneTimePassword();
+        Check(await users.CreateAsync(new PortalUser { UserName = userName, MustChangePassword = true, IsAdministrator = administrator }, password));
+        return password;
+    }
+
+    /// <summary>Makes the user a portal administrator or takes it away; its sessions end (a new security stamp), so none keeps the old role.</summary>
+    public static async Task SetAdministratorAsync(UserManager<PortalUser> users, string userName, bool administrator)
+    {
+        var user = await users.FindByNameAsync(userName.Trim()) ?? throw NoSuchUser(userName);
+        if (user.IsAdministrator == administrator)
+        {
+            return;
+        }
+
+        if (!administrator && !await users.Users.AnyAsync(u => u.IsAdministrator && u.Id != user.Id))
+        {
+            throw new InvalidOperationException($"'{user.UserName}' is the last administrator: make another user an administrator first (set-admin <user> yes).");
+        }
+
+        user.IsAdministrator = administrator;
+        Check(await users.UpdateAsync(user));
+        Check(await users.UpdateSecurityStampAsync(user));
     }
 
     public static InvalidOperationException NoSuchUser(string userName) =>

@@ -75,7 +75,7 @@ public sealed class PortalDatabase(IServiceScopeFactory scopes, PortalStorage st
         if (!await users.Users.AnyAsync(cancellationToken))
         {
             var password = OneTimePassword();
-            var admin = new PortalUser { UserName = AdminUser, MustChangePassword = true };
+            var admin = new PortalUser { UserName = AdminUser, MustChangePassword = true, IsAdministrator = true };
             var result = await users.CreateAsync(admin, password);
             if (!result.Succeeded)
             {

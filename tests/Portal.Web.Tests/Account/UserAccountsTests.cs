@@ -231,6 +231,50 @@ public abstract class UserAccountsTests : IAsyncLifetime
         Assert.Contains("does not exist: start the portal once", error.ToString());
     }
 
+    [DatabaseFact]
+    public async Task Add_user_and_set_admin_make_users_and_administrators_and_end_their_sessions()
+    {
+        await SignInAsync("admin");
+        string[] config = [$"--Portal:KeysDirectory={Options.KeysDirectory}", "--Portal:LocalAgentSocket=", .. _database.Arguments];
+        var output = new StringWriter();
+        var error = new StringWriter();
+        ClaimsPrincipal session;
+
+        Assert.Equal(0, await AccountCommands.RunAsync(["add-user", "ann", .. config], output, error));
+        var password = System.Text.RegularExpressions.Regex.Match(output.ToString(), "one-time password (\\S+)").Groups[1].Value;
+        Assert.Equal(1, await AccountCommands.RunAsync(["add-user", "ann", .. config], output, error));
+        Assert.Contains("There is already a user 'ann'", error.ToString());
+        Assert.Equal(2, await AccountCommands.RunAsync(["set-admin", "ann", "maybe", .. config], output, error));
+        Assert.Contains("usage: set-admin <user> yes|no", error.ToString());
+
+        await using (var scope = _services.CreateAsyncScope())
+        {
+            var users = scope.ServiceProvider.GetRequiredService<UserManager<PortalUser>>();
+            var ann = (await users.FindByNameAsync("ann"))!;
+            Assert.False(ann.IsAdministrator);
+            Assert.True(ann.MustChangePassword);
+            Assert.True(await users.CheckPasswordAsync(ann, password));
+            session = await scope.ServiceProvider.GetRequiredService<IUserClaimsPrincipalFactory<PortalUser>>().CreateAsync(ann);
+            Assert.False(PortalRoles.IsAdministrator(session));
+        }
+
+        Assert.Equal(0, await AccountCommands.RunAsync(["set-admin", "ann", "yes", .. config], output, error));
+
+        await using (var scope = _services.CreateAsyncScope())
+        {
+            var users = scope.ServiceProvider.GetRequiredService<UserManager<PortalUser>>();
+            Assert.False(await UserAccounts.IsStillValidAsync(users, session)); // the old session (not an administrator) ends
+            var ann = (await users.FindByNameAsync("ann"))!;
+            Assert.True(ann.IsAdministrator);
+            Assert.True(PortalRoles.IsAdministrator(await scope.ServiceProvider.GetRequiredService<IUserClaimsPrincipalFactory<PortalUser>>().CreateAsync(ann)));
+            Assert.False((await users.FindByNameAsync("admin"))!.IsAdministrator); // made here, not by the first start
+        }
+
+        // The last administrator cannot be demoted: someone must be left to manage the portal.
+        Assert.Equal(1, await AccountCommands.RunAsync(["set-admin", "ann", "no", .. config], output, error));
+        Assert.Contains("'ann' is the last administrator", error.ToString());
+    }
+
     private async Task<(UserManager<PortalUser> Users, PortalUser User, ClaimsPrincipal Session)> SignInAsync(string name)
     {
         var scope = _services.CreateScope(); // disposed with the provider

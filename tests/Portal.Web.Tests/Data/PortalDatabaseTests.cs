@@ -98,6 +98,7 @@ public abstract class PortalDatabaseTests : IAsyncLifetime
             Assert.Equal("8f0e0bad-ce54-43d8-871c-89a0be904878", admin.Id);
             Assert.True(await users.CheckPasswordAsync(admin, "PYxXE2-rBEFbY-mE2"));
             Assert.True(admin.MustChangePassword);
+            Assert.True(admin.IsAdministrator); // users made before roles stay administrators
             var host = Assert.Single(await db.Hosts.ToListAsync());
             Assert.Equal(("3d123ad60ab1", "local", "unix:///run/portal/agent.sock"), (host.Id, host.Name, host.Address));
             Assert.Equal(new DateTimeOffset(2026, 12, 3, 11, 59, 12, TimeSpan.Zero), host.AddedAt.AddTicks(-(host.AddedAt.Ticks % TimeSpan.TicksPerSecond)));
@@ -310,6 +311,7 @@ public abstract class PortalDatabaseTests : IAsyncLifetime
             var admin = Assert.Single(users.Users.ToList());
             Assert.Equal(PortalDatabase.AdminUser, admin.UserName);
             Assert.True(admin.MustChangePassword);
+            Assert.True(admin.IsAdministrator);
             var password = (await File.ReadAllTextAsync(OneTimePasswordFile.PathOf(Options))).Trim();
             Assert.True(await users.CheckPasswordAsync(admin, password));
             var host = Assert.Single(await node.GetRequiredService<HostRegistry>().ListAsync(CancellationToken.None));
