@@ -22,8 +22,8 @@ public sealed class AgentClient : IAgentClient
     public AgentClient(AgentEndpoint endpoint, string? userAgent = null)
     {
         Endpoint = endpoint;
-        _http = AgentTransport.CreateHttpClient(endpoint.BaseAddress, endpoint.SocketPath, endpoint.ApiKey, userAgent);
-        _hub = AgentTransport.CreateHubConnection(endpoint.BaseAddress, endpoint.SocketPath, endpoint.ApiKey, userAgent);
+        _http = AgentTransport.CreateHttpClient(endpoint.BaseAddress, endpoint.SocketPath, endpoint.ApiKey, userAgent, endpoint.ActingFor);
+        _hub = AgentTransport.CreateHubConnection(endpoint.BaseAddress, endpoint.SocketPath, endpoint.ApiKey, userAgent, endpoint.ActingFor);
         _hub.Closed += e => Closed?.Invoke(e) ?? Task.CompletedTask;
     }
 
@@ -40,6 +40,10 @@ public sealed class AgentClient : IAgentClient
         catch (HttpRequestException e) when (e.StatusCode is HttpStatusCode.Unauthorized)
         {
             throw new AgentException("Unauthorized", $"The agent at {Endpoint} refused the API key (401): check the key, or issue a new one on that host (POST /api/keys).", 401, e);
+        }
+        catch (HttpRequestException e) when (e.StatusCode is HttpStatusCode.Forbidden or HttpStatusCode.BadRequest && Endpoint.ActingFor is { } actor)
+        {
+            throw new AgentException("Forbidden", $"The agent at {Endpoint} refused to act for {actor} ({(int)e.StatusCode!}): the team or the member is not on that host yet (the portal pushes teams when they change and when a host connects).", (int)e.StatusCode!, e);
         }
         catch (HttpRequestException e) when (e.StatusCode is HttpStatusCode.Forbidden)
         {
@@ -182,6 +186,24 @@ public sealed class AgentClient : IAgentClient
 
     public Task RemoveSwitchAsync(string name, CancellationToken ct) =>
         Invoke(nameof(IAgentHub.RemoveSwitch), [name], ct);
+
+    public Task<TeamInfo> PutTeamAsync(TeamInfo team, CancellationToken ct) =>
+        SendAsync<TeamInfo>(HttpMethod.Put, $"api/teams/{Uri.EscapeDataString(team.Name)}", team, ct);
+
+    public async Task RemoveTeamAsync(string team, CancellationToken ct)
+    {
+        try
+        {
+            await SendAsync<object?>(HttpMethod.Delete, $"api/teams/{Uri.EscapeDataString(team)}", null, ct).ConfigureAwait(false);
+        }
+        catch (AgentException e) when (e.Code == "TeamNotFound")
+        {
+            // Already gone: what the caller wanted.
+        }
+    }
+
+    public Task<TeamUsage> GetTeamUsageAsync(string team, CancellationToken ct) =>
+        SendAsync<TeamUsage>(HttpMethod.Get, $"api/teams/{Uri.EscapeDataString(team)}/usage", null, ct);
 
     public async ValueTask DisposeAsync()
     {

@@ -17,6 +17,13 @@ public sealed record AgentEndpoint
     /// <summary>The API key (pk_...); null on the local socket.</summary>
     public string? ApiKey { get; init; }
 
+    /// <summary>
+    /// A team member an administrator key acts for: every REST call names them (headers <c>X-Portal-Team</c> and
+    /// <c>X-Portal-User</c>) and so does the hub connection (query <c>portal_team</c> and <c>portal_user</c>), and the
+    /// agent applies that member's role in the team. Null acts as the key itself.
+    /// </summary>
+    public TeamActor? ActingFor { get; init; }
+
     /// <summary>How users name this agent: unix:///path or the URL.</summary>
     public string Display => SocketPath is null ? BaseAddress.ToString().TrimEnd('/') : $"unix://{SocketPath}";
 
@@ -61,4 +68,15 @@ public sealed record AgentEndpoint
 
     public static AgentEndpoint Socket(string path, string? apiKey = null) =>
         new() { SocketPath = path, BaseAddress = new Uri("http://agent/"), ApiKey = apiKey };
+}
+
+/// <summary>A team and one of its members, as the agent knows them (an administrator key acting for them).</summary>
+public sealed record TeamActor(string Team, string User)
+{
+    public const string TeamHeader = "X-Portal-Team";
+    public const string UserHeader = "X-Portal-User";
+    public const string TeamQuery = "portal_team";
+    public const string UserQuery = "portal_user";
+
+    public override string ToString() => $"{User} in team {Team}";
 }

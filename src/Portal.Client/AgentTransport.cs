@@ -61,7 +61,7 @@ public static class AgentTransport
 
     /// <summary>An HTTP client for the REST API: no timeout of its own (logs follow, imports take long), the key as a bearer token.</summary>
     /// <remarks><paramref name="userAgent"/> ("Portal.PowerShell/1.0") names the client, so the agent's audit trail records its entry point.</remarks>
-    public static HttpClient CreateHttpClient(Uri baseAddress, string? socketPath, string? apiKey, string? userAgent = null)
+    public static HttpClient CreateHttpClient(Uri baseAddress, string? socketPath, string? apiKey, string? userAgent = null, TeamActor? actingFor = null)
     {
         var http = new HttpClient(CreateHandler(socketPath)) { BaseAddress = baseAddress, Timeout = Timeout.InfiniteTimeSpan };
         if (userAgent is { } product)
@@ -74,13 +74,20 @@ public static class AgentTransport
             http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", key);
         }
 
+        if (actingFor is { } actor)
+        {
+            http.DefaultRequestHeaders.Add(TeamActor.TeamHeader, actor.Team);
+            http.DefaultRequestHeaders.Add(TeamActor.UserHeader, actor.User);
+        }
+
         return http;
     }
 
     /// <summary>A connection to the agent's hub (/hubs/agent), not started: the key as its access token, the socket as its transport.</summary>
-    public static HubConnection CreateHubConnection(Uri baseAddress, string? socketPath, string? apiKey, string? userAgent = null) =>
+    /// <remarks>An <paramref name="actingFor"/> member is named in the query at connect: the connection acts for them throughout.</remarks>
+    public static HubConnection CreateHubConnection(Uri baseAddress, string? socketPath, string? apiKey, string? userAgent = null, TeamActor? actingFor = null) =>
         new HubConnectionBuilder()
-            .WithUrl(new Uri(baseAddress, "hubs/agent"), options =>
+            .WithUrl(HubAddress(baseAddress, actingFor), options =>
             {
                 if (userAgent is { } product)
                 {
@@ -101,6 +108,10 @@ public static class AgentTransport
             })
             .AddJsonProtocol(o => o.PayloadSerializerOptions.Converters.Add(new JsonStringEnumConverter()))
             .Build();
+
+    private static Uri HubAddress(Uri baseAddress, TeamActor? actingFor) => actingFor is { } actor
+        ? new Uri(baseAddress, $"hubs/agent?{TeamActor.TeamQuery}={Uri.EscapeDataString(actor.Team)}&{TeamActor.UserQuery}={Uri.EscapeDataString(actor.User)}")
+        : new Uri(baseAddress, "hubs/agent");
 
     /// <summary>A handler that connects to <paramref name="socketPath"/> when given, else over TCP.</summary>
     public static SocketsHttpHandler CreateHandler(string? socketPath)

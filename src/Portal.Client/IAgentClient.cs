@@ -110,6 +110,15 @@ public interface IAgentClient : IAsyncDisposable
 
     /// <summary>Removes a switch; the agent refuses one that containers use (SwitchInUse).</summary>
     Task RemoveSwitchAsync(string name, CancellationToken ct);
+
+    /// <summary>Creates or replaces a team whole: members, quota and policy (REST, Admin key).</summary>
+    Task<TeamInfo> PutTeamAsync(TeamInfo team, CancellationToken ct);
+
+    /// <summary>Removes a team (REST, Admin key); a team the agent does not have is not an error.</summary>
+    Task RemoveTeamAsync(string team, CancellationToken ct);
+
+    /// <summary>What the team uses on this host against its quota (REST).</summary>
+    Task<TeamUsage> GetTeamUsageAsync(string team, CancellationToken ct);
 }
 
 /// <summary>Makes clients; the portal's seam for tests, which hand it a fake.</summary>

@@ -8,6 +8,7 @@ using Portal.Web.Account;
 using Portal.Web.Data;
 using Portal.Web.Hosts;
 using Portal.Web.Model;
+using Portal.Web.Teams;
 
 namespace Portal.Web;
 
@@ -80,6 +81,11 @@ public static class PortalServices
         builder.Services.AddSingleton<Fleet>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<Fleet>());
         builder.Services.AddScoped<ContainerOperations>();
+
+        // Teams: kept in the portal's database, pushed to every agent (which enforces them), acted for per circuit.
+        builder.Services.AddSingleton<TeamDirectory>();
+        builder.Services.AddSingleton<TeamSync>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<TeamSync>());
     }
 
     /// <summary>Password and lockout rules (the change-password page states the same).</summary>

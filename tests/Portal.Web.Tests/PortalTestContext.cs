@@ -38,6 +38,8 @@ public sealed class PortalTestContext : BunitContext
         Services.AddSingleton<IAgentClientFactory>(Clients);
         Services.AddSingleton<Fleet>();
         Services.AddScoped<ContainerOperations>();
+        Services.AddSingleton<Portal.Web.Teams.TeamDirectory>();
+        Services.AddSingleton<Portal.Web.Teams.TeamSync>();
         Authorization = AddAuthorization();
         Authorization.SetAuthorized("admin").SetRoles(Portal.Web.Account.PortalRoles.Administrator);
         using var db = Services.GetRequiredService<IDbContextFactory<PortalDbContext>>().CreateDbContext();
@@ -57,6 +59,24 @@ public sealed class PortalTestContext : BunitContext
     public Bunit.TestDoubles.BunitAuthorizationContext Authorization { get; }
 
     public Fleet Fleet => Services.GetRequiredService<Fleet>();
+
+    /// <summary>The team directory; resolving it also starts <see cref="Portal.Web.Teams.TeamSync"/>, which pushes its changes to the hosts.</summary>
+    public Portal.Web.Teams.TeamDirectory Teams
+    {
+        get
+        {
+            Services.GetRequiredService<Portal.Web.Teams.TeamSync>();
+            return Services.GetRequiredService<Portal.Web.Teams.TeamDirectory>();
+        }
+    }
+
+    /// <summary>Adds a portal user (not an administrator unless asked) straight to the database.</summary>
+    public async Task AddUserAsync(string name, bool administrator = false)
+    {
+        await using var db = await Services.GetRequiredService<IDbContextFactory<PortalDbContext>>().CreateDbContextAsync();
+        db.Users.Add(new PortalUser { UserName = name, NormalizedUserName = name.ToUpperInvariant(), IsAdministrator = administrator });
+        await db.SaveChangesAsync();
+    }
 
     /// <summary>Registers a host and waits until the portal connected to its fake; returns that fake.</summary>
     public async Task<FakeAgentClient> AddHostAsync(string name, params ContainerView[] containers)

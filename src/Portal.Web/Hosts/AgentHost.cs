@@ -59,6 +59,9 @@ public sealed class AgentHost : IAsyncDisposable
 
     public IReadOnlyDictionary<string, ContainerUsage> Usage => _usage;
 
+    /// <summary>Raised (on a background thread) each time the connection is up and its first snapshot is in.</summary>
+    public event Action<AgentHost>? Connected;
+
     /// <summary>Raised (on a background thread) after the host's state, info, containers or statistics changed.</summary>
     public event Action<AgentHost>? Changed;
 
@@ -260,6 +263,14 @@ public sealed class AgentHost : IAsyncDisposable
             LastError = null;
             NextAttemptAt = null;
             _logger.LogInformation("Host {Host} ({Endpoint}) connected", Name, Registration.Endpoint);
+            try
+            {
+                Connected?.Invoke(this);
+            }
+            catch (Exception e)
+            {
+                _logger.LogError(e, "A listener of host {Host}'s connection failed", Name);
+            }
         }
     }
 

@@ -22,6 +22,9 @@ public sealed class Fleet(
 
     public IReadOnlyList<AgentHost> Hosts => _hosts;
 
+    /// <summary>Raised (on a background thread) each time a host connects or reconnects (teams are pushed then).</summary>
+    public event Action<AgentHost>? HostConnected;
+
     public AgentHost? Find(string id) => _hosts.Find(h => h.Id == id);
 
     /// <summary>Calls <paramref name="onChanged"/> (on a background thread) whenever any host changes or hosts come and go.</summary>
@@ -65,6 +68,7 @@ public sealed class Fleet(
             {
                 ImmutableInterlocked.Update(ref _hosts, h => h.Remove(host));
                 host.Changed -= OnHostChanged;
+                host.Connected -= OnHostConnected;
                 await host.DisposeAsync();
                 Notify();
             }
@@ -81,6 +85,7 @@ public sealed class Fleet(
         foreach (var host in hosts)
         {
             host.Changed -= OnHostChanged;
+            host.Connected -= OnHostConnected;
         }
 
         await Task.WhenAll(hosts.Select(h => h.DisposeAsync().AsTask()));
@@ -90,6 +95,7 @@ public sealed class Fleet(
     {
         var host = new AgentHost(registration, clients, options.Value, time, loggers.CreateLogger<AgentHost>());
         host.Changed += OnHostChanged;
+        host.Connected += OnHostConnected;
         ImmutableInterlocked.Update(ref _hosts, h => h.Add(host).Sort((a, b) => string.CompareOrdinal(a.Name, b.Name)));
         host.Start();
         Notify();
@@ -97,6 +103,8 @@ public sealed class Fleet(
     }
 
     private void OnHostChanged(AgentHost host) => Notify();
+
+    private void OnHostConnected(AgentHost host) => HostConnected?.Invoke(host);
 
     private void Notify()
     {

@@ -119,6 +119,13 @@ public sealed class FakeAgentClient(FakeAgent agent, AgentEndpoint endpoint) : I
         agent.Switches.RemoveAll(s => s.Name == name);
     }, [name]);
 
+    // Teams are the portal's; the cmdlets do not manage them.
+    public Task<TeamInfo> PutTeamAsync(TeamInfo team, CancellationToken ct) => throw new NotSupportedException();
+
+    public Task RemoveTeamAsync(string team, CancellationToken ct) => throw new NotSupportedException();
+
+    public Task<TeamUsage> GetTeamUsageAsync(string team, CancellationToken ct) => throw new NotSupportedException();
+
     public ValueTask DisposeAsync()
     {
         Connected = false;

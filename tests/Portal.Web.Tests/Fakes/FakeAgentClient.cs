@@ -305,6 +305,31 @@ public sealed class FakeAgentClient(AgentEndpoint endpoint) : IAgentClient
         NotifySwitches();
     }
 
+    /// <summary>The teams pushed to this agent by name (PutTeam adds or replaces, RemoveTeam removes).</summary>
+    public ConcurrentDictionary<string, TeamInfo> Teams { get; } = new();
+
+    /// <summary>What GetTeamUsage answers by team; a team without an entry answers NotFound (an agent without usage).</summary>
+    public ConcurrentDictionary<string, TeamUsage> TeamUsages { get; } = new();
+
+    public async Task<TeamInfo> PutTeamAsync(TeamInfo team, CancellationToken ct)
+    {
+        await RunAsync("PutTeam", team.Name);
+        Teams[team.Name] = team;
+        return team;
+    }
+
+    public async Task RemoveTeamAsync(string team, CancellationToken ct)
+    {
+        await RunAsync("RemoveTeam", team);
+        Teams.TryRemove(team, out _);
+    }
+
+    public async Task<TeamUsage> GetTeamUsageAsync(string team, CancellationToken ct)
+    {
+        await RunAsync("GetTeamUsage", team);
+        return TeamUsages.TryGetValue(team, out var usage) ? usage : throw new AgentException("NotFound", "No usage endpoint.", 404);
+    }
+
     public ValueTask DisposeAsync()
     {
         Disposed = true;

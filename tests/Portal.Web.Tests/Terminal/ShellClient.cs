@@ -124,4 +124,10 @@ public sealed class ShellClient : IAgentClient
     public Task<SwitchInfo> CreateSwitchAsync(SwitchCreateSpec spec, CancellationToken ct) => throw Refused();
 
     public Task RemoveSwitchAsync(string name, CancellationToken ct) => throw Refused();
+
+    public Task<TeamInfo> PutTeamAsync(TeamInfo team, CancellationToken ct) => throw Refused();
+
+    public Task RemoveTeamAsync(string team, CancellationToken ct) => throw Refused();
+
+    public Task<TeamUsage> GetTeamUsageAsync(string team, CancellationToken ct) => throw Refused();
 }

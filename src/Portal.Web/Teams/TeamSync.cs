@@ -1,0 +1,145 @@
+using System.Collections.Concurrent;
+using Portal.Client;
+using Portal.Web.Hosts;
+
+namespace Portal.Web.Teams;
+
+/// <summary>The last push of one team to one host.</summary>
+/// <param name="Error">The agent's or the network's words when it failed; null when it succeeded.</param>
+public sealed record TeamPushStatus(string HostId, string Team, bool Deleted, string? Error, DateTimeOffset At)
+{
+    public bool Succeeded => Error is null;
+}
+
+/// <summary>
+/// Keeps every agent's copy of the teams equal to the portal's (the agents enforce them, also while the portal is away):
+/// a changed team is pushed whole (PUT /api/teams/{name}) to every connected host, a deleted one removed, and a host that
+/// connects (or reconnects) gets every team again and every removal it missed. A failed push is shown on the Teams
+/// page per host and tried again at the host's next connection (or the team's next change).
+/// </summary>
+public sealed class TeamSync : IHostedService
+{
+    private readonly TeamDirectory _teams;
+    private readonly Fleet _fleet;
+    private readonly ILogger _logger;
+    private readonly TimeProvider _time;
+    private readonly ConcurrentDictionary<(string HostId, string Team), TeamPushStatus> _status = new();
+    private readonly ConcurrentDictionary<string, SemaphoreSlim> _hostGates = new();
+    private readonly CancellationTokenSource _stop = new();
+
+    public TeamSync(TeamDirectory teams, Fleet fleet, TimeProvider time, ILoggerFactory loggers)
+    {
+        _teams = teams;
+        _fleet = fleet;
+        _time = time;
+        _logger = loggers.CreateLogger<TeamSync>();
+        _teams.Changed += OnTeamChanged;
+        _fleet.HostConnected += OnHostConnected;
+    }
+
+    /// <summary>Raised (on a background thread) after a push ended.</summary>
+    public event Action? Changed;
+
+    /// <summary>The last push of each team to each host (deletions the hosts have not confirmed included).</summary>
+    public IReadOnlyList<TeamPushStatus> Status => [.. _status.Values];
+
+    public IEnumerable<TeamPushStatus> StatusOf(string team) => _status.Values.Where(s => s.Team == team);
+
+    public Task StartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public async Task StopAsync(CancellationToken cancellationToken)
+    {
+        _teams.Changed -= OnTeamChanged;
+        _fleet.HostConnected -= OnHostConnected;
+        await _stop.CancelAsync();
+    }
+
+    /// <summary>Pushes one team (or its removal) to every connected host now.</summary>
+    public async Task PushAsync(string team, bool deleted)
+    {
+        var info = deleted ? null : await _teams.GetAsync(team, _stop.Token);
+        foreach (var away in _fleet.Hosts.Where(h => h.State != HostConnectionState.Connected))
+        {
+            _status[(away.Id, team)] = new TeamPushStatus(away.Id, team, info is null, $"Host '{away.Name}' is not connected: the team goes to it when it connects.", _time.GetUtcNow());
+        }
+
+        await Task.WhenAll(_fleet.Hosts.Where(h => h.State == HostConnectionState.Connected)
+            .Select(h => PushOneAsync(h, team, info)));
+    }
+
+    /// <summary>Every team, and every removal this host has not confirmed, to a host that just connected.</summary>
+    public async Task CatchUpAsync(AgentHost host)
+    {
+        var teams = await _teams.ListAsync(_stop.Token);
+        var pendingRemovals = _status.Values.Where(s => s.HostId == host.Id && s.Deleted && !s.Succeeded).Select(s => s.Team)
+            .Where(t => teams.All(x => x.Name != t)).ToList();
+        foreach (var team in teams)
+        {
+            await PushOneAsync(host, team.Name, team);
+        }
+
+        foreach (var team in pendingRemovals)
+        {
+            await PushOneAsync(host, team, null);
+        }
+    }
+
+    private async Task PushOneAsync(AgentHost host, string team, Contracts.TeamInfo? info)
+    {
+        // One push at a time per host, so a quick edit and a reconnect cannot land out of order.
+        var gate = _hostGates.GetOrAdd(host.Id, _ => new SemaphoreSlim(1, 1));
+        await gate.WaitAsync(_stop.Token);
+        string? error = null;
+        try
+        {
+            var client = host.Client;
+            if (info is null)
+            {
+                await client.RemoveTeamAsync(team, _stop.Token);
+            }
+            else
+            {
+                await client.PutTeamAsync(info, _stop.Token);
+            }
+        }
+        catch (AgentException e)
+        {
+            error = e.Message;
+            _logger.LogWarning("Could not push team {Team} to host {Host}: {Error} (tried again when the host reconnects)", team, host.Name, e.Message);
+        }
+        finally
+        {
+            gate.Release();
+        }
+
+        if (info is null && error is null)
+        {
+            _status.TryRemove((host.Id, team), out _);
+        }
+        else
+        {
+            _status[(host.Id, team)] = new TeamPushStatus(host.Id, team, info is null, error, _time.GetUtcNow());
+        }
+
+        Changed?.Invoke();
+    }
+
+    private void OnTeamChanged(string team, bool deleted) => Run(() => PushAsync(team, deleted), $"team {team}");
+
+    private void OnHostConnected(AgentHost host) => Run(() => CatchUpAsync(host), $"host {host.Name}");
+
+    private void Run(Func<Task> work, string what) => _ = Task.Run(async () =>
+    {
+        try
+        {
+            await work();
+        }
+        catch (OperationCanceledException) when (_stop.IsCancellationRequested)
+        {
+        }
+        catch (Exception e)
+        {
+            _logger.LogError(e, "Pushing teams for {What} failed", what);
+        }
+    });
+}
