@@ -86,6 +86,8 @@ public static class PortalServices
         builder.Services.AddSingleton<TeamDirectory>();
         builder.Services.AddSingleton<TeamSync>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<TeamSync>());
+        builder.Services.AddScoped<ActingSession>();
+        builder.Services.AddScoped<SessionFleet>();
     }
 
     /// <summary>Password and lockout rules (the change-password page states the same).</summary>

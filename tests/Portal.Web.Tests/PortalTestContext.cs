@@ -40,6 +40,8 @@ public sealed class PortalTestContext : BunitContext
         Services.AddScoped<ContainerOperations>();
         Services.AddSingleton<Portal.Web.Teams.TeamDirectory>();
         Services.AddSingleton<Portal.Web.Teams.TeamSync>();
+        Services.AddScoped<Portal.Web.Teams.ActingSession>();
+        Services.AddScoped<Portal.Web.Teams.SessionFleet>();
         Authorization = AddAuthorization();
         Authorization.SetAuthorized("admin").SetRoles(Portal.Web.Account.PortalRoles.Administrator);
         using var db = Services.GetRequiredService<IDbContextFactory<PortalDbContext>>().CreateDbContext();

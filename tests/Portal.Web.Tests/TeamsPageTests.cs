@@ -77,11 +77,12 @@ public sealed class TeamsPageTests : PortalTest
         page.WaitForAssertion(() => Assert.Contains("alpha: not pushed: The key's scope is Operate", page.Find("[data-team=blue] [data-testid=team-push-status]").TextContent));
 
         // While the host is away, a team is deleted: it learns of that when it is back.
-        Ctx.Clients.Configure = c => c.Push(Views.Snapshot());
+        Ctx.Clients.Configure = c => c.ConnectError = new AgentException(AgentException.Unreachable, "The agent is away.");
         await agent.DropAsync();
         await PortalTestContext.Eventually(() => Ctx.Fleet.Hosts[0].State != Portal.Web.Hosts.HostConnectionState.Connected);
         agent.Teams["gone"] = new TeamInfo { Name = "gone" };
         await Ctx.Teams.DeleteAsync(Admin, "gone", CancellationToken.None);
+        Ctx.Clients.Configure = c => c.Push(Views.Snapshot());
         var again = await PortalTestContext.Eventually(() => Ctx.Clients.Created.LastOrDefault(c => c != agent && c.Teams.ContainsKey("blue")));
         await PortalTestContext.Eventually(() => again.Calls.Contains("RemoveTeam gone"));
         page.WaitForAssertion(() => Assert.Contains("alpha: up to date", page.Find("[data-team=blue] [data-testid=team-push-status]").TextContent));

@@ -4,6 +4,7 @@ using Portal.Client;
 using Portal.Contracts;
 using Portal.Contracts.Hub;
 using Portal.Web.Hosts;
+using Portal.Web.Teams;
 
 namespace Portal.Web.Model;
 
@@ -11,7 +12,7 @@ namespace Portal.Web.Model;
 /// Runs the commands an agent advertises for a container (commands are data): asks for confirmation where the agent says
 /// so, shows progress while the command runs, and shows the agent's own error message when it fails. One per circuit.
 /// </summary>
-public sealed class ContainerOperations(Fleet fleet, IDialogService dialogs, ISnackbar snackbar)
+public sealed class ContainerOperations(SessionFleet fleet, IDialogService dialogs, ISnackbar snackbar)
 {
     private readonly ConcurrentDictionary<string, string> _running = new();
 

@@ -1,5 +1,5 @@
 using Microsoft.AspNetCore.Components;
-using Portal.Web.Hosts;
+using Portal.Web.Teams;
 
 namespace Portal.Web.Components.Controls;
 
@@ -17,7 +17,7 @@ public abstract class FleetComponent : ComponentBase, IDisposable
     private bool _disposed;
 
     [Inject]
-    protected Fleet Fleet { get; set; } = default!;
+    protected SessionFleet Fleet { get; set; } = default!;
 
     protected override void OnInitialized()
     {

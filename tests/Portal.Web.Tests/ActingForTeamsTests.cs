@@ -1,0 +1,111 @@
+using System.Security.Claims;
+using Microsoft.Extensions.DependencyInjection;
+using Portal.Client;
+using Portal.Contracts;
+using Portal.Web.Account;
+using Portal.Web.Components.Controls;
+using Portal.Web.Components.Layout;
+using Portal.Web.Components.Pages;
+using Portal.Web.Tests.Fakes;
+
+namespace Portal.Web.Tests;
+
+/// <summary>
+/// A user who is not an administrator acts for one of their teams: the portal's connections to the agents name the team
+/// and the user (the agent then applies that member's role), the app bar picks the team, and the agent's refusals show.
+/// </summary>
+public sealed class ActingForTeamsTests : PortalTest
+{
+    private static readonly ClaimsPrincipal Admin = new(new ClaimsIdentity([new Claim(ClaimTypes.Name, "admin"), new Claim(ClaimTypes.Role, PortalRoles.Administrator)], "test"));
+
+    private async Task<FakeAgentClient> SetUpAsync()
+    {
+        await Ctx.AddUserAsync("ann");
+        await Ctx.AddUserAsync("bob");
+        var admin = await Ctx.AddHostAsync("alpha", Views.View("blue-web", ContainerState.Running), Views.View("red-db", ContainerState.Running));
+        await Ctx.Teams.CreateAsync(Admin, "blue", CancellationToken.None);
+        await Ctx.Teams.CreateAsync(Admin, "red", CancellationToken.None);
+        await Ctx.Teams.SetMemberAsync(Admin, "blue", "ann", TeamRole.Owner, CancellationToken.None);
+        await Ctx.Teams.SetMemberAsync(Admin, "blue", "bob", TeamRole.Viewer, CancellationToken.None);
+        await Ctx.Teams.SetMemberAsync(Admin, "red", "ann", TeamRole.Viewer, CancellationToken.None);
+        // The agent lists a team caller only its team's containers; the fake answers the acting connections likewise.
+        Ctx.Clients.Configure = c =>
+        {
+            if (c.Endpoint.ActingFor is { } actor)
+            {
+                c.Push(Views.Snapshot(Views.View($"{actor.Team}-{(actor.Team == "blue" ? "web" : "db")}", ContainerState.Running)));
+            }
+        };
+        Ctx.Authorization.SetAuthorized("ann").SetRoles();
+        return admin;
+    }
+
+    [Fact]
+    public async Task A_member_sees_no_admin_pages_and_acts_for_the_picked_team_which_is_remembered()
+    {
+        await SetUpAsync();
+        var nav = Ctx.Render<NavMenu>();
+        Assert.DoesNotContain("Hosts", nav.Markup);
+        Assert.DoesNotContain("Switches", nav.Markup);
+        Assert.Contains("My team", nav.Markup);
+
+        Ctx.RenderProviders();
+        var page = Ctx.Render<Containers>();
+        page.WaitForAssertion(() => Assert.Contains("blue-web", Assert.Single(page.FindAll("tr.container-row")).TextContent));
+        var blue = Ctx.Clients.Created.Last(c => c.Endpoint.ActingFor is not null);
+        Assert.Equal(new TeamActor("blue", "ann"), blue.Endpoint.ActingFor);
+        Assert.Equal("pk_test_secret", blue.Endpoint.ApiKey); // the host's administrator key, acting for ann
+
+        var picker = Ctx.Render<TeamPicker>();
+        picker.WaitForAssertion(() => Assert.NotNull(picker.Find("[data-testid=acting-team]")));
+        var session = Ctx.Services.GetRequiredService<Portal.Web.Teams.ActingSession>();
+        await picker.InvokeAsync(() => session.SelectAsync("red"));
+        page.WaitForAssertion(() => Assert.Contains("red-db", page.Find("tr.container-row").TextContent));
+        Assert.True(blue.Disposed);
+        Assert.Equal("red", await Ctx.Teams.GetActingTeamAsync("ann", CancellationToken.None));
+        await Assert.ThrowsAsync<ArgumentException>(() => session.SelectAsync("green"));
+    }
+
+    [Fact]
+    public async Task A_refused_action_shows_the_agents_words_naming_the_rule()
+    {
+        await SetUpAsync();
+        Ctx.Authorization.SetAuthorized("bob").SetRoles();
+        var (_, snackbars) = Ctx.RenderProviders();
+        var page = Ctx.Render<Containers>();
+        page.WaitForAssertion(() => Assert.Single(page.FindAll("tr.container-row")));
+        var acting = Ctx.Clients.Created.Last(c => c.Endpoint.ActingFor is not null);
+        Assert.Equal(new TeamActor("blue", "bob"), acting.Endpoint.ActingFor);
+        acting.Failures["StopContainer"] = new AgentException("Forbidden", "Role Viewer of team 'blue' may list and read the team's containers and their logs; stop needs Operator (rule team-role).", 403);
+
+        await page.InvokeAsync(() => page.FindAll("button").Single(b => b.GetAttribute("aria-label") == "Stop blue-web").ClickAsync(new()));
+
+        snackbars.WaitForAssertion(() => Assert.Contains("stop needs Operator (rule team-role)", snackbars.Markup));
+    }
+
+    [Fact]
+    public async Task The_team_page_shows_an_owner_the_members_the_usage_and_the_teams_containers()
+    {
+        var admin = await SetUpAsync();
+        admin.TeamUsages["blue"] = new TeamUsage { Team = "blue", Containers = 1, Quota = new TeamQuota { Containers = 3 } };
+        Ctx.RenderProviders();
+        var page = Ctx.Render<Team>();
+        page.WaitForAssertion(() =>
+        {
+            Assert.Contains("Team blue", page.Markup);
+            Assert.Equal("Owner", page.Find("[data-testid=my-role]").TextContent);
+            Assert.NotNull(page.Find("[data-member=bob]"));
+            Assert.NotNull(page.Find("[data-testid=add-member]")); // owners manage membership
+            Assert.Contains("Containers: 1 of 3", page.Find("[data-testid=team-usage]").TextContent);
+            Assert.Contains("blue-web", page.Find("tr.container-row").TextContent);
+            Assert.Single(page.FindAll("tr.container-row"));
+        });
+
+        // A Viewer sees the members but cannot change them.
+        Ctx.Authorization.SetAuthorized("bob").SetRoles();
+        await Ctx.Services.GetRequiredService<Portal.Web.Teams.ActingSession>().ReloadAsync();
+        var viewer = Ctx.Render<Team>();
+        viewer.WaitForAssertion(() => Assert.NotNull(viewer.Find("[data-member=ann]")));
+        Assert.Empty(viewer.FindAll("[data-testid=add-member]"));
+    }
+}
