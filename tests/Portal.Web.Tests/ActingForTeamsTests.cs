@@ -108,4 +108,45 @@ public sealed class ActingForTeamsTests : PortalTest
         viewer.WaitForAssertion(() => Assert.NotNull(viewer.Find("[data-member=ann]")));
         Assert.Empty(viewer.FindAll("[data-testid=add-member]"));
     }
+
+    [Fact]
+    public async Task The_create_dialog_shows_the_acting_teams_quota_left_and_only_the_allowed_runtime_types_and_the_agents_refusal()
+    {
+        var admin = await SetUpAsync();
+        var quota = new TeamQuota { Containers = 2, MemoryBytes = 1L << 30, Limits = new LimitRange { MaxCpus = 2 } };
+        await Ctx.Teams.SetLimitsAsync(Admin, "blue", quota, new IsolationPolicy { AllowedRuntimeTypes = [RuntimeType.HyperV] }, CancellationToken.None);
+        admin.TeamUsages["blue"] = new TeamUsage { Team = "blue", Containers = 1, MemoryBytes = 256L << 20, Quota = quota };
+        var (dialogs, _) = Ctx.RenderProviders();
+        var service = Ctx.Services.GetRequiredService<MudBlazor.IDialogService>();
+        await dialogs.InvokeAsync(() => service.ShowAsync<Portal.Web.Components.Dialogs.CreateContainerDialog>("New container"));
+        dialogs.WaitForAssertion(() =>
+        {
+            var limits = dialogs.Find("[data-testid=create-team-limits]").TextContent;
+            Assert.Contains("Acting for team blue as Owner, on alpha", limits);
+            Assert.Contains("Containers: 1 of 2 used, 1 left", limits);
+            Assert.Contains("Memory: 256 MiB of 1 GiB used, 768 MiB left", limits);
+            Assert.Contains("Per container at most 2 CPUs", limits);
+            Assert.Contains("Runtime types allowed: HyperV (VM)", limits);
+        });
+
+        // Only HyperV is offered, and it is chosen: the create goes to the agent as ann, VM-isolated.
+        Assert.Equal([RuntimeType.HyperV], Portal.Web.Model.TeamQuotaSummary.AllowedRuntimeTypes(await Ctx.Teams.GetAsync("blue", CancellationToken.None)));
+        Assert.Equal(Enum.GetValues<RuntimeType>(), Portal.Web.Model.TeamQuotaSummary.AllowedRuntimeTypes(null));
+        var acting = Ctx.Clients.Created.Last(c => c.Endpoint.ActingFor is not null && c.Connected);
+        acting.Failures["CreateContainer"] = new AgentException("QuotaExceeded", "Team 'blue' has used its quota of 2 containers on this host (2 in use) (rule quota.containers).", 403);
+        Input(dialogs, "Image").Change("busybox");
+        await dialogs.Find("[data-testid=create-submit]").ClickAsync(new());
+        await PortalTestContext.Eventually(() => acting.Calls.Any(c => c == "CreateContainer null busybox HyperV"));
+        dialogs.WaitForAssertion(() => Assert.Contains("(rule quota.containers)", dialogs.Find("[data-testid=create-errors]").TextContent));
+    }
+
+    private static AngleSharp.Dom.IElement Input<T>(IRenderedComponent<T> component, string label)
+        where T : Microsoft.AspNetCore.Components.IComponent
+    {
+        var labelElement = component.FindAll("label").First(l => l.TextContent.Trim().StartsWith(label, StringComparison.Ordinal));
+        var id = labelElement.GetAttribute("for");
+        return id is not null && component.FindAll($"#{id}").FirstOrDefault() is { } byId
+            ? byId
+            : labelElement.ParentElement!.QuerySelector("input, textarea")!;
+    }
 }
