@@ -67,6 +67,27 @@ public sealed class ActingForTeamsTests : PortalTest
     }
 
     [Fact]
+    public async Task A_changed_role_or_a_removal_from_the_team_takes_effect_on_the_open_page()
+    {
+        await SetUpAsync();
+        Ctx.RenderProviders();
+        var page = Ctx.Render<Containers>();
+        page.WaitForAssertion(() => Assert.Contains("blue-web", page.Find("tr.container-row").TextContent));
+        var asOwner = Ctx.Clients.Created.Last(c => c.Endpoint.ActingFor is not null);
+
+        // The agent takes the member's role at connect: a new role means new connections.
+        await Ctx.Teams.SetMemberAsync(Admin, "blue", "ann", TeamRole.Member, CancellationToken.None);
+        await PortalTestContext.Eventually(() => asOwner.Disposed);
+        var session = Ctx.Services.GetRequiredService<Portal.Web.Teams.ActingSession>();
+        Assert.Equal(TeamRole.Member, session.Acting?.Role);
+
+        // Out of blue: the page acts for her other team.
+        await Ctx.Teams.RemoveMemberAsync(Admin, "blue", "ann", CancellationToken.None);
+        page.WaitForAssertion(() => Assert.Contains("red-db", page.Find("tr.container-row").TextContent));
+        Assert.Equal(new TeamActor("red", "ann"), session.Actor);
+    }
+
+    [Fact]
     public async Task A_refused_action_shows_the_agents_words_naming_the_rule()
     {
         await SetUpAsync();

@@ -26,7 +26,7 @@ public sealed class SessionFleet : IAsyncDisposable
     private ImmutableList<AgentHost> _own = [];
     private ImmutableList<Action> _listeners = [];
     private IDisposable? _fleetSubscription;
-    private TeamActor? _ownActor;
+    private (TeamActor? Actor, Contracts.TeamRole? Role) _ownFor;
     private bool _started;
     private bool _disposed;
 
@@ -128,10 +128,12 @@ public sealed class SessionFleet : IAsyncDisposable
             }
 
             var actor = _session.IsAdministrator ? null : _session.Actor;
-            if (actor != _ownActor)
+            // Another team, or another role in it: new connections (the agent takes the member's role at connect).
+            var ownFor = (actor, actor is null ? null : _session.Acting?.Role);
+            if (ownFor != _ownFor)
             {
                 await StopOwnAsync();
-                _ownActor = actor;
+                _ownFor = ownFor;
             }
 
             if (actor is not null)

@@ -100,7 +100,7 @@ public sealed class TeamDirectory(IDbContextFactory<PortalDbContext> databases, 
         }
         else
         {
-            RequireAnotherOwner(record, member, role);
+            RequireAnotherOwner(by, record, member, role);
             member.Role = role;
         }
 
@@ -115,7 +115,7 @@ public sealed class TeamDirectory(IDbContextFactory<PortalDbContext> databases, 
         RequireManager(by, record);
         var member = record.Members.FirstOrDefault(m => m.UserName == userName)
             ?? throw new ArgumentException($"'{userName}' is not a member of team '{team}'.", nameof(userName));
-        RequireAnotherOwner(record, member, null);
+        RequireAnotherOwner(by, record, member, null);
         record.Members.Remove(member);
         await db.SaveChangesAsync(ct);
         Changed?.Invoke(team, false);
@@ -196,10 +196,10 @@ public sealed class TeamDirectory(IDbContextFactory<PortalDbContext> databases, 
         }
     }
 
-    /// <summary>An owner cannot demote or remove the team's last owner: someone must be left to manage the team (an administrator still can).</summary>
-    private static void RequireAnotherOwner(TeamRecord team, TeamMemberRecord member, TeamRole? newRole)
+    /// <summary>An owner cannot demote or remove the team's last owner while others remain: someone must be left to manage the team (an administrator still can).</summary>
+    private static void RequireAnotherOwner(ClaimsPrincipal by, TeamRecord team, TeamMemberRecord member, TeamRole? newRole)
     {
-        if (member.Role == TeamRole.Owner && newRole != TeamRole.Owner && !team.Members.Any(m => m != member && m.Role == TeamRole.Owner)
+        if (!PortalRoles.IsAdministrator(by) && member.Role == TeamRole.Owner && newRole != TeamRole.Owner && !team.Members.Any(m => m != member && m.Role == TeamRole.Owner)
             && team.Members.Count > 1)
         {
             throw new ArgumentException($"'{member.UserName}' is the last owner of team '{team.Name}': make another member an owner first.");

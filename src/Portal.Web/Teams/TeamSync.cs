@@ -54,44 +54,41 @@ public sealed class TeamSync : IHostedService
         await _stop.CancelAsync();
     }
 
-    /// <summary>Pushes one team (or its removal) to every connected host now.</summary>
+    /// <summary>Pushes one team as it is now (or its removal, when it is gone) to every connected host.</summary>
     public async Task PushAsync(string team, bool deleted)
     {
-        var info = deleted ? null : await _teams.GetAsync(team, _stop.Token);
         foreach (var away in _fleet.Hosts.Where(h => h.State != HostConnectionState.Connected))
         {
-            _status[(away.Id, team)] = new TeamPushStatus(away.Id, team, info is null, $"Host '{away.Name}' is not connected: the team goes to it when it connects.", _time.GetUtcNow());
+            _status[(away.Id, team)] = new TeamPushStatus(away.Id, team, deleted, $"Host '{away.Name}' is not connected: the team goes to it when it connects.", _time.GetUtcNow());
         }
 
-        await Task.WhenAll(_fleet.Hosts.Where(h => h.State == HostConnectionState.Connected)
-            .Select(h => PushOneAsync(h, team, info)));
+        await Task.WhenAll(_fleet.Hosts.Where(h => h.State == HostConnectionState.Connected).Select(h => PushOneAsync(h, team)));
     }
 
     /// <summary>Every team, and every removal this host has not confirmed, to a host that just connected.</summary>
     public async Task CatchUpAsync(AgentHost host)
     {
-        var teams = await _teams.ListAsync(_stop.Token);
-        var pendingRemovals = _status.Values.Where(s => s.HostId == host.Id && s.Deleted && !s.Succeeded).Select(s => s.Team)
-            .Where(t => teams.All(x => x.Name != t)).ToList();
-        foreach (var team in teams)
+        var teams = (await _teams.ListAsync(_stop.Token)).Select(t => t.Name);
+        var pendingRemovals = _status.Values.Where(s => s.HostId == host.Id && s.Deleted && !s.Succeeded).Select(s => s.Team);
+        foreach (var team in teams.Union(pendingRemovals).ToList())
         {
-            await PushOneAsync(host, team.Name, team);
-        }
-
-        foreach (var team in pendingRemovals)
-        {
-            await PushOneAsync(host, team, null);
+            await PushOneAsync(host, team);
         }
     }
 
-    private async Task PushOneAsync(AgentHost host, string team, Contracts.TeamInfo? info)
+    /// <summary>
+    /// The team as the directory has it at the moment of sending (gone: removed), one push at a time per host, so a quick
+    /// edit and a reconnect cannot land out of order and the last push is always the latest state.
+    /// </summary>
+    private async Task PushOneAsync(AgentHost host, string team)
     {
-        // One push at a time per host, so a quick edit and a reconnect cannot land out of order.
         var gate = _hostGates.GetOrAdd(host.Id, _ => new SemaphoreSlim(1, 1));
         await gate.WaitAsync(_stop.Token);
         string? error = null;
+        Contracts.TeamInfo? info = null;
         try
         {
+            info = await _teams.GetAsync(team, _stop.Token);
             var client = host.Client;
             if (info is null)
             {
