@@ -1,4 +1,5 @@
 using Microsoft.AspNetCore.DataProtection;
+using Microsoft.AspNetCore.Identity;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
@@ -40,6 +41,8 @@ public sealed class PortalTestContext : BunitContext
         Services.AddScoped<ContainerOperations>();
         Services.AddSingleton<Portal.Web.Teams.TeamDirectory>();
         Services.AddSingleton<Portal.Web.Teams.TeamSync>();
+        Services.AddSingleton(typeof(ILogger<>), typeof(Logger<>));
+        Services.AddIdentityCore<PortalUser>(PortalServices.IdentityRules).AddEntityFrameworkStores<PortalDbContext>().AddDefaultTokenProviders();
         Services.AddScoped<Portal.Web.Teams.ActingSession>();
         Services.AddScoped<Portal.Web.Teams.SessionFleet>();
         Authorization = AddAuthorization();

@@ -1,4 +1,5 @@
 using System.Security.Claims;
+using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
 using Portal.Client;
 using Portal.Contracts;
@@ -105,6 +106,25 @@ public sealed class TeamsPageTests : PortalTest
         Assert.Contains("'ann' is the last owner of team 'blue'", last.Message);
         await Assert.ThrowsAsync<UnauthorizedAccessException>(() => Ctx.Teams.SetLimitsAsync(ann, "blue", new TeamQuota(), new IsolationPolicy(), CancellationToken.None));
         Assert.Equal([new Membership("blue", TeamRole.Viewer)], await Ctx.Teams.MembershipsAsync("bob", CancellationToken.None));
+    }
+
+    [Fact]
+    public async Task The_users_page_adds_a_user_with_a_one_time_password_and_makes_it_an_administrator()
+    {
+        Ctx.RenderProviders();
+        var page = Ctx.Render<Portal.Web.Components.Pages.Users>();
+        page.Find("input[data-testid=new-user-name], [data-testid=new-user-name] input").Change("carol");
+        await page.Find("[data-testid=add-user]").ClickAsync(new());
+        page.WaitForAssertion(() => Assert.Matches("^\\S{12,}$", page.Find("[data-testid=new-user-password]").TextContent));
+        Assert.NotNull(page.Find("[data-user=carol]"));
+
+        page.Find("[data-user=carol] input[data-testid=user-admin], [data-user=carol] [data-testid=user-admin] input").Change(true);
+        await using var scope = Ctx.Services.CreateAsyncScope();
+        var users = scope.ServiceProvider.GetRequiredService<Microsoft.AspNetCore.Identity.UserManager<Portal.Web.Data.PortalUser>>();
+        await PortalTestContext.Eventually(() => users.Users.AsNoTracking().Single(u => u.UserName == "carol").IsAdministrator);
+
+        await page.Find("[data-testid=add-user]").ClickAsync(new());
+        page.WaitForAssertion(() => Assert.Contains("Enter the new user's name", page.Find("[role=alert]").TextContent));
     }
 
     /// <summary>A MudBlazor field's input: the test id lands on the input itself (text fields) or on a wrapper (switches).</summary>
