@@ -96,12 +96,29 @@ public sealed class TeamActingTests : IAsyncLifetime
         var acting = await PortalTestContext.Eventually(() => session.Hosts.FirstOrDefault(h => h.State == HostConnectionState.Connected), 60_000);
         Assert.Equal(new TeamActor("blue", "ann"), acting.Registration.Endpoint.ActingFor);
         Assert.Equal(new TeamActor("blue", "ann"), session.Session.Actor);
+        // Every subscription of the member's connection is allowed (host info, compute systems, statistics): it stays up.
+        await PortalTestContext.Eventually(() => acting.Info is not null, 60_000);
+        Assert.Equal((HostConnectionState.Connected, 0, null), (acting.State, acting.FailedAttempts, acting.LastError));
+
+        // The member's view holds the team's containers only: one an administrator made for the team, not the other.
+        var admin = host.Client;
+        var forTeam = await admin.CreateContainerAsync(new ContainerCreateSpec { Name = "blue-made", Image = "busybox", Command = ["sleep", "60"], Labels = new Dictionary<string, string> { ["io.portal.team"] = "blue" } }, CancellationToken.None);
+        var adminOnly = await admin.CreateContainerAsync(new ContainerCreateSpec { Name = "admin-made", Image = "busybox", Command = ["sleep", "60"] }, CancellationToken.None);
+        try
+        {
+            await PortalTestContext.Eventually(() => host.Containers.ContainsKey(adminOnly.Id) && acting.Containers.ContainsKey(forTeam.Id), 60_000);
+            Assert.Equal([forTeam.Id], acting.Containers.Keys);
+        }
+        finally
+        {
+            await admin.RemoveContainerAsync(forTeam.Id, force: true, CancellationToken.None);
+            await admin.RemoveContainerAsync(adminOnly.Id, force: true, CancellationToken.None);
+        }
 
         var refused = await Assert.ThrowsAsync<AgentException>(() => acting.Client.CreateContainerAsync(
             new ContainerCreateSpec { Name = "viewer-made", Image = "busybox", Command = ["sleep", "60"] }, CancellationToken.None));
         Assert.Equal("Forbidden", refused.Code);
         Assert.Contains("Viewer", refused.Message);
-        Assert.Empty(acting.Containers);
         Assert.DoesNotContain(await host.Client.ListContainersAsync(CancellationToken.None), v => v.Container.Name == "viewer-made");
 
         // Deleting the team removes it from the agent: the acting connection is refused from then on.
