@@ -51,8 +51,7 @@ public sealed class TeamsPageTests : PortalTest
 
         // Usage as bars, when the agent answers the usage call.
         agent.TeamUsages["blue"] = new TeamUsage { Team = "blue", Containers = 1, Quota = pushed.Quota };
-        Input(page, "quota-containers").Change("2");
-        await page.Find("[data-testid=save-limits]").ClickAsync(new());
+        await page.Find("[data-team=blue] [data-testid=refresh-usage]").ClickAsync(new());
         page.WaitForAssertion(() => Assert.Contains("Containers: 1 of 2", page.Find("[data-testid=team-usage]").TextContent));
 
         // Delete, after a confirmation.
