@@ -28,6 +28,7 @@ public sealed class SessionFleet : IAsyncDisposable
     private IDisposable? _fleetSubscription;
     private (TeamActor? Actor, Contracts.TeamRole? Role) _ownFor;
     private bool _started;
+    private volatile bool _interactive;
     private bool _disposed;
 
     public SessionFleet(Fleet fleet, ActingSession session, IAgentClientFactory clients, IOptions<PortalOptions> options, TimeProvider time, ILoggerFactory loggers)
@@ -60,6 +61,20 @@ public sealed class SessionFleet : IAsyncDisposable
         Start();
         ImmutableInterlocked.Update(ref _listeners, l => l.Add(onChanged));
         return new Subscription(() => ImmutableInterlocked.Update(ref _listeners, l => l.Remove(onChanged)));
+    }
+
+    /// <summary>
+    /// The circuit is interactive (a component's first render after prerendering): only now are a member's connections
+    /// opened, so a prerendered request does not open and close connections to every host.
+    /// </summary>
+    public void MarkInteractive()
+    {
+        if (!_interactive)
+        {
+            _interactive = true;
+            Start();
+            _ = SyncAsync();
+        }
     }
 
     /// <summary>Registers a host (administrators only; the Hosts page).</summary>
@@ -136,7 +151,7 @@ public sealed class SessionFleet : IAsyncDisposable
                 _ownFor = ownFor;
             }
 
-            if (actor is not null)
+            if (actor is not null && _interactive)
             {
                 var registered = _fleet.Hosts.Select(h => h.Registration).ToList();
                 foreach (var gone in _own.Where(h => registered.All(r => r.Id != h.Id)).ToList())

@@ -93,6 +93,7 @@ public sealed class TeamActingTests : IAsyncLifetime
 
         await using var circuit = _services.CreateAsyncScope();
         var session = circuit.ServiceProvider.GetRequiredService<SessionFleet>();
+        session.MarkInteractive(); // as the first interactive render of a page does
         var acting = await PortalTestContext.Eventually(() => session.Hosts.FirstOrDefault(h => h.State == HostConnectionState.Connected), 60_000);
         Assert.Equal(new TeamActor("blue", "ann"), acting.Registration.Endpoint.ActingFor);
         Assert.Equal(new TeamActor("blue", "ann"), session.Session.Actor);

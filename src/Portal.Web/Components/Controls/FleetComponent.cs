@@ -25,6 +25,15 @@ public abstract class FleetComponent : ComponentBase, IDisposable
         OnFleetChangedCore();
     }
 
+    protected override void OnAfterRender(bool firstRender)
+    {
+        if (firstRender)
+        {
+            // After prerendering, in the live circuit: a team member's own connections to the hosts open now.
+            Fleet.MarkInteractive();
+        }
+    }
+
     /// <summary>Recomputes what the page shows from the fleet; runs on the renderer's context.</summary>
     protected virtual void OnFleetChangedCore()
     {
