@@ -51,6 +51,7 @@ public static class PortalServices
         builder.Services.ConfigureApplicationCookie(o =>
         {
             o.LoginPath = AccountEndpoints.LoginPath;
+            o.AccessDeniedPath = AccountEndpoints.AccessDeniedPath;
             o.Cookie.Name = "portal.auth";
             o.Cookie.SameSite = SameSiteMode.Strict;
             o.SlidingExpiration = true;

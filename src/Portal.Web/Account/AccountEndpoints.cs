@@ -7,6 +7,7 @@ public static class AccountEndpoints
 {
     public const string LoginPath = "/account/login";
     public const string ChangePasswordPath = "/account/change-password";
+    public const string AccessDeniedPath = "/account/access-denied";
 
     public static void MapAccountEndpoints(this IEndpointRouteBuilder app)
     {

@@ -179,13 +179,49 @@ public sealed partial class PortalSignInTests : IAsyncLifetime
         await SessionEndsAsync();
     }
 
+    [RootFact]
+    public async Task A_user_who_is_not_an_administrator_gets_no_host_admin_pages_until_made_one()
+    {
+        var (added, _) = await RunCommandAsync("add-user", "ann");
+        var password = Regex.Match(added, "one-time password (\\S+)").Groups[1].Value;
+        Assert.Equal(HttpStatusCode.Redirect, (await PostFormAsync("account/login", "login", new() { ["Input.UserName"] = "ann", ["Input.Password"] = password })).StatusCode);
+        Assert.Equal(HttpStatusCode.Redirect, (await PostFormAsync("account/change-password", "change-password", new() { ["Input.Current"] = password, ["Input.New"] = "Correct-Horse-42", ["Input.Confirm"] = "Correct-Horse-42" })).StatusCode);
+
+        var home = await (await _http.GetAsync("")).Content.ReadAsStringAsync();
+        Assert.DoesNotContain("href=\"hosts\"", home);
+        Assert.Contains("href=\"team\"", home);
+        Assert.Contains("This page is for portal administrators", await (await _http.GetAsync("account/access-denied")).Content.ReadAsStringAsync());
+        foreach (var path in new[] { "hosts", "images", "switches", "teams", "users" })
+        {
+            var refused = await _http.GetAsync(path);
+            Assert.Equal(HttpStatusCode.Redirect, refused.StatusCode);
+            Assert.StartsWith("/account/access-denied", refused.Headers.Location!.PathAndQuery);
+        }
+
+        // `./deploy/portal set-admin ann yes`: her session ends (a new security stamp); signed in again, she is one.
+        await RunCommandAsync("set-admin", "ann", "yes");
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while ((await _http.GetAsync("hosts")).Headers.Location?.PathAndQuery.StartsWith("/account/login", StringComparison.Ordinal) != true)
+        {
+            Assert.True(DateTime.UtcNow < deadline, "ann's session did not end after set-admin");
+            await Task.Delay(100);
+        }
+
+        Assert.Equal(HttpStatusCode.Redirect, (await PostFormAsync("account/login", "login", new() { ["Input.UserName"] = "ann", ["Input.Password"] = "Correct-Horse-42" })).StatusCode);
+        Assert.Contains("Add an agent", await (await _http.GetAsync("hosts")).Content.ReadAsStringAsync());
+    }
+
     /// <summary>The portal's command mode, as deploy/portal runs it, on this portal's database and key ring.</summary>
-    private async Task<(string Output, string Errors)> RunCommandAsync(string command, string user)
+    private async Task<(string Output, string Errors)> RunCommandAsync(string command, string user, params string[] more)
     {
         var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = AppContext.BaseDirectory };
         psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "Portal.Web.dll"));
         psi.ArgumentList.Add(command);
         psi.ArgumentList.Add(user);
+        foreach (var argument in more)
+        {
+            psi.ArgumentList.Add(argument);
+        }
         psi.Environment["Portal__Database"] = Path.Combine(_directory, "portal.db");
         psi.Environment["Portal__KeysDirectory"] = Path.Combine(_directory, "keys");
         using var process = Process.Start(psi)!;
