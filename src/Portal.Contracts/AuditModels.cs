@@ -55,6 +55,9 @@ public enum AuditActorKind
 
     /// <summary>A caller that did not authenticate (a failed sign-in).</summary>
     Anonymous,
+
+    /// <summary>A user of the portal (the portal's own trail: sign-ins, sign-outs, password and user changes).</summary>
+    PortalUser,
 }
 
 /// <summary>The actor of an audit entry; <see cref="Name"/> is what to show ("key ci (1a2b3c4d)", "root (uid 0) via docker socket").</summary>
