@@ -38,6 +38,8 @@ public sealed class AuditCollector : IAuditSource, IHostedService, IAsyncDisposa
         _portal.Recorded += OnPortalRecorded;
     }
 
+    public IReadOnlyList<string> Hosts => [.. _fleet.Hosts.Select(h => h.Name)];
+
     public async Task<AuditListing> ReadAsync(AuditSearch search, int limit, CancellationToken ct)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(limit, 1);

@@ -6,6 +6,9 @@ namespace Portal.Web.Audit;
 /// </summary>
 public interface IAuditSource
 {
+    /// <summary>The hosts whose trails it reads, by their portal names (the portal's own is <see cref="AuditRow.PortalSource"/>).</summary>
+    IReadOnlyList<string> Hosts { get; }
+
     /// <summary>The newest <paramref name="limit"/> entries matching <paramref name="search"/>, newest first; hosts not read are named.</summary>
     Task<AuditListing> ReadAsync(AuditSearch search, int limit, CancellationToken ct);
 
