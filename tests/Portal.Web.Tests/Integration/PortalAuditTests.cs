@@ -164,6 +164,14 @@ public sealed partial class PortalAuditTests : IAsyncLifetime
         using var bad = await _http.GetAsync("audit/export?format=xml");
         Assert.Equal(HttpStatusCode.BadRequest, bad.StatusCode);
         Assert.Contains("use csv or json", await bad.Content.ReadAsStringAsync());
+
+        // Signing out is recorded too (in the portal's JSON Lines trail, read here as a file: the export needs a session).
+        var page = await (await _http.GetAsync("audit")).Content.ReadAsStringAsync();
+        using var signOut = await _http.PostAsync("account/logout", new FormUrlEncodedContent(new Dictionary<string, string> { ["__RequestVerificationToken"] = AntiforgeryToken().Match(page).Groups[1].Value }));
+        Assert.Equal(HttpStatusCode.Redirect, signOut.StatusCode);
+        var trail = string.Concat(Directory.GetFiles(Path.Combine(_directory, "portal-audit"), "portal-audit-*.jsonl").Select(File.ReadAllText));
+        Assert.Contains("\"action\":\"auth.sign-out\"", trail);
+        Assert.Equal(HttpStatusCode.Redirect, (await _http.GetAsync("audit/export?format=json")).StatusCode);
     }
 
     private string PasswordFile => Path.Combine(_directory, "first-admin-password");
