@@ -53,6 +53,12 @@ public sealed class AuditPageTests : IAsyncLifetime
         Assert.Contains("mud-chip-color-error", denied.QuerySelector(".audit-decision")!.ClassName);
         Assert.Contains("mud-chip-color-warning", page.Find("tr[data-key='host:alpha#2'] .audit-decision").ClassName);
         Assert.Contains("mud-chip-color-success", page.Find("tr[data-key='host:alpha#1'] .audit-decision").ClassName);
+        foreach (var id in new[] { "input#audit-user", "input#audit-team", "input#audit-action", "input#audit-since", "input#audit-until", "#audit-host", "#audit-decision",
+            "button#audit-apply", "button#audit-clear", "a#audit-export-csv", "a#audit-export-json", "#audit-table", "#audit-live" })
+        {
+            Assert.NotNull(page.Find(id)); // stable ids for the browser tests
+        }
+
         Assert.Contains("gamma", page.Find("#audit-missing").TextContent);
         Assert.Contains("connection refused", page.Find("#audit-missing").TextContent);
     }

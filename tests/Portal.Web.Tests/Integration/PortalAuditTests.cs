@@ -172,6 +172,26 @@ public sealed partial class PortalAuditTests : IAsyncLifetime
         var trail = string.Concat(Directory.GetFiles(Path.Combine(_directory, "portal-audit"), "portal-audit-*.jsonl").Select(File.ReadAllText));
         Assert.Contains("\"action\":\"auth.sign-out\"", trail);
         Assert.Equal(HttpStatusCode.Redirect, (await _http.GetAsync("audit/export?format=json")).StatusCode);
+
+        // The host's command line: recorded with the portal's host as the actor.
+        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = AppContext.BaseDirectory };
+        psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "Portal.Web.dll"));
+        psi.ArgumentList.Add("disable-user");
+        psi.ArgumentList.Add("admin");
+        psi.Environment["Portal__Database"] = Path.Combine(_directory, "portal.db");
+        psi.Environment["Portal__KeysDirectory"] = Path.Combine(_directory, "keys");
+        using (var command = Process.Start(psi)!)
+        {
+            var stderr = command.StandardError.ReadToEndAsync();
+            await command.StandardOutput.ReadToEndAsync();
+            await command.WaitForExitAsync();
+            Assert.True(command.ExitCode == 0, await stderr);
+        }
+
+        var disabled = Directory.GetFiles(Path.Combine(_directory, "portal-audit"), "portal-audit-*.jsonl").SelectMany(File.ReadAllLines)
+            .Select(l => JsonDocument.Parse(l).RootElement).Single(e => e.GetProperty("action").GetString() == "user.disable");
+        Assert.Equal("admin", disabled.GetProperty("target").GetProperty("name").GetString());
+        Assert.Equal("portal (its host's command line or first start)", disabled.GetProperty("actor").GetProperty("name").GetString());
     }
 
     private string PasswordFile => Path.Combine(_directory, "first-admin-password");
