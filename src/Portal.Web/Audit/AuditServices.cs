@@ -11,11 +11,13 @@ public static class AuditServices
     /// The audit trail: the portal's own (sign-ins and account changes, recorded by Identity's managers), the collector
     /// over every host's, and who may read it. After AddIdentityCore, whose managers it replaces.
     /// </summary>
-    public static void AddPortalAudit(this WebApplicationBuilder builder)
+    public static void AddPortalAudit(this WebApplicationBuilder builder) => builder.Services.AddPortalAudit(builder.Configuration);
+
+    /// <inheritdoc cref="AddPortalAudit(WebApplicationBuilder)"/>
+    public static IServiceCollection AddPortalAudit(this IServiceCollection services, IConfiguration configuration)
     {
-        var services = builder.Services;
-        services.Configure<PortalAuditOptions>(builder.Configuration.GetSection("Portal"));
-        (builder.Configuration.GetSection("Portal").Get<PortalAuditOptions>() ?? new PortalAuditOptions()).Validate();
+        services.Configure<PortalAuditOptions>(configuration.GetSection("Portal"));
+        (configuration.GetSection("Portal").Get<PortalAuditOptions>() ?? new PortalAuditOptions()).Validate();
         services.AddHttpContextAccessor();
         services.AddSingleton<PortalAuditLog>();
         services.AddScoped<PortalAuditRecorder>();
@@ -26,5 +28,6 @@ public static class AuditServices
         services.AddSingleton<IAuditSource>(sp => sp.GetRequiredService<AuditCollector>());
         services.AddHostedService(sp => sp.GetRequiredService<AuditCollector>());
         services.AddAuthorizationBuilder().AddPolicy(AuditAccess.Policy, AuditAccess.Configure);
+        return services;
     }
 }
