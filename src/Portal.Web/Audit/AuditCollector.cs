@@ -71,7 +71,31 @@ public sealed class AuditCollector : IAuditSource, IHostedService, IAsyncDisposa
         return new AuditListing(ordered.Count > limit ? ordered.GetRange(0, limit) : ordered, missing, truncated || ordered.Count > limit);
     }
 
-    public IDisposable Follow(Action<AuditRow> onEntry)
+    /// <summary>How long <see cref="FollowAsync"/> waits for a slow host's stream to start before it returns anyway.</summary>
+    public static readonly TimeSpan ReadyTimeout = TimeSpan.FromSeconds(5);
+
+    public async Task<IDisposable> FollowAsync(Action<AuditRow> onEntry, CancellationToken ct)
+    {
+        var subscription = Follow(onEntry);
+        Task[] ready;
+        lock (_lock)
+        {
+            ready = [.. _followers.Values.Select(f => f.Ready.Task)];
+        }
+
+        try
+        {
+            await Task.WhenAll(ready).WaitAsync(ReadyTimeout, _time, ct);
+        }
+        catch (TimeoutException)
+        {
+            _logger.LogWarning("A host's live audit trail did not start within {Timeout}; following it when it does.", ReadyTimeout);
+        }
+
+        return subscription;
+    }
+
+    private IDisposable Follow(Action<AuditRow> onEntry)
     {
         lock (_lock)
         {
@@ -183,7 +207,10 @@ public sealed class AuditCollector : IAuditSource, IHostedService, IAsyncDisposa
         }
     }
 
-    /// <summary>One host's live stream: resubscribes after a drop (backoff as for the host's connection) from the last sequence seen.</summary>
+    /// <summary>
+    /// One host's live stream from the newest entry at its start; after a drop it resubscribes (backoff as for the host's
+    /// connection) from the last sequence seen, so nothing recorded in between is lost.
+    /// </summary>
     private async Task FollowHostAsync(Follower follower, CancellationToken ct)
     {
         long? after = null;
@@ -194,6 +221,9 @@ public sealed class AuditCollector : IAuditSource, IHostedService, IAsyncDisposa
             try
             {
                 await using var client = _clients.Create(follower.Host.Registration.Endpoint);
+                // The first time, start from the newest entry now: what a read after this misses comes on the stream.
+                after ??= (await client.ReadAsync(AgentAuditFilter.None, 0, 1, ct)).LastSequence;
+                follower.Ready.TrySetResult();
                 await foreach (var entry in client.SubscribeAsync(after, ct))
                 {
                     after = entry.Sequence;
@@ -212,6 +242,8 @@ public sealed class AuditCollector : IAuditSource, IHostedService, IAsyncDisposa
                 reason = e is AgentException ? e.Message : $"{e.GetType().Name}: {e.Message}";
             }
 
+            // An unreachable host is not waited for: a read names it as missing.
+            follower.Ready.TrySetResult();
             failures++;
             var delay = AgentHost.Backoff(failures, _options.ReconnectInitialDelay, _options.ReconnectMaxDelay);
             if (failures == 1)
@@ -254,6 +286,9 @@ public sealed class AuditCollector : IAuditSource, IHostedService, IAsyncDisposa
         public CancellationTokenSource Stop { get; } = new();
 
         public Task Run { get; set; } = Task.CompletedTask;
+
+        /// <summary>Done once the stream has its starting point (or the first attempt failed).</summary>
+        public TaskCompletionSource Ready { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
         public async Task StopAsync()
         {

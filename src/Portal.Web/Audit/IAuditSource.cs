@@ -12,6 +12,10 @@ public interface IAuditSource
     /// <summary>The newest <paramref name="limit"/> entries matching <paramref name="search"/>, newest first; hosts not read are named.</summary>
     Task<AuditListing> ReadAsync(AuditSearch search, int limit, CancellationToken ct);
 
-    /// <summary>Calls <paramref name="onEntry"/> (on a background thread) for each new entry from any source, until disposed.</summary>
-    IDisposable Follow(Action<AuditRow> onEntry);
+    /// <summary>
+    /// Calls <paramref name="onEntry"/> (on a background thread) for each new entry from any source, until disposed. Returns
+    /// once each reachable host's stream has its starting point, so a read made after it misses nothing: an entry is in
+    /// the read, or comes to <paramref name="onEntry"/>, or both.
+    /// </summary>
+    Task<IDisposable> FollowAsync(Action<AuditRow> onEntry, CancellationToken ct);
 }

@@ -77,9 +77,12 @@ public sealed class AuditCollectorTests : IAsyncLifetime
         var (collector, log) = Collector();
         var seen = new ConcurrentQueue<AuditRow>();
 
-        using (collector.Follow(seen.Enqueue))
+        _audit.Trails["http://alpha.test:5081"] = [Entry("alpha", 1, T0, "container.create"), Entry("alpha", 2, T0, "container.start")];
+        using (await collector.FollowAsync(seen.Enqueue, CancellationToken.None))
         {
-            var first = await PortalTestContext.Eventually(() => _audit.Latest("http://alpha.test:5081"));
+            // Ready: the stream starts after the newest entry it found.
+            var first = _audit.Latest("http://alpha.test:5081")!;
+            await PortalTestContext.Eventually(() => first.Calls.Contains("Subscribe after=2"));
             await first.Live.Writer.WriteAsync(Entry("alpha", 7, T0, "container.start"));
             log.Record(Entry("portal", 0, T0, "auth.sign-out"));
             await PortalTestContext.Eventually(() => seen.Count == 2);

@@ -32,10 +32,10 @@ public sealed class FakeAuditSource : IAuditSource
         return Task.FromResult(new AuditListing([.. matching.Take(limit)], [.. Missing.Where(m => search.Covers(m.Host))], matching.Count > limit));
     }
 
-    public IDisposable Follow(Action<AuditRow> onEntry)
+    public Task<IDisposable> FollowAsync(Action<AuditRow> onEntry, CancellationToken ct)
     {
         ImmutableInterlocked.Update(ref _listeners, l => l.Add(onEntry));
-        return new Unsubscribe(() => ImmutableInterlocked.Update(ref _listeners, l => l.Remove(onEntry)));
+        return Task.FromResult<IDisposable>(new Unsubscribe(() => ImmutableInterlocked.Update(ref _listeners, l => l.Remove(onEntry))));
     }
 
     /// <summary>Records <paramref name="row"/> as a host would and tells the listeners.</summary>

@@ -33,7 +33,8 @@ public sealed partial class Audit
 
     protected override async Task OnInitializedAsync()
     {
-        _live = Source.Follow(OnEntry);
+        // Following first, then reading: an entry recorded in between comes live (listed once).
+        _live = await Source.FollowAsync(OnEntry, CancellationToken.None);
         await LoadAsync();
     }
 
