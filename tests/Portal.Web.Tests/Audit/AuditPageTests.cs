@@ -50,10 +50,10 @@ public sealed class AuditPageTests : IAsyncLifetime
         Assert.Contains("HyperV → -", denied.TextContent);
         Assert.Contains("isolation: Team red allows HyperV only.", denied.TextContent);
         Assert.Contains("NotRun", denied.TextContent);
-        Assert.Contains("mud-chip-color-error", denied.QuerySelector(".audit-decision")!.ClassName);
-        Assert.Contains("mud-chip-color-warning", page.Find("tr[data-key='host:alpha#2'] .audit-decision").ClassName);
-        Assert.Contains("mud-chip-color-success", page.Find("tr[data-key='host:alpha#1'] .audit-decision").ClassName);
-        foreach (var id in new[] { "input#audit-user", "input#audit-team", "input#audit-action", "input#audit-since", "input#audit-until", "#audit-host", "#audit-decision",
+        Assert.Contains("mud-chip-color-error", denied.QuerySelector(".audit-decision-chip")!.ClassName);
+        Assert.Contains("mud-chip-color-warning", page.Find("tr[data-key='host:alpha#2'] .audit-decision-chip").ClassName);
+        Assert.Contains("mud-chip-color-success", page.Find("tr[data-key='host:alpha#1'] .audit-decision-chip").ClassName);
+        foreach (var id in new[] { "input#audit-user", "input#audit-team", "input#audit-action", "input#audit-since", "input#audit-until", "#audit-host .mud-select", "#audit-decision .mud-select",
             "button#audit-apply", "button#audit-clear", "a#audit-export-csv", "a#audit-export-json", "#audit-table", "#audit-live" })
         {
             Assert.NotNull(page.Find(id)); // stable ids for the browser tests
