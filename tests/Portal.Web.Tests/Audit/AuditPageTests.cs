@@ -93,6 +93,19 @@ public sealed class AuditPageTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Choosing_a_host_or_decision_applies_at_once()
+    {
+        var page = _ctx.Render<AuditPage>();
+        page.WaitForAssertion(() => Assert.Equal(4, Keys(page).Count));
+
+        await Select(page, "Decision").InvokeAsync(() => Select(page, "Decision").Instance.ValueChanged.InvokeAsync("Denied"));
+        page.WaitForAssertion(() => Assert.Equal(["host:beta#1"], Keys(page)));
+        await Select(page, "Decision").InvokeAsync(() => Select(page, "Decision").Instance.ValueChanged.InvokeAsync(""));
+        await Select(page, "Host").InvokeAsync(() => Select(page, "Host").Instance.ValueChanged.InvokeAsync(AuditRow.PortalSource));
+        page.WaitForAssertion(() => Assert.Equal(["portal#1"], Keys(page)));
+    }
+
+    [Fact]
     public async Task A_bad_time_or_range_is_refused_with_what_to_write()
     {
         var page = _ctx.Render<AuditPage>();

@@ -69,6 +69,19 @@ public sealed partial class Audit
         await LoadAsync();
     }
 
+    /// <summary>A choice in a select applies at once (text fields apply with Enter or Apply).</summary>
+    private async Task HostChangedAsync(string host)
+    {
+        _form.Host = host;
+        await ApplyAsync();
+    }
+
+    private async Task DecisionChangedAsync(string decision)
+    {
+        _form.Decision = decision;
+        await ApplyAsync();
+    }
+
     private async Task ClearAsync()
     {
         _form.Clear();
