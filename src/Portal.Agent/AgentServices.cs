@@ -32,8 +32,18 @@ public static class AgentServices
         builder.Services.AddSingleton(sp => new AuditTrail(sp.GetRequiredService<AuditLog>(), Environment.MachineName, sp.GetRequiredService<ILogger<AuditTrail>>()));
         // Outside the audit: a team caller's refusals are recorded (denied) there, its allowed calls by the audited host.
         builder.Services.AddSingleton<IComputeHost>(sp => new TeamScopedComputeHost(
-            new AuditedComputeHost(sp.GetRequiredService<ComputeHostService>(), sp.GetRequiredService<AuditTrail>()), sp.GetRequiredService<AuditTrail>()));
+            new AuditedComputeHost(sp.GetRequiredService<ComputeHostService>(), sp.GetRequiredService<AuditTrail>()), sp.GetRequiredService<AuditTrail>(),
+            sp.GetRequiredService<TeamStore>(), sp.GetRequiredService<TeamQuotaLedger>()));
         builder.Services.AddSingleton(sp => new TeamStore(sp.GetRequiredService<IOptions<ComputeOptions>>().Value.StateRoot));
+        builder.Services.AddSingleton(sp =>
+        {
+            var options = sp.GetRequiredService<IOptions<ComputeOptions>>().Value;
+            var host = sp.GetRequiredService<ComputeHostService>();
+            // The accelerator (TCG's translation cache is charged too) is known once the host has started.
+            VmMemoryCharge? known = null;
+            return new TeamQuotaLedger(() => host.Containers.ListContainers(),
+                () => known ?? (host.IsReady ? known = VmMemoryCharge.For(options, host.GetHostInfo().VmAccelerator) : VmMemoryCharge.For(options, null)));
+        });
         builder.Services.AddDockerApi(builder.Configuration, sp => new DockerCompute(sp.GetRequiredService<IComputeHost>(), sp.GetRequiredService<ComputeHostService>().Ready));
         builder.Services.AddSingleton<ApiKeyStore>();
         builder.Services.AddHostedService<ApiKeyBootstrap>();

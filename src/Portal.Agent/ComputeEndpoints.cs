@@ -49,9 +49,11 @@ public static class ComputeEndpoints
         containers.MapPost("/{id}/wait", async (string id, IComputeHost c, CancellationToken ct) => await c.Containers.WaitAsync(id, ct));
 
         var operate = containers.MapGroup("").RequireAuthorization(AgentPolicies.Operate);
-        operate.MapPost("/", async Task<IResult> (ContainerCreateSpec spec, IComputeHost c, CancellationToken ct) =>
+        operate.MapPost("/", async Task<IResult> (ContainerCreateSpec spec, HttpContext http, IComputeHost c, CancellationToken ct) =>
         {
+            using var warnings = PolicyWarnings.Collect();
             var created = await c.Containers.CreateContainerAsync(spec, ct);
+            AddWarnings(http, warnings);
             return Results.Created($"/api/containers/{created.Id}", created);
         }).Audited(AuditActions.ContainerCreate, "container");
         operate.MapPost("/{id}/start", async (string id, IComputeHost c, CancellationToken ct) => await c.Containers.StartContainerAsync(id, ct)).Audited(AuditActions.ContainerStart, "container", "id");
@@ -65,8 +67,13 @@ public static class ComputeEndpoints
             await c.Containers.KillContainerAsync(id, signal ?? 9, ct);
             return Results.NoContent();
         }).Audited(AuditActions.ContainerKill, "container", "id");
-        operate.MapPost("/{id}/convert", async (string id, RuntimeType runtimeType, bool? restart, IComputeHost c, CancellationToken ct) =>
-            await c.Containers.ConvertContainerAsync(id, runtimeType, restart ?? false, null, ct)).Audited(AuditActions.ContainerConvert, "container", "id");
+        operate.MapPost("/{id}/convert", async (string id, RuntimeType runtimeType, bool? restart, HttpContext http, IComputeHost c, CancellationToken ct) =>
+        {
+            using var warnings = PolicyWarnings.Collect();
+            var converted = await c.Containers.ConvertContainerAsync(id, runtimeType, restart ?? false, null, ct);
+            AddWarnings(http, warnings);
+            return converted;
+        }).Audited(AuditActions.ContainerConvert, "container", "id");
         operate.MapDelete("/{id}", async Task<IResult> (string id, bool? force, IComputeHost c, CancellationToken ct) =>
         {
             await c.Containers.RemoveContainerAsync(id, force ?? false, ct);
@@ -146,13 +153,39 @@ public static class ComputeEndpoints
         teamsApi.MapGet("/{name}", (string name, TeamStore store) => store.Get(name)).Audited(AuditActions.TeamList, "team", "name");
         teamsApi.MapPut("/{name}", async (string name, TeamInfo? team, TeamStore store, AuditTrail audit, CancellationToken ct) =>
             await audit.RecordAsync(AuditActions.TeamPut, audit.Target("team", name, name), () => store.PutAsync(TeamBody(name, team), ct),
-                details: team is null ? null : new Dictionary<string, string> { ["members"] = string.Join(",", (team.Members ?? []).Select(m => $"{m?.User}:{m?.Role}")) }))
+                details: team is null ? null : TeamDetails(team)))
             .Audited(AuditActions.TeamPut, "team", "name");
         teamsApi.MapDelete("/{name}", async (string name, TeamStore store, AuditTrail audit, CancellationToken ct) =>
             await audit.RecordAsync(AuditActions.TeamRemove, audit.Target("team", name, name), () => store.RemoveAsync(name, ct)))
             .Audited(AuditActions.TeamRemove, "team", "name");
 
+        // A team's use of this host against its quota: for administrators, and for the team's own callers.
+        api.MapGet("/teams/{name}/usage", (string name, System.Security.Claims.ClaimsPrincipal user, TeamStore store, TeamQuotaLedger quotas) =>
+        {
+            if (AuditCaller.Current?.Team is { } team ? team != name : AgentPolicies.ScopeOf(user) != ApiScope.Admin)
+            {
+                throw new ComputeException(ComputeErrorCode.Forbidden, AuditCaller.Current?.Team is { } own
+                    ? $"This caller acts for team '{own}': it may read that team's usage only (GET /api/teams/{own}/usage)."
+                    : "A team's usage is for administrators (an Admin key) and the team's own callers.");
+            }
+
+            return quotas.Usage(store.Get(name));
+        }).WithTags("Teams");
+
         api.MapGet("/audit", AuditEndpoints.Read).RequireAuthorization(AgentPolicies.Admin).Audited(AuditActions.AuditRead, "agent").WithTags("Audit");
+    }
+
+    /// <summary>
+    /// A policy's warnings as HTTP Warning headers (code 299, "miscellaneous persistent warning", as Kubernetes answers
+    /// its admission warnings), set before the answer starts.
+    /// </summary>
+    private static void AddWarnings(HttpContext http, PolicyWarnings warnings)
+    {
+        foreach (var warning in warnings.Items)
+        {
+            var text = new string(warning.Select(ch => ch is < ' ' or > '~' or '"' or '\\' ? ' ' : ch).ToArray());
+            http.Response.Headers.Append("Warning", $"299 - \"{text}\"");
+        }
     }
 
     /// <summary>A team key names a team this agent holds; a global key is made as before.</summary>
@@ -177,6 +210,20 @@ public static class ComputeEndpoints
 
         return details;
     }
+
+    /// <summary>What a team.put set: the members, and the quota and policy as JSON.</summary>
+    private static Dictionary<string, string> TeamDetails(TeamInfo team) => new()
+    {
+        ["members"] = string.Join(",", (team.Members ?? []).Select(m => $"{m?.User}:{m?.Role}")),
+        ["quota"] = AuditTrail.Clip(System.Text.Json.JsonSerializer.Serialize(team.Quota, DetailsJson))!,
+        ["policy"] = AuditTrail.Clip(System.Text.Json.JsonSerializer.Serialize(team.Policy, DetailsJson))!,
+    };
+
+    private static readonly System.Text.Json.JsonSerializerOptions DetailsJson = new(System.Text.Json.JsonSerializerDefaults.Web)
+    {
+        Converters = { new System.Text.Json.Serialization.JsonStringEnumConverter() },
+        DefaultIgnoreCondition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull,
+    };
 
     /// <summary>The body's team under the route's name: a body naming another team is a mistake, not a rename.</summary>
     private static TeamInfo TeamBody(string name, TeamInfo? team)

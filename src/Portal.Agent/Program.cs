@@ -13,6 +13,7 @@ app.UseAuditCaller();
 app.UseKeyRequestTracking();
 app.UseAuthorization();
 app.MapAgentEndpoints();
+app.MapTeamCertificates();
 app.MapHub<AgentHub>("/hubs/agent");
 app.MapOpenApi();
 app.Lifetime.ApplicationStarted.Register(() => AgentSocket.Secure(app.Services));

@@ -22,6 +22,8 @@ public enum ComputeErrorCode
     /// <summary>The caller's team role does not allow the action; the message names the role and what it may do.</summary>
     Forbidden,
     TeamNotFound,
+    /// <summary>A team's quota on this host does not admit the action; the message names the quota, its limit and the use.</summary>
+    QuotaExceeded,
 }
 
 /// <summary>A failure a caller can act on: the message says what was wrong and what to do.</summary>

@@ -87,6 +87,7 @@ public sealed class ComputeHost : IComputeHost, IAsyncDisposable
                     QemuPath = options.Qemu,
                     Accelerator = options.VmAccelerator,
                     DefaultMemoryBytes = options.VmDefaultMemoryBytes,
+                    WorkerOverheadBytes = options.VmWorkerOverheadBytes,
                     TcgTranslationCacheMiB = options.VmTcgTranslationCacheMiB,
                     CgroupParent = options.CgroupParent,
                     BusyboxPath = options.BusyboxPath,

@@ -54,6 +54,12 @@ public sealed record ComputeOptions
     /// <summary>Guest RAM of a VM-isolated container without a memory limit.</summary>
     public long VmDefaultMemoryBytes { get; init; } = 256L << 20;
 
+    /// <summary>
+    /// Host memory a VM worker may use beyond its guest RAM (QEMU itself; TCG's translation cache comes on top): the VM
+    /// cgroup's limit is guest RAM + this, and team quotas charge a VM-isolated container its guest RAM + this.
+    /// </summary>
+    public long VmWorkerOverheadBytes { get; init; } = Linux.Vm.VmOptions.DefaultWorkerOverheadBytes;
+
     /// <summary>TCG's translation cache per VM worker (QEMU's default of 1 GiB dominates a worker's memory).</summary>
     public int VmTcgTranslationCacheMiB { get; init; } = 32;
 

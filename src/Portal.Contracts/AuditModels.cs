@@ -36,6 +36,9 @@ public enum AuditEntryPoint
 
     /// <summary>The agent itself (docker's --rm auto-removal).</summary>
     Agent,
+
+    /// <summary>The docker API over TCP with mutual TLS (Agent:DockerTls): a team member's client certificate.</summary>
+    DockerTls,
 }
 
 /// <summary>Who acted.</summary>
@@ -55,6 +58,9 @@ public enum AuditActorKind
 
     /// <summary>A caller that did not authenticate (a failed sign-in).</summary>
     Anonymous,
+
+    /// <summary>A team member's docker client certificate (its serial and user; never its key).</summary>
+    ClientCertificate,
 
     /// <summary>A user of the portal (the portal's own trail: sign-ins, sign-outs, password and user changes).</summary>
     PortalUser,

@@ -25,8 +25,10 @@ internal static class DockerContainerEndpoints
     {
         var request = await DockerJson.ReadBodyAsync<DockerCreateRequest>(http).ConfigureAwait(false);
         var spec = DockerCreateMapper.ToSpec(request, DockerQuery.String(http, "name"));
+        // A team's isolation policy in Warn mode lets the create run and says why in docker's Warnings.
+        using var warnings = Portal.Compute.Teams.PolicyWarnings.Collect();
         var created = await host.Containers.CreateContainerAsync(spec, http.RequestAborted).ConfigureAwait(false);
-        await DockerJson.WriteAsync(http, new DockerIdResponse(created.Id, []), StatusCodes.Status201Created).ConfigureAwait(false);
+        await DockerJson.WriteAsync(http, new DockerIdResponse(created.Id, warnings.Items), StatusCodes.Status201Created).ConfigureAwait(false);
     }
 
     private static async Task ListAsync(HttpContext http, [FromServices] IComputeHost host)

@@ -16,7 +16,7 @@ internal static class DockerErrors
     public static int StatusOf(ComputeErrorCode code) => code switch
     {
         ComputeErrorCode.InvalidArgument or ComputeErrorCode.ImageRejected or ComputeErrorCode.NotSupported => StatusCodes.Status400BadRequest,
-        ComputeErrorCode.Forbidden => StatusCodes.Status403Forbidden,
+        ComputeErrorCode.Forbidden or ComputeErrorCode.QuotaExceeded => StatusCodes.Status403Forbidden,
         ComputeErrorCode.ContainerNotFound or ComputeErrorCode.ImageNotFound or ComputeErrorCode.SwitchNotFound or ComputeErrorCode.TeamNotFound => StatusCodes.Status404NotFound,
         ComputeErrorCode.NameInUse or ComputeErrorCode.InvalidTransition or ComputeErrorCode.ImageInUse
             or ComputeErrorCode.SwitchInUse or ComputeErrorCode.SubnetOverlap or ComputeErrorCode.PortInUse => StatusCodes.Status409Conflict,

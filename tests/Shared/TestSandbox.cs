@@ -227,7 +227,7 @@ public sealed class TestSandbox
             .Where(Directory.Exists)
             .SelectMany(Directory.EnumerateDirectories)
             .Select(d => Path.GetFileName(d.TrimEnd('/')))
-            .Where(n => System.Text.RegularExpressions.Regex.IsMatch(n, "^portal-[a-z-]+-[0-9a-f]{8}$"))
+            .Where(IsSandboxName)
             .Distinct()
             .ToList();
         var cleaned = 0;
@@ -247,6 +247,12 @@ public sealed class TestSandbox
 
         return cleaned;
     }
+
+    /// <summary>
+    /// A directory name <see cref="CleanStale"/> takes for a sandbox (and removes, killing every process that names it,
+    /// when it has no live owner): other test fixtures keep their directories out of this pattern.
+    /// </summary>
+    public static bool IsSandboxName(string name) => System.Text.RegularExpressions.Regex.IsMatch(name, "^portal-[a-z-]+-[0-9a-f]{8}$");
 
     /// <summary>Its owner (pid and start time) is no longer running; a sandbox without an owner file is stale after a minute.</summary>
     private bool IsStale()

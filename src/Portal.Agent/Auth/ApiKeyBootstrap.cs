@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Options;
 using Portal.Compute;
 using Portal.Compute.Audit;
+using Portal.Compute.Storage;
 using Portal.Contracts.Hub;
 
 namespace Portal.Agent.Auth;

@@ -34,4 +34,9 @@ public static class AuditActions
 
     /// <summary>A sign-in (a request or hub connection with a key) that failed: no key, or an unknown, revoked or rotated one.</summary>
     public const string SignIn = "auth.sign-in";
+
+    /// <summary>A team member's docker client certificate (mutual TLS): issued, revoked; listing is recorded only when refused.</summary>
+    public const string CertificateIssue = "certificate.issue";
+    public const string CertificateRevoke = "certificate.revoke";
+    public const string CertificateList = "certificate.list";
 }

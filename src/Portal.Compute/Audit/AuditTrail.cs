@@ -13,6 +13,8 @@ public sealed class AuditTrail(AuditLog log, string host, ILogger<AuditTrail> lo
     /// <summary>Names, references and error messages are cut at this many characters.</summary>
     public const int MaxText = 1024;
 
+    private static readonly AsyncLocal<AuditWarning?> Warning = new();
+
     public AuditLog Log => log;
 
     public string Host => host;
@@ -59,15 +61,30 @@ public sealed class AuditTrail(AuditLog log, string host, ILogger<AuditTrail> lo
         }, details: details);
 
     /// <summary>Records an action a rule refused: it did not run.</summary>
-    public AuditEntry? Deny(string action, AuditTarget? target, string rule, string reason, AuditCaller? caller = null, IReadOnlyDictionary<string, string>? details = null) =>
+    public AuditEntry? Deny(string action, AuditTarget? target, string rule, string reason, AuditCaller? caller = null, IReadOnlyDictionary<string, string>? details = null,
+        RuntimeType? requested = null, RuntimeType? effective = null) =>
         Append(caller, new Draft(action, target)
         {
+            Requested = requested,
+            Effective = effective,
             Decision = AuditDecision.Denied,
             Rule = rule,
             Reason = Clip(reason),
             Result = AuditResult.NotRun,
             Details = details,
         });
+
+    /// <summary>
+    /// Until disposed, the actions this flow records (as allowed) are recorded as Warned by <paramref name="rule"/>: a
+    /// policy let them run with a warning (a team's isolation policy in Warn or Audit mode), decided above the layer
+    /// that records them.
+    /// </summary>
+    public static IDisposable Warned(string rule, string reason)
+    {
+        var outer = Warning.Value;
+        Warning.Value = new AuditWarning(rule, Clip(reason)!);
+        return new Restore(() => Warning.Value = outer);
+    }
 
     /// <summary>"Code: message" of a failure, as the caller saw it.</summary>
     public static string Describe(Exception error) => Clip(error switch
@@ -82,6 +99,11 @@ public sealed class AuditTrail(AuditLog log, string host, ILogger<AuditTrail> lo
     private AuditEntry? Append(AuditCaller? caller, Draft draft)
     {
         var who = caller ?? AuditCaller.Current ?? AuditCaller.Unknown;
+        if (draft.Decision == AuditDecision.Allowed && Warning.Value is { } warning)
+        {
+            draft = draft with { Decision = AuditDecision.Warned, Rule = warning.Rule, Reason = warning.Reason };
+        }
+
         try
         {
             return log.Append(new AuditEntry
@@ -108,6 +130,13 @@ public sealed class AuditTrail(AuditLog log, string host, ILogger<AuditTrail> lo
             logger.LogError(e, "Could not record {Action} by {Actor} in the audit trail", draft.Action, who.Actor.Name);
             return null;
         }
+    }
+
+    private sealed record AuditWarning(string Rule, string Reason);
+
+    private sealed class Restore(Action restore) : IDisposable
+    {
+        public void Dispose() => restore();
     }
 
     private sealed record Draft(string Action, AuditTarget? Target)

@@ -24,6 +24,15 @@ public static class TeamRules
     /// <summary>The rule name of a role refusal in the audit trail.</summary>
     public const string RoleRule = "team-role";
 
+    /// <summary>The rule name of a quota or LimitRange refusal; the quota's name is in the entry's details ("quota").</summary>
+    public const string QuotaRule = "team-quota";
+
+    /// <summary>The rule name of a runtime type the team's isolation policy does not allow (denied, or warned in Warn and Audit modes).</summary>
+    public const string IsolationPolicyRule = "team-isolation-policy";
+
+    /// <summary>The rule name of a privileged option (added capabilities, loosened security) for a team whose policy does not allow them.</summary>
+    public const string PrivilegedRule = "team-privileged";
+
     /// <summary>The label that carries a container's owning team in its record; absent for the administrators' containers.</summary>
     public const string OwnerLabel = "io.portal.team";
 

@@ -11,7 +11,9 @@ namespace Portal.Compute.Teams;
 /// through it: a caller acting for a team (<see cref="AuditCaller.Current"/> with a Team) sees only the containers its
 /// team owns (another team's is "not found", so names do not leak) and may do to them what its role allows; a refusal
 /// is recorded in the audit trail (decision denied, rule <see cref="TeamRules.RoleRule"/>) and thrown as Forbidden.
-/// Callers without a team (administrators, the agent itself) pass through unchanged.
+/// With the team store and the quota ledger, creates and conversions are also held to the team's isolation policy and
+/// quotas (<see cref="TeamPolicy"/>, <see cref="TeamQuotas"/>). Callers without a team (administrators, the agent
+/// itself) pass through unchanged.
 /// </summary>
 public sealed class TeamScopedComputeHost : IComputeHost
 {
@@ -21,10 +23,10 @@ public sealed class TeamScopedComputeHost : IComputeHost
     private readonly TeamScopedSwitchService _switches;
     private readonly TeamScopedHostProcessView _processes;
 
-    public TeamScopedComputeHost(IComputeHost inner, AuditTrail trail)
+    public TeamScopedComputeHost(IComputeHost inner, AuditTrail trail, TeamStore? teams = null, TeamQuotaLedger? quotas = null)
     {
         _inner = inner;
-        _containers = new TeamScopedContainerService(inner, trail);
+        _containers = new TeamScopedContainerService(inner, trail, teams, quotas);
         _images = new TeamScopedImageService(inner, trail);
         _switches = new TeamScopedSwitchService(inner, trail);
         _processes = new TeamScopedHostProcessView(inner, _containers, trail);

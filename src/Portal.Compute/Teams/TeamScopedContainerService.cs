@@ -5,7 +5,7 @@ using Portal.Contracts;
 namespace Portal.Compute.Teams;
 
 /// <summary>The container service as a team caller may see and use it (see <see cref="TeamScopedComputeHost"/>).</summary>
-internal sealed class TeamScopedContainerService(IComputeHost host, AuditTrail trail) : IContainerService
+internal sealed class TeamScopedContainerService(IComputeHost host, AuditTrail trail, TeamStore? teams, TeamQuotaLedger? quotas) : IContainerService
 {
     private const string Type = "container";
     // Handlers by value (a method group makes a new delegate each time, equal but not the same), with their filtered wrappers.
@@ -79,18 +79,51 @@ internal sealed class TeamScopedContainerService(IComputeHost host, AuditTrail t
 
     public ContainerInfo GetContainer(string idOrName) => Check(idOrName, TeamAction.Read, null);
 
-    public Task<ContainerInfo> CreateContainerAsync(ContainerCreateSpec spec, CancellationToken ct = default)
+    public async Task<ContainerInfo> CreateContainerAsync(ContainerCreateSpec spec, CancellationToken ct = default)
     {
         if (TeamScopedComputeHost.TeamCaller() is not { } caller)
         {
-            return Inner.CreateContainerAsync(spec, ct);
+            return await Inner.CreateContainerAsync(spec, ct).ConfigureAwait(false);
         }
 
-        TeamScopedComputeHost.Demand(trail, caller, TeamAction.Create, AuditActions.ContainerCreate, trail.Target(Type, null, spec.Name));
+        var target = trail.Target(Type, null, spec.Name);
+        TeamScopedComputeHost.Demand(trail, caller, TeamAction.Create, AuditActions.ContainerCreate, target);
 
         // The owner is the caller's team, whatever label the caller sent.
         var labels = new Dictionary<string, string>(spec.Labels, StringComparer.Ordinal) { [TeamRules.OwnerLabel] = caller.Team! };
-        return Inner.CreateContainerAsync(spec with { Labels = labels }, ct);
+        spec = spec with { Labels = labels };
+        if (TeamOf(caller) is not { } team || quotas is null)
+        {
+            return await Inner.CreateContainerAsync(spec, ct).ConfigureAwait(false);
+        }
+
+        // The policy first (which isolation, which options), then the LimitRange, then the quota.
+        var runtimeType = TeamPolicy.Effective(team.Policy, spec.RuntimeType, Inner.DefaultRuntimeType);
+        using var warned = PolicyDecision(caller, team, AuditActions.ContainerCreate, target, spec.RuntimeType, runtimeType, conversion: false);
+        if (TeamPolicy.PrivilegedRefusal(team.Name, team.Policy, spec.Security) is { } privileged)
+        {
+            throw Refuse(caller, AuditActions.ContainerCreate, target, TeamRules.PrivilegedRule, privileged, ComputeErrorCode.Forbidden, null, spec.RuntimeType, runtimeType);
+        }
+
+        var vm = quotas.Vm;
+        var (limits, outOfRange) = TeamQuotas.ApplyLimitRange(team.Name, team.Quota, runtimeType, spec.Limits ?? new ContainerLimits(), vm);
+        if (outOfRange is not null)
+        {
+            throw RefuseQuota(caller, AuditActions.ContainerCreate, target, outOfRange, spec.RuntimeType, runtimeType);
+        }
+
+        // The reservation is known by the container's name until the container is in the list: name it now if the caller did not.
+        var name = spec.Name is null ? ContainerNames.Generate(n => Inner.ListContainers().Any(c => c.Name == n)) : ContainerNames.Validate(spec.Name);
+        var (reservation, refusal) = quotas.TryReserve(team, TeamQuotas.ChargeOf(runtimeType, limits, vm), runtimeType, owned => !owned.Any(c => c.Name == name));
+        if (refusal is not null)
+        {
+            throw RefuseQuota(caller, AuditActions.ContainerCreate, target, refusal, spec.RuntimeType, runtimeType);
+        }
+
+        using (reservation)
+        {
+            return await Inner.CreateContainerAsync(spec with { Name = name, RuntimeType = runtimeType, Limits = limits }, ct).ConfigureAwait(false);
+        }
     }
 
     public Task<ContainerInfo> StartContainerAsync(string idOrName, CancellationToken ct = default) =>
@@ -111,8 +144,42 @@ internal sealed class TeamScopedContainerService(IComputeHost host, AuditTrail t
     public Task RemoveContainerAsync(string idOrName, bool force = false, CancellationToken ct = default) =>
         Inner.RemoveContainerAsync(Id(idOrName, TeamAction.Remove, AuditActions.ContainerRemove), force, ct);
 
-    public Task<ContainerInfo> ConvertContainerAsync(string idOrName, RuntimeType target, bool restart = false, IProgress<OperationStep>? progress = null, CancellationToken ct = default) =>
-        Inner.ConvertContainerAsync(Id(idOrName, TeamAction.Convert, AuditActions.ContainerConvert), target, restart, progress, ct);
+    public async Task<ContainerInfo> ConvertContainerAsync(string idOrName, RuntimeType target, bool restart = false, IProgress<OperationStep>? progress = null, CancellationToken ct = default)
+    {
+        if (TeamScopedComputeHost.TeamCaller() is not { } caller)
+        {
+            return await Inner.ConvertContainerAsync(idOrName, target, restart, progress, ct).ConfigureAwait(false);
+        }
+
+        var container = Check(idOrName, TeamAction.Convert, AuditActions.ContainerConvert);
+        if (container.RuntimeType == target || TeamOf(caller) is not { } team || quotas is null)
+        {
+            return await Inner.ConvertContainerAsync(container.Id, target, restart, progress, ct).ConfigureAwait(false);
+        }
+
+        // A conversion charges the new runtime type: process to HyperV takes a VM slot and the guest memory.
+        var audited = trail.Target(Type, container.Id, container.Name);
+        using var warned = PolicyDecision(caller, team, AuditActions.ContainerConvert, audited, target, target, conversion: true);
+        var vm = quotas.Vm;
+        var (_, outOfRange) = TeamQuotas.ApplyLimitRange(team.Name, team.Quota, target, container.Limits, vm);
+        if (outOfRange is not null)
+        {
+            throw RefuseQuota(caller, AuditActions.ContainerConvert, audited, outOfRange, target, target);
+        }
+
+        var growth = TeamQuotas.ChargeOf(target, container.Limits, vm) - TeamQuotas.ChargeOf(container, vm);
+        var (reservation, refusal) = quotas.TryReserve(team, growth, target,
+            owned => owned.FirstOrDefault(c => c.Id == container.Id) is { } now && now.RuntimeType != target);
+        if (refusal is not null)
+        {
+            throw RefuseQuota(caller, AuditActions.ContainerConvert, audited, refusal, target, target);
+        }
+
+        using (reservation)
+        {
+            return await Inner.ConvertContainerAsync(container.Id, target, restart, progress, ct).ConfigureAwait(false);
+        }
+    }
 
     public Task<IContainerProcess> ExecAsync(string idOrName, ProcessSpec spec, CancellationToken ct = default) =>
         Inner.ExecAsync(Id(idOrName, TeamAction.Terminal, AuditActions.ContainerExec), spec, ct);
@@ -142,6 +209,48 @@ internal sealed class TeamScopedContainerService(IComputeHost host, AuditTrail t
 
         var owned = Inner.ListContainers().Where(c => TeamScopedComputeHost.Owns(caller.Team!, c)).Select(c => c.Id).ToHashSet(StringComparer.Ordinal);
         return all.Where(s => owned.Contains(s.Key)).ToDictionary(s => s.Key, s => s.Value, StringComparer.Ordinal);
+    }
+
+    /// <summary>The caller's team as this agent holds it; null without a team store (role rules only).</summary>
+    private TeamInfo? TeamOf(AuditCaller caller) => teams is null
+        ? null
+        : teams.Find(caller.Team!) ?? throw new ComputeException(ComputeErrorCode.Forbidden, $"Team '{caller.Team}' no longer exists on this agent; an administrator pushes the team again.");
+
+    /// <summary>
+    /// The isolation policy's decision on a runtime type: allowed (null); refused in Enforce mode (recorded, thrown);
+    /// allowed with a warning in Warn mode (the caller's entry point shows it) and in Audit mode (the audit trail only),
+    /// the action then recorded Warned until the returned scope ends.
+    /// </summary>
+    private IDisposable? PolicyDecision(AuditCaller caller, TeamInfo team, string action, AuditTarget target, RuntimeType? requested, RuntimeType effective, bool conversion)
+    {
+        if (TeamPolicy.RuntimeRefusal(team.Name, team.Policy, effective, conversion) is not { } why)
+        {
+            return null;
+        }
+
+        switch (team.Policy.Mode)
+        {
+            case PolicyMode.Warn:
+                var warning = $"{why} Allowed for now: the policy's mode is Warn.";
+                PolicyWarnings.Add(warning);
+                return AuditTrail.Warned(TeamRules.IsolationPolicyRule, warning);
+            case PolicyMode.Audit:
+                return AuditTrail.Warned(TeamRules.IsolationPolicyRule, $"{why} Allowed: the policy's mode is Audit.");
+            default:
+                throw Refuse(caller, action, target, TeamRules.IsolationPolicyRule, why, ComputeErrorCode.Forbidden, null, requested, effective);
+        }
+    }
+
+    private ComputeException RefuseQuota(AuditCaller caller, string action, AuditTarget target, QuotaRefusal refusal, RuntimeType? requested, RuntimeType effective) =>
+        Refuse(caller, action, target, TeamRules.QuotaRule, refusal.Message, ComputeErrorCode.QuotaExceeded,
+            new Dictionary<string, string>(StringComparer.Ordinal) { ["quota"] = refusal.Quota }, requested, effective);
+
+    /// <summary>Records the refusal (decision denied, the rule, not run) and makes the error the caller gets.</summary>
+    private ComputeException Refuse(AuditCaller caller, string action, AuditTarget target, string rule, string reason, ComputeErrorCode code,
+        IReadOnlyDictionary<string, string>? details, RuntimeType? requested, RuntimeType effective)
+    {
+        trail.Deny(action, target, rule, reason, caller, details, requested, effective);
+        return new ComputeException(code, reason);
     }
 
     /// <summary>

@@ -20,7 +20,10 @@ public sealed partial class TeamStore
     public TeamStore(string stateRoot)
     {
         _path = Path.Combine(stateRoot, "agent", "teams.json");
-        _teams = StateFile.Read<List<TeamInfo>>(_path) ?? [];
+        // A file from before quotas and policies (or edited by hand to null) reads as unlimited and unrestricted.
+        _teams = (StateFile.Read<List<TeamInfo>>(_path) ?? [])
+            .Select(t => t with { Quota = t.Quota ?? new TeamQuota(), Policy = t.Policy ?? new IsolationPolicy() })
+            .ToList();
     }
 
     public IReadOnlyList<TeamInfo> List() => _teams;
@@ -110,8 +113,118 @@ public sealed partial class TeamStore
             }
         }
 
-        return new TeamInfo { Name = team.Name, Members = members.ToList() };
+        return new TeamInfo
+        {
+            Name = team.Name,
+            Members = members.ToList(),
+            Quota = ValidateQuota(team.Name, team.Quota ?? new TeamQuota()),
+            Policy = ValidatePolicy(team.Name, team.Policy ?? new IsolationPolicy()),
+        };
     }
+
+    /// <summary>The quota as stored (a null LimitRange is an empty one), or InvalidArgument naming what is wrong and what to send.</summary>
+    public static TeamQuota ValidateQuota(string team, TeamQuota quota)
+    {
+        var limits = quota.Limits ?? new LimitRange();
+        NotNegative(team, "quota.containers", quota.Containers);
+        NotNegative(team, "quota.vmContainers", quota.VmContainers);
+        NotNegative(team, "quota.memoryBytes", quota.MemoryBytes);
+        NotNegative(team, "quota.cpus", quota.Cpus);
+        Positive(team, "quota.limits.defaultCpus", limits.DefaultCpus);
+        Positive(team, "quota.limits.maxCpus", limits.MaxCpus);
+        Positive(team, "quota.limits.defaultMemoryBytes", limits.DefaultMemoryBytes);
+        Positive(team, "quota.limits.maxMemoryBytes", limits.MaxMemoryBytes);
+        foreach (var (name, value) in new[] { ("quota.limits.defaultMemoryBytes", limits.DefaultMemoryBytes), ("quota.limits.maxMemoryBytes", limits.MaxMemoryBytes) })
+        {
+            if (value is < MinimumMemoryBytes)
+            {
+                throw Invalid(team, $"{name} is {value} bytes; a container needs at least {MinimumMemoryBytes} bytes (6 MiB): send at least that, or leave it out.");
+            }
+        }
+
+        if (limits is { DefaultCpus: { } defaultCpus, MaxCpus: { } maxCpus } && defaultCpus > maxCpus)
+        {
+            throw Invalid(team, $"quota.limits.defaultCpus ({defaultCpus}) is above quota.limits.maxCpus ({maxCpus}): a container given the default would be refused. Send a default of at most the maximum.");
+        }
+
+        if (limits is { DefaultMemoryBytes: { } defaultMemory, MaxMemoryBytes: { } maxMemory } && defaultMemory > maxMemory)
+        {
+            throw Invalid(team, $"quota.limits.defaultMemoryBytes ({defaultMemory}) is above quota.limits.maxMemoryBytes ({maxMemory}): a container given the default would be refused. Send a default of at most the maximum.");
+        }
+
+        if (limits.DefaultCpus is { } cpus && quota.Cpus is { } totalCpus && cpus > totalCpus)
+        {
+            throw Invalid(team, $"quota.limits.defaultCpus ({cpus}) is above quota.cpus ({totalCpus}): no container given the default would fit. Send a default of at most the team's CPU quota.");
+        }
+
+        if (limits.DefaultMemoryBytes is { } memory && quota.MemoryBytes is { } totalMemory && memory > totalMemory)
+        {
+            throw Invalid(team, $"quota.limits.defaultMemoryBytes ({memory}) is above quota.memoryBytes ({totalMemory}): no container given the default would fit. Send a default of at most the team's memory quota.");
+        }
+
+        if (quota is { VmContainers: { } vms, Containers: { } all } && vms > all)
+        {
+            throw Invalid(team, $"quota.vmContainers ({vms}) is above quota.containers ({all}): VM-isolated containers count as containers too. Send at most {all}, or raise quota.containers.");
+        }
+
+        return quota with { Limits = limits };
+    }
+
+    /// <summary>The policy as stored, or InvalidArgument naming what is wrong and what to send.</summary>
+    public static IsolationPolicy ValidatePolicy(string team, IsolationPolicy policy)
+    {
+        var allowed = policy.AllowedRuntimeTypes ?? [];
+        if (allowed.Any(t => !Enum.IsDefined(t)))
+        {
+            throw Invalid(team, "policy.allowedRuntimeTypes holds an unknown runtime type: use Default (process isolation) and/or HyperV (VM isolation), or an empty list for both.");
+        }
+
+        if (allowed.Distinct().Count() != allowed.Count)
+        {
+            throw Invalid(team, "policy.allowedRuntimeTypes names a runtime type twice: name each once.");
+        }
+
+        if (policy.DefaultRuntimeType is { } defaultType)
+        {
+            if (!Enum.IsDefined(defaultType))
+            {
+                throw Invalid(team, "policy.defaultRuntimeType is not a runtime type: use Default or HyperV, or leave it out for the host's default.");
+            }
+
+            if (allowed.Count > 0 && !allowed.Contains(defaultType))
+            {
+                throw Invalid(team, $"policy.defaultRuntimeType is {defaultType}, which policy.allowedRuntimeTypes ({string.Join(", ", allowed)}) does not allow: send one of those as the default, or allow {defaultType}.");
+            }
+        }
+
+        if (!Enum.IsDefined(policy.Mode))
+        {
+            throw Invalid(team, "policy.mode is not a mode: use Enforce, Warn or Audit.");
+        }
+
+        return policy with { AllowedRuntimeTypes = allowed.ToList() };
+    }
+
+    /// <summary>The smallest memory limit a container may have (the container service's own rule).</summary>
+    private const long MinimumMemoryBytes = 6L << 20;
+
+    private static void NotNegative(string team, string name, double? value)
+    {
+        if (value is { } v && (v < 0 || !double.IsFinite(v)))
+        {
+            throw Invalid(team, $"{name} is {v}: send 0 or more (0 allows none), or leave it out (null) for no limit.");
+        }
+    }
+
+    private static void Positive(string team, string name, double? value)
+    {
+        if (value is { } v && (v <= 0 || !double.IsFinite(v)))
+        {
+            throw Invalid(team, $"{name} is {v}: send a number above 0, or leave it out (null) for none.");
+        }
+    }
+
+    private static ComputeException Invalid(string team, string what) => new(ComputeErrorCode.InvalidArgument, $"Team '{team}': {what}");
 
     [GeneratedRegex("^[a-z0-9][a-z0-9._-]{0,62}$")]
     private static partial Regex NamePattern();

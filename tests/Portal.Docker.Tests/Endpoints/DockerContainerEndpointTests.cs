@@ -8,6 +8,19 @@ namespace Portal.Docker.Tests.Endpoints;
 public sealed class DockerContainerEndpointTests
 {
     [Fact]
+    public async Task A_policy_s_warning_for_a_create_is_in_docker_s_Warnings()
+    {
+        await using var api = await DockerApiHarness.StartAsync();
+        api.Host.Containers.BeforeCreate = _ => Portal.Compute.Teams.PolicyWarnings.Add("Team 'blue' may use VM isolation (HyperV) only. Allowed for now: the policy's mode is Warn.");
+
+        var (created, body) = await api.PostAsync("containers/create?name=warned", """{"Image":"busybox"}""");
+
+        Assert.Equal(201, created);
+        Assert.Equal(["Team 'blue' may use VM isolation (HyperV) only. Allowed for now: the policy's mode is Warn."],
+            body.GetProperty("Warnings").EnumerateArray().Select(w => w.GetString()));
+    }
+
+    [Fact]
     public async Task Create_then_start_then_stop_then_remove_as_the_cli_does()
     {
         await using var api = await DockerApiHarness.StartAsync();

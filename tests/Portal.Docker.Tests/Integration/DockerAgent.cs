@@ -49,12 +49,14 @@ public sealed class DockerAgent : IAsyncDisposable
 
     public DockerClient CreateClient() => new DockerClientConfiguration(new Uri("unix://" + SocketPath)).CreateClient();
 
-    public static async Task<DockerAgent> StartAsync()
+    /// <param name="configure">Settings for the agent before it starts (its <see cref="AgentProcess.Environment"/>).</param>
+    public static async Task<DockerAgent> StartAsync(Action<AgentProcess>? configure = null)
     {
         TestSandbox.RequireRoot();
         var agent = new DockerAgent();
         try
         {
+            configure?.Invoke(agent.Agent);
             await agent.Agent.StartAsync();
             return agent;
         }
@@ -68,6 +70,10 @@ public sealed class DockerAgent : IAsyncDisposable
     /// <summary>Runs the real docker CLI against the socket; stdin, when given, is written and then closed.</summary>
     public Task<CliResult> DockerAsync(params string[] args) => RunAsync("docker", args, null, TimeSpan.FromSeconds(60));
 
+    /// <summary>The docker CLI with more environment (a null value removes a variable, e.g. DOCKER_HOST for --context).</summary>
+    public Task<CliResult> DockerWithEnvironmentAsync(IReadOnlyDictionary<string, string?> environment, params string[] args) =>
+        RunAsync("docker", args, null, TimeSpan.FromSeconds(60), environment);
+
     public Task<CliResult> DockerWithInputAsync(string input, params string[] args) => RunAsync("docker", args, [(TimeSpan.Zero, input)], TimeSpan.FromSeconds(60));
 
     /// <summary>
@@ -77,7 +83,7 @@ public sealed class DockerAgent : IAsyncDisposable
     public Task<CliResult> UnderPtyAsync(string command, params (TimeSpan Delay, string Text)[] input) =>
         RunAsync("script", ["-qfec", command, "/dev/null"], input, TimeSpan.FromSeconds(60));
 
-    private async Task<CliResult> RunAsync(string file, string[] args, (TimeSpan Delay, string Text)[]? input, TimeSpan timeout)
+    private async Task<CliResult> RunAsync(string file, string[] args, (TimeSpan Delay, string Text)[]? input, TimeSpan timeout, IReadOnlyDictionary<string, string?>? environment = null)
     {
         var psi = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true };
         foreach (var arg in args)
@@ -88,6 +94,18 @@ public sealed class DockerAgent : IAsyncDisposable
         psi.Environment["DOCKER_HOST"] = "unix://" + SocketPath;
         psi.Environment["DOCKER_CONFIG"] = ConfigDirectory;
         psi.Environment["TERM"] = "xterm";
+        foreach (var (name, value) in environment ?? new Dictionary<string, string?>())
+        {
+            if (value is null)
+            {
+                psi.Environment.Remove(name);
+            }
+            else
+            {
+                psi.Environment[name] = value;
+            }
+        }
+
         using var process = Process.Start(psi)!;
         var stdout = process.StandardOutput.ReadToEndAsync();
         var stderr = process.StandardError.ReadToEndAsync();

@@ -13,6 +13,14 @@ public sealed class PostgreSqlCollection : ICollectionFixture<PostgreSqlServer>
     public const string Name = "PostgreSQL";
 }
 
+public sealed class PostgreSqlServerTests
+{
+    /// <summary>A sandbox sweep of another test process killed the server when its directory looked like a sandbox.</summary>
+    [Fact]
+    public void The_servers_directory_is_never_taken_for_a_test_sandbox() =>
+        Assert.False(TestSandbox.IsSandboxName(PostgreSqlServer.DirectoryPrefix + "1a2b3c4d"));
+}
+
 /// <summary>
 /// A real PostgreSQL server for the data tests (Debian's postgresql package, which ./deploy/portal test installs): its
 /// own cluster in a temporary directory, run as the package's user postgres (initdb refuses root), listening on a free
@@ -24,7 +32,9 @@ public sealed class PostgreSqlServer : IAsyncLifetime
 {
     private const string User = "postgres";
     private const string Template = "portal_template";
-    private const string DirectoryPrefix = "portal-pg-tests-";
+    // Not "portal-...": a test sandbox sweep took "portal-pg-tests-1a2b3c4d" for an ownerless sandbox and killed the
+    // server (its command line names the directory) in the middle of the run.
+    public const string DirectoryPrefix = "pgtests-portal-";
     private const string Scratch = "/tmp";
     private readonly SemaphoreSlim _gate = new(1, 1);
     private readonly string _password = Convert.ToHexString(RandomNumberGenerator.GetBytes(16));

@@ -27,6 +27,9 @@ public sealed class FakeContainerService(FakeImageService images, FakeSwitchServ
     /// <summary>When set, <see cref="ListContainers"/> throws it (an unexpected failure inside the host).</summary>
     public Exception? ListFailure { get; set; }
 
+    /// <summary>Runs in the create call's flow before it creates (a policy layer's work, such as a warning for the caller).</summary>
+    public Action<ContainerCreateSpec>? BeforeCreate { get; set; }
+
     public IReadOnlyList<ContainerInfo> ListContainers() => ListFailure is { } failure ? throw failure : [.. _containers.Values];
 
     public ContainerInfo GetContainer(string idOrName)
@@ -44,6 +47,7 @@ public sealed class FakeContainerService(FakeImageService images, FakeSwitchServ
 
     public Task<ContainerInfo> CreateContainerAsync(ContainerCreateSpec spec, CancellationToken ct = default)
     {
+        BeforeCreate?.Invoke(spec);
         _specs.Enqueue(spec);
         var image = images.Resolve(spec.Image);
         var sw = switches.GetSwitch(spec.SwitchName ?? "nat");

@@ -308,11 +308,7 @@ public sealed class VmIsolationDriver : IIsolationDriver, IOrphanCleaner, IDispo
         }
     }
 
-    private long GuestMemoryBytes(ContainerLimits limits)
-    {
-        var bytes = Math.Max(_options.MinimumMemoryBytes, limits.MemoryBytes ?? _options.DefaultMemoryBytes);
-        return (bytes + (1L << 20) - 1) & ~((1L << 20) - 1);
-    }
+    private long GuestMemoryBytes(ContainerLimits limits) => VmOptions.GuestMemoryBytes(limits.MemoryBytes, _options.DefaultMemoryBytes, _options.MinimumMemoryBytes);
 
     private static string? Which(string file)
     {

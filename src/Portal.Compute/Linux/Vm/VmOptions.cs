@@ -28,10 +28,25 @@ public sealed record VmOptions
     public long DefaultMemoryBytes { get; init; } = 256L << 20;
 
     /// <summary>Smallest guest RAM: below this the guest kernel and agent do not boot, whatever the container's limit.</summary>
-    public long MinimumMemoryBytes { get; init; } = 128L << 20;
+    public long MinimumMemoryBytes { get; init; } = DefaultMinimumMemoryBytes;
 
-    /// <summary>Host memory the worker may use beyond guest RAM (QEMU itself and TCG's translation cache): the VM cgroup's limit is RAM + this.</summary>
-    public long WorkerOverheadBytes { get; init; } = 128L << 20;
+    public const long DefaultMinimumMemoryBytes = 128L << 20;
+
+    /// <summary>
+    /// Host memory the worker may use beyond guest RAM (QEMU itself, plus TCG's translation cache under TCG): the VM
+    /// cgroup's limit is RAM + this. QEMU itself measured 64 MiB of RSS beyond guest RAM (bench/results/vm-start.md);
+    /// this leaves it twice that before the cgroup's limit. Team quotas charge the same figure (docs/teams.md).
+    /// </summary>
+    public long WorkerOverheadBytes { get; init; } = DefaultWorkerOverheadBytes;
+
+    public const long DefaultWorkerOverheadBytes = 128L << 20;
+
+    /// <summary>The guest RAM of a container with these limits: its memory limit (else the default), at least the minimum, in whole MiB.</summary>
+    public static long GuestMemoryBytes(long? memoryLimit, long defaultBytes, long minimumBytes)
+    {
+        var bytes = Math.Max(minimumBytes, memoryLimit ?? defaultBytes);
+        return (bytes + (1L << 20) - 1) & ~((1L << 20) - 1);
+    }
 
     /// <summary>TCG translation cache size (QEMU defaults to 1 GiB, which dominates a worker's RSS).</summary>
     public int TcgTranslationCacheMiB { get; init; } = 32;

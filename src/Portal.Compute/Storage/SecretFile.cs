@@ -1,6 +1,6 @@
 using System.Text;
 
-namespace Portal.Agent.Auth;
+namespace Portal.Compute.Storage;
 
 /// <summary>
 /// A secret handed over in a file: created 0600 (never readable by others, not even for a moment, whatever the umask),
