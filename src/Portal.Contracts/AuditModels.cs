@@ -61,6 +61,9 @@ public enum AuditActorKind
 
     /// <summary>A team member's docker client certificate (its serial and user; never its key).</summary>
     ClientCertificate,
+
+    /// <summary>A user of the portal (the portal's own trail: sign-ins, sign-outs, password and user changes).</summary>
+    PortalUser,
 }
 
 /// <summary>The actor of an audit entry; <see cref="Name"/> is what to show ("key ci (1a2b3c4d)", "root (uid 0) via docker socket").</summary>

@@ -5,6 +5,7 @@ using Microsoft.Extensions.DependencyInjection.Extensions;
 using MudBlazor.Services;
 using Portal.Client;
 using Portal.Web.Account;
+using Portal.Web.Audit;
 using Portal.Web.Data;
 using Portal.Web.Hosts;
 using Portal.Web.Model;
@@ -89,6 +90,7 @@ public static class PortalServices
         builder.Services.AddHostedService(sp => sp.GetRequiredService<TeamSync>());
         builder.Services.AddScoped<ActingSession>();
         builder.Services.AddScoped<SessionFleet>();
+        builder.AddPortalAudit();
     }
 
     /// <summary>Password and lockout rules (the change-password page states the same).</summary>

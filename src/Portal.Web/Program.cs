@@ -1,5 +1,6 @@
 using Portal.Web;
 using Portal.Web.Account;
+using Portal.Web.Audit;
 using Portal.Web.Components;
 
 // `reset-password <user>` (root's way back to a lost password) and `disable-user <user>`: deploy/portal runs them, then exit.
@@ -24,6 +25,7 @@ app.UseAntiforgery();
 // The sign-in and change-password pages need their styles and scripts before anyone has signed in or changed a one-time password.
 app.MapStaticAssets().AllowAnonymous().AllowBeforePasswordChange();
 app.MapAccountEndpoints();
+app.MapAuditEndpoints();
 app.MapRazorComponents<App>().AddInteractiveServerRenderMode();
 await app.RunAsync();
 return 0;
