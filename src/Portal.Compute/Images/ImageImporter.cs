@@ -170,23 +170,29 @@ internal sealed class ImageImporter
                 "(Compute:ImageImportMaxBytes) or import the images one at a time.");
         }
 
+        // All or nothing: every new image is unpacked, checked against its digests and built first, and only then are
+        // the images published. A multi-image archive whose second image is corrupt left the first one in the store.
         long done = 0;
-        var records = new List<ImageRecord>();
-        foreach (var plan in plans)
+        var built = new Dictionary<string, (string Disk, long Elapsed)>(StringComparer.Ordinal);
+        foreach (var plan in plans.Where(p => !_catalog.Contains(p.Id)))
         {
-            if (_catalog.Contains(plan.Id))
-            {
-                records.Add(await _catalog.PublishAsync(plan.Id, plan.ConfigJson, plan.Config, null, plan.Tags, team, ct).ConfigureAwait(false));
-                continue;
-            }
-
             var watch = Stopwatch.StartNew();
             var rootfs = Path.Combine(work.Path, "rootfs-" + ImageCatalog.HexOf(plan.Id));
             done = await _unpacker.UnpackLayersAsync(plan.Layers, rootfs, budget, done, total, progress, ct).ConfigureAwait(false);
-            var diskDirectory = await _unpacker.BuildDiskAsync(rootfs, plan.Id, work.Path, progress, ct).ConfigureAwait(false);
-            var record = await _catalog.PublishAsync(plan.Id, plan.ConfigJson, plan.Config, diskDirectory, plan.Tags, team, ct).ConfigureAwait(false);
-            _logger.LogInformation(
-                "Imported image {Id} ({Tags}): {Layers} layers in {Elapsed} ms", record.Id, string.Join(", ", record.Tags), plan.Layers.Count, watch.ElapsedMilliseconds);
+            built[plan.Id] = (await _unpacker.BuildDiskAsync(rootfs, plan.Id, work.Path, progress, ct).ConfigureAwait(false), watch.ElapsedMilliseconds);
+        }
+
+        var records = new List<ImageRecord>();
+        foreach (var plan in plans)
+        {
+            var disk = built.TryGetValue(plan.Id, out var b) ? b.Disk : null;
+            var record = await _catalog.PublishAsync(plan.Id, plan.ConfigJson, plan.Config, disk, plan.Tags, team, ct).ConfigureAwait(false);
+            if (disk is not null)
+            {
+                _logger.LogInformation(
+                    "Imported image {Id} ({Tags}): {Layers} layers in {Elapsed} ms", record.Id, string.Join(", ", record.Tags), plan.Layers.Count, b.Elapsed);
+            }
+
             records.Add(record);
         }
 

@@ -57,6 +57,13 @@ public sealed class ArchiveFuzzTests(ITestOutputHelper output)
             }
 
             File.Delete(file);
+
+            // An archive that is refused leaves nothing behind, not even the images before the broken one.
+            if (sandbox.StoreLeftovers() is { Count: > 0 } left)
+            {
+                failures.Add($"#{iterations} {name} ({how}): left {string.Join(", ", left)} in the store");
+                break;
+            }
         }
 
         output.WriteLine($"seed {Seed}: {iterations} archives in {watch.ElapsedMilliseconds} ms, {imported} imported, {rejected} rejected");

@@ -205,6 +205,28 @@ public sealed class ArchiveSafetyTests : IDisposable
         Assert.Empty(sandbox.StoreLeftovers());
     }
 
+    /// <summary>A docker save of two images whose second is corrupt: the archive is refused whole, the first image too.</summary>
+    [Fact]
+    public async Task AnArchiveWithOneCorruptImage_LeavesNoneOfItsImages()
+    {
+        using var sandbox = new ImageStoreSandbox();
+        var good = new TestLayer(new TarBuilder().File("good", "first image").ToBytes());
+        var bad = new TestLayer(new TarBuilder().File("bad", "second image").ToBytes());
+        var directory = sandbox.PathIn("saved");
+        Directory.CreateDirectory(directory);
+        await TarFile.ExtractToDirectoryAsync(new MemoryStream(ImageArchives.DockerSave([(["a:1"], [good]), (["b:1"], [bad])])), directory, overwriteFiles: false);
+        var layer = Path.Combine(directory, TarBuilder.Digest(bad.Blob)["sha256:".Length..], "layer.tar");
+        var bytes = await File.ReadAllBytesAsync(layer);
+        bytes[^1] ^= 0xff;
+        await File.WriteAllBytesAsync(layer, bytes);
+
+        var error = await Assert.ThrowsAsync<ComputeException>(() => sandbox.Store.ImportAsync(directory, null, null, CancellationToken.None));
+
+        Assert.Equal(ComputeErrorCode.ImageRejected, error.Code);
+        Assert.Empty(sandbox.Store.List());
+        Assert.Empty(sandbox.StoreLeftovers());
+    }
+
     private TarBuilder Hostile(string caseName)
     {
         Directory.CreateDirectory(_outside);
