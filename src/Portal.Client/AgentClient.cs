@@ -205,6 +205,9 @@ public sealed class AgentClient : IAgentClient
     public Task<TeamUsage> GetTeamUsageAsync(string team, CancellationToken ct) =>
         SendAsync<TeamUsage>(HttpMethod.Get, $"api/teams/{Uri.EscapeDataString(team)}/usage", null, ct);
 
+    public Task<byte[]> IssueDockerContextAsync(string team, string user, string context, CancellationToken ct) =>
+        SendAsync<byte[]>(HttpMethod.Post, $"api/teams/{Uri.EscapeDataString(team)}/certificates?format=context&context={Uri.EscapeDataString(context)}", new { user }, ct);
+
     public async ValueTask DisposeAsync()
     {
         await _hub.DisposeAsync().ConfigureAwait(false);

@@ -21,7 +21,7 @@ public static class AgentTransport
 
     /// <summary>
     /// One REST call: <paramref name="body"/> as JSON (or as is when it is HttpContent), the answer read as <typeparamref name="T"/>
-    /// (default for 204), a failed answer as the agent's AgentException, a failed connection as <paramref name="unreachable"/> says.
+    /// (default for 204; the bytes themselves for byte[]), a failed answer as the agent's AgentException, a failed connection as <paramref name="unreachable"/> says.
     /// </summary>
     public static async Task<T> SendAsync<T>(HttpClient http, HttpMethod method, string path, object? body, Func<HttpRequestException, AgentException> unreachable, CancellationToken ct)
     {
@@ -53,6 +53,11 @@ public static class AgentTransport
             if (response.StatusCode == HttpStatusCode.NoContent || response.Content.Headers.ContentLength == 0)
             {
                 return default!;
+            }
+
+            if (typeof(T) == typeof(byte[]))
+            {
+                return (T)(object)await response.Content.ReadAsByteArrayAsync(ct).ConfigureAwait(false); // an archive, not JSON
             }
 
             return (await response.Content.ReadFromJsonAsync<T>(Json, ct).ConfigureAwait(false))!;

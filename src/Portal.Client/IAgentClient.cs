@@ -119,6 +119,13 @@ public interface IAgentClient : IAsyncDisposable
 
     /// <summary>What the team uses on this host against its quota (REST).</summary>
     Task<TeamUsage> GetTeamUsageAsync(string team, CancellationToken ct);
+
+    /// <summary>
+    /// Issues a docker client certificate for a member of the team and answers it as a docker context archive for
+    /// <c>docker context import</c> (REST, Admin key; the agent's docker TLS listener must be on).
+    /// </summary>
+    Task<byte[]> IssueDockerContextAsync(string team, string user, string context, CancellationToken ct) =>
+        throw new AgentException("NotSupported", "This client cannot issue docker certificates.");
 }
 
 /// <summary>Makes clients; the portal's seam for tests, which hand it a fake.</summary>

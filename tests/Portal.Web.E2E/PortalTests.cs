@@ -143,6 +143,88 @@ public sealed class PortalTests(PortalFixture fixture)
         await page.Context.CloseAsync();
     }
 
+    /// <summary>
+    /// Team self-service end to end: an administrator makes a user and a team with a quota of one container and a
+    /// HyperV-only policy; the member signs in, creates a container without choosing its isolation (the policy makes it
+    /// VM-isolated), is refused the second by the agent with the quota named; the administrator finds both in the audit.
+    /// </summary>
+    [RootFact]
+    public async Task Team_QuotaAndHyperVOnlyPolicy_HoldForAMember_AndTheAuditShowsBoth()
+    {
+        const string team = "e2e-blue", user = "e2e-mia", memberPassword = "E2e-Member-Password-1!";
+        var admin = await fixture.NewSignedInPageAsync();
+
+        // The user, with the one-time password the page shows once.
+        await PortalBrowser.OpenAsync(admin, "/users");
+        await admin.GetByLabel("New user").FillAsync(user);
+        await admin.GetByTestId("add-user").ClickAsync();
+        var oneTime = (await admin.GetByTestId("new-user-password").InnerTextAsync()).Trim();
+
+        // The team: the member, a quota of one container, HyperV only.
+        await PortalBrowser.OpenAsync(admin, "/teams");
+        await admin.GetByLabel("New team").FillAsync(team);
+        await admin.GetByTestId("create-team").ClickAsync();
+        var card = admin.Locator($"[data-testid=team][data-team={team}]");
+        await ChooseAsync(card, "User", user);
+        await ChooseAsync(card, "Role", "Member");
+        await card.GetByTestId("add-member").ClickAsync();
+        await Assertions.Expect(card.Locator($"[data-member={user}]")).ToBeVisibleAsync();
+        var containers = card.GetByLabel("Containers", new() { Exact = true });
+        await containers.FillAsync("1");
+        await containers.PressAsync("Tab");
+        // Only HyperV allowed (no switch on means no restriction). MudSwitch's input sits under its drawn track.
+        await card.GetByLabel("HyperV (VM)").CheckAsync(new() { Force = true });
+        await Assertions.Expect(card.GetByLabel("Process (Default)")).Not.ToBeCheckedAsync();
+        await card.GetByTestId("save-limits").ClickAsync();
+        await Assertions.Expect(admin.GetByText($"Quota and policy of {team} saved")).ToBeVisibleAsync();
+        await Assertions.Expect(card.GetByTestId("team-push-status")).ToContainTextAsync("up to date");
+        await Assertions.Expect(card).ToContainTextAsync("Containers: 0 of 1"); // the agent's use, against the quota it now holds
+        await FixtureScreenshotAsync(admin, "portal-teams.png");
+
+        // The member: first sign-in, acting for the team.
+        await using var memberContext = await fixture.NewContextAsync(fixture.ContextOptions());
+        var member = await memberContext.NewPageAsync();
+        await PortalBrowser.FirstSignInAsync(member, fixture.Portal, memberPassword, user, oneTime);
+        await Assertions.Expect(member.GetByTestId("acting-team")).ToContainTextAsync(team);
+
+        // A container without a runtime type: the policy's only type, HyperV, and it runs.
+        await PortalBrowser.OpenAsync(member, "/");
+        await member.GetByRole(AriaRole.Button, new() { Name = "New container" }).ClickAsync();
+        var dialog = member.GetByRole(AriaRole.Dialog);
+        await ChooseAsync(dialog, "Host", "local");
+        await Assertions.Expect(dialog.GetByTestId("create-team-limits")).ToContainTextAsync("Runtime types allowed: HyperV");
+        await dialog.GetByLabel("Name").FillAsync("e2e-team-vm");
+        await dialog.GetByLabel("Image").FillAsync("busybox:latest");
+        await dialog.GetByLabel("Command").FillAsync("sleep 3600");
+        await dialog.GetByLabel("Start after creating").CheckAsync();
+        await dialog.GetByTestId("create-submit").ClickAsync();
+        var row = member.Locator("tr.container-row", new() { HasText = "e2e-team-vm" });
+        await Assertions.Expect(row).ToContainTextAsync("Running", new() { Timeout = Long });
+        await Assertions.Expect(row.Locator("[data-runtime=HyperV]")).ToBeVisibleAsync();
+
+        // The second is one too many: the agent refuses it, naming the quota, and the dialog says so.
+        await member.GetByRole(AriaRole.Button, new() { Name = "New container" }).ClickAsync();
+        dialog = member.GetByRole(AriaRole.Dialog);
+        await ChooseAsync(dialog, "Host", "local");
+        await dialog.GetByLabel("Name").FillAsync("e2e-team-vm2");
+        await dialog.GetByLabel("Image").FillAsync("busybox:latest");
+        await dialog.GetByTestId("create-submit").ClickAsync();
+        await Assertions.Expect(dialog.GetByRole(AriaRole.Alert).Filter(new() { HasText = "quota: containers" })).ToBeVisibleAsync(new() { Timeout = Long });
+        await FixtureScreenshotAsync(member, "portal-team-quota.png");
+
+        // The administrator's audit: the member's create allowed, the second denied by the quota rule.
+        await PortalBrowser.OpenAsync(admin, "/audit");
+        var teamFilter = admin.Locator("#audit-team");
+        await teamFilter.FillAsync(team);
+        await teamFilter.PressAsync("Enter");
+        var allowed = admin.Locator("tr.audit-row[data-action='container.create'][data-decision=Allowed]", new() { HasText = user });
+        var denied = admin.Locator("tr.audit-row[data-action='container.create'][data-decision=Denied]", new() { HasText = "team-quota" });
+        await Assertions.Expect(allowed).ToHaveCountAsync(1, new() { Timeout = Long });
+        await Assertions.Expect(denied).ToHaveCountAsync(1);
+        await FixtureScreenshotAsync(admin, "portal-audit.png");
+        await admin.Context.CloseAsync();
+    }
+
     /// <summary>Types a command into a session's terminal and waits for its output on the screen.</summary>
     private static async Task RunInTerminalAsync(IPage page, ILocator session, string command, string expected)
     {

@@ -130,6 +130,29 @@ public sealed class ActingForTeamsTests : PortalTest
         Assert.Empty(viewer.FindAll("[data-testid=add-member]"));
     }
 
+    /// <summary>The member downloads a docker context: issued by the host's administrator client for them in their acting team.</summary>
+    [Fact]
+    public async Task A_member_downloads_a_docker_context_issued_for_them_in_their_acting_team()
+    {
+        var admin = await SetUpAsync();
+        var download = Ctx.JSInterop.SetupModule("./js/download.js");
+        download.SetupVoid("saveAs", _ => true).SetVoidResult();
+        var (_, snackbars) = Ctx.RenderProviders();
+        var page = Ctx.Render<Team>();
+        page.WaitForAssertion(() => Assert.NotNull(page.Find("[data-testid=docker-context][data-host=alpha]")));
+
+        await page.InvokeAsync(() => page.Find("[data-testid=docker-context][data-host=alpha]").ClickAsync(new()));
+
+        snackbars.WaitForAssertion(() => Assert.Contains("Downloaded blue-alpha.dockercontext", snackbars.Markup));
+        Assert.Equal(("blue", "ann", "blue-alpha"), Assert.Single(admin.IssuedContexts));
+        Assert.Equal("blue-alpha.dockercontext", download.VerifyInvoke("saveAs").Arguments[0]);
+
+        // The agent's refusal (its listener is off) is shown as it says it.
+        admin.Failures["IssueDockerContext"] = new AgentException("InvalidArgument", "The docker TLS listener is off on this agent.", 400);
+        await page.InvokeAsync(() => page.Find("[data-testid=docker-context][data-host=alpha]").ClickAsync(new()));
+        snackbars.WaitForAssertion(() => Assert.Contains("alpha: The docker TLS listener is off on this agent.", snackbars.Markup));
+    }
+
     [Fact]
     public async Task The_create_dialog_shows_the_acting_teams_quota_left_and_only_the_allowed_runtime_types_and_the_agents_refusal()
     {

@@ -59,7 +59,12 @@ public sealed class ContainerOperations(SessionFleet fleet, IDialogService dialo
                 case "convert":
                     // Each step the agent reports replaces the row's progress text (the circuit's context keeps them in order).
                     var steps = new Progress<OperationStep>(s => Update(hostId, id, $"{s.Message} (step {s.Step} of {s.Steps})"));
-                    await client.ConvertContainerAsync(id, Other(container.RuntimeType), restart: container.State == ContainerState.Running, steps, CancellationToken.None);
+                    var (_, warnings) = await client.ConvertContainerWithWarningsAsync(id, Other(container.RuntimeType), restart: container.State == ContainerState.Running, steps, CancellationToken.None);
+                    foreach (var warning in warnings)
+                    {
+                        snackbar.Add(warning, Severity.Warning); // the team's policy warns (Warn mode) but lets it run
+                    }
+
                     break;
                 default:
                     throw new AgentException("NotSupported", $"The portal does not know the command '{command.Name}'; update the portal.");

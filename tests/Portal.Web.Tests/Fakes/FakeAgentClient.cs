@@ -311,6 +311,9 @@ public sealed class FakeAgentClient(AgentEndpoint endpoint) : IAgentClient
     /// <summary>What GetTeamUsage answers by team; a team without an entry answers NotFound (an agent without usage).</summary>
     public ConcurrentDictionary<string, TeamUsage> TeamUsages { get; } = new();
 
+    /// <summary>The docker contexts issued (team, user, context name), in order.</summary>
+    public ConcurrentQueue<(string Team, string User, string Context)> IssuedContexts { get; } = new();
+
     public async Task<TeamInfo> PutTeamAsync(TeamInfo team, CancellationToken ct)
     {
         await RunAsync("PutTeam", team.Name);
@@ -322,6 +325,13 @@ public sealed class FakeAgentClient(AgentEndpoint endpoint) : IAgentClient
     {
         await RunAsync("RemoveTeam", team);
         Teams.TryRemove(team, out _);
+    }
+
+    public async Task<byte[]> IssueDockerContextAsync(string team, string user, string context, CancellationToken ct)
+    {
+        await RunAsync("IssueDockerContext", team);
+        IssuedContexts.Enqueue((team, user, context));
+        return System.Text.Encoding.UTF8.GetBytes($"context {context} for {user}");
     }
 
     public async Task<TeamUsage> GetTeamUsageAsync(string team, CancellationToken ct)

@@ -39,18 +39,22 @@ public static class PortalBrowser
         }
     }
 
-    /// <summary>The first-run flow: admin with the one-time password, then the forced change to <paramref name="newPassword"/>.</summary>
-    public static async Task FirstSignInAsync(IPage page, PortalProcess portal, string newPassword)
+    /// <summary>
+    /// The first sign-in: a user (the first-run admin unless named) with the one-time password (the portal's first-run
+    /// one unless given), then the forced change to <paramref name="newPassword"/>.
+    /// </summary>
+    public static async Task FirstSignInAsync(IPage page, PortalProcess portal, string newPassword, string user = "admin", string? oneTimePassword = null)
     {
+        oneTimePassword ??= portal.OneTimePassword!;
         try
         {
             await page.GotoAsync($"{portal.Url}/");
             await WaitForAddressAsync(page, "/account/login");
-            await page.Locator("#username").FillAsync("admin");
-            await page.Locator("#password").FillAsync(portal.OneTimePassword!);
+            await page.Locator("#username").FillAsync(user);
+            await page.Locator("#password").FillAsync(oneTimePassword);
             await page.GetByRole(AriaRole.Button, new() { Name = "Sign in" }).ClickAsync();
             await WaitForAddressAsync(page, "/account/change-password");
-            await page.Locator("#current").FillAsync(portal.OneTimePassword!);
+            await page.Locator("#current").FillAsync(oneTimePassword);
             await page.Locator("#new").FillAsync(newPassword);
             await page.Locator("#confirm").FillAsync(newPassword);
             await page.GetByRole(AriaRole.Button, new() { Name = "Change password" }).ClickAsync();
