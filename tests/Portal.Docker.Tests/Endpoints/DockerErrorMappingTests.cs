@@ -25,7 +25,7 @@ public sealed class DockerErrorMappingTests
     [InlineData("""{"Image":"nosuchimage"}""", 404, "No such image: nosuchimage")] // docker run then says "Unable to find image locally"
     [InlineData("""{"Image":"busybox","HostConfig":{"Isolation":"xen"}}""", 400, "invalid isolation: \"xen\": use process, hyperv or default")]
     [InlineData("""{"Image":"busybox","HostConfig":{"Binds":["/:/host"]}}""", 400, "bind mounts and volumes (-v, --mount) are not supported by this engine")]
-    [InlineData("""{"Image":"busybox","HostConfig":{"NetworkMode":"nope"}}""", 404, "No such switch: nope")]
+    [InlineData("""{"Image":"busybox","HostConfig":{"NetworkMode":"nope"}}""", 404, "No such switch: 'nope'")] // the agent's own words, as the fake now answers
     [InlineData("""{"Image":"busybox","HostConfig":{"Memory":"lots"}}""", 400, "invalid request body at $.HostConfig.Memory")]
     [InlineData("""{"Image":"busybox",""", 400, "invalid request body")]
     [InlineData("null", 400, "The request body is null: send a JSON object.")]
