@@ -49,6 +49,8 @@ public static class PortalServices
         // Sign-in: ASP.NET Core Identity with cookies; nothing is shown to anonymous visitors (the fallback policy).
         builder.Services.AddCascadingAuthenticationState();
         builder.Services.AddAuthentication(IdentityConstants.ApplicationScheme).AddIdentityCookies();
+        // An external OpenID Connect provider, when Portal:Oidc:Authority is set; local accounts stay.
+        builder.Services.AddPortalOidc(builder.Configuration);
         builder.Services.ConfigureApplicationCookie(o =>
         {
             o.LoginPath = AccountEndpoints.LoginPath;

@@ -25,6 +25,7 @@ app.UseAntiforgery();
 // The sign-in and change-password pages need their styles and scripts before anyone has signed in or changed a one-time password.
 app.MapStaticAssets().AllowAnonymous().AllowBeforePasswordChange();
 app.MapAccountEndpoints();
+app.MapOidcEndpoints();
 app.MapAuditEndpoints();
 app.MapRazorComponents<App>().AddInteractiveServerRenderMode();
 await app.RunAsync();

@@ -15,7 +15,8 @@ public sealed class PortalAuditRecorder(PortalAuditLog log, IHttpContextAccessor
     public static readonly AuditActor Host = new() { Kind = AuditActorKind.Agent, Name = "portal (its host's command line or first start)" };
 
     public AuditEntry Record(string action, PortalUser? target, string? targetName, AuditActor actor, string? user,
-        AuditDecision decision = AuditDecision.Allowed, AuditResult result = AuditResult.Ok, string? rule = null, string? reason = null, string? error = null) =>
+        AuditDecision decision = AuditDecision.Allowed, AuditResult result = AuditResult.Ok, string? rule = null, string? reason = null, string? error = null,
+        IReadOnlyDictionary<string, string>? details = null) =>
         log.Record(new AuditEntry
         {
             Actor = actor,
@@ -29,6 +30,7 @@ public sealed class PortalAuditRecorder(PortalAuditLog log, IHttpContextAccessor
             Reason = reason,
             Result = result,
             Error = error,
+            Details = details,
         });
 
     /// <summary>The caller's address as "ip:port", or null outside a request (a circuit's later events, the command line).</summary>
