@@ -139,56 +139,13 @@ public static class OidcSignIn
             return Refused(Refusal.Failed);
         }
 
-        var name = OidcClaims.UserName(info.Principal, options);
-        if (name is null)
+        var account = await OidcAccounts.FindOrCreateAsync(users, info, info.Principal, options);
+        if (account is not { User: { } user, Refusal: null })
         {
-            return await RefuseAsync(null, null, Refusal.NoUserName, $"The provider sent no user name (neither the {options.UserNameClaim} claim nor sub).");
+            return await RefuseAsync(account.User, account.UserName, account.Refusal ?? Refusal.Failed, account.Reason ?? "No portal user.");
         }
 
-        var administrator = OidcClaims.IsAdministrator(info.Principal, options);
-        var user = await users.FindByLoginAsync(info.LoginProvider, info.ProviderKey);
-        if (user is null)
-        {
-            if (await users.FindByNameAsync(name) is { } local)
-            {
-                if (!options.LinkLocalAccounts)
-                {
-                    return await RefuseAsync(local, name, Refusal.LocalAccount,
-                        $"A local account '{name}' exists and {PortalOidcOptions.Section}:LinkLocalAccounts is off: the provider's user may not take it over.");
-                }
-
-                user = local;
-            }
-            else
-            {
-                user = new PortalUser { UserName = name, IsAdministrator = administrator ?? false };
-                var created = await users.CreateAsync(user); // no password: it signs in through the provider only
-                if (!created.Succeeded)
-                {
-                    return await RefuseAsync(null, name, Refusal.Failed, "The portal user could not be made: " + Describe(created));
-                }
-            }
-
-            var linked = await users.AddLoginAsync(user, info);
-            if (!linked.Succeeded)
-            {
-                return await RefuseAsync(user, name, Refusal.Failed, "The provider's login could not be linked: " + Describe(linked));
-            }
-        }
-
-        if (UserAccounts.IsDisabled(user))
-        {
-            return await RefuseAsync(user, name, Refusal.Disabled, "The account is disabled.");
-        }
-
-        // The provider's group decides on every sign-in: leaving it demotes the user (and ends its other sessions).
-        if (administrator is { } isAdministrator && user.IsAdministrator != isAdministrator)
-        {
-            user.IsAdministrator = isAdministrator;
-            await users.UpdateAsync(user);
-            await users.UpdateSecurityStampAsync(user);
-        }
-
+        var name = user.UserName!;
         var result = await signIn.ExternalLoginSignInAsync(info.LoginProvider, info.ProviderKey, isPersistent: false, bypassTwoFactor: true);
         if (!result.Succeeded)
         {
@@ -196,7 +153,7 @@ public static class OidcSignIn
                 result.IsLockedOut ? "The account is locked." : "The account may not sign in.");
         }
 
-        audit.Record(AuditingSignInManager.SignIn, user, name, PortalAuditRecorder.UserActor(user.UserName ?? name), user.UserName ?? name,
+        audit.Record(AuditingSignInManager.SignIn, user, name, PortalAuditRecorder.UserActor(name), name,
             details: Details(options));
         return LandingPage(Components.Account.Login.SafeReturnUrl(returnUrl));
 
@@ -231,6 +188,4 @@ public static class OidcSignIn
             <body><p>Signed in. <a href="{url}">Continue</a>.</p></body></html>
             """, "text/html; charset=utf-8");
     }
-
-    private static string Describe(IdentityResult result) => string.Join(" ", result.Errors.Select(e => e.Description));
 }
