@@ -33,6 +33,7 @@ public static class OidcSignIn
         public const string NoUserName = "no-user-name";
         public const string LocalAccount = "local-account";
         public const string Disabled = "disabled";
+        public const string Unreachable = "unreachable";
     }
 
     public static void AddPortalOidc(this IServiceCollection services, IConfiguration configuration)
@@ -108,7 +109,8 @@ public static class OidcSignIn
 
     public static void MapOidcEndpoints(this IEndpointRouteBuilder app)
     {
-        app.MapGet(ChallengePath, (string? returnUrl, SignInManager<PortalUser> signIn, IOptions<PortalOidcOptions> options) =>
+        app.MapGet(ChallengePath, async (string? returnUrl, HttpContext context, SignInManager<PortalUser> signIn, IOptions<PortalOidcOptions> options,
+            PortalAuditRecorder audit, ILogger<PortalOidcOptions> log) =>
         {
             if (!options.Value.Enabled)
             {
@@ -116,7 +118,18 @@ public static class OidcSignIn
             }
 
             var callback = $"{CallbackPath}?returnUrl={Uri.EscapeDataString(Components.Account.Login.SafeReturnUrl(returnUrl))}";
-            return Results.Challenge(signIn.ConfigureExternalAuthenticationProperties(Scheme, callback), [Scheme]);
+            try
+            {
+                await context.ChallengeAsync(Scheme, signIn.ConfigureExternalAuthenticationProperties(Scheme, callback));
+                return Results.Empty;
+            }
+            catch (Exception e) when (e is InvalidOperationException or HttpRequestException or IOException)
+            {
+                // The provider's discovery document could not be read (the provider is down or the Authority is wrong).
+                log.LogWarning(e, "OpenID Connect sign-in: the provider at {Authority} could not be reached", options.Value.Authority);
+                RecordRefusal(audit, options.Value, null, null, $"The provider could not be reached: {e.Message}");
+                return Refused(Refusal.Unreachable);
+            }
         }).AllowAnonymous();
 
         app.MapGet(CallbackPath, CallbackAsync).AllowAnonymous();

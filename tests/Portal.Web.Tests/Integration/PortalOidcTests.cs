@@ -106,7 +106,7 @@ public sealed class PortalOidcTests(PortalOidcTests.Portal portal) : IClassFixtu
     }
 
     /// <summary>The test provider and the portal configured against it, shared by the tests (each uses its own users).</summary>
-    public sealed class Portal : IAsyncLifetime
+    public class Portal : IAsyncLifetime
     {
         private readonly string _directory = Directory.CreateTempSubdirectory("portal-oidc-").FullName;
         private readonly List<string> _output = [];
@@ -116,6 +116,9 @@ public sealed class PortalOidcTests(PortalOidcTests.Portal portal) : IClassFixtu
         public TestOidcProvider Provider { get; } = new("portal", "portal-secret");
 
         public Uri Url { get; } = new($"http://127.0.0.1:{FreeTcpPort.Next()}/");
+
+        /// <summary>Where the portal looks for its provider.</summary>
+        protected virtual string Authority => Provider.Authority;
 
         public async Task InitializeAsync()
         {
@@ -250,7 +253,7 @@ public sealed class PortalOidcTests(PortalOidcTests.Portal portal) : IClassFixtu
         {
             ["Portal__Database"] = Path.Combine(_directory, "portal.db"),
             ["Portal__KeysDirectory"] = Path.Combine(_directory, "keys"),
-            ["Portal__Oidc__Authority"] = Provider.Authority,
+            ["Portal__Oidc__Authority"] = Authority,
             ["Portal__Oidc__ClientId"] = Provider.ClientId,
             ["Portal__Oidc__ClientSecret"] = Provider.ClientSecret,
             ["Portal__Oidc__DisplayName"] = "Test IdP",
@@ -279,5 +282,29 @@ public sealed class PortalOidcTests(PortalOidcTests.Portal portal) : IClassFixtu
                 }
             }
         }
+    }
+}
+
+/// <summary>A provider the portal cannot reach: the sign-in page says so instead of an error page, and the audit has why.</summary>
+[Trait("Requires", "root")]
+public sealed class PortalOidcUnreachableProviderTests(PortalOidcUnreachableProviderTests.Portal portal) : IClassFixture<PortalOidcUnreachableProviderTests.Portal>
+{
+    [RootFact]
+    public async Task An_unreachable_provider_leads_back_to_the_sign_in_page_with_the_reason_audited()
+    {
+        using var browser = portal.Browser();
+        var refused = await portal.SignInAsync(browser, new TestOidcUser("sub-gina", "gina"));
+        Assert.Equal("/account/login?oidc=unreachable", refused.RequestMessage!.RequestUri!.PathAndQuery);
+        Assert.Contains("Test IdP cannot be reached right now", await refused.Content.ReadAsStringAsync());
+        var denied = Assert.Single(await portal.AuditAsync(e => e.GetProperty("action").GetString() == "auth.sign-in" && e.GetProperty("decision").GetString() == "Denied", 1));
+        Assert.StartsWith("The provider could not be reached", denied.GetProperty("reason").GetString());
+    }
+
+    /// <summary>The portal configured against a loopback port nobody listens on.</summary>
+    public sealed class Portal : PortalOidcTests.Portal
+    {
+        private readonly string _deadAuthority = $"http://127.0.0.1:{FreeTcpPort.Next()}";
+
+        protected override string Authority => _deadAuthority;
     }
 }
