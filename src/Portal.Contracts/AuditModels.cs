@@ -100,6 +100,21 @@ public sealed record AuditTarget
 /// </summary>
 public sealed record AuditEntry
 {
+    /// <summary>
+    /// Whether an action (<c>container.create</c>) matches a filter: the whole action or either half (<c>container</c>,
+    /// <c>create</c>), in any case. The agent's <c>GET /api/audit?action=</c> and the portal's Audit page filter alike.
+    /// </summary>
+    public static bool MatchesAction(string action, string filter)
+    {
+        if (string.Equals(action, filter, StringComparison.OrdinalIgnoreCase))
+        {
+            return true;
+        }
+
+        var dot = action.IndexOf('.', StringComparison.Ordinal);
+        return dot > 0 && (string.Equals(action[..dot], filter, StringComparison.OrdinalIgnoreCase) || string.Equals(action[(dot + 1)..], filter, StringComparison.OrdinalIgnoreCase));
+    }
+
     public long Sequence { get; init; }
 
     /// <summary>When it was recorded (UTC), after the action ended.</summary>

@@ -38,20 +38,9 @@ public sealed record AuditQuery
         && (Decision is not { } decision || e.Decision == decision)
         && (EntryPoint is not { } entryPoint || e.EntryPoint == entryPoint)
         && (string.IsNullOrEmpty(Actor) || Contains(e.Actor.Name, Actor) || Contains(e.Actor.KeyId, Actor) || Contains(e.Actor.KeyName, Actor))
-        && (string.IsNullOrEmpty(Action) || MatchesAction(e.Action, Action))
+        && (string.IsNullOrEmpty(Action) || AuditEntry.MatchesAction(e.Action, Action))
         && (string.IsNullOrEmpty(Target) || (e.Target is { } t && (string.Equals(t.Name, Target, StringComparison.OrdinalIgnoreCase)
             || (t.Id is { } id && id.StartsWith(Target, StringComparison.OrdinalIgnoreCase)))));
 
     private static bool Contains(string? value, string part) => value?.Contains(part, StringComparison.OrdinalIgnoreCase) == true;
-
-    private static bool MatchesAction(string action, string filter)
-    {
-        if (string.Equals(action, filter, StringComparison.OrdinalIgnoreCase))
-        {
-            return true;
-        }
-
-        var dot = action.IndexOf('.', StringComparison.Ordinal);
-        return dot > 0 && (string.Equals(action[..dot], filter, StringComparison.OrdinalIgnoreCase) || string.Equals(action[(dot + 1)..], filter, StringComparison.OrdinalIgnoreCase));
-    }
 }

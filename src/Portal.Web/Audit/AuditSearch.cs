@@ -49,7 +49,7 @@ public sealed record AuditSearch
             && (Decision is not { } decision || e.Decision == decision)
             && (Blank(User) is not { } user || Contains(e.User, user) || Contains(e.Actor.Name, user))
             && (Blank(Team) is not { } team || string.Equals(e.Team, team, StringComparison.OrdinalIgnoreCase))
-            && (Blank(Action) is not { } action || MatchesAction(e.Action, action));
+            && (Blank(Action) is not { } action || AuditEntry.MatchesAction(e.Action, action));
     }
 
     /// <summary>A refusal that says what to fix, or null when the search is valid.</summary>
@@ -81,15 +81,4 @@ public sealed record AuditSearch
     private static string? Blank(string? value) => string.IsNullOrWhiteSpace(value) ? null : value.Trim();
 
     private static bool Contains(string? value, string part) => value?.Contains(part, StringComparison.OrdinalIgnoreCase) == true;
-
-    private static bool MatchesAction(string action, string filter)
-    {
-        if (string.Equals(action, filter, StringComparison.OrdinalIgnoreCase))
-        {
-            return true;
-        }
-
-        var dot = action.IndexOf('.', StringComparison.Ordinal);
-        return dot > 0 && (string.Equals(action[..dot], filter, StringComparison.OrdinalIgnoreCase) || string.Equals(action[(dot + 1)..], filter, StringComparison.OrdinalIgnoreCase));
-    }
 }
