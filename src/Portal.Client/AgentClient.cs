@@ -190,6 +190,9 @@ public sealed class AgentClient : IAgentClient
     public Task<TeamInfo> PutTeamAsync(TeamInfo team, CancellationToken ct) =>
         SendAsync<TeamInfo>(HttpMethod.Put, $"api/teams/{Uri.EscapeDataString(team.Name)}", team, ct);
 
+    public async Task<IReadOnlyList<TeamInfo>> ListTeamsAsync(CancellationToken ct) =>
+        await SendAsync<List<TeamInfo>>(HttpMethod.Get, "api/teams", null, ct).ConfigureAwait(false) ?? [];
+
     public async Task RemoveTeamAsync(string team, CancellationToken ct)
     {
         try

@@ -114,6 +114,9 @@ public interface IAgentClient : IAsyncDisposable
     /// <summary>Creates or replaces a team whole: members, quota and policy (REST, Admin key).</summary>
     Task<TeamInfo> PutTeamAsync(TeamInfo team, CancellationToken ct);
 
+    /// <summary>The teams the agent holds (REST, Admin key).</summary>
+    Task<IReadOnlyList<TeamInfo>> ListTeamsAsync(CancellationToken ct) => Task.FromResult<IReadOnlyList<TeamInfo>>([]);
+
     /// <summary>Removes a team (REST, Admin key); a team the agent does not have is not an error.</summary>
     Task RemoveTeamAsync(string team, CancellationToken ct);
 

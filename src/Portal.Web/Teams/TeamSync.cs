@@ -65,12 +65,26 @@ public sealed class TeamSync : IHostedService
         await Task.WhenAll(_fleet.Hosts.Where(h => h.State == HostConnectionState.Connected).Select(h => PushOneAsync(h, team)));
     }
 
-    /// <summary>Every team, and every removal this host has not confirmed, to a host that just connected.</summary>
+    /// <summary>
+    /// Every team, and the removal of every team the host holds that the portal no longer has, to a host that just
+    /// connected. The portal is the source of the teams of its hosts: a team deleted while the host was away goes from
+    /// it too, even when the portal restarted in between (its members' keys and certificates would otherwise work on).
+    /// </summary>
     public async Task CatchUpAsync(AgentHost host)
     {
-        var teams = (await _teams.ListAsync(_stop.Token)).Select(t => t.Name);
+        var teams = (await _teams.ListAsync(_stop.Token)).Select(t => t.Name).ToList();
         var pendingRemovals = _status.Values.Where(s => s.HostId == host.Id && s.Deleted && !s.Succeeded).Select(s => s.Team);
-        foreach (var team in teams.Union(pendingRemovals).ToList())
+        IEnumerable<string> held = [];
+        try
+        {
+            held = (await host.Client.ListTeamsAsync(_stop.Token)).Select(t => t.Name);
+        }
+        catch (AgentException e)
+        {
+            _logger.LogWarning("Could not list the teams of host {Host}: {Error}; removals it missed wait for its next connection", host.Name, e.Message);
+        }
+
+        foreach (var team in teams.Union(pendingRemovals).Union(held.Except(teams)).ToList())
         {
             await PushOneAsync(host, team);
         }

@@ -321,6 +321,12 @@ public sealed class FakeAgentClient(AgentEndpoint endpoint) : IAgentClient
         return team;
     }
 
+    public async Task<IReadOnlyList<TeamInfo>> ListTeamsAsync(CancellationToken ct)
+    {
+        await RunAsync("ListTeams");
+        return [.. Teams.Values];
+    }
+
     public async Task RemoveTeamAsync(string team, CancellationToken ct)
     {
         await RunAsync("RemoveTeam", team);
