@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using Microsoft.AspNetCore.DataProtection;
 using Microsoft.AspNetCore.Identity;
 using Microsoft.Data.Sqlite;
@@ -8,6 +7,7 @@ using Microsoft.Extensions.Logging;
 using Npgsql;
 using Portal.Web.Data;
 using Portal.Web.Hosts;
+using Portal.Web.Tests.Integration;
 
 namespace Portal.Web.Tests.Data;
 
@@ -199,56 +199,20 @@ public abstract class PortalDatabaseTests : IAsyncLifetime
         [DatabaseFact]
         public async Task The_portal_runs_on_PostgreSQL_chosen_by_configuration()
         {
-            var port = FreeTcpPort.Next();
-            var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = AppContext.BaseDirectory };
-            psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "Portal.Web.dll"));
-            psi.Environment["Portal__Url"] = $"http://127.0.0.1:{port}";
-            psi.Environment["Portal__DatabaseProvider"] = "PostgreSQL";
-            psi.Environment["ConnectionStrings__Portal"] = Database.Storage.ConnectionString;
-            psi.Environment["Portal__Database"] = Options.Database; // its directory gets the one-time password file
-            psi.Environment["Portal__KeysDirectory"] = Options.KeysDirectory;
-            psi.Environment["Portal__LocalAgentSocket"] = "/run/portal/agent.sock";
-            var output = new System.Collections.Concurrent.ConcurrentQueue<string>();
-            using var portal = Process.Start(psi)!;
-            portal.OutputDataReceived += (_, line) => output.Enqueue(line.Data ?? "");
-            portal.ErrorDataReceived += (_, line) => output.Enqueue(line.Data ?? "");
-            portal.BeginOutputReadLine();
-            portal.BeginErrorReadLine();
-            try
+            await using var portal = new PortalProcess(_directory, new Dictionary<string, string>
             {
-                using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}/") };
-                var deadline = DateTime.UtcNow.AddMinutes(1);
-                while (true)
-                {
-                    Assert.False(portal.HasExited, $"The portal exited while starting:\n{string.Join('\n', output)}");
-                    Assert.True(DateTime.UtcNow < deadline, $"The portal did not serve its sign-in page within a minute:\n{string.Join('\n', output)}");
-                    try
-                    {
-                        if ((await http.GetAsync("account/login")).IsSuccessStatusCode)
-                        {
-                            break;
-                        }
-                    }
-                    catch (HttpRequestException)
-                    {
-                    }
-
-                    await Task.Delay(100);
-                }
-
-                Assert.Contains(output, line => line.Contains("Created the portal database (PostgreSQL 127.0.0.1:", StringComparison.Ordinal));
-                Assert.True(File.Exists(OneTimePasswordFile.PathOf(Options)));
-                Assert.False(File.Exists(Options.Database)); // no SQLite file on the side
-                await using var scope = StartNode().CreateAsyncScope();
-                var db = scope.ServiceProvider.GetRequiredService<PortalDbContext>();
-                Assert.Equal(PortalDatabase.AdminUser, Assert.Single(await db.Users.ToListAsync()).UserName);
-                Assert.Equal("local", Assert.Single(await db.Hosts.ToListAsync()).Name);
-            }
-            finally
-            {
-                portal.Kill(entireProcessTree: true);
-                await portal.WaitForExitAsync();
-            }
+                ["Portal__DatabaseProvider"] = "PostgreSQL",
+                ["ConnectionStrings__Portal"] = Database.Storage.ConnectionString,
+                ["Portal__LocalAgentSocket"] = Options.LocalAgentSocket,
+            });
+            await portal.StartAsync(waitForPasswordFile: false);
+            await portal.WaitForOutputAsync("Created the portal database (PostgreSQL 127.0.0.1:");
+            Assert.True(File.Exists(OneTimePasswordFile.PathOf(Options)));
+            Assert.False(File.Exists(Options.Database)); // no SQLite file on the side
+            await using var scope = StartNode().CreateAsyncScope();
+            var db = scope.ServiceProvider.GetRequiredService<PortalDbContext>();
+            Assert.Equal(PortalDatabase.AdminUser, Assert.Single(await db.Users.ToListAsync()).UserName);
+            Assert.Equal("local", Assert.Single(await db.Hosts.ToListAsync()).Name);
         }
 
         [DatabaseFact]

@@ -1,7 +1,5 @@
-using System.Diagnostics;
 using System.Net;
 using System.Text.Json;
-using System.Text.RegularExpressions;
 using Portal.Client;
 using Portal.Contracts;
 using Portal.Web.Audit;
@@ -14,13 +12,12 @@ namespace Portal.Web.Tests.Integration;
 /// processes, so it belongs to the integration tier (<see cref="RootFactAttribute"/>).
 /// </summary>
 [Trait("Requires", "root")]
-public sealed partial class PortalAuditTests : IAsyncLifetime
+public sealed class PortalAuditTests : IAsyncLifetime
 {
     private readonly TestSandbox _sandbox = new("portal-audit");
     private readonly string _directory = Directory.CreateTempSubdirectory("portal-audit-e2e-").FullName;
-    private readonly List<string> _output = [];
-    private AgentProcess _agent = null!;
-    private Process? _portal;
+    private AgentProcess? _agent;
+    private PortalProcess? _portal;
     private HttpClient _http = null!;
 
     public async Task InitializeAsync()
@@ -32,61 +29,30 @@ public sealed partial class PortalAuditTests : IAsyncLifetime
 
         _agent = new AgentProcess(_sandbox);
         await _agent.StartAsync();
-        var port = FreeTcpPort.Next();
-        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = AppContext.BaseDirectory };
-        psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "Portal.Web.dll"));
-        psi.Environment["Portal__Url"] = $"http://127.0.0.1:{port}";
-        psi.Environment["Portal__Database"] = Path.Combine(_directory, "portal.db");
-        psi.Environment["Portal__KeysDirectory"] = Path.Combine(_directory, "keys");
-        psi.Environment["Portal__LocalAgentSocket"] = _agent.SocketPath;
-        psi.Environment["Portal__ReconnectInitialDelay"] = "00:00:00.200";
-        psi.Environment["Portal__ReconnectMaxDelay"] = "00:00:01";
-        _portal = Process.Start(psi)!;
-        _portal.OutputDataReceived += (_, line) => Keep(line.Data);
-        _portal.ErrorDataReceived += (_, line) => Keep(line.Data);
-        _portal.BeginOutputReadLine();
-        _portal.BeginErrorReadLine();
-        _http = new HttpClient(new HttpClientHandler { CookieContainer = new CookieContainer(), AllowAutoRedirect = false }) { BaseAddress = new Uri($"http://127.0.0.1:{port}/") };
-        var deadline = DateTime.UtcNow.AddSeconds(90);
-        while (true)
+        _portal = new PortalProcess(_directory, new Dictionary<string, string>
         {
-            Assert.False(_portal.HasExited, $"The portal exited while starting:\n{Output}");
-            try
-            {
-                await _http.GetAsync("account/login");
-                if (File.Exists(PasswordFile))
-                {
-                    return;
-                }
-            }
-            catch (HttpRequestException) when (DateTime.UtcNow < deadline)
-            {
-            }
-
-            Assert.True(DateTime.UtcNow < deadline, $"The portal did not start within 90 s:\n{Output}");
-            await Task.Delay(200);
-        }
+            ["Portal__LocalAgentSocket"] = _agent!.SocketPath,
+            ["Portal__ReconnectInitialDelay"] = "00:00:00.200",
+            ["Portal__ReconnectMaxDelay"] = "00:00:01",
+        });
+        await _portal.StartAsync();
+        _http = _portal.Browser();
     }
 
     public async Task DisposeAsync()
     {
-        if (!RootOnly.IsRoot)
-        {
-            Directory.Delete(_directory, recursive: true);
-            return;
-        }
-
         try
         {
-            if (_portal is { HasExited: false })
+            if (_portal is not null)
             {
-                _portal.Kill();
-                await _portal.WaitForExitAsync();
+                await _portal.DisposeAsync();
+                _http?.Dispose();
             }
 
-            _portal?.Dispose();
-            _http.Dispose();
-            await _agent.DisposeAsync();
+            if (_agent is not null)
+            {
+                await _agent.DisposeAsync();
+            }
         }
         finally
         {
@@ -99,7 +65,7 @@ public sealed partial class PortalAuditTests : IAsyncLifetime
     public async Task The_portal_merges_a_real_agents_entries_with_its_own_sign_ins_and_exports_them()
     {
         // The agent's side: the audit client streams a new entry live and reads it back newest first.
-        await using (var client = new AgentAuditClient(AgentEndpoint.Socket(_agent.SocketPath)))
+        await using (var client = new AgentAuditClient(AgentEndpoint.Socket(_agent!.SocketPath)))
         {
             using var cts = new CancellationTokenSource(TimeSpan.FromMinutes(1));
             await using var live = client.SubscribeAsync(null, cts.Token).GetAsyncEnumerator(cts.Token);
@@ -107,7 +73,7 @@ public sealed partial class PortalAuditTests : IAsyncLifetime
             AuditEntry? streamed = null;
             while (streamed is null)
             {
-                await _agent.PostAsync<JsonElement>("api/keys", new { name = $"audit-e2e-{Guid.NewGuid():N}"[..20], scope = "Read" });
+                await _agent!.PostAsync<JsonElement>("api/keys", new { name = $"audit-e2e-{Guid.NewGuid():N}"[..20], scope = "Read" });
                 if (await Task.WhenAny(next, Task.Delay(500, cts.Token)) == next)
                 {
                     Assert.True(await next);
@@ -167,69 +133,26 @@ public sealed partial class PortalAuditTests : IAsyncLifetime
 
         // Signing out is recorded too (in the portal's JSON Lines trail, read here as a file: the export needs a session).
         var page = await (await _http.GetAsync("audit")).Content.ReadAsStringAsync();
-        using var signOut = await _http.PostAsync("account/logout", new FormUrlEncodedContent(new Dictionary<string, string> { ["__RequestVerificationToken"] = AntiforgeryToken().Match(page).Groups[1].Value }));
+        using var signOut = await _http.PostAsync("account/logout", new FormUrlEncodedContent(new Dictionary<string, string> { ["__RequestVerificationToken"] = PortalProcess.AntiforgeryTokenOf(page) }));
         Assert.Equal(HttpStatusCode.Redirect, signOut.StatusCode);
-        var trail = string.Concat(Directory.GetFiles(Path.Combine(_directory, "portal-audit"), "portal-audit-*.jsonl").Select(File.ReadAllText));
-        Assert.Contains("\"action\":\"auth.sign-out\"", trail);
+        Assert.Single(await _portal!.AuditAsync(e => e.GetProperty("action").GetString() == "auth.sign-out", 1));
         Assert.Equal(HttpStatusCode.Redirect, (await _http.GetAsync("audit/export?format=json")).StatusCode);
 
         // The host's command line: recorded with the portal's host as the actor.
-        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = AppContext.BaseDirectory };
-        psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "Portal.Web.dll"));
-        psi.ArgumentList.Add("disable-user");
-        psi.ArgumentList.Add("admin");
-        psi.Environment["Portal__Database"] = Path.Combine(_directory, "portal.db");
-        psi.Environment["Portal__KeysDirectory"] = Path.Combine(_directory, "keys");
-        using (var command = Process.Start(psi)!)
-        {
-            var stderr = command.StandardError.ReadToEndAsync();
-            await command.StandardOutput.ReadToEndAsync();
-            await command.WaitForExitAsync();
-            Assert.True(command.ExitCode == 0, await stderr);
-        }
-
-        var disabled = Directory.GetFiles(Path.Combine(_directory, "portal-audit"), "portal-audit-*.jsonl").SelectMany(File.ReadAllLines)
-            .Select(l => JsonDocument.Parse(l).RootElement).Single(e => e.GetProperty("action").GetString() == "user.disable");
+        await _portal.RunCommandAsync("disable-user", "admin");
+        var disabled = Assert.Single(await _portal.AuditAsync(e => e.GetProperty("action").GetString() == "user.disable", 1));
         Assert.Equal("admin", disabled.GetProperty("target").GetProperty("name").GetString());
         Assert.Equal("portal (its host's command line or first start)", disabled.GetProperty("actor").GetProperty("name").GetString());
     }
 
-    private string PasswordFile => Path.Combine(_directory, "first-admin-password");
+    private string PasswordFile => _portal!.PasswordFile;
 
     private static List<(string Host, string Action, string Decision, JsonElement Entry)> Entries(JsonElement export) =>
         [.. export.GetProperty("entries").EnumerateArray().Select(e => (e.GetProperty("host").GetString()!, e.GetProperty("entry").GetProperty("action").GetString()!,
             e.GetProperty("entry").GetProperty("decision").GetString()!, e.GetProperty("entry")))];
 
-    private async Task<HttpResponseMessage> PostFormAsync(string path, string handler, Dictionary<string, string> fields)
-    {
-        var form = await (await _http.GetAsync(path)).Content.ReadAsStringAsync();
-        fields["_handler"] = handler;
-        fields["__RequestVerificationToken"] = AntiforgeryToken().Match(form).Groups[1].Value;
-        return await _http.PostAsync(path, new FormUrlEncodedContent(fields));
-    }
+    private Task<HttpResponseMessage> PostFormAsync(string path, string handler, Dictionary<string, string> fields) =>
+        PortalProcess.PostFormAsync(_http, path, handler, fields);
 
-    private string Output
-    {
-        get
-        {
-            lock (_output)
-            {
-                return string.Join('\n', _output.TakeLast(80));
-            }
-        }
-    }
-
-    private void Keep(string? line)
-    {
-        if (line is not null)
-        {
-            lock (_output)
-            {
-                _output.Add(line);
-            }
-        }
-    }
-
-    [GeneratedRegex("name=\"__RequestVerificationToken\" value=\"([^\"]+)\"")]
-    private static partial Regex AntiforgeryToken();
+    private string Output => _portal!.Output;
 }

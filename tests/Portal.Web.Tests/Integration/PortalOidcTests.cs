@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Net;
 using System.Text.Json;
 
@@ -108,17 +107,15 @@ public sealed class PortalOidcTests(PortalOidcTests.Portal portal) : IClassFixtu
     /// <summary>The test provider and the portal configured against it, shared by the tests (each uses its own users).</summary>
     public class Portal : IAsyncLifetime
     {
-        private readonly string _directory = Directory.CreateTempSubdirectory("portal-oidc-").FullName;
-        private readonly List<string> _output = [];
         private readonly SemaphoreSlim _signIn = new(1, 1);
-        private Process? _process;
+        private PortalProcess? _process;
 
         public TestOidcProvider Provider { get; } = new("portal", "portal-secret");
 
-        public Uri Url { get; } = new($"http://127.0.0.1:{FreeTcpPort.Next()}/");
-
         /// <summary>Where the portal looks for its provider.</summary>
         protected virtual string Authority => Provider.Authority;
+
+        private PortalProcess Process => _process ?? throw new InvalidOperationException("The portal has not started.");
 
         public async Task InitializeAsync()
         {
@@ -128,59 +125,33 @@ public sealed class PortalOidcTests(PortalOidcTests.Portal portal) : IClassFixtu
             }
 
             await Provider.StartAsync();
-            var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = AppContext.BaseDirectory };
-            psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "Portal.Web.dll"));
-            foreach (var (key, value) in Settings())
+            _process = new PortalProcess(Directory.CreateTempSubdirectory("portal-oidc-").FullName, new Dictionary<string, string>
             {
-                psi.Environment[key] = value;
-            }
-
-            psi.Environment["Portal__Url"] = Url.ToString().TrimEnd('/');
-            psi.Environment["Portal__LocalAgentSocket"] = "";
-            psi.Environment["Portal__UserRevalidationInterval"] = "00:00:00.500";
-            _process = Process.Start(psi)!;
-            _process.OutputDataReceived += (_, line) => Keep(line.Data);
-            _process.ErrorDataReceived += (_, line) => Keep(line.Data);
-            _process.BeginOutputReadLine();
-            _process.BeginErrorReadLine();
-            using var http = Browser();
-            var deadline = DateTime.UtcNow.AddSeconds(90);
-            while (true)
-            {
-                Assert.False(_process.HasExited, $"The portal exited while starting:\n{Output}");
-                try
-                {
-                    if ((await http.GetAsync("account/login")).StatusCode == HttpStatusCode.OK)
-                    {
-                        return;
-                    }
-                }
-                catch (HttpRequestException) when (DateTime.UtcNow < deadline)
-                {
-                }
-
-                Assert.True(DateTime.UtcNow < deadline, $"The portal did not start within 90 s:\n{Output}");
-                await Task.Delay(200);
-            }
+                ["Portal__UserRevalidationInterval"] = "00:00:00.500",
+                ["Portal__Oidc__Authority"] = Authority,
+                ["Portal__Oidc__ClientId"] = Provider.ClientId,
+                ["Portal__Oidc__ClientSecret"] = Provider.ClientSecret,
+                ["Portal__Oidc__DisplayName"] = "Test IdP",
+                ["Portal__Oidc__AdministratorsClaim"] = "groups",
+                ["Portal__Oidc__AdministratorsValue"] = "portal-admins",
+            });
+            await _process.StartAsync(waitForPasswordFile: false);
         }
 
         public async Task DisposeAsync()
         {
-            if (_process is { HasExited: false })
+            if (_process is not null)
             {
-                _process.Kill();
-                await _process.WaitForExitAsync();
+                await _process.DisposeAsync();
+                Directory.Delete(_process.Directory, recursive: true);
             }
 
-            _process?.Dispose();
             await Provider.DisposeAsync();
             _signIn.Dispose();
-            Directory.Delete(_directory, recursive: true);
         }
 
         /// <summary>A browser of its own: a cookie jar, redirects followed by <see cref="SignInAsync"/>.</summary>
-        public HttpClient Browser() =>
-            new(new HttpClientHandler { CookieContainer = new CookieContainer(), AllowAutoRedirect = false }) { BaseAddress = Url, Timeout = TimeSpan.FromSeconds(60) };
+        public HttpClient Browser() => Process.Browser();
 
         /// <summary>
         /// Clicks "Sign in with ..." as <paramref name="user"/> at the provider (null: the provider refuses) and follows
@@ -211,77 +182,10 @@ public sealed class PortalOidcTests(PortalOidcTests.Portal portal) : IClassFixtu
         }
 
         /// <summary>The portal's audit trail (its JSON Lines files) once at least <paramref name="count"/> entries match.</summary>
-        public async Task<List<JsonElement>> AuditAsync(Func<JsonElement, bool> match, int count)
-        {
-            var deadline = DateTime.UtcNow.AddSeconds(30);
-            while (true)
-            {
-                var directory = Path.Combine(_directory, "portal-audit");
-                var entries = Directory.Exists(directory)
-                    ? Directory.GetFiles(directory, "portal-audit-*.jsonl").SelectMany(File.ReadAllLines).Where(l => l.Length > 0)
-                        .Select(l => JsonDocument.Parse(l).RootElement).Where(e => match(e)).ToList()
-                    : [];
-                if (entries.Count >= count || DateTime.UtcNow > deadline)
-                {
-                    return entries;
-                }
-
-                await Task.Delay(100);
-            }
-        }
+        public Task<List<JsonElement>> AuditAsync(Func<JsonElement, bool> match, int count) => Process.AuditAsync(match, count);
 
         /// <summary>The portal's command mode (deploy/portal add-user, disable-user) on this portal's database.</summary>
-        public async Task RunCommandAsync(string command, string user)
-        {
-            var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = AppContext.BaseDirectory };
-            psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "Portal.Web.dll"));
-            psi.ArgumentList.Add(command);
-            psi.ArgumentList.Add(user);
-            foreach (var (key, value) in Settings())
-            {
-                psi.Environment[key] = value;
-            }
-
-            using var process = Process.Start(psi)!;
-            var stdout = process.StandardOutput.ReadToEndAsync();
-            var stderr = process.StandardError.ReadToEndAsync();
-            await process.WaitForExitAsync();
-            Assert.True(process.ExitCode == 0, $"{command} exited with {process.ExitCode}: {await stderr}{await stdout}");
-        }
-
-        private Dictionary<string, string> Settings() => new()
-        {
-            ["Portal__Database"] = Path.Combine(_directory, "portal.db"),
-            ["Portal__KeysDirectory"] = Path.Combine(_directory, "keys"),
-            ["Portal__Oidc__Authority"] = Authority,
-            ["Portal__Oidc__ClientId"] = Provider.ClientId,
-            ["Portal__Oidc__ClientSecret"] = Provider.ClientSecret,
-            ["Portal__Oidc__DisplayName"] = "Test IdP",
-            ["Portal__Oidc__AdministratorsClaim"] = "groups",
-            ["Portal__Oidc__AdministratorsValue"] = "portal-admins",
-        };
-
-        private string Output
-        {
-            get
-            {
-                lock (_output)
-                {
-                    return string.Join('\n', _output);
-                }
-            }
-        }
-
-        private void Keep(string? line)
-        {
-            if (line is not null)
-            {
-                lock (_output)
-                {
-                    _output.Add(line);
-                }
-            }
-        }
+        public Task RunCommandAsync(string command, string user) => Process.RunCommandAsync(command, user);
     }
 }
 

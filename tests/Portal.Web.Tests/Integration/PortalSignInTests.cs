@@ -1,6 +1,4 @@
-using System.Diagnostics;
 using System.Net;
-using System.Net.Sockets;
 using System.Text.RegularExpressions;
 
 namespace Portal.Web.Tests.Integration;
@@ -11,12 +9,14 @@ namespace Portal.Web.Tests.Integration;
 /// process, so it belongs to the integration tier (<see cref="RootFactAttribute"/>).
 /// </summary>
 [Trait("Requires", "root")]
-public sealed partial class PortalSignInTests : IAsyncLifetime
+public sealed class PortalSignInTests : IAsyncLifetime
 {
-    private readonly string _directory = Directory.CreateTempSubdirectory("portal-signin-").FullName;
-    private readonly List<string> _output = [];
+    private readonly PortalProcess _portal = new(Directory.CreateTempSubdirectory("portal-signin-").FullName, new Dictionary<string, string>
+    {
+        ["Portal__UserRevalidationInterval"] = "00:00:00.500",
+    });
+
     private readonly CookieContainer _cookies = new();
-    private Process? _portal;
     private HttpClient _http = null!;
     private string? _password;
 
@@ -27,62 +27,18 @@ public sealed partial class PortalSignInTests : IAsyncLifetime
             return;
         }
 
-        var port = FreeTcpPort.Next();
-        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = AppContext.BaseDirectory };
-        psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "Portal.Web.dll"));
-        psi.Environment["Portal__Url"] = $"http://127.0.0.1:{port}";
-        psi.Environment["Portal__Database"] = Path.Combine(_directory, "portal.db");
-        psi.Environment["Portal__KeysDirectory"] = Path.Combine(_directory, "keys");
-        psi.Environment["Portal__LocalAgentSocket"] = "";
-        psi.Environment["Portal__UserRevalidationInterval"] = "00:00:00.500";
-        _portal = Process.Start(psi)!;
-        _portal.OutputDataReceived += (_, line) => Keep(line.Data);
-        _portal.ErrorDataReceived += (_, line) => Keep(line.Data);
-        _portal.BeginOutputReadLine();
-        _portal.BeginErrorReadLine();
-        _http = new HttpClient(new HttpClientHandler { CookieContainer = _cookies, AllowAutoRedirect = false }) { BaseAddress = new Uri($"http://127.0.0.1:{port}/") };
-
-        var deadline = DateTime.UtcNow.AddSeconds(60);
-        while (true)
-        {
-            Assert.False(_portal.HasExited, $"The portal exited while starting:\n{string.Join('\n', _output)}");
-            try
-            {
-                await _http.GetAsync("account/login");
-                _password = File.Exists(PasswordFile) ? (await File.ReadAllTextAsync(PasswordFile)).Trim() : null;
-                if (_password is not null)
-                {
-                    return;
-                }
-            }
-            catch (HttpRequestException) when (DateTime.UtcNow < deadline)
-            {
-            }
-
-            Assert.True(DateTime.UtcNow < deadline, $"The portal did not start within 60 s:\n{string.Join('\n', _output)}");
-            await Task.Delay(200);
-        }
+        await _portal.StartAsync();
+        _http = _portal.Browser(_cookies);
+        _password = (await File.ReadAllTextAsync(PasswordFile)).Trim();
     }
 
-    private string PasswordFile => Path.Combine(_directory, "first-admin-password");
+    private string PasswordFile => _portal.PasswordFile;
 
     public async Task DisposeAsync()
     {
-        if (!RootOnly.IsRoot)
-        {
-            Directory.Delete(_directory, recursive: true);
-            return;
-        }
-
-        if (_portal is { HasExited: false })
-        {
-            _portal.Kill();
-            await _portal.WaitForExitAsync();
-        }
-
-        _portal?.Dispose();
-        _http.Dispose();
-        Directory.Delete(_directory, recursive: true);
+        await _portal.DisposeAsync();
+        _http?.Dispose();
+        Directory.Delete(_portal.Directory, recursive: true);
     }
 
     [RootFact]
@@ -91,14 +47,8 @@ public sealed partial class PortalSignInTests : IAsyncLifetime
     {
         Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(PasswordFile));
         // The log line that says where it is may reach the reader a moment after the portal answers.
-        var deadline = DateTime.UtcNow.AddSeconds(30);
-        while (!Output.Contains(PasswordFile, StringComparison.Ordinal) && DateTime.UtcNow < deadline)
-        {
-            await Task.Delay(50);
-        }
-
-        Assert.Contains(PasswordFile, Output);
-        Assert.DoesNotContain(_password!, Output);
+        await _portal.WaitForOutputAsync(PasswordFile);
+        Assert.DoesNotContain(_password!, _portal.Output);
     }
 
     [RootFact]
@@ -211,26 +161,7 @@ public sealed partial class PortalSignInTests : IAsyncLifetime
         Assert.Contains("Add an agent", await (await _http.GetAsync("hosts")).Content.ReadAsStringAsync());
     }
 
-    /// <summary>The portal's command mode, as deploy/portal runs it, on this portal's database and key ring.</summary>
-    private async Task<(string Output, string Errors)> RunCommandAsync(string command, string user, params string[] more)
-    {
-        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = AppContext.BaseDirectory };
-        psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "Portal.Web.dll"));
-        psi.ArgumentList.Add(command);
-        psi.ArgumentList.Add(user);
-        foreach (var argument in more)
-        {
-            psi.ArgumentList.Add(argument);
-        }
-        psi.Environment["Portal__Database"] = Path.Combine(_directory, "portal.db");
-        psi.Environment["Portal__KeysDirectory"] = Path.Combine(_directory, "keys");
-        using var process = Process.Start(psi)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        await process.WaitForExitAsync();
-        Assert.True(process.ExitCode == 0, $"{command} exited with {process.ExitCode}: {await stderr}");
-        return (await stdout, await stderr);
-    }
+    private Task<(string Output, string Errors)> RunCommandAsync(params string[] arguments) => _portal.RunCommandAsync(arguments);
 
     /// <summary>The signed-in session is refused at its next check (every 0.5 s here): pages lead to the sign-in page.</summary>
     private async Task SessionEndsAsync()
@@ -246,36 +177,6 @@ public sealed partial class PortalSignInTests : IAsyncLifetime
         Assert.StartsWith("/account/login", after.Headers.Location!.PathAndQuery);
     }
 
-    private async Task<HttpResponseMessage> PostFormAsync(string path, string handler, Dictionary<string, string> fields)
-    {
-        var form = await (await _http.GetAsync(path)).Content.ReadAsStringAsync();
-        fields["_handler"] = handler;
-        fields["__RequestVerificationToken"] = AntiforgeryToken().Match(form).Groups[1].Value;
-        return await _http.PostAsync(path, new FormUrlEncodedContent(fields));
-    }
-
-    private string Output
-    {
-        get
-        {
-            lock (_output)
-            {
-                return string.Join('\n', _output);
-            }
-        }
-    }
-
-    private void Keep(string? line)
-    {
-        if (line is not null)
-        {
-            lock (_output)
-            {
-                _output.Add(line);
-            }
-        }
-    }
-
-    [GeneratedRegex("name=\"__RequestVerificationToken\" value=\"([^\"]+)\"")]
-    private static partial Regex AntiforgeryToken();
+    private Task<HttpResponseMessage> PostFormAsync(string path, string handler, Dictionary<string, string> fields) =>
+        PortalProcess.PostFormAsync(_http, path, handler, fields);
 }
