@@ -216,11 +216,13 @@ public sealed class DockerTlsTests(DockerTlsAgentFixture fixture) : IClassFixtur
         var caRequest = new CertificateRequest($"CN=Another CA, O=Portal", caKey, HashAlgorithmName.SHA256);
         caRequest.CertificateExtensions.Add(new X509BasicConstraintsExtension(true, false, 0, true));
         caRequest.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.KeyCertSign, true));
-        using var ca = caRequest.CreateSelfSigned(DateTimeOffset.UtcNow.AddMinutes(-5), DateTimeOffset.UtcNow.AddDays(1));
+        // One clock reading for both: the leaf must end before its CA, whose end is kept to the second.
+        var now = DateTimeOffset.UtcNow;
+        using var ca = caRequest.CreateSelfSigned(now.AddMinutes(-5), now.AddDays(1));
         using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
         var request = new CertificateRequest($"CN={user}, OU={team}, O=Portal", key, HashAlgorithmName.SHA256);
         request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new Oid("1.3.6.1.5.5.7.3.2")], false));
-        using var certificate = request.Create(ca, DateTimeOffset.UtcNow.AddMinutes(-1), DateTimeOffset.UtcNow.AddDays(1), [0x42, 0x01]);
+        using var certificate = request.Create(ca, now.AddMinutes(-1), now.AddHours(12), [0x42, 0x01]);
         return new TeamCertificateIssued
         {
             Certificate = new TeamCertificateInfo { Serial = certificate.SerialNumber, Team = team, User = user, NotBefore = certificate.NotBefore, NotAfter = certificate.NotAfter, Thumbprint = "" },
