@@ -1,9 +1,11 @@
 using System.Security.Claims;
+using Microsoft.AspNetCore.Identity;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
 using Portal.Client;
 using Portal.Contracts;
 using Portal.Web.Account;
+using Portal.Web.Data;
 using TeamsPage = Portal.Web.Components.Pages.Teams;
 using Portal.Web.Teams;
 using Portal.Web.Tests.Fakes;
@@ -92,6 +94,54 @@ public sealed class TeamsPageTests : PortalTest
         await PortalTestContext.Eventually(() => again.Calls.Contains("RemoveTeam gone"));
         await PortalTestContext.Eventually(() => !again.Teams.ContainsKey("ghost"));
         page.WaitForAssertion(() => Assert.Contains("alpha: up to date", page.Find("[data-team=blue] [data-testid=team-push-status]").TextContent));
+    }
+
+    /// <summary>
+    /// A disabled user (./deploy/portal disable-user, a process of its own on the database) is left out of the teams the
+    /// hosts get, so their docker certificates and anything acting for them stop working there; the portal keeps the
+    /// membership, and enabling the user (reset-password) gives it back to the hosts.
+    /// </summary>
+    [Fact]
+    public async Task A_disabled_user_is_withheld_from_the_hosts_copy_of_their_teams_until_enabled_again()
+    {
+        Ctx.Options.UserRevalidationInterval = TimeSpan.FromMilliseconds(50);
+        await Ctx.AddUserAsync("ann");
+        await Ctx.AddUserAsync("bob");
+        var agent = await Ctx.AddHostAsync("alpha");
+        var sync = Ctx.Services.GetRequiredService<TeamSync>();
+        await sync.StartAsync(CancellationToken.None);
+        try
+        {
+            await Ctx.Teams.CreateAsync(Admin, "blue", CancellationToken.None);
+            await Ctx.Teams.SetMemberAsync(Admin, "blue", "ann", TeamRole.Member, CancellationToken.None);
+            await Ctx.Teams.SetMemberAsync(Admin, "blue", "bob", TeamRole.Viewer, CancellationToken.None);
+            await PortalTestContext.Eventually(() => agent.Teams.TryGetValue("blue", out var pushed) && pushed.Members.Count == 2);
+
+            await using (var scope = Ctx.Services.CreateAsyncScope())
+            {
+                var users = scope.ServiceProvider.GetRequiredService<UserManager<PortalUser>>();
+                await UserAccounts.DisableAsync(users, (await users.FindByNameAsync("ann"))!);
+            }
+
+            await PortalTestContext.Eventually(() => agent.Teams["blue"].Members.Select(m => m.User).SequenceEqual(["bob"]));
+            Assert.Contains((await Ctx.Teams.GetAsync("blue", CancellationToken.None))!.Members, m => m.User == "ann");
+
+            // A change of the team while she is disabled leaves her out too.
+            await Ctx.Teams.SetMemberAsync(Admin, "blue", "bob", TeamRole.Operator, CancellationToken.None);
+            await PortalTestContext.Eventually(() => agent.Teams["blue"].Members is [{ User: "bob", Role: TeamRole.Operator }]);
+
+            await using (var scope = Ctx.Services.CreateAsyncScope())
+            {
+                var users = scope.ServiceProvider.GetRequiredService<UserManager<PortalUser>>();
+                await users.SetLockoutEndDateAsync((await users.FindByNameAsync("ann"))!, null);
+            }
+
+            await PortalTestContext.Eventually(() => agent.Teams["blue"].Members.Any(m => m.User == "ann" && m.Role == TeamRole.Member));
+        }
+        finally
+        {
+            await sync.StopAsync(CancellationToken.None);
+        }
     }
 
     [Fact]

@@ -33,6 +33,31 @@ public sealed class TeamDirectory(IDbContextFactory<PortalDbContext> databases, 
         return record is null ? null : ToInfo(record);
     }
 
+    /// <summary>
+    /// The team as the hosts get it: without the members whose portal user is disabled, so nothing acts for them there
+    /// (their docker certificates, the portal acting for them). The portal keeps their membership for when they are
+    /// enabled again.
+    /// </summary>
+    public async Task<TeamInfo?> GetForHostsAsync(string name, CancellationToken ct)
+    {
+        if (await GetAsync(name, ct) is not { } team)
+        {
+            return null;
+        }
+
+        var disabled = await DisabledUserNamesAsync(ct);
+        return disabled.Count == 0 ? team : team with { Members = team.Members.Where(m => !disabled.Contains(m.User)).ToList() };
+    }
+
+    /// <summary>The names of the disabled portal users (Identity's permanent lockout, <see cref="UserAccounts.DisableAsync"/>).</summary>
+    public async Task<IReadOnlySet<string>> DisabledUserNamesAsync(CancellationToken ct)
+    {
+        await using var db = await databases.CreateDbContextAsync(ct);
+        // Locked users are few; SQLite cannot compare DateTimeOffset in a query, so the date is checked here.
+        var locked = await db.Users.AsNoTracking().Where(u => u.LockoutEnd != null).Select(u => new { u.UserName, u.LockoutEnd }).ToListAsync(ct);
+        return locked.Where(u => UserAccounts.IsDisabled(u.LockoutEnd)).Select(u => u.UserName!).ToHashSet(StringComparer.Ordinal);
+    }
+
     /// <summary>The teams <paramref name="userName"/> belongs to, with the role in each, by team name.</summary>
     public async Task<IReadOnlyList<Membership>> MembershipsAsync(string userName, CancellationToken ct)
     {
