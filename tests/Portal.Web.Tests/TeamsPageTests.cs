@@ -97,6 +97,38 @@ public sealed class TeamsPageTests : PortalTest
     }
 
     /// <summary>
+    /// A principal a page keeps (the Teams page's user, a confirmation still open in a circuit whose client ignored the
+    /// redirect to the sign-in page) may be older than a demotion or a disable: the directory asks the database.
+    /// </summary>
+    [Fact]
+    public async Task A_kept_principal_changes_no_team_once_its_user_is_demoted_or_disabled()
+    {
+        await Ctx.AddUserAsync("root2", administrator: true);
+        await Ctx.AddUserAsync("ann");
+        await Ctx.AddUserAsync("bob");
+        var ann = new ClaimsPrincipal(new ClaimsIdentity([new Claim(ClaimTypes.Name, "ann")], "test"));
+        await Ctx.Teams.CreateAsync(Admin, "blue", CancellationToken.None);
+        await Ctx.Teams.SetMemberAsync(Admin, "blue", "ann", TeamRole.Owner, CancellationToken.None);
+        await using (var scope = Ctx.Services.CreateAsyncScope())
+        {
+            var users = scope.ServiceProvider.GetRequiredService<UserManager<PortalUser>>();
+            await UserAccounts.SetAdministratorAsync(users, "admin", false);
+            await UserAccounts.DisableAsync(users, (await users.FindByNameAsync("ann"))!);
+        }
+
+        await Assert.ThrowsAsync<UnauthorizedAccessException>(() => Ctx.Teams.DeleteAsync(Admin, "blue", CancellationToken.None));
+        await Assert.ThrowsAsync<UnauthorizedAccessException>(() => Ctx.Teams.CreateAsync(Admin, "red", CancellationToken.None));
+        await Assert.ThrowsAsync<UnauthorizedAccessException>(() => Ctx.Teams.SetLimitsAsync(Admin, "blue", new TeamQuota { Containers = 99 }, new IsolationPolicy(), CancellationToken.None));
+        await Assert.ThrowsAsync<UnauthorizedAccessException>(() => Ctx.Teams.SetMemberAsync(Admin, "blue", "bob", TeamRole.Owner, CancellationToken.None));
+        await Assert.ThrowsAsync<UnauthorizedAccessException>(() => Ctx.Teams.SetMemberAsync(ann, "blue", "bob", TeamRole.Owner, CancellationToken.None));
+        await Assert.ThrowsAsync<UnauthorizedAccessException>(() => Ctx.Teams.RemoveMemberAsync(ann, "blue", "ann", CancellationToken.None));
+        var blue = await Ctx.Teams.GetAsync("blue", CancellationToken.None);
+        Assert.Equal([("ann", TeamRole.Owner)], blue!.Members.Select(m => (m.User, m.Role)));
+        Assert.Null(blue.Quota.Containers);
+        Assert.Single(await Ctx.Teams.ListAsync(CancellationToken.None));
+    }
+
+    /// <summary>
     /// A disabled user (./deploy/portal disable-user, a process of its own on the database) is left out of the teams the
     /// hosts get, so their docker certificates and anything acting for them stop working there; the portal keeps the
     /// membership, and enabling the user (reset-password) gives it back to the hosts.
