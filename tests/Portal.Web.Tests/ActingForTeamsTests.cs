@@ -1,4 +1,5 @@
 using System.Security.Claims;
+using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
 using Portal.Client;
 using Portal.Contracts;
@@ -85,6 +86,64 @@ public sealed class ActingForTeamsTests : PortalTest
         await Ctx.Teams.RemoveMemberAsync(Admin, "blue", "ann", CancellationToken.None);
         page.WaitForAssertion(() => Assert.Contains("red-db", page.Find("tr.container-row").TextContent));
         Assert.Equal(new TeamActor("red", "ann"), session.Actor);
+    }
+
+    /// <summary>
+    /// Disabled, demoted or deleted: the circuit's revalidation turns its user anonymous and the browser is sent to the
+    /// sign-in page. A client that ignores that redirect keeps its circuit, and what stays rendered (an open dialog, a
+    /// pending confirmation) still calls the session's hosts: they must act for no one any more.
+    /// </summary>
+    [Fact]
+    public async Task A_member_whose_session_ends_keeps_no_connection_acting_for_them()
+    {
+        await SetUpAsync();
+        Ctx.RenderProviders();
+        var page = Ctx.Render<Containers>();
+        page.WaitForAssertion(() => Assert.Contains("blue-web", page.Find("tr.container-row").TextContent));
+        var acting = Ctx.Clients.Created.Last(c => c.Endpoint.ActingFor is not null);
+        var fleet = Ctx.Services.GetRequiredService<Portal.Web.Teams.SessionFleet>();
+
+        Ctx.Authorization.SetNotAuthorized();
+
+        await PortalTestContext.Eventually(() => acting.Disposed);
+        await PortalTestContext.Eventually(() => fleet.Hosts.Count == 0);
+        Assert.Null(fleet.Session.Actor);
+        Assert.Empty(fleet.Session.Memberships);
+        await Assert.ThrowsAsync<ArgumentException>(() => fleet.Session.SelectAsync("blue"));
+    }
+
+    [Fact]
+    public async Task An_administrator_whose_session_ends_no_longer_reaches_the_portals_own_connections()
+    {
+        await Ctx.AddHostAsync("alpha", Views.View("web", ContainerState.Running));
+        var fleet = Ctx.Services.GetRequiredService<Portal.Web.Teams.SessionFleet>();
+        await fleet.Session.LoadAsync();
+        Assert.Single(fleet.Hosts);
+
+        Ctx.Authorization.SetNotAuthorized();
+
+        await PortalTestContext.Eventually(() => fleet.Hosts.Count == 0);
+        Assert.False(fleet.Session.IsAdministrator);
+        await Assert.ThrowsAsync<UnauthorizedAccessException>(() => fleet.RemoveAsync(Ctx.Fleet.Hosts[0].Id, CancellationToken.None));
+        Assert.Single(Ctx.Fleet.Hosts);
+    }
+
+    /// <summary>The acting team is checked against the database when picked, not against the list the circuit read earlier.</summary>
+    [Fact]
+    public async Task Picking_a_team_the_user_was_just_removed_from_is_refused()
+    {
+        await SetUpAsync();
+        var session = Ctx.Services.GetRequiredService<Portal.Web.Teams.ActingSession>();
+        await session.LoadAsync();
+        Assert.Contains(session.Memberships, m => m.Team == "red");
+        await using (var db = await Ctx.Services.GetRequiredService<IDbContextFactory<Portal.Web.Data.PortalDbContext>>().CreateDbContextAsync())
+        {
+            await db.TeamMembers.Where(m => m.TeamName == "red" && m.UserName == "ann").ExecuteDeleteAsync();
+        }
+
+        await Assert.ThrowsAsync<ArgumentException>(() => session.SelectAsync("red"));
+        Assert.Equal("blue", session.Acting?.Team);
+        Assert.NotEqual("red", await Ctx.Teams.GetActingTeamAsync("ann", CancellationToken.None));
     }
 
     [Fact]

@@ -186,6 +186,10 @@ public sealed class ModelTests
     [InlineData("//evil.example", "/")]
     [InlineData("/\\evil.example", "/")]
     [InlineData("https://evil.example/", "/https://evil.example/")]
+    [InlineData("/\t/evil.example", "/")]
+    [InlineData("\t//evil.example", "/")]
+    [InlineData("/\r\n/evil.example", "/")]
+    [InlineData("/\t\\evil.example", "/")]
     public void Sign_in_returns_only_to_this_site(string? returnUrl, string expected) => Assert.Equal(expected, Login.SafeReturnUrl(returnUrl));
 
     [Fact]

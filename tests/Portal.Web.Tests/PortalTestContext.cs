@@ -49,6 +49,9 @@ public sealed class PortalTestContext : BunitContext
         Authorization.SetAuthorized("admin").SetRoles(Portal.Web.Account.PortalRoles.Administrator);
         using var db = Services.GetRequiredService<IDbContextFactory<PortalDbContext>>().CreateDbContext();
         db.Database.Migrate();
+        // The default signed-in user exists: the team directory checks a change's user against the database.
+        db.Users.Add(new PortalUser { UserName = "admin", NormalizedUserName = "ADMIN", IsAdministrator = true });
+        db.SaveChanges();
     }
 
     public PortalOptions Options { get; } = new()

@@ -1,9 +1,11 @@
 using System.Security.Claims;
+using Microsoft.AspNetCore.Identity;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
 using Portal.Client;
 using Portal.Contracts;
 using Portal.Web.Account;
+using Portal.Web.Data;
 using TeamsPage = Portal.Web.Components.Pages.Teams;
 using Portal.Web.Teams;
 using Portal.Web.Tests.Fakes;
@@ -92,6 +94,86 @@ public sealed class TeamsPageTests : PortalTest
         await PortalTestContext.Eventually(() => again.Calls.Contains("RemoveTeam gone"));
         await PortalTestContext.Eventually(() => !again.Teams.ContainsKey("ghost"));
         page.WaitForAssertion(() => Assert.Contains("alpha: up to date", page.Find("[data-team=blue] [data-testid=team-push-status]").TextContent));
+    }
+
+    /// <summary>
+    /// A principal a page keeps (the Teams page's user, a confirmation still open in a circuit whose client ignored the
+    /// redirect to the sign-in page) may be older than a demotion or a disable: the directory asks the database.
+    /// </summary>
+    [Fact]
+    public async Task A_kept_principal_changes_no_team_once_its_user_is_demoted_or_disabled()
+    {
+        await Ctx.AddUserAsync("root2", administrator: true);
+        await Ctx.AddUserAsync("ann");
+        await Ctx.AddUserAsync("bob");
+        var ann = new ClaimsPrincipal(new ClaimsIdentity([new Claim(ClaimTypes.Name, "ann")], "test"));
+        await Ctx.Teams.CreateAsync(Admin, "blue", CancellationToken.None);
+        await Ctx.Teams.SetMemberAsync(Admin, "blue", "ann", TeamRole.Owner, CancellationToken.None);
+        await using (var scope = Ctx.Services.CreateAsyncScope())
+        {
+            var users = scope.ServiceProvider.GetRequiredService<UserManager<PortalUser>>();
+            await UserAccounts.SetAdministratorAsync(users, "admin", false);
+            await UserAccounts.DisableAsync(users, (await users.FindByNameAsync("ann"))!);
+        }
+
+        await Assert.ThrowsAsync<UnauthorizedAccessException>(() => Ctx.Teams.DeleteAsync(Admin, "blue", CancellationToken.None));
+        await Assert.ThrowsAsync<UnauthorizedAccessException>(() => Ctx.Teams.CreateAsync(Admin, "red", CancellationToken.None));
+        await Assert.ThrowsAsync<UnauthorizedAccessException>(() => Ctx.Teams.SetLimitsAsync(Admin, "blue", new TeamQuota { Containers = 99 }, new IsolationPolicy(), CancellationToken.None));
+        await Assert.ThrowsAsync<UnauthorizedAccessException>(() => Ctx.Teams.SetMemberAsync(Admin, "blue", "bob", TeamRole.Owner, CancellationToken.None));
+        await Assert.ThrowsAsync<UnauthorizedAccessException>(() => Ctx.Teams.SetMemberAsync(ann, "blue", "bob", TeamRole.Owner, CancellationToken.None));
+        await Assert.ThrowsAsync<UnauthorizedAccessException>(() => Ctx.Teams.RemoveMemberAsync(ann, "blue", "ann", CancellationToken.None));
+        var blue = await Ctx.Teams.GetAsync("blue", CancellationToken.None);
+        Assert.Equal([("ann", TeamRole.Owner)], blue!.Members.Select(m => (m.User, m.Role)));
+        Assert.Null(blue.Quota.Containers);
+        Assert.Single(await Ctx.Teams.ListAsync(CancellationToken.None));
+    }
+
+    /// <summary>
+    /// A disabled user (./deploy/portal disable-user, a process of its own on the database) is left out of the teams the
+    /// hosts get, so their docker certificates and anything acting for them stop working there; the portal keeps the
+    /// membership, and enabling the user (reset-password) gives it back to the hosts.
+    /// </summary>
+    [Fact]
+    public async Task A_disabled_user_is_withheld_from_the_hosts_copy_of_their_teams_until_enabled_again()
+    {
+        Ctx.Options.UserRevalidationInterval = TimeSpan.FromMilliseconds(50);
+        await Ctx.AddUserAsync("ann");
+        await Ctx.AddUserAsync("bob");
+        var agent = await Ctx.AddHostAsync("alpha");
+        var sync = Ctx.Services.GetRequiredService<TeamSync>();
+        await sync.StartAsync(CancellationToken.None);
+        try
+        {
+            await Ctx.Teams.CreateAsync(Admin, "blue", CancellationToken.None);
+            await Ctx.Teams.SetMemberAsync(Admin, "blue", "ann", TeamRole.Member, CancellationToken.None);
+            await Ctx.Teams.SetMemberAsync(Admin, "blue", "bob", TeamRole.Viewer, CancellationToken.None);
+            await PortalTestContext.Eventually(() => agent.Teams.TryGetValue("blue", out var pushed) && pushed.Members.Count == 2);
+
+            await using (var scope = Ctx.Services.CreateAsyncScope())
+            {
+                var users = scope.ServiceProvider.GetRequiredService<UserManager<PortalUser>>();
+                await UserAccounts.DisableAsync(users, (await users.FindByNameAsync("ann"))!);
+            }
+
+            await PortalTestContext.Eventually(() => agent.Teams["blue"].Members.Select(m => m.User).SequenceEqual(["bob"]));
+            Assert.Contains((await Ctx.Teams.GetAsync("blue", CancellationToken.None))!.Members, m => m.User == "ann");
+
+            // A change of the team while she is disabled leaves her out too.
+            await Ctx.Teams.SetMemberAsync(Admin, "blue", "bob", TeamRole.Operator, CancellationToken.None);
+            await PortalTestContext.Eventually(() => agent.Teams["blue"].Members is [{ User: "bob", Role: TeamRole.Operator }]);
+
+            await using (var scope = Ctx.Services.CreateAsyncScope())
+            {
+                var users = scope.ServiceProvider.GetRequiredService<UserManager<PortalUser>>();
+                await users.SetLockoutEndDateAsync((await users.FindByNameAsync("ann"))!, null);
+            }
+
+            await PortalTestContext.Eventually(() => agent.Teams["blue"].Members.Any(m => m.User == "ann" && m.Role == TeamRole.Member));
+        }
+        finally
+        {
+            await sync.StopAsync(CancellationToken.None);
+        }
     }
 
     [Fact]

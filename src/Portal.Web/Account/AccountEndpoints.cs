@@ -1,3 +1,4 @@
+using Microsoft.AspNetCore.Antiforgery;
 using Microsoft.AspNetCore.Identity;
 using Portal.Web.Data;
 
@@ -11,9 +12,17 @@ public static class AccountEndpoints
 
     public static void MapAccountEndpoints(this IEndpointRouteBuilder app)
     {
-        // A form post (with its antiforgery token) from the layout's sign-out button.
-        app.MapPost("/account/logout", async (SignInManager<PortalUser> signIn) =>
+        // A form post from the layout's sign-out button, with the page's anti-forgery token. A minimal API endpoint that
+        // binds no form is not checked by UseAntiforgery, so it checks here: SameSite=Strict keeps the cookie from other
+        // sites, not from another origin of the same site (a sibling subdomain, another port of the host).
+        app.MapPost("/account/logout", async (HttpContext context, IAntiforgery antiforgery, SignInManager<PortalUser> signIn) =>
         {
+            if (!await antiforgery.IsRequestValidAsync(context))
+            {
+                return Results.Problem("The sign-out form's anti-forgery token is missing or invalid: sign out with the portal's Sign out button.",
+                    statusCode: StatusCodes.Status400BadRequest, title: "Bad sign-out request");
+            }
+
             await signIn.SignOutAsync();
             return Results.LocalRedirect(LoginPath);
         });

@@ -28,6 +28,14 @@ public static class OidcAccounts
         {
             if (await users.FindByNameAsync(name) is { } local)
             {
+                // Already another provider subject's (made or linked at its first sign-in): not a local account, whatever
+                // LinkLocalAccounts says. A name at the provider can change hands; the user stays with its subject.
+                if ((await users.GetLoginsAsync(local)).Count > 0)
+                {
+                    return new(local, name, OidcSignIn.Refusal.TakenByAnother,
+                        $"The portal user '{name}' belongs to another {options.DisplayName} account (another subject): a provider user never takes over another's portal user.");
+                }
+
                 if (!options.LinkLocalAccounts)
                 {
                     return new(local, name, OidcSignIn.Refusal.LocalAccount,

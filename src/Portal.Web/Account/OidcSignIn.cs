@@ -32,6 +32,7 @@ public static class OidcSignIn
         public const string Failed = "failed";
         public const string NoUserName = "no-user-name";
         public const string LocalAccount = "local-account";
+        public const string TakenByAnother = "taken";
         public const string Disabled = "disabled";
         public const string Unreachable = "unreachable";
     }

@@ -16,7 +16,9 @@ public static class UserAccounts
     /// <summary>Lockouts that end after this are a disabled account, not a few minutes for wrong passwords.</summary>
     private static readonly DateTimeOffset DisabledFrom = new(9000, 1, 1, 0, 0, 0, TimeSpan.Zero);
 
-    public static bool IsDisabled(PortalUser user) => user.LockoutEnd is { } end && end >= DisabledFrom;
+    public static bool IsDisabled(PortalUser user) => IsDisabled(user.LockoutEnd);
+
+    public static bool IsDisabled(DateTimeOffset? lockoutEnd) => lockoutEnd is { } end && end >= DisabledFrom;
 
     /// <summary>
     /// Whether the user a session was opened for still exists, is enabled, and has the security stamp the session

@@ -10,6 +10,9 @@ namespace Portal.Web.Teams;
 /// Who a circuit's user acts as: a portal administrator acts as the portal (the hosts' administrator keys, as before);
 /// anyone else acts for one of their teams, picked in the app bar and remembered per user, as that team's member
 /// (<see cref="Actor"/>). One per circuit; <see cref="SessionFleet"/> connects to the hosts accordingly.
+/// It follows the circuit's user: when revalidation turns it anonymous (disabled, demoted, deleted, a new password), the
+/// session acts for no one and is no administrator, whatever stays rendered in a circuit whose client ignores the
+/// redirect to the sign-in page (an open dialog, a pending confirmation).
 /// </summary>
 public sealed class ActingSession(AuthenticationStateProvider authentication, TeamDirectory directory, ILoggerFactory loggers) : IDisposable
 {
@@ -49,13 +52,19 @@ public sealed class ActingSession(AuthenticationStateProvider authentication, Te
         {
             // A membership changed anywhere (a role, a removal, a deleted team): this user's teams are read again.
             directory.Changed += OnDirectoryChanged;
+            // The circuit's user changed (revalidation made it anonymous): so does who this session acts as.
+            authentication.AuthenticationStateChanged += OnAuthenticationStateChanged;
             _loaded = LoadCoreAsync();
         }
 
         return _loaded;
     }
 
-    public void Dispose() => directory.Changed -= OnDirectoryChanged;
+    public void Dispose()
+    {
+        directory.Changed -= OnDirectoryChanged;
+        authentication.AuthenticationStateChanged -= OnAuthenticationStateChanged;
+    }
 
     /// <summary>Loads the user's teams again (a membership changed).</summary>
     public Task ReloadAsync()
@@ -64,27 +73,55 @@ public sealed class ActingSession(AuthenticationStateProvider authentication, Te
         return _loaded;
     }
 
-    /// <summary>Acts for <paramref name="team"/> from now on (one of the user's teams) and remembers the choice.</summary>
+    /// <summary>
+    /// Acts for <paramref name="team"/> from now on (one of the user's teams) and remembers the choice. The membership is
+    /// read from the database now, not from the list this circuit read earlier, so a removal a moment ago counts.
+    /// </summary>
     public async Task SelectAsync(string team)
     {
-        var membership = Memberships.FirstOrDefault(m => m.Team == team)
-            ?? throw new ArgumentException($"You are not a member of team '{team}': pick one of yours ({string.Join(", ", Memberships.Select(m => m.Team))}).", nameof(team));
-        if (UserName is { } user)
+        Membership? membership;
+        await _gate.WaitAsync();
+        try
         {
-            await directory.SetActingTeamAsync(user, team, CancellationToken.None);
+            var memberships = !IsAdministrator && User.Identity?.IsAuthenticated == true && UserName is { } user
+                ? await directory.MembershipsAsync(user, CancellationToken.None)
+                : [];
+            Memberships = memberships;
+            membership = memberships.FirstOrDefault(m => m.Team == team);
+            if (membership is not null)
+            {
+                await directory.SetActingTeamAsync(UserName!, team, CancellationToken.None);
+                Acting = membership;
+            }
+            else
+            {
+                Acting = memberships.FirstOrDefault(m => m.Team == Acting?.Team) ?? memberships.FirstOrDefault();
+            }
+        }
+        finally
+        {
+            _gate.Release();
         }
 
-        Acting = membership;
         Changed?.Invoke();
+        if (membership is null)
+        {
+            throw new ArgumentException($"You are not a member of team '{team}': pick one of yours ({string.Join(", ", Memberships.Select(m => m.Team))}).", nameof(team));
+        }
     }
 
     private void OnDirectoryChanged(string team, bool deleted)
     {
         if (IsLoaded && !IsAdministrator)
         {
-            _ = ReloadAsync().ContinueWith(t => _logger.LogError(t.Exception, "Could not reload the teams of {User}", UserName), TaskContinuationOptions.OnlyOnFaulted);
+            Reload();
         }
     }
+
+    private void OnAuthenticationStateChanged(Task<AuthenticationState> state) => Reload();
+
+    private void Reload() =>
+        _ = ReloadAsync().ContinueWith(t => _logger.LogError(t.Exception, "Could not reload the teams of {User}", UserName), TaskContinuationOptions.OnlyOnFaulted);
 
     private async Task LoadCoreAsync()
     {
@@ -93,8 +130,9 @@ public sealed class ActingSession(AuthenticationStateProvider authentication, Te
         try
         {
             User = state.User;
-            IsAdministrator = PortalRoles.IsAdministrator(User);
-            if (!IsAdministrator && UserName is { } user)
+            var signedIn = User.Identity?.IsAuthenticated == true;
+            IsAdministrator = signedIn && PortalRoles.IsAdministrator(User);
+            if (signedIn && !IsAdministrator && UserName is { } user)
             {
                 Memberships = await directory.MembershipsAsync(user, CancellationToken.None);
                 var remembered = await directory.GetActingTeamAsync(user, CancellationToken.None);

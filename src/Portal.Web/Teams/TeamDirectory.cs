@@ -33,6 +33,31 @@ public sealed class TeamDirectory(IDbContextFactory<PortalDbContext> databases, 
         return record is null ? null : ToInfo(record);
     }
 
+    /// <summary>
+    /// The team as the hosts get it: without the members whose portal user is disabled, so nothing acts for them there
+    /// (their docker certificates, the portal acting for them). The portal keeps their membership for when they are
+    /// enabled again.
+    /// </summary>
+    public async Task<TeamInfo?> GetForHostsAsync(string name, CancellationToken ct)
+    {
+        if (await GetAsync(name, ct) is not { } team)
+        {
+            return null;
+        }
+
+        var disabled = await DisabledUserNamesAsync(ct);
+        return disabled.Count == 0 ? team : team with { Members = team.Members.Where(m => !disabled.Contains(m.User)).ToList() };
+    }
+
+    /// <summary>The names of the disabled portal users (Identity's permanent lockout, <see cref="UserAccounts.DisableAsync"/>).</summary>
+    public async Task<IReadOnlySet<string>> DisabledUserNamesAsync(CancellationToken ct)
+    {
+        await using var db = await databases.CreateDbContextAsync(ct);
+        // Locked users are few; SQLite cannot compare DateTimeOffset in a query, so the date is checked here.
+        var locked = await db.Users.AsNoTracking().Where(u => u.LockoutEnd != null).Select(u => new { u.UserName, u.LockoutEnd }).ToListAsync(ct);
+        return locked.Where(u => UserAccounts.IsDisabled(u.LockoutEnd)).Select(u => u.UserName!).ToHashSet(StringComparer.Ordinal);
+    }
+
     /// <summary>The teams <paramref name="userName"/> belongs to, with the role in each, by team name.</summary>
     public async Task<IReadOnlyList<Membership>> MembershipsAsync(string userName, CancellationToken ct)
     {
@@ -50,9 +75,9 @@ public sealed class TeamDirectory(IDbContextFactory<PortalDbContext> databases, 
 
     public async Task<TeamInfo> CreateAsync(ClaimsPrincipal by, string name, CancellationToken ct)
     {
-        RequireAdministrator(by, "create teams");
-        name = TeamNames.Validate(name);
         await using var db = await databases.CreateDbContextAsync(ct);
+        await RequireAdministratorAsync(db, by, "create teams", ct);
+        name = TeamNames.Validate(name);
         if (await db.Teams.AnyAsync(t => t.Name == name, ct))
         {
             throw new ArgumentException($"There is already a team '{name}': pick another name.", nameof(name));
@@ -67,8 +92,8 @@ public sealed class TeamDirectory(IDbContextFactory<PortalDbContext> databases, 
 
     public async Task DeleteAsync(ClaimsPrincipal by, string name, CancellationToken ct)
     {
-        RequireAdministrator(by, "delete teams");
         await using var db = await databases.CreateDbContextAsync(ct);
+        await RequireAdministratorAsync(db, by, "delete teams", ct);
         var record = await db.Teams.FirstOrDefaultAsync(t => t.Name == name, ct) ?? throw NoSuchTeam(name);
         db.Teams.Remove(record);
         await db.SaveChangesAsync(ct);
@@ -82,7 +107,7 @@ public sealed class TeamDirectory(IDbContextFactory<PortalDbContext> databases, 
         userName = userName?.Trim() ?? "";
         await using var db = await databases.CreateDbContextAsync(ct);
         var record = await db.Teams.Include(t => t.Members).FirstOrDefaultAsync(t => t.Name == team, ct) ?? throw NoSuchTeam(team);
-        RequireManager(by, record);
+        var administrator = await RequireManagerAsync(db, by, record, ct);
         if (!await db.Users.AnyAsync(u => u.UserName == userName, ct))
         {
             throw new ArgumentException($"There is no portal user '{userName}': an administrator adds users (./deploy/portal add-user <user>).", nameof(userName));
@@ -100,7 +125,7 @@ public sealed class TeamDirectory(IDbContextFactory<PortalDbContext> databases, 
         }
         else
         {
-            RequireAnotherOwner(by, record, member, role);
+            RequireAnotherOwner(administrator, record, member, role);
             member.Role = role;
         }
 
@@ -112,10 +137,10 @@ public sealed class TeamDirectory(IDbContextFactory<PortalDbContext> databases, 
     {
         await using var db = await databases.CreateDbContextAsync(ct);
         var record = await db.Teams.Include(t => t.Members).FirstOrDefaultAsync(t => t.Name == team, ct) ?? throw NoSuchTeam(team);
-        RequireManager(by, record);
+        var administrator = await RequireManagerAsync(db, by, record, ct);
         var member = record.Members.FirstOrDefault(m => m.UserName == userName)
             ?? throw new ArgumentException($"'{userName}' is not a member of team '{team}'.", nameof(userName));
-        RequireAnotherOwner(by, record, member, null);
+        RequireAnotherOwner(administrator, record, member, null);
         record.Members.Remove(member);
         await db.SaveChangesAsync(ct);
         Changed?.Invoke(team, false);
@@ -124,9 +149,9 @@ public sealed class TeamDirectory(IDbContextFactory<PortalDbContext> databases, 
     /// <summary>Sets the team's quota and isolation policy (administrators); checked as the agent would.</summary>
     public async Task SetLimitsAsync(ClaimsPrincipal by, string team, TeamQuota quota, IsolationPolicy policy, CancellationToken ct)
     {
-        RequireAdministrator(by, "set quotas and policies");
-        Validate(quota, policy);
         await using var db = await databases.CreateDbContextAsync(ct);
+        await RequireAdministratorAsync(db, by, "set quotas and policies", ct);
+        Validate(quota, policy);
         var record = await db.Teams.FirstOrDefaultAsync(t => t.Name == team, ct) ?? throw NoSuchTeam(team);
         record.Quota = Json(quota);
         record.Policy = Json(policy);
@@ -180,26 +205,47 @@ public sealed class TeamDirectory(IDbContextFactory<PortalDbContext> databases, 
         }
     }
 
-    private static void RequireAdministrator(ClaimsPrincipal by, string what)
+    /// <summary>
+    /// Whether the user <paramref name="by"/> names is, now, an enabled portal user, and an administrator: both the
+    /// session's claims and the database must say so. A principal a page or a pending dialog kept may be older than a
+    /// demotion or a disable (its circuit's revalidation comes up to <see cref="PortalOptions.UserRevalidationInterval"/>
+    /// later, and what a client keeps rendered outlives it), so the claims alone do not decide a change.
+    /// </summary>
+    private static async Task<(bool Exists, bool Administrator)> CurrentAsync(PortalDbContext db, ClaimsPrincipal by, CancellationToken ct)
     {
-        if (!PortalRoles.IsAdministrator(by))
+        if (by.Identity?.IsAuthenticated != true || by.Identity.Name is not { } name)
+        {
+            return (false, false);
+        }
+
+        var user = await db.Users.AsNoTracking().Where(u => u.UserName == name).Select(u => new { u.IsAdministrator, u.LockoutEnd }).FirstOrDefaultAsync(ct);
+        return user is null || UserAccounts.IsDisabled(user.LockoutEnd) ? (false, false) : (true, user.IsAdministrator && PortalRoles.IsAdministrator(by));
+    }
+
+    private static async Task RequireAdministratorAsync(PortalDbContext db, ClaimsPrincipal by, string what, CancellationToken ct)
+    {
+        if (!(await CurrentAsync(db, by, ct)).Administrator)
         {
             throw new UnauthorizedAccessException($"Only portal administrators may {what}.");
         }
     }
 
-    private static void RequireManager(ClaimsPrincipal by, TeamRecord team)
+    /// <summary>An administrator or one of the team's owners, by the database now; returns whether an administrator.</summary>
+    private static async Task<bool> RequireManagerAsync(PortalDbContext db, ClaimsPrincipal by, TeamRecord team, CancellationToken ct)
     {
-        if (!MayManage(by, ToInfo(team)))
+        var (exists, administrator) = await CurrentAsync(db, by, ct);
+        if (!exists || (!administrator && !team.Members.Any(m => m.UserName == by.Identity?.Name && m.Role == TeamRole.Owner)))
         {
             throw new UnauthorizedAccessException($"Only portal administrators and the owners of team '{team.Name}' may change its members.");
         }
+
+        return administrator;
     }
 
     /// <summary>An owner cannot demote or remove the team's last owner while others remain: someone must be left to manage the team (an administrator still can).</summary>
-    private static void RequireAnotherOwner(ClaimsPrincipal by, TeamRecord team, TeamMemberRecord member, TeamRole? newRole)
+    private static void RequireAnotherOwner(bool administrator, TeamRecord team, TeamMemberRecord member, TeamRole? newRole)
     {
-        if (!PortalRoles.IsAdministrator(by) && member.Role == TeamRole.Owner && newRole != TeamRole.Owner && !team.Members.Any(m => m != member && m.Role == TeamRole.Owner)
+        if (!administrator && member.Role == TeamRole.Owner && newRole != TeamRole.Owner && !team.Members.Any(m => m != member && m.Role == TeamRole.Owner)
             && team.Members.Count > 1)
         {
             throw new ArgumentException($"'{member.UserName}' is the last owner of team '{team.Name}': make another member an owner first.");

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using Microsoft.Extensions.Options;
 using Portal.Client;
 using Portal.Web.Hosts;
 
@@ -15,7 +16,10 @@ public sealed record TeamPushStatus(string HostId, string Team, bool Deleted, st
 /// Keeps every agent's copy of the teams equal to the portal's (the agents enforce them, also while the portal is away):
 /// a changed team is pushed whole (PUT /api/teams/{name}) to every connected host, a deleted one removed, and a host that
 /// connects (or reconnects) gets every team again and every removal it missed. A failed push is shown on the Teams
-/// page per host and tried again at the host's next connection (or the team's next change).
+/// page per host and tried again at the host's next connection (or the team's next change). The hosts' copy leaves out
+/// disabled users (<see cref="TeamDirectory.GetForHostsAsync"/>); users are disabled and enabled again by commands that
+/// run in a process of their own (disable-user, reset-password), so the disabled users are read every
+/// <see cref="PortalOptions.UserRevalidationInterval"/> and the teams of those whose state changed pushed again.
 /// </summary>
 public sealed class TeamSync : IHostedService
 {
@@ -26,12 +30,15 @@ public sealed class TeamSync : IHostedService
     private readonly ConcurrentDictionary<(string HostId, string Team), TeamPushStatus> _status = new();
     private readonly ConcurrentDictionary<string, SemaphoreSlim> _hostGates = new();
     private readonly CancellationTokenSource _stop = new();
+    private readonly TimeSpan _userCheckInterval;
+    private Task _watchingUsers = Task.CompletedTask;
 
-    public TeamSync(TeamDirectory teams, Fleet fleet, TimeProvider time, ILoggerFactory loggers)
+    public TeamSync(TeamDirectory teams, Fleet fleet, TimeProvider time, IOptions<PortalOptions> options, ILoggerFactory loggers)
     {
         _teams = teams;
         _fleet = fleet;
         _time = time;
+        _userCheckInterval = options.Value.UserRevalidationInterval;
         _logger = loggers.CreateLogger<TeamSync>();
         _teams.Changed += OnTeamChanged;
         _fleet.HostConnected += OnHostConnected;
@@ -45,13 +52,18 @@ public sealed class TeamSync : IHostedService
 
     public IEnumerable<TeamPushStatus> StatusOf(string team) => _status.Values.Where(s => s.Team == team);
 
-    public Task StartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+    public Task StartAsync(CancellationToken cancellationToken)
+    {
+        _watchingUsers = Task.Run(WatchDisabledUsersAsync, CancellationToken.None);
+        return Task.CompletedTask;
+    }
 
     public async Task StopAsync(CancellationToken cancellationToken)
     {
         _teams.Changed -= OnTeamChanged;
         _fleet.HostConnected -= OnHostConnected;
         await _stop.CancelAsync();
+        await _watchingUsers.WaitAsync(cancellationToken);
     }
 
     /// <summary>Pushes one team as it is now (or its removal, when it is gone) to every connected host.</summary>
@@ -102,7 +114,7 @@ public sealed class TeamSync : IHostedService
         Contracts.TeamInfo? info = null;
         try
         {
-            info = await _teams.GetAsync(team, _stop.Token);
+            info = await _teams.GetForHostsAsync(team, _stop.Token);
             var client = host.Client;
             if (info is null)
             {
@@ -133,6 +145,49 @@ public sealed class TeamSync : IHostedService
         }
 
         Changed?.Invoke();
+    }
+
+    /// <summary>
+    /// Pushes the teams of every user who was disabled or enabled again since the last look (the first look only notes
+    /// who is disabled: a host that connects gets every team without them anyway).
+    /// </summary>
+    private async Task WatchDisabledUsersAsync()
+    {
+        IReadOnlySet<string>? known = null;
+        using var timer = new PeriodicTimer(_userCheckInterval, _time);
+        try
+        {
+            do
+            {
+                try
+                {
+                    var disabled = await _teams.DisabledUserNamesAsync(_stop.Token);
+                    if (known is not null && !disabled.SetEquals(known))
+                    {
+                        var teams = new SortedSet<string>(StringComparer.Ordinal);
+                        foreach (var user in disabled.Except(known).Union(known.Except(disabled)))
+                        {
+                            teams.UnionWith((await _teams.MembershipsAsync(user, _stop.Token)).Select(m => m.Team));
+                        }
+
+                        foreach (var team in teams)
+                        {
+                            await PushAsync(team, deleted: false);
+                        }
+                    }
+
+                    known = disabled;
+                }
+                catch (Exception e) when (e is not OperationCanceledException)
+                {
+                    _logger.LogWarning(e, "Could not check for disabled users; trying again in {Interval}", _userCheckInterval);
+                }
+            }
+            while (await timer.WaitForNextTickAsync(_stop.Token));
+        }
+        catch (OperationCanceledException) when (_stop.IsCancellationRequested)
+        {
+        }
     }
 
     private void OnTeamChanged(string team, bool deleted) => Run(() => PushAsync(team, deleted), $"team {team}");

@@ -111,6 +111,30 @@ public sealed class OidcAccountsTests : IAsyncLifetime
         Assert.Single(await Users.GetLoginsAsync(linked.User));
     }
 
+    /// <summary>
+    /// LinkLocalAccounts hands a local account to the provider user of its name; a portal user that is already another
+    /// provider subject's (made or linked at that subject's first sign-in) is not a local account. A user name at the
+    /// provider can change hands (a rename, a reused name): the new holder of the name must not get the old one's user.
+    /// </summary>
+    [Fact]
+    public async Task A_user_linked_to_one_provider_subject_is_never_handed_to_another_of_the_same_name()
+    {
+        var ann = await SignInAsync(At("s-6", "ann", "portal-admins"));
+        Assert.True(ann.User!.IsAdministrator);
+
+        foreach (var link in new[] { false, true })
+        {
+            var impostor = await SignInAsync(At("s-7", "ann"), link);
+            Assert.Equal(OidcSignIn.Refusal.TakenByAnother, impostor.Refusal);
+            Assert.Contains("another", impostor.Reason);
+        }
+
+        var user = (await Users.FindByNameAsync("ann"))!;
+        Assert.Equal("s-6", Assert.Single(await Users.GetLoginsAsync(user)).ProviderKey);
+        Assert.True(user.IsAdministrator);
+        Assert.Null((await SignInAsync(At("s-6", "ann.smith", "portal-admins"))).Refusal); // the subject it belongs to still signs in
+    }
+
     [Fact]
     public async Task A_disabled_user_and_a_sign_in_without_a_name_are_refused()
     {

@@ -43,6 +43,7 @@ public abstract class TeamDirectoryTests : IAsyncLifetime
         await using var db = await _services.GetRequiredService<IDbContextFactory<PortalDbContext>>().CreateDbContextAsync();
         await PortalMigrations.MigrateAsync(db, CancellationToken.None);
         db.Users.AddRange(
+            new PortalUser { UserName = "admin", NormalizedUserName = "ADMIN", IsAdministrator = true },
             new PortalUser { UserName = "ann", NormalizedUserName = "ANN", ActingTeam = null },
             new PortalUser { UserName = "bob", NormalizedUserName = "BOB" });
         await db.SaveChangesAsync();

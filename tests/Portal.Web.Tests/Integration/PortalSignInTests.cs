@@ -129,6 +129,26 @@ public sealed class PortalSignInTests : IAsyncLifetime
         await SessionEndsAsync();
     }
 
+    /// <summary>
+    /// Sign-out is a form post outside Blazor's forms: without the page's anti-forgery token it is refused. SameSite=Strict
+    /// keeps the cookie from other sites, but not from another origin of the same site (a sibling subdomain, another port).
+    /// </summary>
+    [RootFact]
+    public async Task Sign_out_needs_the_pages_anti_forgery_token()
+    {
+        Assert.Equal(HttpStatusCode.Redirect, (await PostFormAsync("account/login", "login", new() { ["Input.UserName"] = "admin", ["Input.Password"] = _password! })).StatusCode);
+        Assert.Equal(HttpStatusCode.Redirect, (await PostFormAsync("account/change-password", "change-password", new() { ["Input.Current"] = _password!, ["Input.New"] = "Correct-Horse-42", ["Input.Confirm"] = "Correct-Horse-42" })).StatusCode);
+
+        var forged = await _http.PostAsync("account/logout", new FormUrlEncodedContent(new Dictionary<string, string>()));
+        Assert.Equal(HttpStatusCode.BadRequest, forged.StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await _http.GetAsync("hosts")).StatusCode); // still signed in
+
+        var token = PortalProcess.AntiforgeryTokenOf(await (await _http.GetAsync("")).Content.ReadAsStringAsync());
+        var signedOut = await _http.PostAsync("account/logout", new FormUrlEncodedContent(new Dictionary<string, string> { ["__RequestVerificationToken"] = token }));
+        Assert.Equal(HttpStatusCode.Redirect, signedOut.StatusCode);
+        Assert.StartsWith("/account/login", (await _http.GetAsync("hosts")).Headers.Location!.PathAndQuery);
+    }
+
     [RootFact]
     public async Task A_user_who_is_not_an_administrator_gets_no_host_admin_pages_until_made_one()
     {

@@ -54,6 +54,7 @@ public sealed class TeamActingTests : IAsyncLifetime
         _services = services.BuildServiceProvider();
         await using var db = await _services.GetRequiredService<IDbContextFactory<PortalDbContext>>().CreateDbContextAsync();
         await PortalMigrations.MigrateAsync(db, CancellationToken.None);
+        db.Users.Add(new PortalUser { UserName = "admin", NormalizedUserName = "ADMIN", IsAdministrator = true });
         db.Users.Add(new PortalUser { UserName = "ann", NormalizedUserName = "ANN" });
         await db.SaveChangesAsync();
     }
