@@ -7,11 +7,18 @@ namespace Portal.Compute.Teams;
 /// <summary>What one container takes of its team's quota on a host.</summary>
 public readonly record struct QuotaCharge(int Containers, int VmContainers, double Cpus, long MemoryBytes)
 {
+    // Memory sums saturate: a limit near long.MaxValue (the store takes any limit of 6 MiB or more) must not wrap a
+    // team's use around to a negative figure that every later check passes.
     public static QuotaCharge operator +(QuotaCharge a, QuotaCharge b) =>
-        new(a.Containers + b.Containers, a.VmContainers + b.VmContainers, a.Cpus + b.Cpus, a.MemoryBytes + b.MemoryBytes);
+        new(a.Containers + b.Containers, a.VmContainers + b.VmContainers, a.Cpus + b.Cpus, AddBytes(a.MemoryBytes, b.MemoryBytes));
 
     public static QuotaCharge operator -(QuotaCharge a, QuotaCharge b) =>
-        new(a.Containers - b.Containers, a.VmContainers - b.VmContainers, a.Cpus - b.Cpus, a.MemoryBytes - b.MemoryBytes);
+        new(a.Containers - b.Containers, a.VmContainers - b.VmContainers, a.Cpus - b.Cpus, Saturate((Int128)a.MemoryBytes - b.MemoryBytes));
+
+    /// <summary>a + b, held to long's range instead of wrapping.</summary>
+    public static long AddBytes(long a, long b) => Saturate((Int128)a + b);
+
+    private static long Saturate(Int128 value) => value > long.MaxValue ? long.MaxValue : value < long.MinValue ? long.MinValue : (long)value;
 
     /// <summary>Only what grows: a conversion that frees memory but takes a VM slot is checked on the slot alone.</summary>
     public QuotaCharge Growth => new(Math.Max(0, Containers), Math.Max(0, VmContainers), Math.Max(0, Cpus), Math.Max(0, MemoryBytes));
@@ -112,7 +119,7 @@ public static class TeamQuotas
 
     /// <summary>What a container of this runtime type and these limits takes: VM-isolated ones their guest RAM plus the worker's overhead.</summary>
     public static QuotaCharge ChargeOf(RuntimeType runtimeType, ContainerLimits limits, VmMemoryCharge vm) => runtimeType == RuntimeType.HyperV
-        ? new QuotaCharge(1, 1, limits.Cpus ?? VmCpusWithoutLimit, vm.GuestBytes(limits) + vm.OverheadBytes)
+        ? new QuotaCharge(1, 1, limits.Cpus ?? VmCpusWithoutLimit, QuotaCharge.AddBytes(vm.GuestBytes(limits), vm.OverheadBytes))
         : new QuotaCharge(1, 0, limits.Cpus ?? 0, limits.MemoryBytes ?? 0);
 
     public static QuotaCharge ChargeOf(ContainerInfo container, VmMemoryCharge vm) => ChargeOf(container.RuntimeType, container.Limits, vm);
@@ -147,7 +154,7 @@ public static class TeamQuotas
                 $"Team '{team}' may use {Number(cpus)} CPUs on this host and its containers have {Number(used.Cpus)}; this one needs {Number(add.Cpus)} more. Give it a lower CPU limit, remove a container or ask an administrator to raise the quota (quota: {Cpus}).");
         }
 
-        if (add.MemoryBytes > 0 && quota.MemoryBytes is { } memory && used.MemoryBytes + add.MemoryBytes > memory)
+        if (add.MemoryBytes > 0 && quota.MemoryBytes is { } memory && QuotaCharge.AddBytes(used.MemoryBytes, add.MemoryBytes) > memory)
         {
             var what = runtimeType == RuntimeType.HyperV
                 ? $"{Bytes(add.MemoryBytes)} more (VM isolation: guest memory plus {Bytes(vm.OverheadBytes)} of VM worker overhead)"

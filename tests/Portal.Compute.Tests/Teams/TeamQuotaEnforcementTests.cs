@@ -159,6 +159,31 @@ public sealed class TeamQuotaEnforcementTests : IDisposable
         await _host.Containers.ConvertContainerAsync("b", RuntimeType.HyperV);
     }
 
+    [Fact]
+    public async Task Huge_memory_limits_do_not_wrap_the_quota_arithmetic_around()
+    {
+        await TeamAsync(new TeamQuota { MemoryBytes = 1L << 30 });
+        ActAsBlue();
+        await _host.Containers.CreateContainerAsync(Spec("small", RuntimeType.Default, new ContainerLimits { MemoryBytes = 64 * MiB }));
+
+        // 64 MiB + long.MaxValue wrapped to a negative sum, and a VM's guest RAM rounded up past long.MaxValue to a negative charge.
+        var process = await Assert.ThrowsAsync<ComputeException>(() =>
+            _host.Containers.CreateContainerAsync(Spec("huge", RuntimeType.Default, new ContainerLimits { MemoryBytes = long.MaxValue })));
+        Assert.Equal(ComputeErrorCode.QuotaExceeded, process.Code);
+        Assert.Contains("(quota: memory)", process.Message, StringComparison.Ordinal);
+        var vm = await Assert.ThrowsAsync<ComputeException>(() =>
+            _host.Containers.CreateContainerAsync(Spec("hugevm", RuntimeType.HyperV, new ContainerLimits { MemoryBytes = long.MaxValue })));
+        Assert.Equal(ComputeErrorCode.QuotaExceeded, vm.Code);
+        Assert.Equal(64 * MiB, _ledger.Usage(_teams.Get("blue")).MemoryBytes);
+
+        // A per-container maximum holds against them too.
+        await TeamAsync(new TeamQuota { Limits = new LimitRange { MaxMemoryBytes = 512 * MiB } });
+        var max = await Assert.ThrowsAsync<ComputeException>(() =>
+            _host.Containers.CreateContainerAsync(Spec("hugevm", RuntimeType.HyperV, new ContainerLimits { MemoryBytes = long.MaxValue - 1 })));
+        Assert.Contains("(quota: limits.max-memory)", max.Message, StringComparison.Ordinal);
+        Assert.Single(_fake.Containers.ListContainers());
+    }
+
     [Theory]
     [InlineData(PolicyMode.Warn)]
     [InlineData(PolicyMode.Audit)]
