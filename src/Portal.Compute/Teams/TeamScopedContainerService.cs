@@ -169,7 +169,7 @@ internal sealed class TeamScopedContainerService(IComputeHost host, AuditTrail t
         var audited = trail.Target(Type, container.Id, container.Name);
         using var warned = PolicyDecision(caller, team, AuditActions.ContainerConvert, audited, target, target, conversion: true);
         var vm = quotas.Vm;
-        var (_, outOfRange) = TeamQuotas.ApplyLimitRange(team.Name, team.Quota, target, container.Limits, vm);
+        var (_, outOfRange) = TeamQuotas.ApplyLimitRange(team.Name, team.Quota, target, container.Limits, vm, conversion: true);
         if (outOfRange is not null)
         {
             throw RefuseQuota(caller, AuditActions.ContainerConvert, audited, outOfRange, target, target);

@@ -184,6 +184,33 @@ public sealed class TeamQuotaEnforcementTests : IDisposable
         Assert.Single(_fake.Containers.ListContainers());
     }
 
+    [Fact]
+    public async Task A_conversion_to_process_isolation_needs_the_containers_own_limits_not_the_defaults_it_cannot_write()
+    {
+        // A VM-isolated container the administrators made for the team without limits (a VM is bounded by its guest RAM).
+        await TeamAsync();
+        AuditCaller.Current = null;
+        await _host.Containers.CreateContainerAsync(Spec("vm", RuntimeType.HyperV) with
+        {
+            Labels = new Dictionary<string, string> { [TeamRules.OwnerLabel] = "blue" },
+        });
+        await TeamAsync(new TeamQuota { Cpus = 2, MemoryBytes = 1L << 30, Limits = new LimitRange { DefaultCpus = 0.5, DefaultMemoryBytes = 128 * MiB } });
+        ActAsBlue();
+
+        // Converted, it would run without any limit and count nothing against the quotas.
+        var refused = await Assert.ThrowsAsync<ComputeException>(() => _host.Containers.ConvertContainerAsync("vm", RuntimeType.Default));
+        Assert.Equal(ComputeErrorCode.QuotaExceeded, refused.Code);
+        Assert.Contains("has no CPU limit", refused.Message, StringComparison.Ordinal);
+        Assert.Contains("a conversion cannot add one", refused.Message, StringComparison.Ordinal);
+        Assert.Equal(RuntimeType.HyperV, _fake.Containers.GetContainer("vm").RuntimeType);
+        var denied = Assert.Single(Entries(AuditDecision.Denied));
+        Assert.Equal((AuditActions.ContainerConvert, TeamRules.QuotaRule, "cpus"), (denied.Action, denied.Rule!, denied.Details!["quota"]));
+
+        // A container with its own limits converts.
+        await _host.Containers.CreateContainerAsync(Spec("limited", RuntimeType.HyperV, new ContainerLimits { Cpus = 1, MemoryBytes = 256 * MiB }));
+        Assert.Equal(RuntimeType.Default, (await _host.Containers.ConvertContainerAsync("limited", RuntimeType.Default)).RuntimeType);
+    }
+
     [Theory]
     [InlineData(PolicyMode.Warn)]
     [InlineData(PolicyMode.Audit)]
