@@ -35,6 +35,7 @@ public static class AgentServices
             new AuditedComputeHost(sp.GetRequiredService<ComputeHostService>(), sp.GetRequiredService<AuditTrail>()), sp.GetRequiredService<AuditTrail>(),
             sp.GetRequiredService<TeamStore>(), sp.GetRequiredService<TeamQuotaLedger>()));
         builder.Services.AddSingleton(sp => new TeamStore(sp.GetRequiredService<IOptions<ComputeOptions>>().Value.StateRoot));
+        builder.Services.AddSingleton(sp => new TeamSessions(sp.GetRequiredService<TeamStore>()));
         builder.Services.AddSingleton(sp =>
         {
             var options = sp.GetRequiredService<IOptions<ComputeOptions>>().Value;
