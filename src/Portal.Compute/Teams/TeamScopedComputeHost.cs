@@ -41,7 +41,23 @@ public sealed class TeamScopedComputeHost : IComputeHost
 
     public IHostProcessView HostProcesses => _processes;
 
-    public HostInfo GetHostInfo() => _inner.GetHostInfo();
+    /// <summary>The host's facts; for a team caller its counts are the team's (its containers, the images it may see), not the host's.</summary>
+    public HostInfo GetHostInfo()
+    {
+        var info = _inner.GetHostInfo();
+        if (TeamCaller() is null)
+        {
+            return info;
+        }
+
+        var containers = _containers.ListContainers();
+        return info with
+        {
+            Containers = containers.Count,
+            RunningContainers = containers.Count(c => c.State is ContainerState.Running or ContainerState.Stopping),
+            Images = _images.List().Count,
+        };
+    }
 
     /// <summary>The acting team caller of this flow; null for administrators and the agent.</summary>
     internal static AuditCaller? TeamCaller() => AuditCaller.Current is { Team: not null } caller ? caller : null;
