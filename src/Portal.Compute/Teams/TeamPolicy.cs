@@ -1,3 +1,4 @@
+using Portal.Compute.Linux.ProcessIsolation;
 using Portal.Contracts;
 
 namespace Portal.Compute.Teams;
@@ -50,9 +51,13 @@ public static class TeamPolicy
             asked.Add("no-new-privileges turned off");
         }
 
-        if (string.Equals(security.AppArmorProfile?.Trim(), "unconfined", StringComparison.OrdinalIgnoreCase))
+        // Any profile but the default: the host's other profiles may be looser (unconfined, complain mode, or a
+        // program's profile with flags=(unconfined) as Ubuntu ships for browsers).
+        if (security.AppArmorProfile?.Trim() is { } profile && profile != AppArmorProfile.DefaultName)
         {
-            asked.Add("the AppArmor profile unconfined");
+            asked.Add(string.Equals(profile, "unconfined", StringComparison.OrdinalIgnoreCase)
+                ? "the AppArmor profile unconfined"
+                : $"the host's AppArmor profile '{profile}' instead of {AppArmorProfile.DefaultName}");
         }
 
         return asked.Count == 0

@@ -245,6 +245,8 @@ public sealed class TeamQuotaEnforcementTests : IDisposable
                      new ContainerSecurity { CapabilityAdd = ["NET_ADMIN"] },
                      new ContainerSecurity { NoNewPrivileges = false },
                      new ContainerSecurity { AppArmorProfile = "unconfined" },
+                     // Any other host profile may be looser than the default: Ubuntu ships browsers' profiles with flags=(unconfined).
+                     new ContainerSecurity { AppArmorProfile = "firefox" },
                  })
         {
             var refused = await Assert.ThrowsAsync<ComputeException>(() => _host.Containers.CreateContainerAsync(Spec("priv") with { Security = security }));
@@ -252,9 +254,12 @@ public sealed class TeamQuotaEnforcementTests : IDisposable
             Assert.Contains("may not use privileged options", refused.Message, StringComparison.Ordinal);
         }
 
-        Assert.Equal(3, Entries(AuditDecision.Denied).Count(e => e.Rule == TeamRules.PrivilegedRule));
-        // Tightening is not privileged.
-        await _host.Containers.CreateContainerAsync(Spec("tight") with { Security = new ContainerSecurity { CapabilityDrop = ["ALL"], NoNewPrivileges = true } });
+        Assert.Equal(4, Entries(AuditDecision.Denied).Count(e => e.Rule == TeamRules.PrivilegedRule));
+        // Tightening is not privileged, nor is naming the default profile.
+        await _host.Containers.CreateContainerAsync(Spec("tight") with
+        {
+            Security = new ContainerSecurity { CapabilityDrop = ["ALL"], NoNewPrivileges = true, AppArmorProfile = "portal-default" },
+        });
 
         await TeamAsync(policy: new IsolationPolicy { AllowPrivileged = true });
         await _host.Containers.CreateContainerAsync(Spec("priv") with { Security = new ContainerSecurity { CapabilityAdd = ["NET_ADMIN"] } });
