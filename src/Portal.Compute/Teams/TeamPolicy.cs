@@ -32,15 +32,25 @@ public static class TeamPolicy
             + $"{char.ToUpperInvariant(instead[0])}{instead[1..]}, or ask an administrator to change the policy (rule: {TeamRules.IsolationPolicyRule}).";
     }
 
-    /// <summary>Null when the options loosen nothing or the policy allows privileged options; else what was asked and what to do.</summary>
-    public static string? PrivilegedRefusal(string team, IsolationPolicy policy, ContainerSecurity? security)
+    /// <summary>
+    /// Null when the options loosen nothing or the policy allows privileged options; else what was asked and what to do.
+    /// A pids limit above the host's default (<paramref name="hostPidsLimit"/>) is privileged too: the default is what
+    /// keeps a fork bomb from taking the host's PIDs, one table for every team and the host.
+    /// </summary>
+    public static string? PrivilegedRefusal(string team, IsolationPolicy policy, ContainerSecurity? security, long? pidsLimit = null, long? hostPidsLimit = null)
     {
-        if (policy.AllowPrivileged || security is null)
+        if (policy.AllowPrivileged)
         {
             return null;
         }
 
         var asked = new List<string>();
+        if (pidsLimit is { } pids && hostPidsLimit is { } most && pids > most)
+        {
+            asked.Add($"a pids limit of {pids}, above this host's default of {most} (Compute:DefaultPidsLimit)");
+        }
+
+        security ??= new ContainerSecurity();
         if (security.CapabilityAdd is { Count: > 0 } add)
         {
             asked.Add($"added capabilities ({string.Join(", ", add)})");

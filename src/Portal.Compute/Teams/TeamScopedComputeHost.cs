@@ -23,10 +23,11 @@ public sealed class TeamScopedComputeHost : IComputeHost
     private readonly TeamScopedSwitchService _switches;
     private readonly TeamScopedHostProcessView _processes;
 
-    public TeamScopedComputeHost(IComputeHost inner, AuditTrail trail, TeamStore? teams = null, TeamQuotaLedger? quotas = null)
+    /// <param name="defaultPidsLimit">Compute:DefaultPidsLimit: a team may not raise a container's pids limit above it (a privileged option).</param>
+    public TeamScopedComputeHost(IComputeHost inner, AuditTrail trail, TeamStore? teams = null, TeamQuotaLedger? quotas = null, long? defaultPidsLimit = null)
     {
         _inner = inner;
-        _containers = new TeamScopedContainerService(inner, trail, teams, quotas);
+        _containers = new TeamScopedContainerService(inner, trail, teams, quotas, defaultPidsLimit ?? new ComputeOptions().DefaultPidsLimit);
         _images = new TeamScopedImageService(inner, trail, teams);
         _switches = new TeamScopedSwitchService(inner, trail, teams);
         _containers.Switches = _switches;

@@ -236,6 +236,24 @@ public sealed class TeamQuotaEnforcementTests : IDisposable
     }
 
     [Fact]
+    public async Task A_pids_limit_above_the_host_s_default_is_privileged()
+    {
+        // Compute:DefaultPidsLimit (1024) keeps a fork bomb from taking the host's PIDs (pid_max is one table for everyone).
+        await TeamAsync();
+        ActAsBlue();
+        var refused = await Assert.ThrowsAsync<ComputeException>(() => _host.Containers.CreateContainerAsync(Spec("forks", limits: new ContainerLimits { PidsLimit = 4_000_000 })));
+        Assert.Equal(ComputeErrorCode.Forbidden, refused.Code);
+        Assert.Contains("a pids limit of 4000000, above this host's default of 1024", refused.Message, StringComparison.Ordinal);
+        Assert.Equal((AuditActions.ContainerCreate, TeamRules.PrivilegedRule), Entries(AuditDecision.Denied).Select(e => (e.Action, e.Rule!)).Single());
+
+        await _host.Containers.CreateContainerAsync(Spec("fewer", limits: new ContainerLimits { PidsLimit = 1024 }));
+        await TeamAsync(policy: new IsolationPolicy { AllowPrivileged = true });
+        await _host.Containers.CreateContainerAsync(Spec("forks", limits: new ContainerLimits { PidsLimit = 4_000_000 }));
+        AuditCaller.Current = null;
+        await _host.Containers.CreateContainerAsync(Spec("admins", limits: new ContainerLimits { PidsLimit = 4_000_000 }));
+    }
+
+    [Fact]
     public async Task Privileged_options_are_refused_unless_the_policy_allows_them()
     {
         await TeamAsync();
