@@ -270,12 +270,15 @@ public sealed class TeamEnforcementTests : RunningAgent
         Assert.Equal(HttpStatusCode.Forbidden, (await ownerClient.PutAsJsonAsync("api/teams/blue", new TeamInfo(), AgentProcess.Json)).StatusCode);
         Assert.Equal(HttpStatusCode.Forbidden, (await ownerClient.GetAsync("api/keys")).StatusCode);
 
-        // Removing a team stops its keys; the agent's copy survives a restart of the store file.
+        // Removing a team revokes its keys; the agent's copy survives a restart of the store file.
         Assert.Equal(HttpStatusCode.OK, (await admin.DeleteAsync("api/teams/blue")).StatusCode);
-        var orphan = await ownerClient.GetAsync("api/containers");
-        Assert.Equal(HttpStatusCode.Forbidden, orphan.StatusCode);
-        Assert.Contains("no longer exists", await orphan.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        Assert.Equal(HttpStatusCode.Unauthorized, (await ownerClient.GetAsync("api/containers")).StatusCode);
+        Assert.NotNull((await admin.GetFromJsonAsync<List<ApiKeyInfo>>("api/keys", AgentProcess.Json))!.Single(k => k.Id == owner.Key.Id).RevokedAt);
         Assert.Equal(["red"], new TeamStore(Sandbox.Options.StateRoot).List().Select(t => t.Name));
+
+        // A team made again under that name is not the old one: the removed team's key stays out of it.
+        await PutTeamsAsync(admin);
+        Assert.Equal(HttpStatusCode.Unauthorized, (await ownerClient.GetAsync("api/containers")).StatusCode);
     }
 
     private static ContainerCreateSpec Spec(string name) => new() { Name = name, Image = "busybox", Command = ["sleep", "300"] };
