@@ -33,8 +33,9 @@ public static class AgentServices
         // Outside the audit: a team caller's refusals are recorded (denied) there, its allowed calls by the audited host.
         builder.Services.AddSingleton<IComputeHost>(sp => new TeamScopedComputeHost(
             new AuditedComputeHost(sp.GetRequiredService<ComputeHostService>(), sp.GetRequiredService<AuditTrail>()), sp.GetRequiredService<AuditTrail>(),
-            sp.GetRequiredService<TeamStore>(), sp.GetRequiredService<TeamQuotaLedger>()));
+            sp.GetRequiredService<TeamStore>(), sp.GetRequiredService<TeamQuotaLedger>(), sp.GetRequiredService<IOptions<ComputeOptions>>().Value.DefaultPidsLimit));
         builder.Services.AddSingleton(sp => new TeamStore(sp.GetRequiredService<IOptions<ComputeOptions>>().Value.StateRoot));
+        builder.Services.AddSingleton(sp => new TeamSessions(sp.GetRequiredService<TeamStore>()));
         builder.Services.AddSingleton(sp =>
         {
             var options = sp.GetRequiredService<IOptions<ComputeOptions>>().Value;

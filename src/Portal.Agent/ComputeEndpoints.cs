@@ -155,8 +155,8 @@ public static class ComputeEndpoints
             await audit.RecordAsync(AuditActions.TeamPut, audit.Target("team", name, name), () => store.PutAsync(TeamBody(name, team), ct),
                 details: team is null ? null : TeamDetails(team)))
             .Audited(AuditActions.TeamPut, "team", "name");
-        teamsApi.MapDelete("/{name}", async (string name, TeamStore store, AuditTrail audit, CancellationToken ct) =>
-            await audit.RecordAsync(AuditActions.TeamRemove, audit.Target("team", name, name), () => store.RemoveAsync(name, ct)))
+        teamsApi.MapDelete("/{name}", async (string name, TeamStore store, ApiKeyStore keys, AuditTrail audit, CancellationToken ct) =>
+            await audit.RecordAsync(AuditActions.TeamRemove, audit.Target("team", name, name), () => RemoveTeamAsync(name, store, keys, ct)))
             .Audited(AuditActions.TeamRemove, "team", "name");
 
         // A team's use of this host against its quota: for administrators, and for the team's own callers.
@@ -186,6 +186,21 @@ public static class ComputeEndpoints
             var text = new string(warning.Select(ch => ch is < ' ' or > '~' or '"' or '\\' ? ' ' : ch).ToArray());
             http.Response.Headers.Append("Warning", $"299 - \"{text}\"");
         }
+    }
+
+    /// <summary>
+    /// Removes the team and revokes its keys: a team made again under the same name (for other people) is not the old
+    /// one, and the removed team's keys must not act in it. Revoking also ends what runs on them.
+    /// </summary>
+    private static async Task<TeamInfo> RemoveTeamAsync(string name, TeamStore store, ApiKeyStore keys, CancellationToken ct)
+    {
+        var removed = await store.RemoveAsync(name, ct);
+        foreach (var key in keys.List().Where(k => k.Team == name && k.RevokedAt is null))
+        {
+            await keys.RevokeAsync(key.Id, ct);
+        }
+
+        return removed;
     }
 
     /// <summary>A team key names a team this agent holds; a global key is made as before.</summary>

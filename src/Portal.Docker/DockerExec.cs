@@ -14,6 +14,9 @@ public sealed class DockerExec
     public required bool AttachStderr { get; init; }
     public required DateTimeOffset CreatedAt { get; init; }
 
+    /// <summary>The team whose caller made it (null: the administrators); set by <see cref="DockerExecStore.Add"/>.</summary>
+    public string? Team { get; internal set; }
+
     public IContainerProcess? Process { get; set; }
 
     public bool Running { get; set; }

@@ -1,4 +1,6 @@
 using Microsoft.AspNetCore.SignalR;
+using Portal.Compute.Audit;
+using Portal.Compute.Teams;
 
 namespace Portal.Agent.Auth;
 
@@ -6,7 +8,11 @@ namespace Portal.Agent.Auth;
 /// Hub connections live as long as their key: each is tracked by its key (<see cref="KeyConnections"/>), aborted when the
 /// key is rotated or revoked, and every invocation checks the key again, so nothing runs on a secret that no longer works.
 /// </summary>
-public sealed class ApiKeyHubFilter(KeyConnections connections) : IHubFilter
+/// <remarks>
+/// A team caller's connection lives as long as the membership it was admitted with (<see cref="TeamSessions"/> ends its
+/// websocket when that changes); each invocation checks it again too.
+/// </remarks>
+public sealed class ApiKeyHubFilter(KeyConnections connections, TeamStore teams) : IHubFilter
 {
     public async Task OnConnectedAsync(HubLifetimeContext context, Func<HubLifetimeContext, Task> next)
     {
@@ -30,6 +36,12 @@ public sealed class ApiKeyHubFilter(KeyConnections connections) : IHubFilter
         {
             invocationContext.Context.Abort();
             throw new HubException("Unauthorized: the API key was rotated or revoked; connect again with a current key.");
+        }
+
+        if (AuditCaller.Current is { Team: { } team } caller && !TeamSessions.Holds(teams, caller))
+        {
+            invocationContext.Context.Abort();
+            throw new HubException($"Forbidden: this connection acts for team '{team}' as it was when it connected; the team or the membership changed since. Connect again.");
         }
 
         return await next(invocationContext).ConfigureAwait(false);

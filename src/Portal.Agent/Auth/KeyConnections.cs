@@ -1,5 +1,7 @@
 using System.Collections.Concurrent;
 using System.Security.Claims;
+using Portal.Compute.Audit;
+using Portal.Compute.Teams;
 
 namespace Portal.Agent.Auth;
 
@@ -91,7 +93,11 @@ public sealed class KeyConnections
     }
 }
 
-/// <summary>HTTP requests in progress (a followed log, a wait, the hub's own websocket) end when their key is rotated or revoked.</summary>
+/// <summary>
+/// HTTP requests in progress (a followed log, a wait, the hub's own websocket) end when their key is rotated or revoked,
+/// and, for a team caller, when its team is removed or its user leaves the team or gets another role
+/// (<see cref="TeamSessions"/>; runs after <see cref="Audit.AuditCallers.UseAuditCaller"/>, which admitted the caller).
+/// </summary>
 public static class KeyRequestTracking
 {
     public static IApplicationBuilder UseKeyRequestTracking(this IApplicationBuilder app) => app.Use(async (context, next) =>
@@ -104,6 +110,7 @@ public static class KeyRequestTracking
         }
 
         KeyConnections.RunningFor(id);
+        using var teamSession = context.RequestServices.GetRequiredService<TeamSessions>().Track(AuditCaller.Current, context.Abort);
         try
         {
             await next(context).ConfigureAwait(false);

@@ -1,3 +1,4 @@
+using Portal.Compute.Linux.ProcessIsolation;
 using Portal.Contracts;
 
 namespace Portal.Compute.Teams;
@@ -31,15 +32,25 @@ public static class TeamPolicy
             + $"{char.ToUpperInvariant(instead[0])}{instead[1..]}, or ask an administrator to change the policy (rule: {TeamRules.IsolationPolicyRule}).";
     }
 
-    /// <summary>Null when the options loosen nothing or the policy allows privileged options; else what was asked and what to do.</summary>
-    public static string? PrivilegedRefusal(string team, IsolationPolicy policy, ContainerSecurity? security)
+    /// <summary>
+    /// Null when the options loosen nothing or the policy allows privileged options; else what was asked and what to do.
+    /// A pids limit above the host's default (<paramref name="hostPidsLimit"/>) is privileged too: the default is what
+    /// keeps a fork bomb from taking the host's PIDs, one table for every team and the host.
+    /// </summary>
+    public static string? PrivilegedRefusal(string team, IsolationPolicy policy, ContainerSecurity? security, long? pidsLimit = null, long? hostPidsLimit = null)
     {
-        if (policy.AllowPrivileged || security is null)
+        if (policy.AllowPrivileged)
         {
             return null;
         }
 
         var asked = new List<string>();
+        if (pidsLimit is { } pids && hostPidsLimit is { } most && pids > most)
+        {
+            asked.Add($"a pids limit of {pids}, above this host's default of {most} (Compute:DefaultPidsLimit)");
+        }
+
+        security ??= new ContainerSecurity();
         if (security.CapabilityAdd is { Count: > 0 } add)
         {
             asked.Add($"added capabilities ({string.Join(", ", add)})");
@@ -50,9 +61,13 @@ public static class TeamPolicy
             asked.Add("no-new-privileges turned off");
         }
 
-        if (string.Equals(security.AppArmorProfile?.Trim(), "unconfined", StringComparison.OrdinalIgnoreCase))
+        // Any profile but the default: the host's other profiles may be looser (unconfined, complain mode, or a
+        // program's profile with flags=(unconfined) as Ubuntu ships for browsers).
+        if (security.AppArmorProfile?.Trim() is { } profile && profile != AppArmorProfile.DefaultName)
         {
-            asked.Add("the AppArmor profile unconfined");
+            asked.Add(string.Equals(profile, "unconfined", StringComparison.OrdinalIgnoreCase)
+                ? "the AppArmor profile unconfined"
+                : $"the host's AppArmor profile '{profile}' instead of {AppArmorProfile.DefaultName}");
         }
 
         return asked.Count == 0

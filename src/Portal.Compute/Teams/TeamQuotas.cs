@@ -7,11 +7,18 @@ namespace Portal.Compute.Teams;
 /// <summary>What one container takes of its team's quota on a host.</summary>
 public readonly record struct QuotaCharge(int Containers, int VmContainers, double Cpus, long MemoryBytes)
 {
+    // Memory sums saturate: a limit near long.MaxValue (the store takes any limit of 6 MiB or more) must not wrap a
+    // team's use around to a negative figure that every later check passes.
     public static QuotaCharge operator +(QuotaCharge a, QuotaCharge b) =>
-        new(a.Containers + b.Containers, a.VmContainers + b.VmContainers, a.Cpus + b.Cpus, a.MemoryBytes + b.MemoryBytes);
+        new(a.Containers + b.Containers, a.VmContainers + b.VmContainers, a.Cpus + b.Cpus, AddBytes(a.MemoryBytes, b.MemoryBytes));
 
     public static QuotaCharge operator -(QuotaCharge a, QuotaCharge b) =>
-        new(a.Containers - b.Containers, a.VmContainers - b.VmContainers, a.Cpus - b.Cpus, a.MemoryBytes - b.MemoryBytes);
+        new(a.Containers - b.Containers, a.VmContainers - b.VmContainers, a.Cpus - b.Cpus, Saturate((Int128)a.MemoryBytes - b.MemoryBytes));
+
+    /// <summary>a + b, held to long's range instead of wrapping.</summary>
+    public static long AddBytes(long a, long b) => Saturate((Int128)a + b);
+
+    private static long Saturate(Int128 value) => value > long.MaxValue ? long.MaxValue : value < long.MinValue ? long.MinValue : (long)value;
 
     /// <summary>Only what grows: a conversion that frees memory but takes a VM slot is checked on the slot alone.</summary>
     public QuotaCharge Growth => new(Math.Max(0, Containers), Math.Max(0, VmContainers), Math.Max(0, Cpus), Math.Max(0, MemoryBytes));
@@ -69,9 +76,15 @@ public static class TeamQuotas
     /// limit above the maximum is refused, and so is no limit where a maximum (or a CPU or memory quota) needs one
     /// (a VM-isolated container's memory is its guest RAM and its CPUs its vCPUs, so it always has both).
     /// </summary>
-    public static (ContainerLimits Limits, QuotaRefusal? Refusal) ApplyLimitRange(string team, TeamQuota quota, RuntimeType runtimeType, ContainerLimits limits, VmMemoryCharge vm)
+    /// <remarks>
+    /// A <paramref name="conversion"/> keeps the container's record as it is, so it gets no defaults: converted to process
+    /// isolation, a container without its own limit (a VM is bounded by its guest RAM and vCPUs) would run unlimited and
+    /// be charged nothing, and is refused where the team needs a limit.
+    /// </remarks>
+    public static (ContainerLimits Limits, QuotaRefusal? Refusal) ApplyLimitRange(string team, TeamQuota quota, RuntimeType runtimeType, ContainerLimits limits, VmMemoryCharge vm,
+        bool conversion = false)
     {
-        var range = quota.Limits;
+        var range = conversion ? quota.Limits with { DefaultCpus = null, DefaultMemoryBytes = null } : quota.Limits;
         var applied = limits with
         {
             Cpus = limits.Cpus ?? range.DefaultCpus,
@@ -84,35 +97,43 @@ public static class TeamQuotas
         if (range.MaxCpus is { } maxCpus && (cpus is null || cpus > maxCpus))
         {
             return (applied, new QuotaRefusal(MaxCpus, cpus is null
-                ? $"Team '{team}' may give each container at most {Number(maxCpus)} CPUs, and this container has no CPU limit; give it one of at most {Number(maxCpus)} (--cpus, Limits.Cpus) (quota: {MaxCpus})."
+                ? $"Team '{team}' may give each container at most {Number(maxCpus)} CPUs, and this container has no CPU limit; {GiveLimit(conversion, $"one of at most {Number(maxCpus)} (--cpus, Limits.Cpus)")} (quota: {MaxCpus})."
                 : $"Team '{team}' may give each container at most {Number(maxCpus)} CPUs, and this container asks for {Number(cpus.Value)}; ask for at most {Number(maxCpus)} or ask an administrator to raise the maximum (quota: {MaxCpus})."));
         }
 
         if (range.MaxMemoryBytes is { } maxMemory && (memory is null || memory > maxMemory))
         {
             return (applied, new QuotaRefusal(MaxMemory, memory is null
-                ? $"Team '{team}' may give each container at most {Bytes(maxMemory)} of memory, and this container has no memory limit; give it one of at most {Bytes(maxMemory)} (--memory, Limits.MemoryBytes) (quota: {MaxMemory})."
+                ? $"Team '{team}' may give each container at most {Bytes(maxMemory)} of memory, and this container has no memory limit; {GiveLimit(conversion, $"one of at most {Bytes(maxMemory)} (--memory, Limits.MemoryBytes)")} (quota: {MaxMemory})."
                 : $"Team '{team}' may give each container at most {Bytes(maxMemory)} of memory, and this container asks for {Bytes(memory.Value)}{(isVm ? " of guest memory" : "")}; ask for at most {Bytes(maxMemory)} or ask an administrator to raise the maximum (quota: {MaxMemory})."));
         }
 
         if (quota.Cpus is not null && cpus is null)
         {
             return (applied, new QuotaRefusal(Cpus,
-                $"Team '{team}' has a CPU quota on this host, so each of its containers needs a CPU limit; give this one a limit (--cpus, Limits.Cpus) or ask an administrator to set a default (quota: {Cpus})."));
+                conversion
+                    ? $"Team '{team}' has a CPU quota on this host, so each of its process-isolated containers needs a CPU limit, and this container has no CPU limit; {GiveLimit(true, "")} (quota: {Cpus})."
+                    : $"Team '{team}' has a CPU quota on this host, so each of its containers needs a CPU limit; give this one a limit (--cpus, Limits.Cpus) or ask an administrator to set a default (quota: {Cpus})."));
         }
 
         if (quota.MemoryBytes is not null && memory is null)
         {
             return (applied, new QuotaRefusal(Memory,
-                $"Team '{team}' has a memory quota on this host, so each of its containers needs a memory limit; give this one a limit (--memory, Limits.MemoryBytes) or ask an administrator to set a default (quota: {Memory})."));
+                conversion
+                    ? $"Team '{team}' has a memory quota on this host, so each of its process-isolated containers needs a memory limit, and this container has no memory limit; {GiveLimit(true, "")} (quota: {Memory})."
+                    : $"Team '{team}' has a memory quota on this host, so each of its containers needs a memory limit; give this one a limit (--memory, Limits.MemoryBytes) or ask an administrator to set a default (quota: {Memory})."));
         }
 
         return (applied, null);
     }
 
+    private static string GiveLimit(bool conversion, string which) => conversion
+        ? "a conversion cannot add one: create the container again with a limit, or keep it as it is"
+        : $"give it {which}";
+
     /// <summary>What a container of this runtime type and these limits takes: VM-isolated ones their guest RAM plus the worker's overhead.</summary>
     public static QuotaCharge ChargeOf(RuntimeType runtimeType, ContainerLimits limits, VmMemoryCharge vm) => runtimeType == RuntimeType.HyperV
-        ? new QuotaCharge(1, 1, limits.Cpus ?? VmCpusWithoutLimit, vm.GuestBytes(limits) + vm.OverheadBytes)
+        ? new QuotaCharge(1, 1, limits.Cpus ?? VmCpusWithoutLimit, QuotaCharge.AddBytes(vm.GuestBytes(limits), vm.OverheadBytes))
         : new QuotaCharge(1, 0, limits.Cpus ?? 0, limits.MemoryBytes ?? 0);
 
     public static QuotaCharge ChargeOf(ContainerInfo container, VmMemoryCharge vm) => ChargeOf(container.RuntimeType, container.Limits, vm);
@@ -147,7 +168,7 @@ public static class TeamQuotas
                 $"Team '{team}' may use {Number(cpus)} CPUs on this host and its containers have {Number(used.Cpus)}; this one needs {Number(add.Cpus)} more. Give it a lower CPU limit, remove a container or ask an administrator to raise the quota (quota: {Cpus}).");
         }
 
-        if (add.MemoryBytes > 0 && quota.MemoryBytes is { } memory && used.MemoryBytes + add.MemoryBytes > memory)
+        if (add.MemoryBytes > 0 && quota.MemoryBytes is { } memory && QuotaCharge.AddBytes(used.MemoryBytes, add.MemoryBytes) > memory)
         {
             var what = runtimeType == RuntimeType.HyperV
                 ? $"{Bytes(add.MemoryBytes)} more (VM isolation: guest memory plus {Bytes(vm.OverheadBytes)} of VM worker overhead)"

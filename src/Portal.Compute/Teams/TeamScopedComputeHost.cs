@@ -23,10 +23,11 @@ public sealed class TeamScopedComputeHost : IComputeHost
     private readonly TeamScopedSwitchService _switches;
     private readonly TeamScopedHostProcessView _processes;
 
-    public TeamScopedComputeHost(IComputeHost inner, AuditTrail trail, TeamStore? teams = null, TeamQuotaLedger? quotas = null)
+    /// <param name="defaultPidsLimit">Compute:DefaultPidsLimit: a team may not raise a container's pids limit above it (a privileged option).</param>
+    public TeamScopedComputeHost(IComputeHost inner, AuditTrail trail, TeamStore? teams = null, TeamQuotaLedger? quotas = null, long? defaultPidsLimit = null)
     {
         _inner = inner;
-        _containers = new TeamScopedContainerService(inner, trail, teams, quotas);
+        _containers = new TeamScopedContainerService(inner, trail, teams, quotas, defaultPidsLimit ?? new ComputeOptions().DefaultPidsLimit);
         _images = new TeamScopedImageService(inner, trail, teams);
         _switches = new TeamScopedSwitchService(inner, trail, teams);
         _containers.Switches = _switches;
@@ -41,7 +42,23 @@ public sealed class TeamScopedComputeHost : IComputeHost
 
     public IHostProcessView HostProcesses => _processes;
 
-    public HostInfo GetHostInfo() => _inner.GetHostInfo();
+    /// <summary>The host's facts; for a team caller its counts are the team's (its containers, the images it may see), not the host's.</summary>
+    public HostInfo GetHostInfo()
+    {
+        var info = _inner.GetHostInfo();
+        if (TeamCaller() is null)
+        {
+            return info;
+        }
+
+        var containers = _containers.ListContainers();
+        return info with
+        {
+            Containers = containers.Count,
+            RunningContainers = containers.Count(c => c.State is ContainerState.Running or ContainerState.Stopping),
+            Images = _images.List().Count,
+        };
+    }
 
     /// <summary>The acting team caller of this flow; null for administrators and the agent.</summary>
     internal static AuditCaller? TeamCaller() => AuditCaller.Current is { Team: not null } caller ? caller : null;

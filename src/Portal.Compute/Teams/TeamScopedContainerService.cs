@@ -5,7 +5,7 @@ using Portal.Contracts;
 namespace Portal.Compute.Teams;
 
 /// <summary>The container service as a team caller may see and use it (see <see cref="TeamScopedComputeHost"/>).</summary>
-internal sealed class TeamScopedContainerService(IComputeHost host, AuditTrail trail, TeamStore? teams, TeamQuotaLedger? quotas) : IContainerService
+internal sealed class TeamScopedContainerService(IComputeHost host, AuditTrail trail, TeamStore? teams, TeamQuotaLedger? quotas, long defaultPidsLimit) : IContainerService
 {
     private const string Type = "container";
     // Handlers by value (a method group makes a new delegate each time, equal but not the same), with their filtered wrappers.
@@ -108,7 +108,7 @@ internal sealed class TeamScopedContainerService(IComputeHost host, AuditTrail t
         // The policy first (which isolation, which options), then the LimitRange, then the quota.
         var runtimeType = TeamPolicy.Effective(team.Policy, spec.RuntimeType, Inner.DefaultRuntimeType);
         using var warned = PolicyDecision(caller, team, AuditActions.ContainerCreate, target, spec.RuntimeType, runtimeType, conversion: false);
-        if (TeamPolicy.PrivilegedRefusal(team.Name, team.Policy, spec.Security) is { } privileged)
+        if (TeamPolicy.PrivilegedRefusal(team.Name, team.Policy, spec.Security, spec.Limits?.PidsLimit, defaultPidsLimit) is { } privileged)
         {
             throw Refuse(caller, AuditActions.ContainerCreate, target, TeamRules.PrivilegedRule, privileged, ComputeErrorCode.Forbidden, null, spec.RuntimeType, runtimeType);
         }
@@ -169,7 +169,7 @@ internal sealed class TeamScopedContainerService(IComputeHost host, AuditTrail t
         var audited = trail.Target(Type, container.Id, container.Name);
         using var warned = PolicyDecision(caller, team, AuditActions.ContainerConvert, audited, target, target, conversion: true);
         var vm = quotas.Vm;
-        var (_, outOfRange) = TeamQuotas.ApplyLimitRange(team.Name, team.Quota, target, container.Limits, vm);
+        var (_, outOfRange) = TeamQuotas.ApplyLimitRange(team.Name, team.Quota, target, container.Limits, vm, conversion: true);
         if (outOfRange is not null)
         {
             throw RefuseQuota(caller, AuditActions.ContainerConvert, audited, outOfRange, target, target);

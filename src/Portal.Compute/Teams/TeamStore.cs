@@ -26,6 +26,9 @@ public sealed partial class TeamStore
             .ToList();
     }
 
+    /// <summary>Raised after a team was put or removed (outside the store's lock); <see cref="TeamSessions"/> ends what no longer holds.</summary>
+    public event Action? Changed;
+
     public IReadOnlyList<TeamInfo> List() => _teams;
 
     public TeamInfo? Find(string name) => _teams.FirstOrDefault(t => t.Name == name);
@@ -46,29 +49,34 @@ public sealed partial class TeamStore
             var teams = _teams.Where(t => t.Name != valid.Name).Append(valid).OrderBy(t => t.Name, StringComparer.Ordinal).ToList();
             await StateFile.WriteAsync(_path, teams, ct).ConfigureAwait(false);
             _teams = teams;
-            return valid;
         }
         finally
         {
             _lock.Release();
         }
+
+        Changed?.Invoke();
+        return valid;
     }
 
     public async Task<TeamInfo> RemoveAsync(string name, CancellationToken ct = default)
     {
+        TeamInfo team;
         await _lock.WaitAsync(ct).ConfigureAwait(false);
         try
         {
-            var team = Get(name);
+            team = Get(name);
             var teams = _teams.Where(t => t.Name != name).ToList();
             await StateFile.WriteAsync(_path, teams, ct).ConfigureAwait(false);
             _teams = teams;
-            return team;
         }
         finally
         {
             _lock.Release();
         }
+
+        Changed?.Invoke();
+        return team;
     }
 
     /// <summary>Checks a team name: what is wrong and what to send instead.</summary>

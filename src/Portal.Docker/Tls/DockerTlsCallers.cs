@@ -22,10 +22,12 @@ internal sealed class DockerTlsCallers : IDisposable
     private readonly AuditTrail _audit;
     private readonly TimeProvider _clock;
     private readonly ConcurrentDictionary<string, ConcurrentDictionary<HttpContext, byte>> _inProgress = new(StringComparer.OrdinalIgnoreCase);
+    private readonly TeamSessions _sessions;
 
     public DockerTlsCallers(DockerCertificateAuthority authority, TeamStore teams, AuditTrail audit, TimeProvider clock)
     {
         (_authority, _teams, _audit, _clock) = (authority, teams, audit, clock);
+        _sessions = new TeamSessions(teams);
         authority.Certificates.Revoked += EndRequestsOf;
     }
 
@@ -47,6 +49,8 @@ internal sealed class DockerTlsCallers : IDisposable
             }
 
             AuditCaller.Current = caller;
+            // The team, the membership and the role it was admitted with: a change ends it (followed logs, exec sessions).
+            using var session = _sessions.Track(caller, http.Abort);
             await next(http).ConfigureAwait(false);
         }
         finally
@@ -55,7 +59,11 @@ internal sealed class DockerTlsCallers : IDisposable
         }
     }
 
-    public void Dispose() => _authority.Certificates.Revoked -= EndRequestsOf;
+    public void Dispose()
+    {
+        _authority.Certificates.Revoked -= EndRequestsOf;
+        _sessions.Dispose();
+    }
 
     private void EndRequestsOf(TeamCertificateInfo certificate)
     {

@@ -206,6 +206,41 @@ public sealed class TeamEnforcementTests : RunningAgent
     }
 
     [RootFact]
+    public async Task Open_hub_connections_end_when_their_team_goes_or_their_member_leaves_or_changes_role()
+    {
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(120));
+        using var admin = Agent.TcpWithKey(Agent.AdminKey!);
+        await PutTeamsAsync(admin);
+        var redKey = await TeamKeyAsync(admin, "red-member", "red", TeamRole.Member);
+        await using var mia = await ActingHubAsync("blue", "mia", timeout.Token);
+        await using var vic = await ActingHubAsync("blue", "vic", timeout.Token);
+        await using var red = await HubAsync(redKey.Secret, timeout.Token);
+        var (miaClosed, vicClosed, redClosed) = (Closed(mia), Closed(vic), Closed(red));
+
+        // A change to someone else ends nothing.
+        var blue = (await admin.GetFromJsonAsync<TeamInfo>("api/teams/blue", AgentProcess.Json))!;
+        (await admin.PutAsJsonAsync("api/teams/blue", blue with { Members = [.. blue.Members, new() { User = "neo", Role = TeamRole.Viewer }] }, AgentProcess.Json)).EnsureSuccessStatusCode();
+        Assert.NotNull(await mia.InvokeAsync<IReadOnlyList<SwitchInfo>>(nameof(IAgentHub.ListSwitches), timeout.Token));
+
+        // Demoted to Viewer, mia's connection (admitted as a Member) ends; connected again, she is a Viewer.
+        (await admin.PutAsJsonAsync("api/teams/blue", blue with { Members = [.. blue.Members.Select(m => m.User == "mia" ? m with { Role = TeamRole.Viewer } : m)] }, AgentProcess.Json))
+            .EnsureSuccessStatusCode();
+        await miaClosed.WaitAsync(TimeSpan.FromSeconds(30), timeout.Token);
+        await using (var again = await ActingHubAsync("blue", "mia", timeout.Token))
+        {
+            var refused = await Assert.ThrowsAsync<HubException>(() => again.InvokeAsync<ContainerInfo>(nameof(IAgentHub.CreateContainer), Spec("hub-demoted"), timeout.Token));
+            Assert.Contains("is Viewer", refused.Message, StringComparison.Ordinal);
+        }
+
+        // The team key's connection ends with its team; vic's, untouched, runs on.
+        Assert.Equal(HttpStatusCode.OK, (await admin.DeleteAsync("api/teams/red")).StatusCode);
+        await redClosed.WaitAsync(TimeSpan.FromSeconds(30), timeout.Token);
+        Assert.False(vicClosed.IsCompleted);
+        Assert.Equal(HubConnectionState.Connected, vic.State);
+        Assert.NotNull(await vic.InvokeAsync<IReadOnlyList<SwitchInfo>>(nameof(IAgentHub.ListSwitches), timeout.Token));
+    }
+
+    [RootFact]
     public async Task Teams_are_managed_by_administrators_only_and_bad_input_is_a_clear_400()
     {
         using var admin = Agent.TcpWithKey(Agent.AdminKey!);
@@ -235,12 +270,15 @@ public sealed class TeamEnforcementTests : RunningAgent
         Assert.Equal(HttpStatusCode.Forbidden, (await ownerClient.PutAsJsonAsync("api/teams/blue", new TeamInfo(), AgentProcess.Json)).StatusCode);
         Assert.Equal(HttpStatusCode.Forbidden, (await ownerClient.GetAsync("api/keys")).StatusCode);
 
-        // Removing a team stops its keys; the agent's copy survives a restart of the store file.
+        // Removing a team revokes its keys; the agent's copy survives a restart of the store file.
         Assert.Equal(HttpStatusCode.OK, (await admin.DeleteAsync("api/teams/blue")).StatusCode);
-        var orphan = await ownerClient.GetAsync("api/containers");
-        Assert.Equal(HttpStatusCode.Forbidden, orphan.StatusCode);
-        Assert.Contains("no longer exists", await orphan.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        Assert.Equal(HttpStatusCode.Unauthorized, (await ownerClient.GetAsync("api/containers")).StatusCode);
+        Assert.NotNull((await admin.GetFromJsonAsync<List<ApiKeyInfo>>("api/keys", AgentProcess.Json))!.Single(k => k.Id == owner.Key.Id).RevokedAt);
         Assert.Equal(["red"], new TeamStore(Sandbox.Options.StateRoot).List().Select(t => t.Name));
+
+        // A team made again under that name is not the old one: the removed team's key stays out of it.
+        await PutTeamsAsync(admin);
+        Assert.Equal(HttpStatusCode.Unauthorized, (await ownerClient.GetAsync("api/containers")).StatusCode);
     }
 
     private static ContainerCreateSpec Spec(string name) => new() { Name = name, Image = "busybox", Command = ["sleep", "300"] };
@@ -285,6 +323,28 @@ public sealed class TeamEnforcementTests : RunningAgent
             .Build();
         await connection.StartAsync(ct);
         return connection;
+    }
+
+    private async Task<HubConnection> HubAsync(string key, CancellationToken ct)
+    {
+        var connection = new HubConnectionBuilder()
+            .WithUrl(new Uri(Agent.Tcp.BaseAddress!, "hubs/agent"), o => o.AccessTokenProvider = () => Task.FromResult<string?>(key))
+            .AddJsonProtocol(o => o.PayloadSerializerOptions.Converters.Add(new JsonStringEnumConverter()))
+            .Build();
+        await connection.StartAsync(ct);
+        return connection;
+    }
+
+    /// <summary>Completes when the connection closes (the server ended it).</summary>
+    private static Task Closed(HubConnection connection)
+    {
+        var closed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        connection.Closed += _ =>
+        {
+            closed.TrySetResult();
+            return Task.CompletedTask;
+        };
+        return closed.Task;
     }
 
     private static async IAsyncEnumerable<ProcessInput> NoInput()

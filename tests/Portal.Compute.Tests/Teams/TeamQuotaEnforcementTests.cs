@@ -159,6 +159,58 @@ public sealed class TeamQuotaEnforcementTests : IDisposable
         await _host.Containers.ConvertContainerAsync("b", RuntimeType.HyperV);
     }
 
+    [Fact]
+    public async Task Huge_memory_limits_do_not_wrap_the_quota_arithmetic_around()
+    {
+        await TeamAsync(new TeamQuota { MemoryBytes = 1L << 30 });
+        ActAsBlue();
+        await _host.Containers.CreateContainerAsync(Spec("small", RuntimeType.Default, new ContainerLimits { MemoryBytes = 64 * MiB }));
+
+        // 64 MiB + long.MaxValue wrapped to a negative sum, and a VM's guest RAM rounded up past long.MaxValue to a negative charge.
+        var process = await Assert.ThrowsAsync<ComputeException>(() =>
+            _host.Containers.CreateContainerAsync(Spec("huge", RuntimeType.Default, new ContainerLimits { MemoryBytes = long.MaxValue })));
+        Assert.Equal(ComputeErrorCode.QuotaExceeded, process.Code);
+        Assert.Contains("(quota: memory)", process.Message, StringComparison.Ordinal);
+        var vm = await Assert.ThrowsAsync<ComputeException>(() =>
+            _host.Containers.CreateContainerAsync(Spec("hugevm", RuntimeType.HyperV, new ContainerLimits { MemoryBytes = long.MaxValue })));
+        Assert.Equal(ComputeErrorCode.QuotaExceeded, vm.Code);
+        Assert.Equal(64 * MiB, _ledger.Usage(_teams.Get("blue")).MemoryBytes);
+
+        // A per-container maximum holds against them too.
+        await TeamAsync(new TeamQuota { Limits = new LimitRange { MaxMemoryBytes = 512 * MiB } });
+        var max = await Assert.ThrowsAsync<ComputeException>(() =>
+            _host.Containers.CreateContainerAsync(Spec("hugevm", RuntimeType.HyperV, new ContainerLimits { MemoryBytes = long.MaxValue - 1 })));
+        Assert.Contains("(quota: limits.max-memory)", max.Message, StringComparison.Ordinal);
+        Assert.Single(_fake.Containers.ListContainers());
+    }
+
+    [Fact]
+    public async Task A_conversion_to_process_isolation_needs_the_containers_own_limits_not_the_defaults_it_cannot_write()
+    {
+        // A VM-isolated container the administrators made for the team without limits (a VM is bounded by its guest RAM).
+        await TeamAsync();
+        AuditCaller.Current = null;
+        await _host.Containers.CreateContainerAsync(Spec("vm", RuntimeType.HyperV) with
+        {
+            Labels = new Dictionary<string, string> { [TeamRules.OwnerLabel] = "blue" },
+        });
+        await TeamAsync(new TeamQuota { Cpus = 2, MemoryBytes = 1L << 30, Limits = new LimitRange { DefaultCpus = 0.5, DefaultMemoryBytes = 128 * MiB } });
+        ActAsBlue();
+
+        // Converted, it would run without any limit and count nothing against the quotas.
+        var refused = await Assert.ThrowsAsync<ComputeException>(() => _host.Containers.ConvertContainerAsync("vm", RuntimeType.Default));
+        Assert.Equal(ComputeErrorCode.QuotaExceeded, refused.Code);
+        Assert.Contains("has no CPU limit", refused.Message, StringComparison.Ordinal);
+        Assert.Contains("a conversion cannot add one", refused.Message, StringComparison.Ordinal);
+        Assert.Equal(RuntimeType.HyperV, _fake.Containers.GetContainer("vm").RuntimeType);
+        var denied = Assert.Single(Entries(AuditDecision.Denied));
+        Assert.Equal((AuditActions.ContainerConvert, TeamRules.QuotaRule, "cpus"), (denied.Action, denied.Rule!, denied.Details!["quota"]));
+
+        // A container with its own limits converts.
+        await _host.Containers.CreateContainerAsync(Spec("limited", RuntimeType.HyperV, new ContainerLimits { Cpus = 1, MemoryBytes = 256 * MiB }));
+        Assert.Equal(RuntimeType.Default, (await _host.Containers.ConvertContainerAsync("limited", RuntimeType.Default)).RuntimeType);
+    }
+
     [Theory]
     [InlineData(PolicyMode.Warn)]
     [InlineData(PolicyMode.Audit)]
@@ -184,6 +236,24 @@ public sealed class TeamQuotaEnforcementTests : IDisposable
     }
 
     [Fact]
+    public async Task A_pids_limit_above_the_host_s_default_is_privileged()
+    {
+        // Compute:DefaultPidsLimit (1024) keeps a fork bomb from taking the host's PIDs (pid_max is one table for everyone).
+        await TeamAsync();
+        ActAsBlue();
+        var refused = await Assert.ThrowsAsync<ComputeException>(() => _host.Containers.CreateContainerAsync(Spec("forks", limits: new ContainerLimits { PidsLimit = 4_000_000 })));
+        Assert.Equal(ComputeErrorCode.Forbidden, refused.Code);
+        Assert.Contains("a pids limit of 4000000, above this host's default of 1024", refused.Message, StringComparison.Ordinal);
+        Assert.Equal((AuditActions.ContainerCreate, TeamRules.PrivilegedRule), Entries(AuditDecision.Denied).Select(e => (e.Action, e.Rule!)).Single());
+
+        await _host.Containers.CreateContainerAsync(Spec("fewer", limits: new ContainerLimits { PidsLimit = 1024 }));
+        await TeamAsync(policy: new IsolationPolicy { AllowPrivileged = true });
+        await _host.Containers.CreateContainerAsync(Spec("forks", limits: new ContainerLimits { PidsLimit = 4_000_000 }));
+        AuditCaller.Current = null;
+        await _host.Containers.CreateContainerAsync(Spec("admins", limits: new ContainerLimits { PidsLimit = 4_000_000 }));
+    }
+
+    [Fact]
     public async Task Privileged_options_are_refused_unless_the_policy_allows_them()
     {
         await TeamAsync();
@@ -193,6 +263,8 @@ public sealed class TeamQuotaEnforcementTests : IDisposable
                      new ContainerSecurity { CapabilityAdd = ["NET_ADMIN"] },
                      new ContainerSecurity { NoNewPrivileges = false },
                      new ContainerSecurity { AppArmorProfile = "unconfined" },
+                     // Any other host profile may be looser than the default: Ubuntu ships browsers' profiles with flags=(unconfined).
+                     new ContainerSecurity { AppArmorProfile = "firefox" },
                  })
         {
             var refused = await Assert.ThrowsAsync<ComputeException>(() => _host.Containers.CreateContainerAsync(Spec("priv") with { Security = security }));
@@ -200,9 +272,12 @@ public sealed class TeamQuotaEnforcementTests : IDisposable
             Assert.Contains("may not use privileged options", refused.Message, StringComparison.Ordinal);
         }
 
-        Assert.Equal(3, Entries(AuditDecision.Denied).Count(e => e.Rule == TeamRules.PrivilegedRule));
-        // Tightening is not privileged.
-        await _host.Containers.CreateContainerAsync(Spec("tight") with { Security = new ContainerSecurity { CapabilityDrop = ["ALL"], NoNewPrivileges = true } });
+        Assert.Equal(4, Entries(AuditDecision.Denied).Count(e => e.Rule == TeamRules.PrivilegedRule));
+        // Tightening is not privileged, nor is naming the default profile.
+        await _host.Containers.CreateContainerAsync(Spec("tight") with
+        {
+            Security = new ContainerSecurity { CapabilityDrop = ["ALL"], NoNewPrivileges = true, AppArmorProfile = "portal-default" },
+        });
 
         await TeamAsync(policy: new IsolationPolicy { AllowPrivileged = true });
         await _host.Containers.CreateContainerAsync(Spec("priv") with { Security = new ContainerSecurity { CapabilityAdd = ["NET_ADMIN"] } });

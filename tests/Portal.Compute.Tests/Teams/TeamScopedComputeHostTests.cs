@@ -44,6 +44,23 @@ public sealed class TeamScopedComputeHostTests : IDisposable
     private IReadOnlyList<AuditEntry> Denials() => _log.Read(new AuditQuery { Decision = AuditDecision.Denied }).Entries;
 
     [Fact]
+    public async Task A_team_caller_s_host_facts_count_its_team_s_containers_and_images_only()
+    {
+        ActAs(null);
+        await _host.Containers.CreateContainerAsync(Spec("admins"));
+        await _host.Containers.CreateContainerAsync(Spec("reds", new() { [TeamRules.OwnerLabel] = "red" }));
+        await _host.Containers.StartContainerAsync("reds");
+        ActAs("blue", TeamRole.Member);
+        await _host.Containers.CreateContainerAsync(Spec("blues"));
+
+        // REST's /api/host, the hub's SubscribeHost and docker info would tell a team how many containers others run.
+        var info = _host.GetHostInfo();
+        Assert.Equal((1, 0, _host.Images.List().Count), (info.Containers, info.RunningContainers, info.Images));
+        ActAs(null);
+        Assert.Equal((3, 1), (_host.GetHostInfo().Containers, _host.GetHostInfo().RunningContainers));
+    }
+
+    [Fact]
     public async Task A_team_member_owns_what_it_creates_and_sees_only_its_team_s_containers()
     {
         ActAs(null);

@@ -44,8 +44,10 @@ public sealed record VmOptions
     /// <summary>The guest RAM of a container with these limits: its memory limit (else the default), at least the minimum, in whole MiB.</summary>
     public static long GuestMemoryBytes(long? memoryLimit, long defaultBytes, long minimumBytes)
     {
+        const long partMiB = (1L << 20) - 1;
         var bytes = Math.Max(minimumBytes, memoryLimit ?? defaultBytes);
-        return (bytes + (1L << 20) - 1) & ~((1L << 20) - 1);
+        // Rounding up a limit near long.MaxValue must not wrap to a negative size (team quotas charge this figure).
+        return bytes > long.MaxValue - partMiB ? long.MaxValue & ~partMiB : (bytes + partMiB) & ~partMiB;
     }
 
     /// <summary>TCG translation cache size (QEMU defaults to 1 GiB, which dominates a worker's RSS).</summary>
