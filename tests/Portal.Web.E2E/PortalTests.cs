@@ -43,8 +43,7 @@ public sealed class PortalTests(PortalFixture fixture)
 
         // Create with the dialog: VM isolation, started at once.
         await PortalBrowser.OpenAsync(page, "/");
-        await page.GetByRole(AriaRole.Button, new() { Name = "New container" }).ClickAsync();
-        var dialog = page.GetByRole(AriaRole.Dialog);
+        var dialog = await PortalBrowser.OpenDialogAsync(page.GetByRole(AriaRole.Button, new() { Name = "New container" }));
         await ChooseAsync(dialog, "Host", "local");
         await ChooseAsync(dialog, "Runtime type", "HyperV (VM)");
         await dialog.GetByLabel("Name").FillAsync(name);
@@ -67,8 +66,8 @@ public sealed class PortalTests(PortalFixture fixture)
         // Convert to process isolation (it runs, so the portal asks first).
         await PortalBrowser.OpenAsync(page, "/");
         row = page.Locator("tr.container-row", new() { HasText = name });
-        await row.Locator("[data-command=convert]").ClickAsync();
-        await page.GetByRole(AriaRole.Dialog).GetByRole(AriaRole.Button, new() { NameRegex = new Regex("^Convert") }).ClickAsync();
+        var confirm = await PortalBrowser.OpenDialogAsync(row.Locator("[data-command=convert]"));
+        await confirm.GetByRole(AriaRole.Button, new() { NameRegex = new Regex("^Convert") }).ClickAsync();
         await Assertions.Expect(row.Locator("[data-runtime=Default]")).ToBeVisibleAsync(new() { Timeout = Long });
         await Assertions.Expect(row).ToContainTextAsync("Running", new() { Timeout = Long });
 
@@ -135,8 +134,8 @@ public sealed class PortalTests(PortalFixture fixture)
         await Assertions.Expect(page.GetByTestId("demo-host-markers").Locator("tr[data-vm-worker=true]")).ToHaveCountAsync(1, new() { Timeout = Long });
 
         // Reset asks first, then removes both containers.
-        await page.GetByTestId("demo-reset").ClickAsync();
-        await page.GetByRole(AriaRole.Dialog).GetByRole(AriaRole.Button, new() { Name = "Remove" }).ClickAsync();
+        var reset = await PortalBrowser.OpenDialogAsync(page.GetByTestId("demo-reset"));
+        await reset.GetByRole(AriaRole.Button, new() { Name = "Remove" }).ClickAsync();
         await Assertions.Expect(page.GetByText("The demo's containers were removed.")).ToBeVisibleAsync(new() { Timeout = Long });
         var left = await fixture.Agent.GetAsync<ContainerView[]>("api/containers");
         Assert.DoesNotContain(left, v => v.Container.Name.StartsWith("isolation-demo-", StringComparison.Ordinal));
@@ -189,8 +188,7 @@ public sealed class PortalTests(PortalFixture fixture)
 
         // A container without a runtime type: the policy's only type, HyperV, and it runs.
         await PortalBrowser.OpenAsync(member, "/");
-        await member.GetByRole(AriaRole.Button, new() { Name = "New container" }).ClickAsync();
-        var dialog = member.GetByRole(AriaRole.Dialog);
+        var dialog = await PortalBrowser.OpenDialogAsync(member.GetByRole(AriaRole.Button, new() { Name = "New container" }));
         await ChooseAsync(dialog, "Host", "local");
         await Assertions.Expect(dialog.GetByTestId("create-team-limits")).ToContainTextAsync("Runtime types allowed: HyperV");
         await dialog.GetByLabel("Name").FillAsync("e2e-team-vm");
@@ -203,8 +201,7 @@ public sealed class PortalTests(PortalFixture fixture)
         await Assertions.Expect(row.Locator("[data-runtime=HyperV]")).ToBeVisibleAsync();
 
         // The second is one too many: the agent refuses it, naming the quota, and the dialog says so.
-        await member.GetByRole(AriaRole.Button, new() { Name = "New container" }).ClickAsync();
-        dialog = member.GetByRole(AriaRole.Dialog);
+        dialog = await PortalBrowser.OpenDialogAsync(member.GetByRole(AriaRole.Button, new() { Name = "New container" }));
         await ChooseAsync(dialog, "Host", "local");
         await dialog.GetByLabel("Name").FillAsync("e2e-team-vm2");
         await dialog.GetByLabel("Image").FillAsync("busybox:latest");

@@ -74,6 +74,33 @@ public static class PortalBrowser
     public static Task WaitForAddressAsync(IPage page, string fragment) =>
         Assertions.Expect(page).ToHaveURLAsync(new Regex(Regex.Escape(fragment)), new() { Timeout = 90_000 });
 
+    /// <summary>
+    /// Opens a dialog with <paramref name="button"/> and returns it. Clicks again when no dialog came: on a loaded machine
+    /// Blazor Server can lose a click (the button re-rendered under the pointer, or the circuit reconnecting); a user
+    /// clicks again too. A second click cannot open a second dialog: the first one's overlay takes the click.
+    /// </summary>
+    public static async Task<ILocator> OpenDialogAsync(ILocator button)
+    {
+        var dialog = button.Page.GetByRole(AriaRole.Dialog);
+        var deadline = DateTime.UtcNow.AddMinutes(2);
+        while (true)
+        {
+            try
+            {
+                await button.ClickAsync(new() { Timeout = 15_000 });
+                await dialog.WaitForAsync(new() { State = WaitForSelectorState.Visible, Timeout = 15_000 });
+                return dialog;
+            }
+            catch (TimeoutException) when (DateTime.UtcNow < deadline)
+            {
+                if (await dialog.CountAsync() > 0)
+                {
+                    return dialog;
+                }
+            }
+        }
+    }
+
     /// <summary>Goes to a page and waits until its circuit is interactive (a prerendered page ignores clicks until then).</summary>
     public static async Task OpenAsync(IPage page, string path)
     {
