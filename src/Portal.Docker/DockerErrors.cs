@@ -21,6 +21,7 @@ internal static class DockerErrors
         ComputeErrorCode.NameInUse or ComputeErrorCode.InvalidTransition or ComputeErrorCode.ImageInUse
             or ComputeErrorCode.SwitchInUse or ComputeErrorCode.SubnetOverlap or ComputeErrorCode.PortInUse => StatusCodes.Status409Conflict,
         ComputeErrorCode.Unavailable => StatusCodes.Status503ServiceUnavailable,
+        ComputeErrorCode.RegistryAuthenticationFailed => StatusCodes.Status401Unauthorized,
         _ => StatusCodes.Status500InternalServerError,
     };
 

@@ -153,7 +153,7 @@ internal static class ImageArchives
         return digest;
     }
 
-    private static JsonObject Descriptor(string mediaType, byte[] content) =>
+    public static JsonObject Descriptor(string mediaType, byte[] content) =>
         new()
         {
             ["mediaType"] = mediaType,
