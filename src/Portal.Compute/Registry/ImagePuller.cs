@@ -49,11 +49,12 @@ public sealed class ImagePuller
     /// administrators) and returns the image, named by the reference's tag (an image pulled by digest alone gets no name
     /// but its repository digest).
     /// </summary>
-    public async Task<ImageRecord> PullAsync(string reference, string? team, IProgress<PullProgress>? progress, CancellationToken ct)
+    /// <param name="credential">The caller's credential for the image's registry, or null (anonymous).</param>
+    public async Task<ImageRecord> PullAsync(string reference, string? team, RegistryCredential? credential, IProgress<PullProgress>? progress, CancellationToken ct)
     {
         var image = RegistryReference.Parse(reference);
         progress?.Report(new PullProgress(null, $"Pulling from {image.FamiliarRepository}"));
-        var manifest = await _client.GetManifestAsync(image, image.ManifestReference, ct).ConfigureAwait(false);
+        var manifest = await _client.GetManifestAsync(image, image.ManifestReference, credential, ct).ConfigureAwait(false);
         var repositoryDigest = manifest.Digest;
         if (manifest.IsIndex)
         {
@@ -61,7 +62,7 @@ public sealed class ImagePuller
             var chosen = manifest.PickPlatform("linux", architecture, variant)
                 ?? throw new ComputeException(ComputeErrorCode.ImageNotFound,
                     $"{image} has no image for linux/{architecture} (it has: {string.Join(", ", manifest.Manifests.Select(m => m.Platform?.ToString() ?? "no platform").Distinct())}).");
-            manifest = await _client.GetManifestAsync(image, chosen.Digest, ct).ConfigureAwait(false);
+            manifest = await _client.GetManifestAsync(image, chosen.Digest, credential, ct).ConfigureAwait(false);
             if (manifest.IsIndex)
             {
                 throw new ComputeException(ComputeErrorCode.ImageRejected, $"The index of {image} points at another index for linux/{architecture}; only one level is followed.");
@@ -81,7 +82,7 @@ public sealed class ImagePuller
             await parallel.WaitAsync(ct).ConfigureAwait(false);
             try
             {
-                await FetchAsync(image, blob, blob == manifest.Config ? null : progress, ct).ConfigureAwait(false);
+                await FetchAsync(image, credential, blob, blob == manifest.Config ? null : progress, ct).ConfigureAwait(false);
             }
             finally
             {
@@ -115,7 +116,7 @@ public sealed class ImagePuller
     }
 
     /// <summary>A blob into the cache once, whoever asks for it at the same time; verified before it is moved in.</summary>
-    private async Task FetchAsync(RegistryReference image, Descriptor blob, IProgress<PullProgress>? progress, CancellationToken ct)
+    private async Task FetchAsync(RegistryReference image, RegistryCredential? credential, Descriptor blob, IProgress<PullProgress>? progress, CancellationToken ct)
     {
         var gate = _downloads.GetOrAdd(blob.Digest, _ => new SemaphoreSlim(1, 1));
         await gate.WaitAsync(ct).ConfigureAwait(false);
@@ -131,7 +132,7 @@ public sealed class ImagePuller
             var id = ShortId(blob);
             try
             {
-                await _client.DownloadBlobAsync(image, blob, partial, progress is null ? null : new SynchronousProgress<long>(done =>
+                await _client.DownloadBlobAsync(image, blob, credential, partial, progress is null ? null : new SynchronousProgress<long>(done =>
                     progress.Report(new PullProgress(id, "Downloading", done, blob.Size))), ct).ConfigureAwait(false);
             }
             catch (ComputeException e) when (e.Code == ComputeErrorCode.ImageRejected)

@@ -26,20 +26,18 @@ public sealed class RegistryClient : IDisposable
     private const long MaxTokenBytes = 1 << 20;
     private readonly HttpClient _http;
     private readonly RegistryOptions _options;
-    private readonly Func<string, RegistryCredential?> _credentials;
     private readonly TimeProvider _time;
     private readonly ConcurrentDictionary<string, Uri> _bases = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, AuthChallenge> _challenges = new(StringComparer.Ordinal);
-    private readonly ConcurrentDictionary<(string Registry, string Scope), (string Token, DateTimeOffset Expires)> _tokens = new();
+    // Tokens are kept per credential too: a token one caller's credential earned is never sent for another caller.
+    private readonly ConcurrentDictionary<(string Registry, string Scope, string Credential), (string Token, DateTimeOffset Expires)> _tokens = new();
 
     /// <param name="handler">The HTTP stack (a seam for tests); redirects are followed by it, without the Authorization header.</param>
-    /// <param name="credentials">The stored credential of a registry ("docker.io", "127.0.0.1:5000"), or null.</param>
-    public RegistryClient(HttpMessageHandler handler, RegistryOptions options, Func<string, RegistryCredential?> credentials, TimeProvider time)
+    public RegistryClient(HttpMessageHandler handler, RegistryOptions options, TimeProvider time)
     {
         _http = new HttpClient(handler, disposeHandler: true) { Timeout = Timeout.InfiniteTimeSpan };
         _http.DefaultRequestHeaders.UserAgent.ParseAdd("portal-agent/1.0");
         _options = options;
-        _credentials = credentials;
         _time = time;
     }
 
@@ -79,10 +77,11 @@ public sealed class RegistryClient : IDisposable
     }
 
     /// <summary>Fetches a manifest by tag or digest and verifies it (against the digest when asked by one).</summary>
-    public async Task<ManifestDocument> GetManifestAsync(RegistryReference image, string reference, CancellationToken ct)
+    /// <param name="credential">The caller's credential for the registry, or null (anonymous).</param>
+    public async Task<ManifestDocument> GetManifestAsync(RegistryReference image, string reference, RegistryCredential? credential, CancellationToken ct)
     {
         var path = $"/v2/{image.Repository}/manifests/{reference}";
-        using var response = await SendAsync(image, HttpMethod.Get, path, request =>
+        using var response = await SendAsync(image, credential, HttpMethod.Get, path, request =>
         {
             foreach (var type in ManifestDocument.AcceptedTypes)
             {
@@ -114,7 +113,7 @@ public sealed class RegistryClient : IDisposable
     /// not match is deleted and refused.
     /// </summary>
     /// <param name="progress">Bytes of the blob on disk so far.</param>
-    public async Task DownloadBlobAsync(RegistryReference image, Descriptor blob, string path, IProgress<long>? progress, CancellationToken ct)
+    public async Task DownloadBlobAsync(RegistryReference image, Descriptor blob, RegistryCredential? credential, string path, IProgress<long>? progress, CancellationToken ct)
     {
         using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
         await using var file = new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None, 1 << 16, useAsync: true);
@@ -139,7 +138,7 @@ public sealed class RegistryClient : IDisposable
             try
             {
                 var from = done;
-                using var response = await SendAsync(image, HttpMethod.Get, pathOnRegistry, request =>
+                using var response = await SendAsync(image, credential, HttpMethod.Get, pathOnRegistry, request =>
                 {
                     if (from > 0)
                     {
@@ -205,11 +204,12 @@ public sealed class RegistryClient : IDisposable
     public void Dispose() => _http.Dispose();
 
     /// <summary>Sends with the cached authorization for the repository's pull scope; a 401 is answered once with the registry's challenge.</summary>
-    private async Task<HttpResponseMessage> SendAsync(RegistryReference image, HttpMethod method, string path, Action<HttpRequestMessage>? prepare, CancellationToken ct)
+    private async Task<HttpResponseMessage> SendAsync(
+        RegistryReference image, RegistryCredential? credential, HttpMethod method, string path, Action<HttpRequestMessage>? prepare, CancellationToken ct)
     {
         var scope = $"repository:{image.Repository}:pull";
         var registry = image.Registry;
-        var authorization = _challenges.TryGetValue(registry, out var known) ? CachedAuthorization(registry, known, scope) : null;
+        var authorization = _challenges.TryGetValue(registry, out var known) ? CachedAuthorization(registry, known, scope, credential) : null;
         var response = await SendOnceAsync(registry, method, path, authorization, prepare, ct).ConfigureAwait(false);
         if (response.StatusCode != HttpStatusCode.Unauthorized)
         {
@@ -219,12 +219,11 @@ public sealed class RegistryClient : IDisposable
         var challenge = ChallengeOf(response, registry);
         response.Dispose();
         _challenges[registry] = challenge;
-        authorization = await AuthorizeAsync(registry, challenge, challenge.Scope ?? scope, _credentials(registry), ct).ConfigureAwait(false);
+        authorization = await AuthorizeAsync(registry, challenge, challenge.Scope ?? scope, credential, ct).ConfigureAwait(false);
         response = await SendOnceAsync(registry, method, path, authorization, prepare, ct).ConfigureAwait(false);
         if (response.StatusCode == HttpStatusCode.Unauthorized)
         {
             response.Dispose();
-            var credential = _credentials(registry);
             throw new ComputeException(ComputeErrorCode.RegistryAuthenticationFailed, credential is null
                 ? $"{registry} wants a login to pull {image.Repository}: run `docker login {registry}` (or Set-RegistryCredential) on this host first."
                 : $"{registry} refused '{credential.Username}' for {image.Repository}: the password is wrong or the user may not pull it.");
@@ -233,14 +232,14 @@ public sealed class RegistryClient : IDisposable
         return response;
     }
 
-    private AuthenticationHeaderValue? CachedAuthorization(string registry, AuthChallenge challenge, string scope)
+    private AuthenticationHeaderValue? CachedAuthorization(string registry, AuthChallenge challenge, string scope, RegistryCredential? credential)
     {
         if (challenge.IsBasic)
         {
-            return _credentials(registry) is { } credential ? Basic(credential) : null;
+            return credential is null ? null : Basic(credential);
         }
 
-        return _tokens.TryGetValue((registry, scope), out var token) && token.Expires > _time.GetUtcNow()
+        return _tokens.TryGetValue((registry, scope, Fingerprint(credential)), out var token) && token.Expires > _time.GetUtcNow()
             ? new AuthenticationHeaderValue("Bearer", token.Token)
             : null;
     }
@@ -312,7 +311,7 @@ public sealed class RegistryClient : IDisposable
         }
 
         // Cached a little shorter than given, so that a request never leaves with a token about to expire.
-        _tokens[(registry, scope ?? string.Empty)] = (token, _time.GetUtcNow().AddSeconds(Math.Max(1, expiresIn - 10)));
+        _tokens[(registry, scope ?? string.Empty, Fingerprint(credential))] = (token, _time.GetUtcNow().AddSeconds(Math.Max(1, expiresIn - 10)));
         return new AuthenticationHeaderValue("Bearer", token);
     }
 
@@ -368,6 +367,11 @@ public sealed class RegistryClient : IDisposable
     private static AuthChallenge ChallengeOf(HttpResponseMessage response, string registry) =>
         response.Headers.WwwAuthenticate.Select(h => AuthChallenge.Parse(h.ToString())).FirstOrDefault(c => c is { IsBearer: true } or { IsBasic: true })
         ?? throw new ComputeException(ComputeErrorCode.RegistryAuthenticationFailed, $"{registry} answered 401 without a challenge this agent understands (Bearer or Basic).");
+
+    /// <summary>Who a cached token belongs to: a hash of the credential (never the secret itself), or anonymous.</summary>
+    private static string Fingerprint(RegistryCredential? credential) => credential is null
+        ? "anonymous"
+        : Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes($"{credential.Username}\n{credential.Secret}")));
 
     private static AuthenticationHeaderValue Basic(RegistryCredential credential) =>
         new("Basic", Convert.ToBase64String(Encoding.UTF8.GetBytes($"{credential.Username}:{credential.Secret}")));

@@ -29,7 +29,7 @@ public sealed class ImagePullTests
         using var _ = client;
         var steps = new List<PullProgress>();
 
-        var image = await puller.PullAsync($"{registry.Address}/team/app:1", null, new SynchronousProgress<PullProgress>(steps.Add), CancellationToken.None);
+        var image = await puller.PullAsync($"{registry.Address}/team/app:1", null, null, new SynchronousProgress<PullProgress>(steps.Add), CancellationToken.None);
 
         Assert.Equal(id, image.Id);
         Assert.Equal([$"{registry.Address}/team/app:1"], image.Tags);
@@ -46,7 +46,7 @@ public sealed class ImagePullTests
 
         // By digest: the same image, and every layer is already here.
         steps.Clear();
-        var again = await puller.PullAsync(repositoryDigest, null, new SynchronousProgress<PullProgress>(steps.Add), CancellationToken.None);
+        var again = await puller.PullAsync(repositoryDigest, null, null, new SynchronousProgress<PullProgress>(steps.Add), CancellationToken.None);
         Assert.Equal(id, again.Id);
         Assert.Equal(2, steps.Count(s => s.Status == "Already exists"));
         Assert.DoesNotContain(steps, s => s.Status == "Downloading");
@@ -63,10 +63,10 @@ public sealed class ImagePullTests
         await registry.PushAsync(sandbox.PathIn("two"), "team/app:2");
         var (puller, client) = Puller(sandbox);
         using var _ = client;
-        await puller.PullAsync($"{registry.Address}/team/app:1", null, null, CancellationToken.None);
+        await puller.PullAsync($"{registry.Address}/team/app:1", null, null, null, CancellationToken.None);
         var steps = new List<PullProgress>();
 
-        var two = await puller.PullAsync($"{registry.Address}/team/app:2", null, new SynchronousProgress<PullProgress>(steps.Add), CancellationToken.None);
+        var two = await puller.PullAsync($"{registry.Address}/team/app:2", null, null, new SynchronousProgress<PullProgress>(steps.Add), CancellationToken.None);
 
         Assert.Equal([ShortId(Base)], steps.Where(s => s.Status == "Already exists").Select(s => s.Id));
         Assert.Equal([ShortId(AppTwo)], steps.Where(s => s.Status == "Download complete").Select(s => s.Id));
@@ -85,7 +85,7 @@ public sealed class ImagePullTests
         var (puller, client) = Puller(sandbox);
         using var _ = client;
 
-        var image = await puller.PullAsync($"{registry.Address}/team/multi:1", null, null, CancellationToken.None);
+        var image = await puller.PullAsync($"{registry.Address}/team/multi:1", null, null, null, CancellationToken.None);
 
         Assert.Equal(amd64Id, image.Id);
         await using var mount = await sandbox.MountDiskAsync(image.DiskPath);
@@ -107,7 +107,7 @@ public sealed class ImagePullTests
         var (puller, client) = Puller(sandbox);
         using var _ = client;
 
-        var error = await Assert.ThrowsAsync<ComputeException>(() => puller.PullAsync($"{registry.Address}/team/app:1", null, null, CancellationToken.None));
+        var error = await Assert.ThrowsAsync<ComputeException>(() => puller.PullAsync($"{registry.Address}/team/app:1", null, null, null, CancellationToken.None));
 
         Assert.Equal(ComputeErrorCode.ImageRejected, error.Code);
         Assert.Contains($"sha256:{hex}", error.Message, StringComparison.Ordinal);
@@ -128,31 +128,24 @@ public sealed class ImagePullTests
         await registry.PushAsync(sandbox.PathIn("layout"), "private/app:1");
         var reference = $"{registry.Address}/private/app:1";
 
-        var (anonymous, anonymousClient) = Puller(sandbox);
-        using (anonymousClient)
-        {
-            var refused = await Assert.ThrowsAsync<ComputeException>(() => anonymous.PullAsync(reference, null, null, CancellationToken.None));
-            Assert.Equal(ComputeErrorCode.RegistryAuthenticationFailed, refused.Code);
-            Assert.Contains($"docker login {registry.Address}", refused.Message, StringComparison.Ordinal);
-        }
+        var (puller, client) = Puller(sandbox);
+        using var _ = client;
+        var anonymous = await Assert.ThrowsAsync<ComputeException>(() => puller.PullAsync(reference, null, null, null, CancellationToken.None));
+        Assert.Equal(ComputeErrorCode.RegistryAuthenticationFailed, anonymous.Code);
+        Assert.Contains($"docker login {registry.Address}", anonymous.Message, StringComparison.Ordinal);
 
-        var (wrong, wrongClient) = Puller(sandbox, new RegistryCredential(RegistryServer.User, "not-the-password"));
-        using (wrongClient)
-        {
-            var refused = await Assert.ThrowsAsync<ComputeException>(() => wrong.PullAsync(reference, null, null, CancellationToken.None));
-            Assert.Equal(ComputeErrorCode.RegistryAuthenticationFailed, refused.Code);
-            Assert.Contains($"'{RegistryServer.User}'", refused.Message, StringComparison.Ordinal);
-            Assert.DoesNotContain("not-the-password", refused.Message, StringComparison.Ordinal);
-            await Assert.ThrowsAsync<ComputeException>(() => wrongClient.LoginAsync(registry.Address, new RegistryCredential(RegistryServer.User, "not-the-password"), CancellationToken.None));
-        }
+        var wrong = new RegistryCredential(RegistryServer.User, "not-the-password");
+        var refused = await Assert.ThrowsAsync<ComputeException>(() => puller.PullAsync(reference, null, wrong, null, CancellationToken.None));
+        Assert.Equal(ComputeErrorCode.RegistryAuthenticationFailed, refused.Code);
+        Assert.Contains($"'{RegistryServer.User}'", refused.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("not-the-password", refused.Message, StringComparison.Ordinal);
+        var login = await Assert.ThrowsAsync<ComputeException>(() => client.LoginAsync(registry.Address, wrong, CancellationToken.None));
+        Assert.Equal(ComputeErrorCode.RegistryAuthenticationFailed, login.Code);
 
-        var (right, rightClient) = Puller(sandbox, new RegistryCredential(RegistryServer.User, RegistryServer.Password));
-        using (rightClient)
-        {
-            await rightClient.LoginAsync(registry.Address, new RegistryCredential(RegistryServer.User, RegistryServer.Password), CancellationToken.None);
-            var image = await right.PullAsync(reference, null, null, CancellationToken.None);
-            Assert.Equal([reference], image.Tags);
-        }
+        var right = new RegistryCredential(RegistryServer.User, RegistryServer.Password);
+        await client.LoginAsync(registry.Address, right, CancellationToken.None);
+        var image = await puller.PullAsync(reference, null, right, null, CancellationToken.None);
+        Assert.Equal([reference], image.Tags);
 
         if (auth == RegistryAuth.Token)
         {
@@ -168,20 +161,20 @@ public sealed class ImagePullTests
         var (puller, client) = Puller(sandbox);
         using var _ = client;
 
-        var missing = await Assert.ThrowsAsync<ComputeException>(() => puller.PullAsync($"{registry.Address}/team/none:1", null, null, CancellationToken.None));
+        var missing = await Assert.ThrowsAsync<ComputeException>(() => puller.PullAsync($"{registry.Address}/team/none:1", null, null, null, CancellationToken.None));
         Assert.Equal(ComputeErrorCode.ImageNotFound, missing.Code);
         Assert.Contains("has no manifest '1' for team/none", missing.Message, StringComparison.Ordinal);
 
         var nobody = $"127.0.0.1:{FreeTcpPort.Next()}";
-        var unreachable = await Assert.ThrowsAsync<ComputeException>(() => puller.PullAsync($"{nobody}/team/app:1", null, null, CancellationToken.None));
+        var unreachable = await Assert.ThrowsAsync<ComputeException>(() => puller.PullAsync($"{nobody}/team/app:1", null, null, null, CancellationToken.None));
         Assert.Equal(ComputeErrorCode.Unavailable, unreachable.Code);
         Assert.Contains($"{nobody} cannot be reached", unreachable.Message, StringComparison.Ordinal);
     }
 
-    private static (ImagePuller Puller, RegistryClient Client) Puller(ImageStoreSandbox sandbox, RegistryCredential? credential = null)
+    private static (ImagePuller Puller, RegistryClient Client) Puller(ImageStoreSandbox sandbox)
     {
         var options = new RegistryOptions();
-        var client = new RegistryClient(RegistryClient.DefaultHandler(), options, _ => credential, TimeProvider.System);
+        var client = new RegistryClient(RegistryClient.DefaultHandler(), options, TimeProvider.System);
         return (new ImagePuller(sandbox.Store, client, options, NullLogger<ImagePuller>.Instance), client);
     }
 

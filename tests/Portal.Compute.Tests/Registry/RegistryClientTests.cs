@@ -22,7 +22,11 @@ public sealed class RegistryClientTests : IDisposable
             if (request.RequestUri!.AbsolutePath == "/token")
             {
                 Assert.Equal("service=registry.example&scope=repository%3Ateam%2Fapp%3Apull", request.RequestUri.Query.TrimStart('?'));
-                Assert.Equal("Basic", request.Headers.Authorization!.Scheme);
+                if (request.Headers.Authorization is null)
+                {
+                    return Json(HttpStatusCode.OK, "{\"token\":\"anonymous\"}");
+                }
+
                 Assert.Equal("ann:secret", Encoding.UTF8.GetString(Convert.FromBase64String(request.Headers.Authorization.Parameter!)));
                 return Json(HttpStatusCode.OK, "{\"token\":\"t-1\",\"expires_in\":300}");
             }
@@ -36,13 +40,18 @@ public sealed class RegistryClientTests : IDisposable
 
             return Json(HttpStatusCode.NotFound, "{}");
         });
-        using var client = Client(handler, _ => new RegistryCredential("ann", "secret"));
+        using var client = Client(handler);
+        var ann = new RegistryCredential("ann", "secret");
 
-        await Assert.ThrowsAsync<ComputeException>(() => client.GetManifestAsync(Image, "1", CancellationToken.None));
-        await Assert.ThrowsAsync<ComputeException>(() => client.GetManifestAsync(Image, "2", CancellationToken.None));
+        await Assert.ThrowsAsync<ComputeException>(() => client.GetManifestAsync(Image, "1", ann, CancellationToken.None));
+        await Assert.ThrowsAsync<ComputeException>(() => client.GetManifestAsync(Image, "2", ann, CancellationToken.None));
 
         Assert.Equal(1, handler.Requests.Count(r => r.AbsolutePath == "/token"));
         Assert.Equal(3, handler.Requests.Count(r => r.AbsolutePath.Contains("/manifests/", StringComparison.Ordinal)));
+
+        // Another caller (anonymous here) never gets ann's token: it is challenged and asks for its own.
+        await Assert.ThrowsAsync<ComputeException>(() => client.GetManifestAsync(Image, "1", null, CancellationToken.None));
+        Assert.Equal(2, handler.Requests.Count(r => r.AbsolutePath == "/token"));
     }
 
     [Fact]
@@ -51,9 +60,9 @@ public sealed class RegistryClientTests : IDisposable
         var handler = new ScriptedHandler(request => request.RequestUri!.AbsolutePath == "/token"
             ? Json(HttpStatusCode.Unauthorized, "{}")
             : Challenge("Bearer realm=\"https://auth.example/token\",service=\"registry.example\""));
-        using var client = Client(handler, _ => new RegistryCredential("ann", "hunter2-secret"));
+        using var client = Client(handler);
 
-        var error = await Assert.ThrowsAsync<ComputeException>(() => client.GetManifestAsync(Image, "1", CancellationToken.None));
+        var error = await Assert.ThrowsAsync<ComputeException>(() => client.GetManifestAsync(Image, "1", new RegistryCredential("ann", "hunter2-secret"), CancellationToken.None));
 
         Assert.Equal(ComputeErrorCode.RegistryAuthenticationFailed, error.Code);
         Assert.Contains("'ann'", error.Message, StringComparison.Ordinal);
@@ -64,9 +73,9 @@ public sealed class RegistryClientTests : IDisposable
     public async Task A_token_realm_over_plain_http_elsewhere_gets_no_credential()
     {
         var handler = new ScriptedHandler(_ => Challenge("Bearer realm=\"http://attacker.example/token\",service=\"x\""));
-        using var client = Client(handler, _ => new RegistryCredential("ann", "secret"));
+        using var client = Client(handler);
 
-        var error = await Assert.ThrowsAsync<ComputeException>(() => client.GetManifestAsync(Image, "1", CancellationToken.None));
+        var error = await Assert.ThrowsAsync<ComputeException>(() => client.GetManifestAsync(Image, "1", new RegistryCredential("ann", "secret"), CancellationToken.None));
 
         Assert.Equal(ComputeErrorCode.RegistryAuthenticationFailed, error.Code);
         Assert.Contains("not an https address", error.Message, StringComparison.Ordinal);
@@ -86,11 +95,11 @@ public sealed class RegistryClientTests : IDisposable
         });
         using var client = Client(handler);
 
-        var error = await Assert.ThrowsAsync<ComputeException>(() => client.GetManifestAsync(Image, claimed, CancellationToken.None));
+        var error = await Assert.ThrowsAsync<ComputeException>(() => client.GetManifestAsync(Image, claimed, null, CancellationToken.None));
 
         Assert.Equal(ComputeErrorCode.ImageRejected, error.Code);
         Assert.Contains(Sha(body), error.Message, StringComparison.Ordinal);
-        var byTag = await client.GetManifestAsync(Image, "1", CancellationToken.None);
+        var byTag = await client.GetManifestAsync(Image, "1", null, CancellationToken.None);
         Assert.Equal(Sha(body), byTag.Digest);
     }
 
@@ -115,7 +124,7 @@ public sealed class RegistryClientTests : IDisposable
         using var client = Client(handler);
         var path = Path.Combine(_directory, "blob");
 
-        await client.DownloadBlobAsync(Image, new Descriptor("application/octet-stream", Sha(blob), blob.Length), path, null, CancellationToken.None);
+        await client.DownloadBlobAsync(Image, new Descriptor("application/octet-stream", Sha(blob), blob.Length), null, path, null, CancellationToken.None);
 
         Assert.Equal(blob, await File.ReadAllBytesAsync(path));
         Assert.Equal([null, "bytes=100000-"], ranges);
@@ -130,7 +139,7 @@ public sealed class RegistryClientTests : IDisposable
         var handler = new ScriptedHandler(_ => new HttpResponseMessage(HttpStatusCode.OK) { Content = new ByteArrayContent(blob) });
         using var client = Client(handler);
 
-        await client.DownloadBlobAsync(Image, new Descriptor("application/octet-stream", Sha(blob), blob.Length), path, null, CancellationToken.None);
+        await client.DownloadBlobAsync(Image, new Descriptor("application/octet-stream", Sha(blob), blob.Length), null, path, null, CancellationToken.None);
 
         Assert.Equal(blob, await File.ReadAllBytesAsync(path));
         Assert.Equal("bytes=20000-", handler.Ranges.Single());
@@ -148,15 +157,14 @@ public sealed class RegistryClientTests : IDisposable
         var path = Path.Combine(_directory, "blob");
 
         var error = await Assert.ThrowsAsync<ComputeException>(() =>
-            client.DownloadBlobAsync(Image, new Descriptor("application/octet-stream", Sha(blob), blob.Length), path, null, CancellationToken.None));
+            client.DownloadBlobAsync(Image, new Descriptor("application/octet-stream", Sha(blob), blob.Length), null, path, null, CancellationToken.None));
 
         Assert.Equal(ComputeErrorCode.ImageRejected, error.Code);
         Assert.Contains(Sha(blob), error.Message, StringComparison.Ordinal);
         Assert.Equal(0, new FileInfo(path).Length); // nothing of it is continued by the next pull
     }
 
-    private static RegistryClient Client(ScriptedHandler handler, Func<string, RegistryCredential?>? credentials = null) =>
-        new(handler, new RegistryOptions { DownloadAttempts = 3 }, credentials ?? (_ => null), TimeProvider.System);
+    private static RegistryClient Client(ScriptedHandler handler) => new(handler, new RegistryOptions { DownloadAttempts = 3 }, TimeProvider.System);
 
     private static string Sha(byte[] bytes) => "sha256:" + Convert.ToHexStringLower(SHA256.HashData(bytes));
 
