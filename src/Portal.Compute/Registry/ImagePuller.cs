@@ -53,7 +53,6 @@ public sealed class ImagePuller
     public async Task<ImageRecord> PullAsync(string reference, string? team, RegistryCredential? credential, IProgress<PullProgress>? progress, CancellationToken ct)
     {
         var image = RegistryReference.Parse(reference);
-        progress?.Report(new PullProgress(null, $"Pulling from {image.FamiliarRepository}"));
         var manifest = await _client.GetManifestAsync(image, image.ManifestReference, credential, ct).ConfigureAwait(false);
         var repositoryDigest = manifest.Digest;
         if (manifest.IsIndex)
@@ -69,6 +68,9 @@ public sealed class ImagePuller
             }
         }
 
+        // Reported once the image is known to exist: a caller's failure before the first report is a plain error.
+        progress?.Report(new PullProgress(image.Tag ?? image.Digest, $"Pulling from {image.FamiliarRepository}"));
+        var before = _store.List().FirstOrDefault(i => i.Id == manifest.Config!.Digest && i.VisibleTo(team));
         var blobs = new List<Descriptor> { manifest.Config! };
         blobs.AddRange(manifest.Layers);
         foreach (var layer in manifest.Layers)
@@ -99,7 +101,8 @@ public sealed class ImagePuller
             var records = await _store.ImportAsync(layout, tag, team, null, ct).ConfigureAwait(false);
             var record = await _store.AddRepositoryDigestAsync(records[0].Id, $"{image.FamiliarRepository}@{repositoryDigest}", ct).ConfigureAwait(false);
             progress?.Report(new PullProgress(null, $"Digest: {repositoryDigest}"));
-            progress?.Report(new PullProgress(null, $"Status: Downloaded newer image for {tag ?? image.ToString()}"));
+            var upToDate = before is not null && (tag is null || before.Tags.Contains(tag, StringComparer.Ordinal));
+            progress?.Report(new PullProgress(null, $"Status: {(upToDate ? "Image is up to date" : "Downloaded newer image")} for {tag ?? image.ToString()}"));
             _logger.LogInformation("Pulled {Reference} ({Digest}) as {Image}", image, repositoryDigest, record.Id);
             return record;
         }
@@ -114,6 +117,10 @@ public sealed class ImagePuller
             }
         }
     }
+
+    /// <summary>Checks a credential against a registry (docker login); the registry name is checked like a reference's.</summary>
+    public Task LoginAsync(string registry, RegistryCredential credential, CancellationToken ct) =>
+        _client.LoginAsync(RegistryReference.Parse($"{registry}/x").Registry, credential, ct);
 
     /// <summary>A blob into the cache once, whoever asks for it at the same time; verified before it is moved in.</summary>
     private async Task FetchAsync(RegistryReference image, RegistryCredential? credential, Descriptor blob, IProgress<PullProgress>? progress, CancellationToken ct)

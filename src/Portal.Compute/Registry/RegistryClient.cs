@@ -261,7 +261,7 @@ public sealed class RegistryClient : IDisposable
         if (!Uri.TryCreate(challenge.Realm, UriKind.Absolute, out var realm) || (realm.Scheme != Uri.UriSchemeHttps && !(realm.Scheme == Uri.UriSchemeHttp && IsInsecure(realm.Authority))))
         {
             throw new ComputeException(ComputeErrorCode.RegistryAuthenticationFailed,
-                $"{registry} sends its clients for a token to '{challenge.Realm}', which is not an https address (or a plain-http registry allowed in Agent:Registries:Insecure); no credential is sent there.");
+                $"{registry} sends its clients for a token to '{challenge.Realm}', which is not an https address (or a plain-http registry allowed in Compute:Registries:Insecure); no credential is sent there.");
         }
 
         var query = new StringBuilder();
@@ -348,7 +348,7 @@ public sealed class RegistryClient : IDisposable
         }
         catch (HttpRequestException e) when (!ct.IsCancellationRequested && (path.Contains("/manifests/", StringComparison.Ordinal) || path == "/v2/"))
         {
-            throw new ComputeException(ComputeErrorCode.Unavailable, $"{registry} cannot be reached ({e.Message}). Check the name, the host's network and, for a registry without TLS, Agent:Registries:Insecure.", e);
+            throw new ComputeException(ComputeErrorCode.Unavailable, $"{registry} cannot be reached ({e.Message}). Check the name, the host's network and, for a registry without TLS, Compute:Registries:Insecure.", e);
         }
     }
 
