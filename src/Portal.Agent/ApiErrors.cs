@@ -10,7 +10,7 @@ public static class ApiErrors
     public static int StatusOf(ComputeErrorCode code) => code switch
     {
         ComputeErrorCode.InvalidArgument or ComputeErrorCode.ImageRejected => StatusCodes.Status400BadRequest,
-        ComputeErrorCode.Forbidden or ComputeErrorCode.QuotaExceeded => StatusCodes.Status403Forbidden,
+        ComputeErrorCode.Forbidden or ComputeErrorCode.QuotaExceeded or ComputeErrorCode.RegistryAuthenticationFailed => StatusCodes.Status403Forbidden,
         ComputeErrorCode.ContainerNotFound or ComputeErrorCode.ImageNotFound or ComputeErrorCode.SwitchNotFound or ComputeErrorCode.TeamNotFound => StatusCodes.Status404NotFound,
         ComputeErrorCode.NameInUse or ComputeErrorCode.InvalidTransition or ComputeErrorCode.ImageInUse
             or ComputeErrorCode.SwitchInUse or ComputeErrorCode.SubnetOverlap or ComputeErrorCode.PortInUse => StatusCodes.Status409Conflict,

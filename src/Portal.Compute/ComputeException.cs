@@ -24,6 +24,8 @@ public enum ComputeErrorCode
     TeamNotFound,
     /// <summary>A team's quota on this host does not admit the action; the message names the quota, its limit and the use.</summary>
     QuotaExceeded,
+    /// <summary>A registry refused the credentials (or asks for a login there is none for); the message names the registry and what to do.</summary>
+    RegistryAuthenticationFailed,
 }
 
 /// <summary>A failure a caller can act on: the message says what was wrong and what to do.</summary>

@@ -3,6 +3,7 @@ using Microsoft.Extensions.Logging;
 using Portal.Compute.Containers;
 using Portal.Compute.Storage;
 using Portal.Compute.Images;
+using Portal.Compute.Registry;
 using Portal.Compute.Linux;
 using Portal.Compute.Linux.ProcessIsolation;
 using Portal.Compute.Linux.Vm;
@@ -121,7 +122,9 @@ public sealed class ComputeHost : IComputeHost, IAsyncDisposable
         var containers = new ContainerService(options, store, runs, images, scratch, network, drivers, loggerFactory);
         await containers.InitializeAsync(ct).ConfigureAwait(false);
         facts ??= new HostFacts(new RuntimeChoice { Name = "none", Path = "", Version = "", Reason = "assembled without an OCI runtime probe" }, CgroupHost.Detect().Mode, null);
-        return new ComputeHost(containers, new ImageService(images, containers), switchView, new HostProcessView(store, runs), switchService, facts);
+        var puller = new ImagePuller(images, new RegistryClient(RegistryClient.DefaultHandler(), options.Registries, TimeProvider.System), options.Registries,
+            loggerFactory.CreateLogger<ImagePuller>());
+        return new ComputeHost(containers, new ImageService(images, containers, puller), switchView, new HostProcessView(store, runs), switchService, facts);
     }
 
     private static (ISwitchService, IContainerNetwork) NoNetwork()

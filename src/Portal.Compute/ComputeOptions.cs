@@ -75,6 +75,9 @@ public sealed record ComputeOptions
     /// <summary>Free space an image import always leaves on the filesystem of the image store.</summary>
     public long ImageMinFreeBytes { get; init; } = 1L << 30;
 
+    /// <summary>How images are pulled from registries (Compute:Registries): insecure registries, parallel downloads.</summary>
+    public Registry.RegistryOptions Registries { get; init; } = new();
+
     /// <summary>Image names that stand for local images, so the seed's commands run unchanged.</summary>
     public IReadOnlyDictionary<string, string> ImageAliases { get; init; } = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase)
     {

@@ -77,7 +77,6 @@ internal static partial class DockerApiRoutes
             ("/build", "building images (docker build)"),
             ("/build/prune", "build cache prune"),
             ("/session", "build sessions"),
-            ("/auth", "registry login"),
             ("/distribution/{**rest}", "registry distribution"),
             ("/networks/prune", "network prune"),
             ("/networks/{id}/{action}", "connecting and disconnecting containers (docker network connect/disconnect)"),

@@ -16,7 +16,8 @@ internal static class DockerErrors
     public static int StatusOf(ComputeErrorCode code) => code switch
     {
         ComputeErrorCode.InvalidArgument or ComputeErrorCode.ImageRejected or ComputeErrorCode.NotSupported => StatusCodes.Status400BadRequest,
-        ComputeErrorCode.Forbidden or ComputeErrorCode.QuotaExceeded => StatusCodes.Status403Forbidden,
+        // A registry's refusal of a pull is a 403, not a 401: on a 401 the docker CLI would prompt for a login and retry.
+        ComputeErrorCode.Forbidden or ComputeErrorCode.QuotaExceeded or ComputeErrorCode.RegistryAuthenticationFailed => StatusCodes.Status403Forbidden,
         ComputeErrorCode.ContainerNotFound or ComputeErrorCode.ImageNotFound or ComputeErrorCode.SwitchNotFound or ComputeErrorCode.TeamNotFound => StatusCodes.Status404NotFound,
         ComputeErrorCode.NameInUse or ComputeErrorCode.InvalidTransition or ComputeErrorCode.ImageInUse
             or ComputeErrorCode.SwitchInUse or ComputeErrorCode.SubnetOverlap or ComputeErrorCode.PortInUse => StatusCodes.Status409Conflict,

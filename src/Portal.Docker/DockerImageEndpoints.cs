@@ -4,6 +4,7 @@ using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Mvc;
 using Portal.Compute;
 using Portal.Compute.Images;
+using Portal.Compute.Registry;
 using Portal.Contracts;
 
 namespace Portal.Docker;
@@ -27,6 +28,7 @@ internal static class DockerImageEndpoints
         {
             Id = i.Id,
             RepoTags = i.Tags,
+            RepoDigests = i.RepoDigests,
             Created = i.CreatedAt.ToUnixTimeSeconds(),
             Size = i.SizeBytes,
             Containers = containers.Count(c => c.ImageId == i.Id),
@@ -44,6 +46,7 @@ internal static class DockerImageEndpoints
             {
                 Id = image.Id,
                 RepoTags = image.Tags,
+                RepoDigests = image.RepoDigests,
                 Created = DockerFormat.Time(image.CreatedAt),
                 Size = image.SizeBytes,
                 Config = new DockerImageConfig
@@ -87,9 +90,15 @@ internal static class DockerImageEndpoints
             return;
         }
 
+        if (path == "create" && DockerQuery.String(http, "fromSrc") is null)
+        {
+            await PullAsync(http, host).ConfigureAwait(false);
+            return;
+        }
+
         throw path switch
         {
-            "create" => DockerApiException.NotSupported("pulling or importing images (docker pull)"),
+            "create" => DockerApiException.NotSupported("importing a root file system (docker import)"),
             "prune" => DockerApiException.NotSupported("image prune"),
             _ when path.EndsWith("/push", StringComparison.Ordinal) => DockerApiException.NotSupported("pushing images (docker push)"),
             _ => new DockerApiException(StatusCodes.Status404NotFound, "page not found"),
@@ -135,6 +144,69 @@ internal static class DockerImageEndpoints
         await host.Images.RemoveAsync(image.Id, force, http.RequestAborted).ConfigureAwait(false);
         var items = image.Tags.Select(t => new DockerImageDeleteItem { Untagged = t }).Append(new DockerImageDeleteItem { Deleted = image.Id }).ToList();
         await DockerJson.WriteAsync(http, items).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// docker pull (and the pull `docker run` does for a missing image): fromImage and tag (or a digest) name the image;
+    /// X-Registry-Auth carries the client's credential for the registry. Progress streams as dockerd's JSON messages,
+    /// one line per layer step, which the docker CLI draws as per-layer bars; a failure before the first line is a plain
+    /// error with its status (404 for an image the registry does not have).
+    /// </summary>
+    private static async Task PullAsync(HttpContext http, IComputeHost host)
+    {
+        var from = DockerQuery.String(http, "fromImage") ?? throw DockerApiException.BadParameter("fromImage is required: the image to pull, e.g. fromImage=nginx&tag=1.27");
+        var tag = DockerQuery.String(http, "tag");
+        var reference = string.IsNullOrEmpty(tag) ? from : tag.StartsWith("sha256:", StringComparison.Ordinal) ? $"{from}@{tag}" : $"{from}:{tag}";
+        if (DockerQuery.String(http, "platform") is { Length: > 0 } platform)
+        {
+            var (architecture, _) = ManifestDocument.HostPlatform();
+            if (!platform.StartsWith($"linux/{architecture}", StringComparison.Ordinal) && platform != "linux")
+            {
+                throw DockerApiException.BadParameter($"this host runs linux/{architecture} images only; '{platform}' was asked for");
+            }
+        }
+
+        var credential = DockerRegistryAuth.Parse(http.Request.Headers["X-Registry-Auth"].ToString());
+        var progress = Channel.CreateUnbounded<PullProgress>(new UnboundedChannelOptions { SingleReader = true });
+        var pull = PullAsync(host, reference, credential, progress.Writer, http.RequestAborted);
+        var lastReport = new Dictionary<string, DateTimeOffset>(StringComparer.Ordinal);
+        await foreach (var p in progress.Reader.ReadAllAsync(http.RequestAborted).ConfigureAwait(false))
+        {
+            var now = DateTimeOffset.UtcNow;
+            if (p.Status == "Downloading" && p.Current != p.Total && lastReport.TryGetValue(p.Id!, out var last) && now - last < TimeSpan.FromMilliseconds(100))
+            {
+                continue;
+            }
+
+            lastReport[p.Id ?? string.Empty] = now;
+            await WriteProgressAsync(http, new DockerProgressMessage
+            {
+                Status = p.Status == "Waiting" ? "Pulling fs layer" : p.Status,
+                Id = p.Id,
+                ProgressDetail = p.Current is { } current ? new DockerProgressDetail(current, p.Total) : null,
+            }).ConfigureAwait(false);
+        }
+
+        try
+        {
+            await pull.ConfigureAwait(false);
+        }
+        catch (ComputeException e) when (http.Response.HasStarted)
+        {
+            await WriteProgressAsync(http, new DockerProgressMessage { Error = e.Message, ErrorDetail = new DockerErrorDetail(e.Message) }).ConfigureAwait(false);
+        }
+    }
+
+    private static async Task PullAsync(IComputeHost host, string reference, RegistryCredential? credential, ChannelWriter<PullProgress> progress, CancellationToken ct)
+    {
+        try
+        {
+            await host.Images.PullAsync(reference, null, credential, new SynchronousProgress<PullProgress>(p => progress.TryWrite(p)), ct).ConfigureAwait(false);
+        }
+        finally
+        {
+            progress.TryComplete();
+        }
     }
 
     /// <summary>docker load: the body is a docker save (or OCI) archive; progress and the loaded names stream back as JSON lines.</summary>

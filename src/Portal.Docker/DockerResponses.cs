@@ -368,3 +368,21 @@ public sealed record DockerBlkioStats
 {
     public IReadOnlyList<object> IoServiceBytesRecursive { get; init; } = [];
 }
+
+/// <summary>POST /auth (docker login).</summary>
+public sealed record DockerAuthRequest
+{
+    public string? Username { get; init; }
+
+    public string? Password { get; init; }
+
+    [JsonPropertyName("serveraddress")]
+    public string? ServerAddress { get; init; }
+}
+
+public sealed record DockerAuthResponse
+{
+    public required string Status { get; init; }
+
+    public string IdentityToken { get; init; } = "";
+}

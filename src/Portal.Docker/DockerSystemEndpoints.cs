@@ -20,6 +20,7 @@ internal static class DockerSystemEndpoints
     {
         app.MapGet("/version", VersionAsync);
         app.MapGet("/info", InfoAsync);
+        app.MapPost("/auth", LoginAsync);
     }
 
     private static async Task PingAsync(HttpContext http)
@@ -34,6 +35,37 @@ internal static class DockerSystemEndpoints
         {
             await http.Response.WriteAsync("OK", http.RequestAborted).ConfigureAwait(false);
         }
+    }
+
+    /// <summary>
+    /// docker login: the credential is checked against the registry (its token server or Basic); the CLI keeps it and sends
+    /// it with each pull (X-Registry-Auth). A serveraddress like https://index.docker.io/v1/ means Docker Hub.
+    /// </summary>
+    private static async Task LoginAsync(HttpContext http, [FromServices] IComputeHost host)
+    {
+        var body = await DockerJson.ReadBodyAsync<DockerAuthRequest>(http).ConfigureAwait(false);
+        if (string.IsNullOrEmpty(body.Username) || string.IsNullOrEmpty(body.Password))
+        {
+            throw DockerApiException.BadParameter("a user name and a password are required to log in");
+        }
+
+        var address = body.ServerAddress ?? string.Empty;
+        var registry = Uri.TryCreate(address, UriKind.Absolute, out var uri) && uri.Scheme is "http" or "https" ? uri.Authority : address.TrimEnd('/');
+        if (registry is "" or "index.docker.io" or "registry-1.docker.io")
+        {
+            registry = Portal.Compute.Registry.RegistryReference.DockerHub;
+        }
+
+        try
+        {
+            await host.Images.LoginAsync(registry, new Portal.Compute.Registry.RegistryCredential(body.Username, body.Password), http.RequestAborted).ConfigureAwait(false);
+        }
+        catch (ComputeException e) when (e.Code == ComputeErrorCode.RegistryAuthenticationFailed)
+        {
+            throw new DockerApiException(StatusCodes.Status401Unauthorized, e.Message); // as dockerd answers a failed login
+        }
+
+        await DockerJson.WriteAsync(http, new DockerAuthResponse { Status = "Login Succeeded" }).ConfigureAwait(false);
     }
 
     private static async Task VersionAsync(HttpContext http, [FromServices] IComputeHost host)

@@ -14,6 +14,8 @@ public static class AuditActions
     public const string ContainerExec = "container.exec";
     public const string ContainerAttach = "container.attach";
     public const string ImageImport = "image.import";
+    public const string ImagePull = "image.pull";
+    public const string RegistryLogin = "registry.login";
     public const string ImageTag = "image.tag";
     public const string ImageRemove = "image.remove";
     public const string SwitchCreate = "switch.create";

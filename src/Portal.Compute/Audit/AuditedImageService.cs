@@ -1,4 +1,5 @@
 using Portal.Compute.Images;
+using Portal.Compute.Registry;
 
 namespace Portal.Compute.Audit;
 
@@ -18,6 +19,14 @@ internal sealed class AuditedImageService(IComputeHost host, AuditTrail trail) :
     public Task<IReadOnlyList<ImageRecord>> ImportAsync(Stream archive, string? tag, string? team, IProgress<ImageImportProgress>? progress, CancellationToken ct) =>
         trail.RecordAsync(AuditActions.ImageImport, trail.Target(Type, null, tag), () => Inner.ImportAsync(archive, tag, team, progress, ct),
             images => trail.Target(Type, string.Join(",", images.Select(i => i.Id)), string.Join(",", images.SelectMany(i => i.Tags))));
+
+    public Task<ImageRecord> PullAsync(string reference, string? team, RegistryCredential? credential, IProgress<PullProgress>? progress, CancellationToken ct) =>
+        trail.RecordAsync(AuditActions.ImagePull, trail.Target(Type, null, reference), () => Inner.PullAsync(reference, team, credential, progress, ct),
+            image => trail.Target(Type, image.Id, image.Tags.FirstOrDefault() ?? reference));
+
+    public Task LoginAsync(string registry, RegistryCredential credential, CancellationToken ct) =>
+        trail.RecordAsync(AuditActions.RegistryLogin, trail.Target("registry", null, registry), () => Inner.LoginAsync(registry, credential, ct),
+            new Dictionary<string, string>(StringComparer.Ordinal) { ["user"] = AuditTrail.Clip(credential.Username)! });
 
     public Task TagAsync(string reference, string newTag, string? team, CancellationToken ct) =>
         trail.RecordAsync(AuditActions.ImageTag, Before(reference, team), () => Inner.TagAsync(reference, newTag, team, ct),

@@ -1,3 +1,5 @@
+using Portal.Compute.Registry;
+
 namespace Portal.Compute.Images;
 
 /// <summary>
@@ -25,6 +27,16 @@ public interface IImageService
 
     /// <summary>Imports for <paramref name="team"/> (null: the administrators), which then owns what it imported.</summary>
     Task<IReadOnlyList<ImageRecord>> ImportAsync(Stream archive, string? tag, string? team, IProgress<ImageImportProgress>? progress, CancellationToken ct);
+
+    /// <summary>
+    /// Pulls <paramref name="reference"/> from its registry for <paramref name="team"/> (null: the administrators), with
+    /// the caller's <paramref name="credential"/> for that registry (null: anonymous); the image is named by the
+    /// reference's tag and keeps the manifest digest it was pulled by (<see cref="ImageRecord.RepoDigests"/>).
+    /// </summary>
+    Task<ImageRecord> PullAsync(string reference, string? team, RegistryCredential? credential, IProgress<PullProgress>? progress, CancellationToken ct);
+
+    /// <summary>Checks <paramref name="credential"/> against <paramref name="registry"/> as `docker login` does; RegistryAuthenticationFailed when refused.</summary>
+    Task LoginAsync(string registry, RegistryCredential credential, CancellationToken ct);
 
     /// <summary>Adds <paramref name="newTag"/> to the image <paramref name="reference"/> names, taking it from any other image.</summary>
     Task TagAsync(string reference, string newTag, CancellationToken ct) => TagAsync(reference, newTag, null, ct);

@@ -119,6 +119,30 @@ internal sealed partial class ImageCatalog
         }
     }
 
+    /// <summary>Records that the image <paramref name="id"/> was pulled by <paramref name="repositoryDigest"/> ("nginx@sha256:...").</summary>
+    public async Task<ImageRecord> AddRepositoryDigestAsync(string id, string repositoryDigest, CancellationToken ct)
+    {
+        await _mutation.WaitAsync(ct).ConfigureAwait(false);
+        try
+        {
+            var hex = id.StartsWith("sha256:", StringComparison.Ordinal) ? id["sha256:".Length..] : id;
+            var image = _images.GetValueOrDefault(hex) ?? throw new ComputeException(ComputeErrorCode.ImageNotFound, $"Image {id} is gone (removed while it was pulled).");
+            if (image.RepoDigests.Contains(repositoryDigest, StringComparer.Ordinal))
+            {
+                return image;
+            }
+
+            var updated = image with { RepoDigests = [.. image.RepoDigests.Append(repositoryDigest).Order(StringComparer.Ordinal)] };
+            await PersistAsync(updated, ct).ConfigureAwait(false);
+            _images = _images.SetItem(hex, updated);
+            return updated;
+        }
+        finally
+        {
+            _mutation.Release();
+        }
+    }
+
     /// <summary>
     /// Removes an image and its disk, or, when <paramref name="reference"/> is one of several tags of the image,
     /// only that tag. For a team (not null): only an image it imported; one that other teams imported too only loses

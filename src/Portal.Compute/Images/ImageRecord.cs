@@ -31,6 +31,9 @@ public sealed record ImageRecord
     /// </summary>
     public IReadOnlyList<string> Teams { get; init; } = [];
 
+    /// <summary>"repository@sha256:..." of the manifests it was pulled by (docker's RepoDigests), sorted; empty for imported images.</summary>
+    public IReadOnlyList<string> RepoDigests { get; init; } = [];
+
     /// <summary>Whether the image is the administrators' (owned by no team).</summary>
     [JsonIgnore]
     public bool IsAdministrators => Teams.Count == 0;

@@ -1,4 +1,5 @@
 using Portal.Compute.Containers;
+using Portal.Compute.Registry;
 using Portal.Compute.Teams;
 using Portal.Contracts;
 
@@ -8,7 +9,7 @@ namespace Portal.Compute.Images;
 /// The image store with the one rule that needs the containers: an image in use is not removed, and never from under
 /// another owner's container.
 /// </summary>
-public sealed class ImageService(ImageStore store, IContainerService containers) : IImageService
+public sealed class ImageService(ImageStore store, IContainerService containers, ImagePuller? puller = null) : IImageService
 {
     public string Root => store.Root;
 
@@ -20,6 +21,14 @@ public sealed class ImageService(ImageStore store, IContainerService containers)
 
     public Task<IReadOnlyList<ImageRecord>> ImportAsync(Stream archive, string? tag, string? team, IProgress<ImageImportProgress>? progress, CancellationToken ct) =>
         store.ImportAsync(archive, tag, team, progress, ct);
+
+    public Task<ImageRecord> PullAsync(string reference, string? team, RegistryCredential? credential, IProgress<PullProgress>? progress, CancellationToken ct) =>
+        puller?.PullAsync(reference, team, credential, progress, ct)
+        ?? throw new ComputeException(ComputeErrorCode.NotSupported, "This host was assembled without registry access; import the image as an archive instead.");
+
+    public Task LoginAsync(string registry, RegistryCredential credential, CancellationToken ct) =>
+        puller?.LoginAsync(registry, credential, ct)
+        ?? throw new ComputeException(ComputeErrorCode.NotSupported, "This host was assembled without registry access.");
 
     public Task TagAsync(string reference, string newTag, string? team, CancellationToken ct) => store.TagAsync(reference, newTag, team, ct);
 

@@ -53,6 +53,10 @@ public sealed class ImageStore
     public Task<IReadOnlyList<ImageRecord>> ImportAsync(Stream archive, string? tag, string? team, IProgress<ImageImportProgress>? progress, CancellationToken ct) =>
         _importer.ImportAsync(archive, tag, team, progress, ct);
 
+    /// <summary>Records that the image was pulled by <paramref name="repositoryDigest"/> ("nginx@sha256:..."): docker's RepoDigests.</summary>
+    public Task<ImageRecord> AddRepositoryDigestAsync(string id, string repositoryDigest, CancellationToken ct) =>
+        _catalog.AddRepositoryDigestAsync(id, repositoryDigest, ct);
+
     /// <summary>
     /// The built-in "busybox:latest" base image, built from a static busybox binary the first time (a
     /// deterministic single-layer rootfs, so its id is the same on every machine with the same binary).

@@ -1,4 +1,5 @@
 using System.IO.Compression;
+using ZstdSharp;
 
 namespace Portal.Compute.Images;
 
@@ -6,7 +7,7 @@ namespace Portal.Compute.Images;
 internal static class LayerCompression
 {
     /// <summary>
-    /// Opens <paramref name="path"/> decompressed; gzip and plain tar are accepted, anything else is refused.
+    /// Opens <paramref name="path"/> decompressed; gzip, zstd and plain tar are accepted, anything else is refused.
     /// Also returns the file itself, whose position tells progress.
     /// </summary>
     public static async Task<(Stream Tar, FileStream File)> OpenTarAsync(string path, string what, CancellationToken ct)
@@ -22,12 +23,14 @@ internal static class LayerCompression
             {
                 case "gzip":
                     return (new GZipStream(file, CompressionMode.Decompress, leaveOpen: false), file);
+                case "zstd":
+                    return (new DecompressionStream(file, leaveOpen: false), file);
                 case "tar":
                     return (file, file);
                 default:
                     throw new ComputeException(
                         ComputeErrorCode.ImageRejected,
-                        $"{what} is {kind}-compressed; only uncompressed and gzip-compressed tar layers are supported. " +
+                        $"{what} is {kind}-compressed; only uncompressed, gzip- and zstd-compressed tar layers are supported. " +
                         "Re-export the image with gzip or uncompressed layers (e.g. `docker save`, or `skopeo copy --dest-compress-format gzip`).");
             }
         }

@@ -1,5 +1,6 @@
 using Portal.Compute.Audit;
 using Portal.Compute.Images;
+using Portal.Compute.Registry;
 using Portal.Contracts;
 
 namespace Portal.Compute.Teams;
@@ -45,6 +46,34 @@ internal sealed class TeamScopedImageService(IComputeHost host, AuditTrail trail
 
         TeamScopedComputeHost.Demand(trail, caller, TeamAction.ManageImages, AuditActions.ImageImport, trail.Target(Type, null, tag));
         return Inner.ImportAsync(archive, tag, caller.Team, progress, ct);
+    }
+
+    /// <summary>A pull is an import from a registry: the same role (ManageImages), and the image is the caller's team's.</summary>
+    public Task<ImageRecord> PullAsync(string reference, string? team, RegistryCredential? credential, IProgress<PullProgress>? progress, CancellationToken ct)
+    {
+        if (TeamScopedComputeHost.TeamCaller() is not { } caller)
+        {
+            if (team is not null && teams is not null && teams.Find(team) is null)
+            {
+                throw new ComputeException(ComputeErrorCode.InvalidArgument, $"No team '{team}' on this agent: push the team first, or pull for the administrators.");
+            }
+
+            return Inner.PullAsync(reference, team, credential, progress, ct);
+        }
+
+        TeamScopedComputeHost.Demand(trail, caller, TeamAction.ManageImages, AuditActions.ImagePull, trail.Target(Type, null, reference));
+        return Inner.PullAsync(reference, caller.Team, credential, progress, ct);
+    }
+
+    /// <summary>Only callers who may pull may have the agent try credentials on a registry for them.</summary>
+    public Task LoginAsync(string registry, RegistryCredential credential, CancellationToken ct)
+    {
+        if (TeamScopedComputeHost.TeamCaller() is { } caller)
+        {
+            TeamScopedComputeHost.Demand(trail, caller, TeamAction.ManageImages, AuditActions.RegistryLogin, trail.Target("registry", null, registry));
+        }
+
+        return Inner.LoginAsync(registry, credential, ct);
     }
 
     public Task TagAsync(string reference, string newTag, string? team, CancellationToken ct) => TeamScopedComputeHost.TeamCaller() is { } caller

@@ -143,17 +143,17 @@ public sealed class ArchiveSafetyTests : IDisposable
     }
 
     [Fact]
-    public async Task ZstdLayer_IsRefused_WithAClearMessage()
+    public async Task XzLayer_IsRefused_WithAClearMessage()
     {
         using var sandbox = new ImageStoreSandbox();
-        var zstd = new TestLayer([0x28, 0xb5, 0x2f, 0xfd, 0, 0, 0, 0]);
+        var xz = new TestLayer([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00, 0, 0]);
         var layout = sandbox.PathIn("layout");
-        ImageArchives.WriteOciLayout(layout, [zstd], "z:1", config: ImageArchives.Config([]));
+        ImageArchives.WriteOciLayout(layout, [xz], "x:1", config: ImageArchives.Config([]));
 
         var error = await Assert.ThrowsAsync<ComputeException>(() => sandbox.Store.ImportAsync(layout, null, null, CancellationToken.None));
 
         Assert.Equal(ComputeErrorCode.ImageRejected, error.Code);
-        Assert.Contains("zstd", error.Message, StringComparison.Ordinal);
+        Assert.Contains("xz", error.Message, StringComparison.Ordinal);
         Assert.Empty(sandbox.StoreLeftovers());
     }
 

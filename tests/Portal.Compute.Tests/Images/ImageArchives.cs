@@ -5,10 +5,13 @@ using System.Text.Json.Nodes;
 
 namespace Portal.Compute.Tests.Images;
 
-/// <summary>A layer for a test image: its uncompressed tar and whether the archive stores it gzipped.</summary>
-internal sealed record TestLayer(byte[] Tar, bool Gzip = false)
+/// <summary>A layer for a test image: its uncompressed tar and whether the archive stores it gzip- or zstd-compressed.</summary>
+internal sealed record TestLayer(byte[] Tar, bool Gzip = false, bool Zstd = false)
 {
-    public byte[] Blob => Gzip ? TarBuilder.Gzip(Tar) : Tar;
+    public byte[] Blob => Gzip ? TarBuilder.Gzip(Tar) : Zstd ? TarBuilder.Zstd(Tar) : Tar;
+
+    /// <summary>The OCI media type of <see cref="Blob"/>.</summary>
+    public string MediaType => "application/vnd.oci.image.layer.v1.tar" + (Gzip ? "+gzip" : Zstd ? "+zstd" : string.Empty);
 
     public string DiffId => TarBuilder.Digest(Tar);
 }
@@ -48,8 +51,7 @@ internal static class ImageArchives
             ["schemaVersion"] = 2,
             ["mediaType"] = "application/vnd.oci.image.manifest.v1+json",
             ["config"] = Descriptor("application/vnd.oci.image.config.v1+json", config),
-            ["layers"] = new JsonArray([.. layers.Select(l => (JsonNode)Descriptor(
-                l.Gzip ? "application/vnd.oci.image.layer.v1.tar+gzip" : "application/vnd.oci.image.layer.v1.tar", l.Blob))]),
+            ["layers"] = new JsonArray([.. layers.Select(l => (JsonNode)Descriptor(l.MediaType, l.Blob))]),
         }.ToJsonString());
         foreach (var layer in layers)
         {
@@ -151,7 +153,7 @@ internal static class ImageArchives
         return digest;
     }
 
-    private static JsonObject Descriptor(string mediaType, byte[] content) =>
+    public static JsonObject Descriptor(string mediaType, byte[] content) =>
         new()
         {
             ["mediaType"] = mediaType,

@@ -80,7 +80,7 @@ public sealed class ImageImportTests
         var layers = new[]
         {
             new TestLayer(new TarBuilder().Dir("srv").File("srv/a.txt", "one").File("srv/b.txt", "two").ToBytes(), Gzip: true),
-            new TestLayer(new TarBuilder().File("srv/b.txt", "two, changed").ToBytes()),
+            new TestLayer(new TarBuilder().File("srv/b.txt", "two, changed").ToBytes(), Zstd: true),
         };
         var layout = sandbox.PathIn("layout");
         var id = ImageArchives.WriteOciLayout(layout, layers, "example.com/team/app:1.0", nestedIndex);

@@ -69,6 +69,13 @@ internal sealed class TarBuilder
         return output.ToArray();
     }
 
+    /// <summary>zstd-compressed, as a registry's zstd layers are (ZstdSharp, the library the store reads them with).</summary>
+    public static byte[] Zstd(byte[] data)
+    {
+        using var compressor = new ZstdSharp.Compressor(3);
+        return compressor.Wrap(data).ToArray();
+    }
+
     public static string Digest(byte[] data) => "sha256:" + Convert.ToHexStringLower(SHA256.HashData(data));
 
     public static UnixFileMode Octal(string mode) => (UnixFileMode)Convert.ToInt32(mode, 8);

@@ -51,6 +51,13 @@ public sealed class FakeImageService : IImageService
     public Task<IReadOnlyList<ImageRecord>> ImportAsync(Stream archive, string? tag, string? team, IProgress<ImageImportProgress>? progress, CancellationToken ct) =>
         throw new NotSupportedException("Imports are not part of the fake: the integration tier loads real archives.");
 
+    public Task<ImageRecord> PullAsync(string reference, string? team, Portal.Compute.Registry.RegistryCredential? credential,
+        IProgress<Portal.Compute.Registry.PullProgress>? progress, CancellationToken ct) =>
+        throw new NotSupportedException("Pulls are not part of the fake: the integration tier pulls from a real registry.");
+
+    public Task LoginAsync(string registry, Portal.Compute.Registry.RegistryCredential credential, CancellationToken ct) =>
+        throw new NotSupportedException("Logins are not part of the fake: the integration tier logs in to a real registry.");
+
     public Task TagAsync(string reference, string newTag, string? team, CancellationToken ct)
     {
         var image = Resolve(reference, team);
