@@ -259,7 +259,7 @@ public static class ComputeEndpoints
     private static Portal.Contracts.AuditTarget KeyTarget(AuditTrail audit, ApiKeyStore store, string keyId) =>
         audit.Target("key", keyId, store.List().FirstOrDefault(k => k.Id == keyId)?.Name);
 
-    private static ImageInfo ImageView(Portal.Compute.Images.ImageRecord i) => new()
+    internal static ImageInfo ImageView(Portal.Compute.Images.ImageRecord i) => new()
     {
         Id = i.Id,
         Tags = i.Tags,
@@ -267,5 +267,6 @@ public static class ComputeEndpoints
         CreatedAt = i.CreatedAt,
         Layers = i.Layers,
         Teams = i.Teams,
+        RepoDigests = i.RepoDigests,
     };
 }

@@ -139,6 +139,21 @@ public sealed class AgentClient : IAgentClient
         throw new AgentException(AgentException.Unreachable, $"The agent ended the conversion of '{container}' without saying how it went; check the container's runtime type.");
     }
 
+    public async Task<ImageInfo> PullImageAsync(ImagePullRequest request, IProgress<ImagePullUpdate>? progress, CancellationToken ct)
+    {
+        await foreach (var update in Stream<ImagePullUpdate>(nameof(IAgentHub.PullImage), [request], ct).ConfigureAwait(false))
+        {
+            if (update.Image is { } image)
+            {
+                return image;
+            }
+
+            progress?.Report(update);
+        }
+
+        throw new AgentException(AgentException.Unreachable, $"The agent ended the pull of '{request.Reference}' without saying how it went; list the images to see.");
+    }
+
     public IAsyncEnumerable<ProcessOutput> ExecAsync(string container, ExecStart start, IAsyncEnumerable<ProcessInput> input, CancellationToken ct) =>
         Stream<ProcessOutput>(nameof(IAgentHub.Exec), [container, start, input], ct);
 

@@ -94,6 +94,9 @@ public interface IAgentClient : IAsyncDisposable
 
     Task<IReadOnlyList<ImageInfo>> ListImagesAsync(CancellationToken ct);
 
+    /// <summary>Pulls an image from its registry (hub PullImage); progress gets each step, the pulled image is returned.</summary>
+    Task<ImageInfo> PullImageAsync(ImagePullRequest request, IProgress<ImagePullUpdate>? progress, CancellationToken ct);
+
     /// <summary>Uploads an image archive (docker save, OCI layout or a root filesystem tar); progress counts bytes sent.</summary>
     Task<IReadOnlyList<ImageInfo>> ImportImageAsync(Stream archive, long? length, string? tag, IProgress<long>? progress, CancellationToken ct);
 

@@ -169,7 +169,32 @@ public sealed record ImageInfo
     /// sees only its own team here (whether other teams imported the same image is theirs to know).
     /// </summary>
     public IReadOnlyList<string> Teams { get; init; } = [];
+
+    /// <summary>"repository@sha256:..." of the manifests the image was pulled by; empty for imported images.</summary>
+    public IReadOnlyList<string> RepoDigests { get; init; } = [];
 }
+
+/// <summary>An image to pull from its registry, with the caller's credential for that registry (none: anonymous).</summary>
+public sealed record ImagePullRequest
+{
+    /// <summary>"nginx", "library/nginx:1.27", "ghcr.io/org/app@sha256:...", "127.0.0.1:5000/team/app:v2".</summary>
+    public required string Reference { get; init; }
+
+    public string? Username { get; init; }
+
+    /// <summary>The password or token; never logged or returned.</summary>
+    public string? Password { get; init; }
+
+    /// <summary>Never the password.</summary>
+    public override string ToString() => $"{Reference}{(Username is null ? string.Empty : $" as {Username}")}";
+}
+
+/// <summary>
+/// One step of a pull: a layer's (<see cref="Layer"/>, its short digest) "Waiting", "Downloading" (with bytes),
+/// "Download complete", "Already exists", or the image's "Pulling from", "Building the image disk", "Digest: ...",
+/// "Status: ..."; the last update carries the pulled <see cref="Image"/>.
+/// </summary>
+public sealed record ImagePullUpdate(string? Layer, string Status, long? Current = null, long? Total = null, ImageInfo? Image = null);
 
 public sealed record RuntimeChoice
 {

@@ -169,16 +169,8 @@ internal static class DockerImageEndpoints
         var credential = DockerRegistryAuth.Parse(http.Request.Headers["X-Registry-Auth"].ToString());
         var progress = Channel.CreateUnbounded<PullProgress>(new UnboundedChannelOptions { SingleReader = true });
         var pull = PullAsync(host, reference, credential, progress.Writer, http.RequestAborted);
-        var lastReport = new Dictionary<string, DateTimeOffset>(StringComparer.Ordinal);
         await foreach (var p in progress.Reader.ReadAllAsync(http.RequestAborted).ConfigureAwait(false))
         {
-            var now = DateTimeOffset.UtcNow;
-            if (p.Status == "Downloading" && p.Current != p.Total && lastReport.TryGetValue(p.Id!, out var last) && now - last < TimeSpan.FromMilliseconds(100))
-            {
-                continue;
-            }
-
-            lastReport[p.Id ?? string.Empty] = now;
             await WriteProgressAsync(http, new DockerProgressMessage
             {
                 Status = p.Status == "Waiting" ? "Pulling fs layer" : p.Status,

@@ -8,6 +8,7 @@ using Portal.Agent.Auth;
 using Portal.Compute;
 using Portal.Compute.Audit;
 using Portal.Compute.Containers;
+using Portal.Compute.Registry;
 using Portal.Compute.Teams;
 using Portal.Contracts;
 using Portal.Contracts.Hub;
@@ -214,6 +215,40 @@ public sealed class AgentHub(IComputeHost compute, ContainerFeed feed, AuditLog 
         }
 
         await conversion.ConfigureAwait(false);
+    }
+
+    [Authorize(Policy = AgentPolicies.Operate)]
+    public IAsyncEnumerable<ImagePullUpdate> PullImage(ImagePullRequest request, CancellationToken cancellationToken) =>
+        HubErrors.Guard(PullImageCore(request, cancellationToken), cancellationToken);
+
+    private async IAsyncEnumerable<ImagePullUpdate> PullImageCore(ImagePullRequest request, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        var service = compute;
+        var credential = string.IsNullOrEmpty(request.Username) || string.IsNullOrEmpty(request.Password)
+            ? null
+            : new RegistryCredential(request.Username, request.Password);
+        var steps = Channel.CreateUnbounded<ImagePullUpdate>(new UnboundedChannelOptions { SingleReader = true });
+        var pull = Task.Run(async () =>
+        {
+            try
+            {
+                var image = await service.Images.PullAsync(request.Reference, null, credential,
+                    new SynchronousProgress<PullProgress>(p => steps.Writer.TryWrite(new ImagePullUpdate(p.Id, p.Status, p.Current, p.Total))),
+                    cancellationToken).ConfigureAwait(false);
+                steps.Writer.TryWrite(new ImagePullUpdate(null, "Pulled", Image: ComputeEndpoints.ImageView(image)));
+                steps.Writer.TryComplete();
+            }
+            catch (Exception e)
+            {
+                steps.Writer.TryComplete(e);
+            }
+        }, CancellationToken.None);
+        await foreach (var update in steps.Reader.ReadAllAsync(CancellationToken.None).ConfigureAwait(false))
+        {
+            yield return update;
+        }
+
+        await pull.ConfigureAwait(false);
     }
 
     public async Task<IReadOnlyList<SwitchInfo>> ListSwitches() => compute.Switches.ListSwitches();

@@ -137,10 +137,19 @@ public sealed class ImagePuller
             var hex = Hex(blob);
             var partial = Path.Combine(_partial, hex);
             var id = ShortId(blob);
+            // At most ten reports a second per blob (and its last bytes): a progress bar, not a report per 64 KiB.
+            var last = DateTimeOffset.MinValue;
             try
             {
                 await _client.DownloadBlobAsync(image, blob, credential, partial, progress is null ? null : new SynchronousProgress<long>(done =>
-                    progress.Report(new PullProgress(id, "Downloading", done, blob.Size))), ct).ConfigureAwait(false);
+                {
+                    var now = DateTimeOffset.UtcNow;
+                    if (done == blob.Size || now - last >= TimeSpan.FromMilliseconds(100))
+                    {
+                        last = now;
+                        progress.Report(new PullProgress(id, "Downloading", done, blob.Size));
+                    }
+                }), ct).ConfigureAwait(false);
             }
             catch (ComputeException e) when (e.Code == ComputeErrorCode.ImageRejected)
             {

@@ -89,6 +89,9 @@ public interface IAgentHub
     /// <summary>Set-Container -RuntimeType: each step as it begins, then the converted container as the last item.</summary>
     IAsyncEnumerable<ConversionUpdate> ConvertContainer(string container, RuntimeType runtimeType, bool restart, CancellationToken cancellationToken);
 
+    /// <summary>Pulls an image from its registry: each step as docker shows it, then the image as the last item.</summary>
+    IAsyncEnumerable<ImagePullUpdate> PullImage(ImagePullRequest request, CancellationToken cancellationToken);
+
     /// <summary>Virtual switches (the built-in none first), each with the containers connected to it.</summary>
     Task<IReadOnlyList<SwitchInfo>> ListSwitches();
 

@@ -159,6 +159,8 @@ public sealed class FakeAgentClient(FakeAgent agent, AgentEndpoint endpoint) : I
 
     public Task<IReadOnlyList<ImageInfo>> ImportImageAsync(Stream archive, long? length, string? tag, IProgress<long>? progress, CancellationToken ct) => throw Refused();
 
+    public Task<ImageInfo> PullImageAsync(ImagePullRequest request, IProgress<ImagePullUpdate>? progress, CancellationToken ct) => throw Refused();
+
     public Task RemoveImageAsync(string image, CancellationToken ct) => throw Refused();
 
     public IAsyncEnumerable<IReadOnlyList<SwitchInfo>> SubscribeSwitchesAsync(CancellationToken ct) => throw Refused();

@@ -220,6 +220,9 @@ public sealed class FakeAgentClient(AgentEndpoint endpoint) : IAgentClient
         return [.. Images];
     }
 
+    public Task<ImageInfo> PullImageAsync(ImagePullRequest request, IProgress<ImagePullUpdate>? progress, CancellationToken ct) =>
+        throw new NotSupportedException("Pulls are not part of the fake.");
+
     public async Task<IReadOnlyList<ImageInfo>> ImportImageAsync(Stream archive, long? length, string? tag, IProgress<long>? progress, CancellationToken ct)
     {
         var buffer = new byte[4096];

@@ -117,6 +117,8 @@ public sealed class ShellClient : IAgentClient
 
     public Task<IReadOnlyList<ImageInfo>> ImportImageAsync(Stream archive, long? length, string? tag, IProgress<long>? progress, CancellationToken ct) => throw Refused();
 
+    public Task<ImageInfo> PullImageAsync(ImagePullRequest request, IProgress<ImagePullUpdate>? progress, CancellationToken ct) => throw Refused();
+
     public Task RemoveImageAsync(string image, CancellationToken ct) => throw Refused();
 
     public Task<IReadOnlyList<SwitchInfo>> ListSwitchesAsync(CancellationToken ct) => throw Refused();
