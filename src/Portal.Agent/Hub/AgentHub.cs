@@ -190,52 +190,48 @@ public sealed class AgentHub(IComputeHost compute, ContainerFeed feed, AuditLog 
     public IAsyncEnumerable<ConversionUpdate> ConvertContainer(string container, RuntimeType runtimeType, bool restart, CancellationToken cancellationToken) =>
         HubErrors.Guard(ConvertContainerCore(container, runtimeType, restart, cancellationToken), cancellationToken);
 
-    private async IAsyncEnumerable<ConversionUpdate> ConvertContainerCore(string container, RuntimeType runtimeType, bool restart, [EnumeratorCancellation] CancellationToken cancellationToken)
+    private IAsyncEnumerable<ConversionUpdate> ConvertContainerCore(string container, RuntimeType runtimeType, bool restart, CancellationToken cancellationToken)
     {
         var service = compute;
-        var steps = Channel.CreateUnbounded<ConversionUpdate>(new UnboundedChannelOptions { SingleReader = true });
-        var conversion = Task.Run(async () =>
+        return StepsOf<ConversionUpdate>(async report =>
         {
-            try
-            {
-                using var warnings = PolicyWarnings.Collect();
-                var converted = await service.Containers.ConvertContainerAsync(container, runtimeType, restart,
-                    new SynchronousProgress<OperationStep>(s => steps.Writer.TryWrite(new ConversionUpdate(s, null))), cancellationToken).ConfigureAwait(false);
-                steps.Writer.TryWrite(new ConversionUpdate(null, converted, warnings.Items));
-                steps.Writer.TryComplete();
-            }
-            catch (Exception e)
-            {
-                steps.Writer.TryComplete(e);
-            }
-        }, CancellationToken.None);
-        await foreach (var update in steps.Reader.ReadAllAsync(CancellationToken.None).ConfigureAwait(false))
-        {
-            yield return update;
-        }
-
-        await conversion.ConfigureAwait(false);
+            using var warnings = PolicyWarnings.Collect();
+            var converted = await service.Containers.ConvertContainerAsync(container, runtimeType, restart,
+                new SynchronousProgress<OperationStep>(s => report(new ConversionUpdate(s, null))), cancellationToken).ConfigureAwait(false);
+            report(new ConversionUpdate(null, converted, warnings.Items));
+        });
     }
 
     [Authorize(Policy = AgentPolicies.Operate)]
     public IAsyncEnumerable<ImagePullUpdate> PullImage(ImagePullRequest request, CancellationToken cancellationToken) =>
         HubErrors.Guard(PullImageCore(request, cancellationToken), cancellationToken);
 
-    private async IAsyncEnumerable<ImagePullUpdate> PullImageCore(ImagePullRequest request, [EnumeratorCancellation] CancellationToken cancellationToken)
+    private IAsyncEnumerable<ImagePullUpdate> PullImageCore(ImagePullRequest request, CancellationToken cancellationToken)
     {
         var service = compute;
         var credential = string.IsNullOrEmpty(request.Username) || string.IsNullOrEmpty(request.Password)
             ? null
             : new RegistryCredential(request.Username, request.Password);
-        var steps = Channel.CreateUnbounded<ImagePullUpdate>(new UnboundedChannelOptions { SingleReader = true });
-        var pull = Task.Run(async () =>
+        return StepsOf<ImagePullUpdate>(async report =>
+        {
+            var image = await service.Images.PullAsync(request.Reference, null, credential,
+                new SynchronousProgress<PullProgress>(p => report(new ImagePullUpdate(p.Id, p.Status, p.Current, p.Total))), cancellationToken).ConfigureAwait(false);
+            report(new ImagePullUpdate(null, "Pulled", Image: ComputeEndpoints.ImageView(image)));
+        });
+    }
+
+    /// <summary>
+    /// Runs an operation that reports its steps and streams each as it comes; the operation runs to its end even when the
+    /// caller stops reading, and its failure ends the stream with it.
+    /// </summary>
+    private static async IAsyncEnumerable<T> StepsOf<T>(Func<Action<T>, Task> operation)
+    {
+        var steps = Channel.CreateUnbounded<T>(new UnboundedChannelOptions { SingleReader = true });
+        var run = Task.Run(async () =>
         {
             try
             {
-                var image = await service.Images.PullAsync(request.Reference, null, credential,
-                    new SynchronousProgress<PullProgress>(p => steps.Writer.TryWrite(new ImagePullUpdate(p.Id, p.Status, p.Current, p.Total))),
-                    cancellationToken).ConfigureAwait(false);
-                steps.Writer.TryWrite(new ImagePullUpdate(null, "Pulled", Image: ComputeEndpoints.ImageView(image)));
+                await operation(step => steps.Writer.TryWrite(step)).ConfigureAwait(false);
                 steps.Writer.TryComplete();
             }
             catch (Exception e)
@@ -243,12 +239,12 @@ public sealed class AgentHub(IComputeHost compute, ContainerFeed feed, AuditLog 
                 steps.Writer.TryComplete(e);
             }
         }, CancellationToken.None);
-        await foreach (var update in steps.Reader.ReadAllAsync(CancellationToken.None).ConfigureAwait(false))
+        await foreach (var step in steps.Reader.ReadAllAsync(CancellationToken.None).ConfigureAwait(false))
         {
-            yield return update;
+            yield return step;
         }
 
-        await pull.ConfigureAwait(false);
+        await run.ConfigureAwait(false);
     }
 
     public async Task<IReadOnlyList<SwitchInfo>> ListSwitches() => compute.Switches.ListSwitches();

@@ -12,7 +12,8 @@ namespace Portal.Web.Tests.Integration;
 /// </summary>
 public sealed partial class PortalProcess : IAsyncDisposable
 {
-    private readonly List<string> _output = [];
+    // All of it: a test checks that a secret never reaches the output.
+    private readonly RecentOutput _output = new(int.MaxValue);
     private readonly Dictionary<string, string> _settings;
     private Process? _process;
 
@@ -41,16 +42,7 @@ public sealed partial class PortalProcess : IAsyncDisposable
     public string PasswordFile => Path.Combine(Directory, "first-admin-password");
 
     /// <summary>All the portal wrote (standard output and error).</summary>
-    public string Output
-    {
-        get
-        {
-            lock (_output)
-            {
-                return string.Join('\n', _output);
-            }
-        }
-    }
+    public string Output => _output.ToString();
 
     /// <summary>Waits until the portal has written <paramref name="text"/> (its output is read as it comes, after it answers).</summary>
     public async Task WaitForOutputAsync(string text)
@@ -69,8 +61,8 @@ public sealed partial class PortalProcess : IAsyncDisposable
         var psi = Command();
         psi.Environment["Portal__Url"] = Url.ToString().TrimEnd('/');
         _process = Process.Start(psi)!;
-        _process.OutputDataReceived += (_, line) => Keep(line.Data);
-        _process.ErrorDataReceived += (_, line) => Keep(line.Data);
+        _process.OutputDataReceived += (_, line) => _output.Add(line.Data);
+        _process.ErrorDataReceived += (_, line) => _output.Add(line.Data);
         _process.BeginOutputReadLine();
         _process.BeginErrorReadLine();
         using var http = Browser();
@@ -167,17 +159,6 @@ public sealed partial class PortalProcess : IAsyncDisposable
         }
 
         return psi;
-    }
-
-    private void Keep(string? line)
-    {
-        if (line is not null)
-        {
-            lock (_output)
-            {
-                _output.Add(line);
-            }
-        }
     }
 
     [GeneratedRegex("name=\"__RequestVerificationToken\" value=\"([^\"]+)\"")]

@@ -30,7 +30,7 @@ public sealed class RegistryServer : IAsyncDisposable
     public const string User = "tester";
     public const string Password = "registry-password-1";
     private readonly string _directory = Directory.CreateTempSubdirectory("portal-registry-").FullName;
-    private readonly StringBuilder _log = new();
+    private readonly RecentOutput _log = new();
     private Process? _process;
     private TokenServer? _tokens;
 
@@ -53,16 +53,7 @@ public sealed class RegistryServer : IAsyncDisposable
     /// <summary>Token requests the token server answered, with the scope asked.</summary>
     public IReadOnlyList<string> TokenRequests => _tokens?.Requests ?? [];
 
-    public string Log
-    {
-        get
-        {
-            lock (_log)
-            {
-                return _log.ToString();
-            }
-        }
-    }
+    public string Log => _log.ToString();
 
     public static async Task<RegistryServer> StartAsync(RegistryAuth auth = RegistryAuth.None)
     {
@@ -141,8 +132,8 @@ public sealed class RegistryServer : IAsyncDisposable
         psi.ArgumentList.Add("serve");
         psi.ArgumentList.Add(file);
         _process = Process.Start(psi)!;
-        _process.OutputDataReceived += (_, line) => Keep(line.Data);
-        _process.ErrorDataReceived += (_, line) => Keep(line.Data);
+        _process.OutputDataReceived += (_, line) => _log.Add(line.Data);
+        _process.ErrorDataReceived += (_, line) => _log.Add(line.Data);
         _process.BeginOutputReadLine();
         _process.BeginErrorReadLine();
         using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
@@ -172,17 +163,6 @@ public sealed class RegistryServer : IAsyncDisposable
             }
 
             await Task.Delay(100);
-        }
-    }
-
-    private void Keep(string? line)
-    {
-        if (line is not null)
-        {
-            lock (_log)
-            {
-                _log.AppendLine(line);
-            }
         }
     }
 
