@@ -7,7 +7,7 @@
     Description       = 'Containers at two isolation levels (process: Default, VM: HyperV) through the portal agent: New-, Get-, Set-, Start-, Stop-, Remove-Container, Get-ComputeProcess, Get-ContainerProcess, Enter-PSSession -ContainerId.'
     PowerShellVersion = '7.4'
     FormatsToProcess  = @('Portal.PowerShell.format.ps1xml')
-    CmdletsToExport   = @('New-Container', 'Get-Container', 'Set-Container', 'Start-Container', 'Stop-Container', 'Remove-Container', 'Get-ComputeProcess', 'Get-ContainerProcess', 'Enter-ContainerSession', 'Get-VMSwitch', 'New-VMSwitch', 'Remove-VMSwitch', 'Connect-PortalAgent', 'Disconnect-PortalAgent')
+    CmdletsToExport   = @('New-Container', 'Get-Container', 'Set-Container', 'Start-Container', 'Stop-Container', 'Remove-Container', 'Get-ComputeProcess', 'Get-ContainerProcess', 'Enter-ContainerSession', 'Get-VMSwitch', 'New-VMSwitch', 'Remove-VMSwitch', 'Install-ContainerImage', 'Connect-PortalAgent', 'Disconnect-PortalAgent')
     FunctionsToExport = @('Enter-PSSession')
     AliasesToExport   = @()
     VariablesToExport = @()

@@ -7,7 +7,7 @@ using Portal.PowerShell.Tests.Fakes;
 namespace Portal.PowerShell.Tests;
 
 /// <summary>What one script produced: its output objects and its errors (non-terminating and terminating).</summary>
-public sealed record ScriptResult(Collection<PSObject> Output, IReadOnlyList<ErrorRecord> Errors)
+public sealed record ScriptResult(Collection<PSObject> Output, IReadOnlyList<ErrorRecord> Errors, IReadOnlyList<ProgressRecord>? Progress = null)
 {
     public IEnumerable<object?> Values(string property) => Output.Select(o => o.Properties[property]?.Value);
 }
@@ -70,7 +70,7 @@ public sealed class PowerShellSession : IDisposable
         }
 
         errors.InsertRange(0, shell.Streams.Error);
-        return new ScriptResult(output, errors);
+        return new ScriptResult(output, errors, [.. shell.Streams.Progress]);
     }
 
     /// <summary>Runs a script that must not fail.</summary>

@@ -15,7 +15,7 @@ public static class AgentErrors
             "NameInUse" or "PortInUse" => ErrorCategory.ResourceExists,
             "InvalidTransition" or "ImageInUse" or "SwitchInUse" or "SubnetOverlap" => ErrorCategory.InvalidOperation,
             "NotSupported" => ErrorCategory.NotImplemented,
-            "Unauthorized" => ErrorCategory.AuthenticationError,
+            "Unauthorized" or "RegistryAuthenticationFailed" => ErrorCategory.AuthenticationError,
             "Forbidden" => ErrorCategory.PermissionDenied,
             "Timeout" => ErrorCategory.OperationTimeout,
             AgentException.Unreachable => ErrorCategory.ConnectionError,
