@@ -18,6 +18,7 @@ public sealed class ImageStore
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentException.ThrowIfNullOrWhiteSpace(options.Root);
+        Options = options;
         Root = Path.TrimEndingDirectorySeparator(Path.GetFullPath(options.Root));
         var tmpRoot = Path.Combine(Root, ".tmp");
         Directory.CreateDirectory(Root);
@@ -32,6 +33,9 @@ public sealed class ImageStore
 
     /// <summary>The store directory.</summary>
     public string Root { get; }
+
+    /// <summary>The store's bounds (the largest image, the free-space reserve), which a pull keeps too.</summary>
+    internal ImageStoreOptions Options { get; }
 
     /// <summary>
     /// Imports a file (rootfs tar, OCI layout tar or docker save archive; optionally gzip) or a directory

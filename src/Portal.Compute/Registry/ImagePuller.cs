@@ -68,11 +68,13 @@ public sealed class ImagePuller
             }
         }
 
-        // Reported once the image is known to exist: a caller's failure before the first report is a plain error.
-        progress?.Report(new PullProgress(image.Tag ?? image.Digest, $"Pulling from {image.FamiliarRepository}"));
-        var before = _store.List().FirstOrDefault(i => i.Id == manifest.Config!.Digest && i.VisibleTo(team));
         var blobs = new List<Descriptor> { manifest.Config! };
         blobs.AddRange(manifest.Layers);
+        EnsureRoomFor(image, blobs);
+
+        // Reported once the image is known to exist and to fit: a caller's failure before the first report is a plain error.
+        progress?.Report(new PullProgress(image.Tag ?? image.Digest, $"Pulling from {image.FamiliarRepository}"));
+        var before = _store.List().FirstOrDefault(i => i.Id == manifest.Config!.Digest && i.VisibleTo(team));
         foreach (var layer in manifest.Layers)
         {
             progress?.Report(Exists(layer) ? new PullProgress(ShortId(layer), "Already exists") : new PullProgress(ShortId(layer), "Waiting"));
@@ -121,6 +123,29 @@ public sealed class ImagePuller
     /// <summary>Checks a credential against a registry (docker login); the registry name is checked like a reference's.</summary>
     public Task LoginAsync(string registry, RegistryCredential credential, CancellationToken ct) =>
         _client.LoginAsync(RegistryReference.Parse($"{registry}/x").Registry, credential, ct);
+
+    /// <summary>
+    /// The sizes a manifest declares are a registry's word: before anything is downloaded, the blobs not cached yet must
+    /// fit the store's largest image (Compute:ImageImportMaxBytes) and leave its free-space reserve, so a hostile
+    /// manifest cannot fill the disk (a registry sending more than it declared is cut off as it streams).
+    /// </summary>
+    private void EnsureRoomFor(RegistryReference image, IEnumerable<Descriptor> blobs)
+    {
+        long needed = 0;
+        foreach (var blob in blobs.DistinctBy(b => b.Digest).Where(b => !Exists(b)))
+        {
+            needed = needed > long.MaxValue - blob.Size ? long.MaxValue : needed + blob.Size;
+        }
+
+        if (needed > _store.Options.MaxExtractedBytes)
+        {
+            throw new ComputeException(ComputeErrorCode.ImageRejected,
+                $"The manifest of {image} names {needed} bytes of blobs to download, more than the {_store.Options.MaxExtractedBytes} an image may have here "
+                + "(Compute:ImageImportMaxBytes). Raise it if the image is genuine.");
+        }
+
+        ImportBudget.EnsureFreeSpace(_store.Options, _blobs, needed, $"pulling {image}");
+    }
 
     /// <summary>A blob into the cache once, whoever asks for it at the same time; verified before it is moved in.</summary>
     private async Task FetchAsync(RegistryReference image, RegistryCredential? credential, Descriptor blob, IProgress<PullProgress>? progress, CancellationToken ct)

@@ -178,27 +178,6 @@ public sealed class RegistryClientTests : IDisposable
         return response;
     }
 
-    /// <summary>Answers each request with the script's response and remembers what was asked.</summary>
-    private sealed class ScriptedHandler(Func<HttpRequestMessage, HttpResponseMessage> script) : HttpMessageHandler
-    {
-        public List<Uri> Requests { get; } = [];
-
-        public List<string?> Ranges { get; } = [];
-
-        protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
-        {
-            lock (Requests)
-            {
-                Requests.Add(request.RequestUri!);
-                Ranges.Add(request.Headers.Range?.ToString());
-            }
-
-            var response = script(request);
-            response.RequestMessage = request;
-            return Task.FromResult(response);
-        }
-    }
-
     /// <summary>A body whose connection is cut after <paramref name="cutAfter"/> bytes.</summary>
     private sealed class CutStream(byte[] data, int cutAfter) : MemoryStream(data)
     {
