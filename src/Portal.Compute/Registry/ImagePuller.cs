@@ -27,6 +27,8 @@ public sealed class ImagePuller
     private readonly ILogger _logger;
     private readonly string _blobs;
     private readonly string _partial;
+    private readonly string _owners;
+    private const string Administrators = "-";
     private readonly ConcurrentDictionary<string, SemaphoreSlim> _downloads = new(StringComparer.Ordinal);
 
     public ImagePuller(ImageStore store, RegistryClient client, RegistryOptions options, ILogger<ImagePuller> logger)
@@ -37,8 +39,10 @@ public sealed class ImagePuller
         _logger = logger;
         _blobs = Path.Combine(store.Root, "blobs", "sha256");
         _partial = Path.Combine(store.Root, "blobs", "partial");
+        _owners = Path.Combine(store.Root, "blobs", "owners");
         Directory.CreateDirectory(_blobs);
         Directory.CreateDirectory(_partial);
+        Directory.CreateDirectory(_owners);
     }
 
     /// <summary>The compressed blobs kept for re-pulls: <see cref="Directory"/> of &lt;hex&gt; files.</summary>
@@ -70,14 +74,14 @@ public sealed class ImagePuller
 
         var blobs = new List<Descriptor> { manifest.Config! };
         blobs.AddRange(manifest.Layers);
-        EnsureRoomFor(image, blobs);
+        EnsureRoomFor(image, blobs, team);
 
         // Reported once the image is known to exist and to fit: a caller's failure before the first report is a plain error.
         progress?.Report(new PullProgress(image.Tag ?? image.Digest, $"Pulling from {image.FamiliarRepository}"));
         var before = _store.List().FirstOrDefault(i => i.Id == manifest.Config!.Digest && i.VisibleTo(team));
         foreach (var layer in manifest.Layers)
         {
-            progress?.Report(Exists(layer) ? new PullProgress(ShortId(layer), "Already exists") : new PullProgress(ShortId(layer), "Waiting"));
+            progress?.Report(Usable(layer, team) ? new PullProgress(ShortId(layer), "Already exists") : new PullProgress(ShortId(layer), "Waiting"));
         }
 
         using var parallel = new SemaphoreSlim(Math.Max(1, _options.ParallelDownloads));
@@ -86,7 +90,7 @@ public sealed class ImagePuller
             await parallel.WaitAsync(ct).ConfigureAwait(false);
             try
             {
-                await FetchAsync(image, credential, blob, blob == manifest.Config ? null : progress, ct).ConfigureAwait(false);
+                await FetchAsync(image, credential, blob, team, blob == manifest.Config ? null : progress, ct).ConfigureAwait(false);
             }
             finally
             {
@@ -129,10 +133,10 @@ public sealed class ImagePuller
     /// fit the store's largest image (Compute:ImageImportMaxBytes) and leave its free-space reserve, so a hostile
     /// manifest cannot fill the disk (a registry sending more than it declared is cut off as it streams).
     /// </summary>
-    private void EnsureRoomFor(RegistryReference image, IEnumerable<Descriptor> blobs)
+    private void EnsureRoomFor(RegistryReference image, IEnumerable<Descriptor> blobs, string? team)
     {
         long needed = 0;
-        foreach (var blob in blobs.DistinctBy(b => b.Digest).Where(b => !Exists(b)))
+        foreach (var blob in blobs.DistinctBy(b => b.Digest).Where(b => !Usable(b, team)))
         {
             needed = needed > long.MaxValue - blob.Size ? long.MaxValue : needed + blob.Size;
         }
@@ -147,20 +151,26 @@ public sealed class ImagePuller
         ImportBudget.EnsureFreeSpace(_store.Options, _blobs, needed, $"pulling {image}");
     }
 
-    /// <summary>A blob into the cache once, whoever asks for it at the same time; verified before it is moved in.</summary>
-    private async Task FetchAsync(RegistryReference image, RegistryCredential? credential, Descriptor blob, IProgress<PullProgress>? progress, CancellationToken ct)
+    /// <summary>
+    /// A blob into the cache once per owner, whoever asks for it at the same time; verified before it is moved in. A
+    /// team downloads a blob itself unless it or the administrators fetched it before: the cache never hands one team's
+    /// private layer to another team whose registry merely names its digest. Partial downloads are kept per owner too.
+    /// </summary>
+    private async Task FetchAsync(RegistryReference image, RegistryCredential? credential, Descriptor blob, string? team, IProgress<PullProgress>? progress, CancellationToken ct)
     {
         var gate = _downloads.GetOrAdd(blob.Digest, _ => new SemaphoreSlim(1, 1));
         await gate.WaitAsync(ct).ConfigureAwait(false);
         try
         {
-            if (Exists(blob))
+            if (Usable(blob, team))
             {
+                // Used by this owner now (an administrators' image is every team's): recorded like a download.
+                AddOwner(blob, team);
                 return;
             }
 
             var hex = Hex(blob);
-            var partial = Path.Combine(_partial, hex);
+            var partial = Path.Combine(_partial, $"{hex}.{OwnerOf(team)}");
             var id = ShortId(blob);
             // At most ten reports a second per blob (and its last bytes): a progress bar, not a report per 64 KiB.
             var last = DateTimeOffset.MinValue;
@@ -183,6 +193,7 @@ public sealed class ImagePuller
             }
 
             File.Move(partial, Path.Combine(_blobs, hex), overwrite: true);
+            AddOwner(blob, team);
             progress?.Report(new PullProgress(id, "Download complete"));
         }
         finally
@@ -217,7 +228,40 @@ public sealed class ImagePuller
         File.WriteAllText(Path.Combine(layout, "index.json"), index.ToJsonString());
     }
 
-    private bool Exists(Descriptor blob) => File.Exists(Path.Combine(_blobs, Hex(blob)));
+    /// <summary>
+    /// Whether <paramref name="team"/> (null: the administrators) may use the cached copy of a blob: administrators use
+    /// any; a team one it fetched itself or one the administrators fetched (their images are every team's anyway).
+    /// </summary>
+    private bool Usable(Descriptor blob, string? team)
+    {
+        var hex = Hex(blob);
+        if (!File.Exists(Path.Combine(_blobs, hex)))
+        {
+            return false;
+        }
+
+        if (team is null)
+        {
+            return true;
+        }
+
+        var owners = Path.Combine(_owners, hex);
+        return File.Exists(owners) && File.ReadAllLines(owners) is var lines && (lines.Contains(team, StringComparer.Ordinal) || lines.Contains(Administrators, StringComparer.Ordinal));
+    }
+
+    /// <summary>Records <paramref name="team"/> as an owner of the cached blob (under the blob's gate).</summary>
+    private void AddOwner(Descriptor blob, string? team)
+    {
+        var owners = Path.Combine(_owners, Hex(blob));
+        var owner = OwnerOf(team);
+        if (!File.Exists(owners) || !File.ReadAllLines(owners).Contains(owner, StringComparer.Ordinal))
+        {
+            File.AppendAllText(owners, owner + "\n");
+        }
+    }
+
+    /// <summary>How an owner is written in a blob's owners file: the team's name, or "-" for the administrators.</summary>
+    private static string OwnerOf(string? team) => team ?? Administrators;
 
     private static string Hex(Descriptor blob) => blob.Digest["sha256:".Length..];
 

@@ -75,6 +75,40 @@ public sealed class ImagePullTests
     }
 
     [RootFact]
+    public async Task A_team_never_gets_another_teams_cached_blobs_only_its_own_and_the_administrators()
+    {
+        await using var registry = await RegistryServer.StartAsync();
+        using var sandbox = new ImageStoreSandbox();
+        ImageArchives.WriteOciLayout(sandbox.PathIn("layout"), [Base, App], null);
+        await registry.PushAsync(sandbox.PathIn("layout"), "team/app:1");
+        var (puller, client) = Puller(sandbox);
+        using var _ = client;
+        var reference = $"{registry.Address}/team/app:1";
+        async Task<List<PullProgress>> PullAsync(string? team)
+        {
+            var steps = new List<PullProgress>();
+            await puller.PullAsync(reference, team, null, new SynchronousProgress<PullProgress>(steps.Add), CancellationToken.None);
+            return steps;
+        }
+
+        // Red fetches both layers; blue, whose registry only names their digests here, must fetch them itself.
+        Assert.Equal(2, (await PullAsync("red")).Count(s => s.Status == "Download complete"));
+        Assert.Equal(2, (await PullAsync("blue")).Count(s => s.Status == "Download complete"));
+        Assert.Equal(2, (await PullAsync("red")).Count(s => s.Status == "Already exists"));
+
+        // The administrators use any cached blob; what they fetch, every team may use (their images are every team's).
+        Assert.Equal(2, (await PullAsync(null)).Count(s => s.Status == "Already exists"));
+        await using var other = await RegistryServer.StartAsync();
+        await other.PushAsync(sandbox.PathIn("layout"), "shared/app:1");
+        await puller.PullAsync($"{other.Address}/shared/app:1", null, null, null, CancellationToken.None);
+        var steps = new List<PullProgress>();
+        ImageArchives.WriteOciLayout(sandbox.PathIn("green"), [Base, AppTwo], null);
+        await other.PushAsync(sandbox.PathIn("green"), "green/app:1");
+        await puller.PullAsync($"{other.Address}/green/app:1", "green", null, new SynchronousProgress<PullProgress>(steps.Add), CancellationToken.None);
+        Assert.Equal([ShortId(Base)], steps.Where(s => s.Status == "Already exists").Select(s => s.Id));
+    }
+
+    [RootFact]
     public async Task An_index_gives_this_hosts_platform()
     {
         await using var registry = await RegistryServer.StartAsync();
