@@ -201,12 +201,8 @@ public sealed class AuditTrailTests : RunningAgent
         yield break;
     }
 
-    private static async Task<ApiKeyCreated> CreateKeyAsync(HttpClient admin, string name, ApiScope scope)
-    {
-        var response = await admin.PostAsJsonAsync("api/keys", new ApiKeyRequest(name, scope), AgentProcess.Json);
-        response.EnsureSuccessStatusCode();
-        return (await response.Content.ReadFromJsonAsync<ApiKeyCreated>(AgentProcess.Json))!;
-    }
+    private static Task<ApiKeyCreated> CreateKeyAsync(HttpClient admin, string name, ApiScope scope) =>
+        CreateKeyAsync(admin, new ApiKeyRequest(name, scope));
 
     private static async Task<List<AuditEntry>> ReadAllAsync(HttpClient admin)
     {

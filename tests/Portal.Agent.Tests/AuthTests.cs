@@ -224,10 +224,6 @@ public sealed class AuthTests : RunningAgent
         Assert.Equal(HttpStatusCode.NotFound, (await Agent.Socket.PostAsync("api/containers/nope/start", null)).StatusCode);
     }
 
-    private static async Task<ApiKeyCreated> CreateKeyAsync(HttpClient admin, string name, ApiScope scope)
-    {
-        var response = await admin.PostAsJsonAsync("api/keys", new ApiKeyRequest(name, scope), AgentProcess.Json);
-        response.EnsureSuccessStatusCode();
-        return (await response.Content.ReadFromJsonAsync<ApiKeyCreated>(AgentProcess.Json))!;
-    }
+    private static Task<ApiKeyCreated> CreateKeyAsync(HttpClient admin, string name, ApiScope scope) =>
+        CreateKeyAsync(admin, new ApiKeyRequest(name, scope));
 }

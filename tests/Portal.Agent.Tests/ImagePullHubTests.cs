@@ -53,12 +53,8 @@ public sealed class ImagePullHubTests : RunningAgent
         Assert.Contains(audit, e => e.Decision == AuditDecision.Denied && e.Team == "blue");
     }
 
-    private static async Task<ApiKeyCreated> KeyAsync(HttpClient admin, string name, TeamRole role)
-    {
-        var response = await admin.PostAsJsonAsync("api/keys", new ApiKeyRequest(name, ApiScope.Read, "blue", role), AgentProcess.Json);
-        response.EnsureSuccessStatusCode();
-        return (await response.Content.ReadFromJsonAsync<ApiKeyCreated>(AgentProcess.Json))!;
-    }
+    private static Task<ApiKeyCreated> KeyAsync(HttpClient admin, string name, TeamRole role) =>
+        CreateKeyAsync(admin, new ApiKeyRequest(name, ApiScope.Read, "blue", role));
 
     private sealed class SynchronousProgress(List<ImagePullUpdate> steps) : IProgress<ImagePullUpdate>
     {

@@ -297,12 +297,8 @@ public sealed class TeamEnforcementTests : RunningAgent
         (await admin.PutAsJsonAsync("api/teams/red", new TeamInfo { Members = [new() { User = "rob", Role = TeamRole.Member }] }, AgentProcess.Json)).EnsureSuccessStatusCode();
     }
 
-    private static async Task<ApiKeyCreated> TeamKeyAsync(HttpClient admin, string name, string team, TeamRole role)
-    {
-        var response = await admin.PostAsJsonAsync("api/keys", new ApiKeyRequest(name, ApiScope.Read, team, role), AgentProcess.Json);
-        response.EnsureSuccessStatusCode();
-        return (await response.Content.ReadFromJsonAsync<ApiKeyCreated>(AgentProcess.Json))!;
-    }
+    private static Task<ApiKeyCreated> TeamKeyAsync(HttpClient admin, string name, string team, TeamRole role) =>
+        CreateKeyAsync(admin, new ApiKeyRequest(name, ApiScope.Read, team, role));
 
     /// <summary>A client sending the key of <paramref name="key"/> and naming a team and user on each call.</summary>
     private static HttpClient ActingFor(HttpClient key, string team, string user)
@@ -319,16 +315,6 @@ public sealed class TeamEnforcementTests : RunningAgent
         var connection = new HubConnectionBuilder()
             .WithUrl(new Uri(Agent.Tcp.BaseAddress!, $"hubs/agent?{TeamCallers.TeamQuery}={team}&{TeamCallers.UserQuery}={user}"),
                 o => o.AccessTokenProvider = () => Task.FromResult<string?>(Agent.AdminKey))
-            .AddJsonProtocol(o => o.PayloadSerializerOptions.Converters.Add(new JsonStringEnumConverter()))
-            .Build();
-        await connection.StartAsync(ct);
-        return connection;
-    }
-
-    private async Task<HubConnection> HubAsync(string key, CancellationToken ct)
-    {
-        var connection = new HubConnectionBuilder()
-            .WithUrl(new Uri(Agent.Tcp.BaseAddress!, "hubs/agent"), o => o.AccessTokenProvider = () => Task.FromResult<string?>(key))
             .AddJsonProtocol(o => o.PayloadSerializerOptions.Converters.Add(new JsonStringEnumConverter()))
             .Build();
         await connection.StartAsync(ct);

@@ -213,12 +213,8 @@ public sealed class TeamQuotaTests : RunningAgent
         (await admin.PutAsJsonAsync($"api/teams/{name}", team, AgentProcess.Json)).EnsureSuccessStatusCode();
     }
 
-    private static async Task<ApiKeyCreated> TeamKeyAsync(HttpClient admin, string name, string team)
-    {
-        var response = await admin.PostAsJsonAsync("api/keys", new ApiKeyRequest(name, ApiScope.Read, team, TeamRole.Member), AgentProcess.Json);
-        response.EnsureSuccessStatusCode();
-        return (await response.Content.ReadFromJsonAsync<ApiKeyCreated>(AgentProcess.Json))!;
-    }
+    private static Task<ApiKeyCreated> TeamKeyAsync(HttpClient admin, string name, string team) =>
+        CreateKeyAsync(admin, new ApiKeyRequest(name, ApiScope.Read, team, TeamRole.Member));
 
     private static async Task RemoveAllAsync(HttpClient admin)
     {
